@@ -1,0 +1,97 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error codes. They are few on purpose: each maps to one HTTP status, and
+// only ECodeInternal is logged as a failure of ours.
+const (
+	ECodeInvalid      = "invalid"
+	ECodeNotFound     = "not_found"
+	ECodeConflict     = "conflict"
+	ECodeUnauthorized = "unauthorized"
+	ECodeForbidden    = "forbidden"
+	ECodeUnavailable  = "unavailable"
+	ECodeInternal     = "internal"
+)
+
+// Error is the domain error. Code is machine-readable, Message is for people,
+// and Reason narrows Code for callers that branch on it (for example
+// "order_not_incomplete" or "amount_below_minimum").
+type Error struct {
+	Code    string
+	Reason  string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, reason, format string, args ...any) *Error {
+	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrNotFound is returned by stores for a missing row.
+var ErrNotFound = &Error{Code: ECodeNotFound, Message: "not found"}
+
+// ErrConflict is returned by stores when a unique key or a version check fails.
+var ErrConflict = &Error{Code: ECodeConflict, Message: "conflict"}
+
+// ErrorCode returns the code of err, or ECodeInternal for errors that are not ours.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ECodeInternal
+}
+
+// ErrorReason returns the reason of err, or "".
+func ErrorReason(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}
+
+// ErrorMessage returns the human message of err; internal errors get a
+// generic text so that no detail leaks to the caller.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Code != ECodeInternal {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// HTTPStatus maps an error code to its HTTP status.
+func HTTPStatus(code string) int {
+	switch code {
+	case ECodeInvalid:
+		return http.StatusBadRequest
+	case ECodeNotFound:
+		return http.StatusNotFound
+	case ECodeConflict:
+		return http.StatusConflict
+	case ECodeUnauthorized:
+		return http.StatusUnauthorized
+	case ECodeForbidden:
+		return http.StatusForbidden
+	case ECodeUnavailable:
+		return http.StatusBadGateway
+	default:
+		return http.StatusInternalServerError
+	}
+}
