@@ -1,0 +1,413 @@
+// Package config reads and validates the service configuration once, at
+// start-up. Secrets are never in the file: it names environment variables,
+// and Load resolves them through the getenv function main passes in, so no
+// other package reads the environment.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration after validation.
+type Config struct {
+	Server          Server          `yaml:"server"`
+	Storage         Storage         `yaml:"storage"`
+	Sandbox         bool            `yaml:"sandbox"`
+	Kustom          Kustom          `yaml:"kustom"`
+	Units           []Unit          `yaml:"units"`
+	RedirectSigning RedirectSigning `yaml:"redirect_signing"`
+	MerchantWebhook MerchantWebhook `yaml:"merchant_webhook"`
+	APITokens       APITokens       `yaml:"api_tokens"`
+	System          System          `yaml:"system"`
+}
+
+// Server is where we listen and the address shoppers and providers reach us at.
+type Server struct {
+	Addr      string `yaml:"addr"`
+	PublicURL string `yaml:"public_url"`
+}
+
+// Storage selects the store.
+type Storage struct {
+	Driver string `yaml:"driver"` // sqlite or postgres
+	DSN    string `yaml:"dsn"`
+	// DSNEnv names an environment variable that overrides DSN (for a
+	// PostgreSQL password, say).
+	DSNEnv string `yaml:"dsn_env"`
+}
+
+// Kustom is the Kustom (Klarna) Checkout API account.
+type Kustom struct {
+	BaseURL     string `yaml:"base_url"`
+	Username    string `yaml:"username"`
+	APIKeyEnv   string `yaml:"api_key_env"`
+	APIKey      string `yaml:"-"`
+	TimeoutSecs int    `yaml:"timeout_seconds"`
+}
+
+// Unit is one Vipps MobilePay sales unit (MSN) with its own keys and policy.
+type Unit struct {
+	ID              string   `yaml:"id"`
+	Name            string   `yaml:"name"`
+	MSN             string   `yaml:"msn"`
+	Vipps           Vipps    `yaml:"vipps"`
+	Capture         string   `yaml:"capture"`
+	Currency        string   `yaml:"currency"`
+	Countries       []string `yaml:"countries"`
+	ReferencePrefix string   `yaml:"reference_prefix"`
+	ConfirmationURL string   `yaml:"confirmation_url"`
+	CheckoutURL     string   `yaml:"checkout_url"`
+	// EPMName is the name shown in KCO: "Vipps" or "MobilePay".
+	EPMName     string `yaml:"epm_name"`
+	EPMImageURL string `yaml:"epm_image_url"`
+}
+
+// Vipps holds a sales unit's API keys, resolved from the environment.
+type Vipps struct {
+	BaseURL            string `yaml:"base_url"`
+	ClientIDEnv        string `yaml:"client_id_env"`
+	ClientSecretEnv    string `yaml:"client_secret_env"`
+	SubscriptionKeyEnv string `yaml:"subscription_key_env"`
+	WebhookSecretEnv   string `yaml:"webhook_secret_env"`
+	ClientID           string `yaml:"-"`
+	ClientSecret       string `yaml:"-"`
+	SubscriptionKey    string `yaml:"-"`
+	WebhookSecret      string `yaml:"-"`
+	TimeoutSecs        int    `yaml:"timeout_seconds"`
+}
+
+// RedirectSigning configures the HMAC on the EPM redirect_url. When a secret
+// is configured every redirect must carry a valid signature.
+type RedirectSigning struct {
+	SecretEnv string        `yaml:"secret_env"`
+	TTL       time.Duration `yaml:"ttl"`
+	Secret    string        `yaml:"-"`
+}
+
+// MerchantWebhook is where we notify the merchant of state changes.
+type MerchantWebhook struct {
+	URL       string `yaml:"url"`
+	SecretEnv string `yaml:"secret_env"`
+	Secret    string `yaml:"-"`
+}
+
+// APITokens name the bearer tokens of the merchant and finance APIs.
+type APITokens struct {
+	MerchantEnv string `yaml:"merchant_env"`
+	FinanceEnv  string `yaml:"finance_env"`
+	Merchant    string `yaml:"-"`
+	Finance     string `yaml:"-"`
+}
+
+// System is what we send in the Vipps-System-* headers.
+type System struct {
+	Name          string `yaml:"name"`
+	Version       string `yaml:"version"`
+	PluginName    string `yaml:"plugin_name"`
+	PluginVersion string `yaml:"plugin_version"`
+}
+
+// Capture policies.
+const (
+	CaptureReserve = "reserve"
+	CaptureDirect  = "direct"
+)
+
+var (
+	unitIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	msnPattern    = regexp.MustCompile(`^[0-9]{4,6}$`)
+	prefixPattern = regexp.MustCompile(`^[a-zA-Z0-9]{1,8}$`)
+	envPattern    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+)
+
+// Load reads the YAML file at path, resolves the environment variables it
+// names through getenv and validates the result. Every error names the key.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(raw, getenv)
+}
+
+// Parse is Load without the file.
+func Parse(raw []byte, getenv func(string) string) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.resolve(getenv); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+type keyError struct {
+	key string
+	msg string
+}
+
+func (e *keyError) Error() string { return fmt.Sprintf("config: %s: %s", e.key, e.msg) }
+
+func bad(key, format string, args ...any) error {
+	return &keyError{key: key, msg: fmt.Sprintf(format, args...)}
+}
+
+// secret resolves an environment variable name into its value. In sandbox
+// mode a missing value is allowed and filled with a fixed development value,
+// because the local fakes accept whatever we give them; in production a
+// missing secret stops start-up.
+func (c *Config) secret(key, envName string, getenv func(string) string, required bool, sandboxDefault string) (string, error) {
+	if envName == "" {
+		if required && !c.Sandbox {
+			return "", bad(key, "is required")
+		}
+		if c.Sandbox {
+			return sandboxDefault, nil
+		}
+		return "", nil
+	}
+	if !envPattern.MatchString(envName) {
+		return "", bad(key, "%q is not an environment variable name", envName)
+	}
+	v := strings.TrimSpace(getenv(envName))
+	if v == "" {
+		if c.Sandbox {
+			return sandboxDefault, nil
+		}
+		if required {
+			return "", bad(key, "environment variable %s is empty or unset", envName)
+		}
+	}
+	return v, nil
+}
+
+func (c *Config) resolve(getenv func(string) string) error {
+	var err error
+	if c.Server.Addr == "" {
+		c.Server.Addr = ":8080"
+	}
+	if c.Server.PublicURL == "" {
+		return bad("server.public_url", "is required")
+	}
+	pu, perr := url.Parse(c.Server.PublicURL)
+	if perr != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https") {
+		return bad("server.public_url", "%q is not an absolute http(s) URL", c.Server.PublicURL)
+	}
+	if !c.Sandbox && pu.Scheme != "https" {
+		return bad("server.public_url", "must be https outside sandbox mode: Vipps only returns shoppers to https URLs")
+	}
+	c.Server.PublicURL = strings.TrimRight(c.Server.PublicURL, "/")
+
+	switch c.Storage.Driver {
+	case "sqlite", "postgres":
+	case "":
+		return bad("storage.driver", "is required (sqlite or postgres)")
+	default:
+		return bad("storage.driver", "%q is not sqlite or postgres", c.Storage.Driver)
+	}
+	if c.Storage.DSNEnv != "" {
+		if v := getenv(c.Storage.DSNEnv); v != "" {
+			c.Storage.DSN = v
+		}
+	}
+	if c.Storage.DSN == "" {
+		return bad("storage.dsn", "is required")
+	}
+
+	if c.Kustom.BaseURL == "" {
+		c.Kustom.BaseURL = "https://api.playground.kustom.co"
+	}
+	if err := checkURL("kustom.base_url", c.Kustom.BaseURL); err != nil {
+		return err
+	}
+	if c.Kustom.APIKey, err = c.secret("kustom.api_key_env", c.Kustom.APIKeyEnv, getenv, true, "kco_test_api_sandbox"); err != nil {
+		return err
+	}
+
+	if len(c.Units) == 0 {
+		return bad("units", "at least one sales unit is required")
+	}
+	seen := map[string]bool{}
+	for i := range c.Units {
+		if err := c.resolveUnit(i, getenv, seen); err != nil {
+			return err
+		}
+	}
+
+	if c.RedirectSigning.TTL == 0 {
+		c.RedirectSigning.TTL = 48 * time.Hour
+	}
+	if c.RedirectSigning.TTL < time.Minute {
+		return bad("redirect_signing.ttl", "must be at least 1m")
+	}
+	if c.RedirectSigning.Secret, err = c.secret("redirect_signing.secret_env", c.RedirectSigning.SecretEnv, getenv, false, "sandbox-redirect-signing-secret"); err != nil {
+		return err
+	}
+	if c.RedirectSigning.SecretEnv == "" {
+		c.RedirectSigning.Secret = ""
+	}
+
+	if c.MerchantWebhook.URL != "" {
+		if err := checkURL("merchant_webhook.url", c.MerchantWebhook.URL); err != nil {
+			return err
+		}
+	}
+	if c.MerchantWebhook.Secret, err = c.secret("merchant_webhook.secret_env", c.MerchantWebhook.SecretEnv, getenv, c.MerchantWebhook.URL != "", "sandbox-merchant-webhook-secret"); err != nil {
+		return err
+	}
+	if c.APITokens.Merchant, err = c.secret("api_tokens.merchant_env", c.APITokens.MerchantEnv, getenv, true, "sandbox-merchant-token"); err != nil {
+		return err
+	}
+	if c.APITokens.Finance, err = c.secret("api_tokens.finance_env", c.APITokens.FinanceEnv, getenv, true, "sandbox-finance-token"); err != nil {
+		return err
+	}
+	if c.APITokens.Merchant != "" && c.APITokens.Merchant == c.APITokens.Finance {
+		return bad("api_tokens", "the merchant and finance tokens must differ")
+	}
+
+	if c.System.Name == "" {
+		c.System.Name = "vippskco"
+	}
+	if c.System.Version == "" {
+		c.System.Version = "1.0.0"
+	}
+	if c.System.PluginName == "" {
+		c.System.PluginName = "kco-epm-bridge"
+	}
+	if c.System.PluginVersion == "" {
+		c.System.PluginVersion = "1.0.0"
+	}
+	for key, v := range map[string]string{"system.name": c.System.Name, "system.version": c.System.Version, "system.plugin_name": c.System.PluginName, "system.plugin_version": c.System.PluginVersion} {
+		if len(v) > 30 {
+			return bad(key, "must be at most 30 characters (Vipps-System-* header limit)")
+		}
+	}
+	return nil
+}
+
+func (c *Config) resolveUnit(i int, getenv func(string) string, seen map[string]bool) error {
+	u := &c.Units[i]
+	key := func(k string) string { return fmt.Sprintf("units[%d].%s", i, k) }
+	if !unitIDPattern.MatchString(u.ID) {
+		return bad(key("id"), "%q must be lower-case letters, digits and dashes (1-32)", u.ID)
+	}
+	if seen[u.ID] {
+		return bad(key("id"), "%q is used by two units", u.ID)
+	}
+	seen[u.ID] = true
+	if !msnPattern.MatchString(u.MSN) {
+		return bad(key("msn"), "%q is not a 4-6 digit merchant serial number", u.MSN)
+	}
+	if u.Name == "" {
+		u.Name = u.ID
+	}
+	switch u.Capture {
+	case CaptureReserve, CaptureDirect:
+	case "":
+		u.Capture = CaptureReserve
+	default:
+		return bad(key("capture"), "%q is not reserve or direct", u.Capture)
+	}
+	switch u.Currency {
+	case "NOK", "DKK", "EUR":
+	default:
+		return bad(key("currency"), "%q is not a currency Vipps MobilePay accepts (NOK, DKK, EUR)", u.Currency)
+	}
+	if len(u.Countries) == 0 {
+		return bad(key("countries"), "at least one purchase country is required")
+	}
+	for j, cc := range u.Countries {
+		up := strings.ToUpper(cc)
+		if len(up) != 2 || up[0] < 'A' || up[0] > 'Z' || up[1] < 'A' || up[1] > 'Z' {
+			return bad(fmt.Sprintf("units[%d].countries[%d]", i, j), "%q is not an ISO 3166 alpha-2 code", cc)
+		}
+		u.Countries[j] = up
+	}
+	slices.Sort(u.Countries)
+	if !prefixPattern.MatchString(u.ReferencePrefix) {
+		return bad(key("reference_prefix"), "%q must be 1-8 letters or digits: a Vipps reference is prefix-<KCO order id>-<attempt> and must stay within 50 characters", u.ReferencePrefix)
+	}
+	for _, o := range c.Units[:i] {
+		if o.ReferencePrefix == u.ReferencePrefix && o.MSN == u.MSN {
+			return bad(key("reference_prefix"), "%q is already used by unit %q on the same MSN; references must be unique per MSN", u.ReferencePrefix, o.ID)
+		}
+	}
+	if u.ConfirmationURL != "" {
+		if err := checkURL(key("confirmation_url"), c.ExpandPublicURL(u.ConfirmationURL, c.Server.PublicURL)); err != nil {
+			return err
+		}
+	}
+	if u.CheckoutURL == "" {
+		return bad(key("checkout_url"), "is required: shoppers whose payment failed are sent back there")
+	}
+	if err := checkURL(key("checkout_url"), c.ExpandPublicURL(u.CheckoutURL, c.Server.PublicURL)); err != nil {
+		return err
+	}
+	if u.EPMName == "" {
+		u.EPMName = "Vipps"
+	}
+	if u.Vipps.BaseURL == "" {
+		u.Vipps.BaseURL = "https://apitest.vipps.no"
+	}
+	if err := checkURL(key("vipps.base_url"), u.Vipps.BaseURL); err != nil {
+		return err
+	}
+	var err error
+	sb := "sandbox-" + u.ID
+	if u.Vipps.ClientID, err = c.secret(key("vipps.client_id_env"), u.Vipps.ClientIDEnv, getenv, true, sb+"-client-id"); err != nil {
+		return err
+	}
+	if u.Vipps.ClientSecret, err = c.secret(key("vipps.client_secret_env"), u.Vipps.ClientSecretEnv, getenv, true, sb+"-client-secret"); err != nil {
+		return err
+	}
+	if u.Vipps.SubscriptionKey, err = c.secret(key("vipps.subscription_key_env"), u.Vipps.SubscriptionKeyEnv, getenv, true, sb+"-subscription-key"); err != nil {
+		return err
+	}
+	if u.Vipps.WebhookSecret, err = c.secret(key("vipps.webhook_secret_env"), u.Vipps.WebhookSecretEnv, getenv, false, ""); err != nil {
+		return err
+	}
+	return nil
+}
+
+func checkURL(key, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return bad(key, "%q is not an absolute http(s) URL", raw)
+	}
+	return nil
+}
+
+// ExpandPublicURL replaces "{public_url}" in raw with publicURL, so that the
+// sandbox's shop URLs follow the address the service really listens on.
+func (c *Config) ExpandPublicURL(raw, publicURL string) string {
+	return strings.ReplaceAll(raw, "{public_url}", publicURL)
+}
+
+// Unit returns the unit with this id.
+func (c *Config) Unit(id string) (*Unit, bool) {
+	for i := range c.Units {
+		if c.Units[i].ID == id {
+			return &c.Units[i], true
+		}
+	}
+	return nil, false
+}
+
+// IsKeyError reports whether err is a validation error naming a key.
+func IsKeyError(err error) bool {
+	var k *keyError
+	return errors.As(err, &k)
+}
