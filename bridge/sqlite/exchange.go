@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"vippskco/bridge"
+)
+
+// AppendExchange adds ex to the provider log and sets its ID. ex.Reference
+// may be empty or name a payment not stored yet: a request is logged whether
+// or not it led to a payment.
+func (s *Store) AppendExchange(ctx context.Context, ex *bridge.ProviderExchange) error {
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	e := *ex
+	if err := insertExchange(ctx, tx, &e); err != nil {
+		return fmt.Errorf("append %s %s exchange: %w", e.Provider, e.Operation, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("append %s %s exchange: commit: %w", e.Provider, e.Operation, err)
+	}
+	*ex = e
+	return nil
+}
+
+// Exchanges returns the provider log of a payment in the order it was
+// written; the empty reference gives the exchanges that belong to no payment.
+func (s *Store) Exchanges(ctx context.Context, reference string) ([]bridge.ProviderExchange, error) {
+	tx, err := s.beginRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	exs, err := findExchanges(ctx, tx, reference)
+	if err != nil {
+		return nil, fmt.Errorf("exchanges of %q: %w", reference, err)
+	}
+	return exs, nil
+}
+
+// insertExchange inserts ex and sets its ID.
+func insertExchange(ctx context.Context, tx *tx, ex *bridge.ProviderExchange) error {
+	startedAt, err := encodeTime("StartedAt", ex.StartedAt)
+	if err != nil {
+		return err
+	}
+	return tx.QueryRowContext(ctx, `INSERT INTO provider_exchanges (
+		reference, provider, operation, method, url, request_headers, request_body,
+		status_code, response_headers, response_body, error, attempt, started_at, duration_ns
+	) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		ex.Reference, ex.Provider, ex.Operation, ex.Method, ex.URL, ex.RequestHeaders, ex.RequestBody,
+		ex.StatusCode, ex.ResponseHeaders, ex.ResponseBody, ex.Error, ex.Attempt, startedAt, int64(ex.Duration),
+	).Scan(&ex.ID)
+}
+
+// findExchanges returns the exchanges of a reference by ID.
+func findExchanges(ctx context.Context, tx *tx, reference string) ([]bridge.ProviderExchange, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, reference, provider, operation, method, url,
+		request_headers, request_body, status_code, response_headers, response_body, error,
+		attempt, started_at, duration_ns
+		FROM provider_exchanges WHERE reference = ? ORDER BY id`, reference)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+
+	exs := []bridge.ProviderExchange{}
+	for rows.Next() {
+		var (
+			ex        bridge.ProviderExchange
+			startedAt sql.NullInt64
+			duration  int64
+		)
+		if err := rows.Scan(&ex.ID, &ex.Reference, &ex.Provider, &ex.Operation, &ex.Method, &ex.URL,
+			&ex.RequestHeaders, &ex.RequestBody, &ex.StatusCode, &ex.ResponseHeaders, &ex.ResponseBody, &ex.Error,
+			&ex.Attempt, &startedAt, &duration); err != nil {
+			return nil, err
+		}
+		ex.StartedAt = decodeTime(startedAt)
+		ex.Duration = time.Duration(duration)
+		exs = append(exs, ex)
+	}
+	return exs, rows.Err()
+}

@@ -1,0 +1,267 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"vippskco/bridge"
+)
+
+// paymentColumns lists the payments columns in the order scanPayment reads them.
+const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, amount_currency, state,
+	create_idempotency_key, create_request, redirect_url, return_token, psp_reference,
+	authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
+	created_at, updated_at, version`
+
+// InsertPayment stores a new attempt with Version 1. A zero CreatedAt or
+// UpdatedAt is set from the clock. p is changed only when the insert commits.
+func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
+	if p.Reference == "" {
+		return bridge.Errorf(bridge.ECodeInvalid, "", "payment has no reference")
+	}
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	q := *p
+	if q.CreatedAt.IsZero() {
+		q.CreatedAt = tx.now
+	}
+	if q.UpdatedAt.IsZero() {
+		q.UpdatedAt = tx.now
+	}
+	q.Version = 1
+	if err := insertPayment(ctx, tx, &q); err != nil {
+		return fmt.Errorf("insert payment %q: %w", p.Reference, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("insert payment %q: commit: %w", p.Reference, err)
+	}
+	*p = q
+	return nil
+}
+
+// Payment returns the payment with this reference.
+func (s *Store) Payment(ctx context.Context, reference string) (*bridge.Payment, error) {
+	tx, err := s.beginRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	p, err := findPayment(ctx, tx, `reference = ?`, reference)
+	if err != nil {
+		return nil, fmt.Errorf("payment %q: %w", reference, err)
+	}
+	return p, nil
+}
+
+// PaymentByToken returns the payment whose return token is token. The empty
+// token belongs to no payment.
+func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payment, error) {
+	if token == "" {
+		return nil, fmt.Errorf("payment by empty token: %w", bridge.ErrNotFound)
+	}
+	tx, err := s.beginRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	p, err := findPayment(ctx, tx, `return_token = ?`, token)
+	if err != nil {
+		// The token is a secret; it stays out of the error.
+		return nil, fmt.Errorf("payment by token: %w", err)
+	}
+	return p, nil
+}
+
+// PaymentsByOrder returns the attempts for a KCO order by attempt number;
+// none is not an error.
+func (s *Store) PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*bridge.Payment, error) {
+	tx, err := s.beginRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	ps, err := findPayments(ctx, tx, kcoOrderID)
+	if err != nil {
+		return nil, fmt.Errorf("payments of order %q: %w", kcoOrderID, err)
+	}
+	return ps, nil
+}
+
+// UpdatePayment writes every field of p but Reference and CreatedAt, which
+// identify the attempt, when p.Version is the stored version. entry, when
+// not nil, is appended to the history in the same transaction; an empty
+// Reference or zero At is filled in. p and entry are changed only when the
+// update commits.
+func (s *Store) UpdatePayment(ctx context.Context, p *bridge.Payment, entry *bridge.HistoryEntry) error {
+	if entry != nil && entry.Reference != "" && entry.Reference != p.Reference {
+		return bridge.Errorf(bridge.ECodeInvalid, "",
+			"history entry of payment %q given with payment %q", entry.Reference, p.Reference)
+	}
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	q := *p
+	q.UpdatedAt = tx.now
+	if err := updatePayment(ctx, tx, &q); err != nil {
+		return fmt.Errorf("update payment %q: %w", p.Reference, err)
+	}
+	var e bridge.HistoryEntry
+	if entry != nil {
+		e = *entry
+		e.Reference = q.Reference
+		if e.At.IsZero() {
+			e.At = tx.now
+		}
+		if err := insertHistoryEntry(ctx, tx, &e); err != nil {
+			return fmt.Errorf("update payment %q: %w", p.Reference, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("update payment %q: commit: %w", p.Reference, err)
+	}
+	*p = q
+	if entry != nil {
+		*entry = e
+	}
+	return nil
+}
+
+// insertPayment inserts p as it is.
+func insertPayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
+	createdAt, err := encodeTime("CreatedAt", p.CreatedAt)
+	if err != nil {
+		return err
+	}
+	updatedAt, err := encodeTime("UpdatedAt", p.UpdatedAt)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Reference, p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
+		p.CreateIdempotencyKey, blob(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
+		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, blob(p.Order), p.FailureReason,
+		createdAt, updatedAt, p.Version,
+	)
+	return conflict(err)
+}
+
+// updatePayment writes p over the stored row if the stored version is
+// p.Version, and then bumps p.Version. It tells a stale version
+// (ErrConflict) from a missing payment (ErrNotFound).
+func updatePayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
+	updatedAt, err := encodeTime("UpdatedAt", p.UpdatedAt)
+	if err != nil {
+		return err
+	}
+	// RETURNING hands back the creation time, which an update keeps, so p
+	// ends up equal to the stored row.
+	var created sql.NullInt64
+	err = tx.QueryRowContext(ctx, `UPDATE payments SET
+		unit = ?, kco_order_id = ?, attempt = ?, amount_value = ?, amount_currency = ?, state = ?,
+		create_idempotency_key = ?, create_request = ?, redirect_url = ?, return_token = ?, psp_reference = ?,
+		authorized = ?, captured = ?, refunded = ?, cancelled = ?, locale = ?, kco_order = ?, failure_reason = ?,
+		updated_at = ?, version = version + 1
+		WHERE reference = ? AND version = ?
+		RETURNING created_at`,
+		p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
+		p.CreateIdempotencyKey, blob(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
+		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, blob(p.Order), p.FailureReason,
+		updatedAt, p.Reference, p.Version,
+	).Scan(&created)
+	if errors.Is(err, sql.ErrNoRows) {
+		var stored int64
+		err := tx.QueryRowContext(ctx, `SELECT version FROM payments WHERE reference = ?`, p.Reference).Scan(&stored)
+		if errors.Is(err, sql.ErrNoRows) {
+			return bridge.ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		return fmt.Errorf("version %d is not the stored version %d: %w", p.Version, stored, bridge.ErrConflict)
+	} else if err != nil {
+		return conflict(err)
+	}
+	p.CreatedAt = decodeTime(created)
+	p.Version++
+	return nil
+}
+
+// findPayment returns the one payment matching where, or ErrNotFound.
+func findPayment(ctx context.Context, tx *tx, where string, args ...any) (*bridge.Payment, error) {
+	p, err := scanPayment(tx.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bridge.ErrNotFound
+	}
+	return p, err
+}
+
+// findPayments returns the attempts of a KCO order by attempt number.
+func findPayments(ctx context.Context, tx *tx, kcoOrderID string) ([]*bridge.Payment, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE kco_order_id = ? ORDER BY attempt, created_at, reference`, kcoOrderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+
+	ps := []*bridge.Payment{}
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanPayment reads the columns of paymentColumns.
+func scanPayment(row scanner) (*bridge.Payment, error) {
+	var (
+		p                    bridge.Payment
+		state                string
+		createdAt, updatedAt sql.NullInt64
+		createRequest, order []byte
+	)
+	if err := row.Scan(
+		&p.Reference, &p.Unit, &p.KCOOrderID, &p.Attempt, &p.Amount.Value, &p.Amount.Currency, &state,
+		&p.CreateIdempotencyKey, &createRequest, &p.RedirectURL, &p.ReturnToken, &p.PSPReference,
+		&p.Authorized, &p.Captured, &p.Refunded, &p.Cancelled, &p.Locale, &order, &p.FailureReason,
+		&createdAt, &updatedAt, &p.Version,
+	); err != nil {
+		return nil, err
+	}
+	p.State = bridge.PaymentState(state)
+	p.CreateRequest = json.RawMessage(createRequest)
+	p.Order = json.RawMessage(order)
+	p.CreatedAt = decodeTime(createdAt)
+	p.UpdatedAt = decodeTime(updatedAt)
+	return &p, nil
+}
+
+// blob stores a JSON document as its exact bytes, and nil as NULL, so that
+// what is read back is what was given, byte for byte.
+func blob(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return []byte(b)
+}

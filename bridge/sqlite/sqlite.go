@@ -1,0 +1,250 @@
+// Package sqlite is the embedded bridge.Store: one SQLite file, pure Go
+// (modernc.org/sqlite), so the service runs anywhere with one command.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"vippskco/bridge"
+)
+
+var _ bridge.Store = (*Store)(nil)
+
+// busyTimeoutMillis is how long a connection waits for a lock held by another
+// process on the same file before it gives up with SQLITE_BUSY.
+const busyTimeoutMillis = 5000
+
+// Store is a bridge.Store on one SQLite database.
+//
+// Writes go through a pool of exactly one connection whose transactions
+// begin IMMEDIATE: writers in this process queue in database/sql instead of
+// racing for SQLite's write lock, and a writer in another process is waited
+// for (busy_timeout) at BEGIN, never after reads inside the transaction, where
+// SQLite could only fail with SQLITE_BUSY. Reads use a separate read-only pool;
+// in WAL mode they run alongside the writer and see every committed write.
+type Store struct {
+	write *sql.DB
+	read  *sql.DB
+	now   func() time.Time
+}
+
+// Open opens the database named by dsn, creating it when missing, and applies
+// every migration not yet applied. dsn is a path ("bridge.db") or a URI
+// ("file:bridge.db?mode=rwc"); connection settings the store needs are added
+// to its query. An in-memory database (":memory:") lives as long as the store
+// and is reached through a single connection. now is the clock; nil means
+// time.Now.
+func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	name, query, err := splitDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	memory := inMemory(name, query)
+
+	write, err := sql.Open("sqlite", joinDSN(name, query, map[string]string{"_txlock": "immediate"},
+		fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
+		"foreign_keys(1)",
+		"journal_mode(WAL)",
+		"synchronous(NORMAL)",
+	))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	// One connection, kept for the life of the store: it serialises writers
+	// and, for an in-memory database, it is the database.
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	s := &Store{write: write, read: write, now: now}
+
+	if err := s.checkJournalMode(ctx, memory); err != nil {
+		write.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		write.Close()
+		return nil, err
+	}
+
+	if !memory {
+		read, err := sql.Open("sqlite", joinDSN(name, query, nil,
+			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
+			"foreign_keys(1)",
+			"query_only(1)",
+		))
+		if err != nil {
+			write.Close()
+			return nil, fmt.Errorf("open %s for reading: %w", name, err)
+		}
+		read.SetMaxOpenConns(max(4, runtime.NumCPU()))
+		s.read = read
+	}
+	return s, nil
+}
+
+// checkJournalMode makes sure a file database is in WAL mode, which the
+// one-writer, many-readers split relies on.
+func (s *Store) checkJournalMode(ctx context.Context, memory bool) error {
+	var mode string
+	if err := s.write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("read journal mode: %w", err)
+	}
+	if !memory && !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %q, the store needs WAL", mode)
+	}
+	return nil
+}
+
+// Ping checks that both pools reach the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	if err := s.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database. Closing the writer last lets SQLite checkpoint
+// the WAL into the main file.
+func (s *Store) Close() error {
+	var errs []error
+	if s.read != s.write {
+		errs = append(errs, s.read.Close())
+	}
+	errs = append(errs, s.write.Close())
+	return errors.Join(errs...)
+}
+
+// tx is one transaction with the time it started at, so that every row it
+// writes carries the same clock reading.
+type tx struct {
+	*sql.Tx
+	now time.Time
+}
+
+// beginWrite starts a write transaction on the single writer connection.
+func (s *Store) beginWrite(ctx context.Context) (*tx, error) {
+	t, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &tx{Tx: t, now: s.now().UTC()}, nil
+}
+
+// beginRead starts a read transaction, so that a method reading more than one
+// statement sees one snapshot. It reads no clock: nothing it does is dated.
+func (s *Store) beginRead(ctx context.Context) (*tx, error) {
+	t, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &tx{Tx: t}, nil
+}
+
+// splitDSN separates a DSN into the database name and its query.
+func splitDSN(dsn string) (string, url.Values, error) {
+	name, raw, _ := strings.Cut(dsn, "?")
+	query, err := url.ParseQuery(raw)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse dsn query: %w", err)
+	}
+	return name, query, nil
+}
+
+// joinDSN builds a DSN from name and query plus params and pragmas. params
+// replace the caller's, since the store depends on them; a pragma the caller
+// set keeps the caller's value.
+func joinDSN(name string, query url.Values, params map[string]string, pragmas ...string) string {
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = append([]string(nil), v...)
+	}
+	for k, v := range params {
+		q.Set(k, v)
+	}
+	for _, p := range pragmas {
+		key, _, _ := strings.Cut(p, "(")
+		if !hasPragma(q["_pragma"], key) {
+			q.Add("_pragma", p)
+		}
+	}
+	return name + "?" + q.Encode()
+}
+
+// hasPragma reports whether one of the _pragma values sets key.
+func hasPragma(values []string, key string) bool {
+	for _, v := range values {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if rest, ok := strings.CutPrefix(v, key); ok {
+			rest = strings.TrimSpace(rest)
+			if rest == "" || rest[0] == '(' || rest[0] == '=' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// inMemory reports whether the DSN names a database that exists only inside
+// its connection; such a database cannot be shared with a second pool.
+func inMemory(name string, query url.Values) bool {
+	return name == "" || name == ":memory:" || strings.HasPrefix(name, "file::memory:") ||
+		query.Get("mode") == "memory"
+}
+
+// Times are stored as UTC Unix nanoseconds, which is exact and sorts right.
+// That covers the years 1677 to 2262; a time outside is refused rather than
+// stored as a different one.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// encodeTime converts t for storage; the zero time is stored as NULL.
+func encodeTime(field string, t time.Time) (any, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return nil, bridge.Errorf(bridge.ECodeInvalid, "", "%s %s cannot be stored", field, t.Format(time.RFC3339Nano))
+	}
+	return t.UnixNano(), nil
+}
+
+// decodeTime is the inverse of encodeTime.
+func decodeTime(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, v.Int64).UTC()
+}
+
+// conflict turns a unique-key violation into bridge.ErrConflict and leaves
+// other errors as they are.
+func conflict(err error) error {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%s: %w", e.Error(), bridge.ErrConflict)
+		}
+	}
+	return err
+}

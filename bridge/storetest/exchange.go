@@ -1,0 +1,79 @@
+package storetest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"vippskco/bridge"
+)
+
+func testExchanges(t *testing.T, s bridge.Store) {
+	ctx := t.Context()
+	start := time.Date(2025, 6, 1, 12, 0, 0, 123456000, cet)
+	// The log refers to payments by reference only: an exchange may come
+	// before its payment is stored, or belong to none.
+	appended := []*bridge.ProviderExchange{
+		{
+			Reference: "KCO-1-1", Provider: "vipps", Operation: "create_payment", Method: "POST",
+			URL:             "https://apitest.vipps.no/epayment/v1/payments",
+			RequestHeaders:  "Authorization: [redacted]\nIdempotency-Key: idem-KCO-1-1",
+			RequestBody:     `{"reference":"KCO-1-1","amount":{"value":149900,"currency":"NOK"}}`,
+			StatusCode:      201,
+			ResponseHeaders: "Content-Type: application/json",
+			ResponseBody:    `{"redirectUrl":"https://landing.vipps.no/?token=x","reference":"KCO-1-1"}`,
+			Attempt:         1, StartedAt: start, Duration: 345*time.Millisecond + 6*time.Microsecond,
+		},
+		{
+			Reference: "KCO-2-1", Provider: "vipps", Operation: "get_payment", Method: "GET",
+			URL: "https://apitest.vipps.no/epayment/v1/payments/KCO-2-1", StatusCode: 200,
+			Attempt: 1, StartedAt: start.Add(time.Second), Duration: time.Millisecond,
+		},
+		{
+			Reference: "KCO-1-1", Provider: "vipps", Operation: "get_payment", Method: "GET",
+			URL:   "https://apitest.vipps.no/epayment/v1/payments/KCO-1-1",
+			Error: "dial tcp: i/o timeout", Attempt: 2, StartedAt: start.Add(2 * time.Second), Duration: 30 * time.Second,
+		},
+		{
+			Provider: "kustom", Operation: "read_order", Method: "GET",
+			URL: "https://api.kustom.co/checkout/v3/orders/KCO-9", StatusCode: 404,
+			ResponseBody: `{"error_code":"NOT_FOUND"}`, Attempt: 1, StartedAt: start.Add(3 * time.Second), Duration: 42 * time.Millisecond,
+		},
+		{
+			Reference: "KCO-1-1", Provider: "kustom", Operation: "read_order", Method: "GET",
+			URL: "https://api.kustom.co/checkout/v3/orders/KCO-1", StatusCode: 500,
+			ResponseBody: strings.Repeat("Blåbærsyltetøy 🫐 ", 4096), Attempt: 3,
+		},
+	}
+	var last int64
+	for i, ex := range appended {
+		require.NoError(t, s.AppendExchange(ctx, ex), "exchange %d", i)
+		require.Greater(t, ex.ID, last, "exchange %d: IDs must grow", i)
+		last = ex.ID
+	}
+
+	tests := []struct {
+		reference string
+		want      []*bridge.ProviderExchange
+	}{
+		{"KCO-1-1", []*bridge.ProviderExchange{appended[0], appended[2], appended[4]}},
+		{"KCO-2-1", []*bridge.ProviderExchange{appended[1]}},
+		{"", []*bridge.ProviderExchange{appended[3]}},
+		{"KCO-3-1", nil},
+	}
+	for _, tt := range tests {
+		t.Run("reference "+tt.reference, func(t *testing.T) {
+			got, err := s.Exchanges(ctx, tt.reference)
+			require.NoError(t, err)
+			require.Len(t, got, len(tt.want))
+			for i, want := range tt.want {
+				g, w := got[i], *want
+				requireTimeEqual(t, "StartedAt", w.StartedAt, g.StartedAt)
+				w.StartedAt, g.StartedAt = time.Time{}, time.Time{}
+				require.Equal(t, w, g, "exchange %d", i)
+			}
+		})
+	}
+}

@@ -1,0 +1,130 @@
+// Package storetest is the conformance suite for bridge.Store. Every
+// implementation runs it from its own tests:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) bridge.Store { return openEmptyStore(t) })
+//	}
+package storetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"vippskco/bridge"
+)
+
+// Run checks that the stores made by open keep the bridge.Store contract.
+// open must return a new, empty store each time it is called; Run closes it
+// when the subtest ends. The store's clock may be real or fake, but must not
+// return the zero time.
+func Run(t *testing.T, open func(t *testing.T) bridge.Store) {
+	tests := []struct {
+		name string
+		test func(t *testing.T, s bridge.Store)
+	}{
+		{"InsertAndRead", testInsertAndRead},
+		{"NotFound", testNotFound},
+		{"InsertConflict", testInsertConflict},
+		{"DistinctKeys", testDistinctKeys},
+		{"PaymentsByOrder", testPaymentsByOrder},
+		{"Update", testUpdate},
+		{"UpdateRejected", testUpdateRejected},
+		{"RaceInsertAttempt", testRaceInsertAttempt},
+		{"RaceUpdateVersion", testRaceUpdateVersion},
+		{"Exchanges", testExchanges},
+		{"Ping", testPing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("close store: %v", err)
+				}
+			})
+			tt.test(t, s)
+		})
+	}
+}
+
+func testPing(t *testing.T, s bridge.Store) {
+	require.NoError(t, s.Ping(t.Context()))
+}
+
+// cet is a zone other than UTC, so that a store which keeps the caller's
+// zone, or drops the offset, is caught.
+var cet = time.FixedZone("CET", 3600)
+
+// newPayment returns an attempt with every field set to a value that is
+// distinct per reference. Its times have microsecond precision, the finest
+// every store keeps.
+func newPayment(reference, unit, kcoOrderID string, attempt int) *bridge.Payment {
+	created := time.Date(2025, 3, 14, 15, 9, 26, 535897000, cet)
+	return &bridge.Payment{
+		Reference:            reference,
+		Unit:                 unit,
+		KCOOrderID:           kcoOrderID,
+		Attempt:              attempt,
+		Amount:               bridge.Money{Value: 149900, Currency: "NOK"},
+		State:                bridge.StatePending,
+		CreateIdempotencyKey: "idem-" + reference,
+		CreateRequest: json.RawMessage(fmt.Sprintf(
+			`{"reference": %q,  "amount":{"value":149900,"currency":"NOK"},`+"\n"+`"userFlow":"WEB_REDIRECT"}`, reference)),
+		RedirectURL:   "https://landing.vipps.no/?token=" + reference,
+		ReturnToken:   "token-" + reference,
+		PSPReference:  "psp-" + reference,
+		Authorized:    149900,
+		Captured:      100000,
+		Refunded:      2500,
+		Cancelled:     49900,
+		Locale:        "nb-NO",
+		Order:         json.RawMessage(fmt.Sprintf(`{"order_id":%q,"order_amount":149900,"order_lines":[]}`, kcoOrderID)),
+		FailureReason: "none for " + reference,
+		CreatedAt:     created,
+		UpdatedAt:     created.Add(1500 * time.Millisecond),
+	}
+}
+
+// mustInsert inserts p and fails the test on error.
+func mustInsert(t *testing.T, s bridge.Store, p *bridge.Payment) {
+	t.Helper()
+	require.NoError(t, s.InsertPayment(t.Context(), p), "insert %s", p.Reference)
+}
+
+// mustPayment reads a payment and fails the test on error.
+func mustPayment(t *testing.T, s bridge.Store, reference string) *bridge.Payment {
+	t.Helper()
+	p, err := s.Payment(t.Context(), reference)
+	require.NoError(t, err, "read %s", reference)
+	return p
+}
+
+// requirePaymentEqual fails unless got, read from a store, holds exactly
+// want: the same instants in UTC and every other field equal, byte for byte.
+func requirePaymentEqual(t *testing.T, want, got *bridge.Payment) {
+	t.Helper()
+	require.NotNil(t, got)
+	requireTimeEqual(t, "CreatedAt", want.CreatedAt, got.CreatedAt)
+	requireTimeEqual(t, "UpdatedAt", want.UpdatedAt, got.UpdatedAt)
+	w, g := *want, *got
+	w.CreatedAt, w.UpdatedAt = time.Time{}, time.Time{}
+	g.CreatedAt, g.UpdatedAt = time.Time{}, time.Time{}
+	require.Equal(t, w, g)
+}
+
+// requireTimeEqual fails unless got, read from a store, is the instant want
+// and is in UTC; a zero want must read back zero.
+func requireTimeEqual(t *testing.T, field string, want, got time.Time) {
+	t.Helper()
+	if want.IsZero() {
+		require.Truef(t, got.IsZero(), "%s: want the zero time, got %s", field, got)
+		return
+	}
+	require.Truef(t, want.Equal(got), "%s: want %s, got %s", field,
+		want.UTC().Format(time.RFC3339Nano), got.UTC().Format(time.RFC3339Nano))
+	require.Equalf(t, time.UTC, got.Location(), "%s is not in UTC", field)
+}
