@@ -35,6 +35,22 @@ type Order struct {
 	LastModifiedAt         *time.Time        `json:"last_modified_at,omitempty"`
 	ExternalPaymentMethods []PaymentProvider `json:"external_payment_methods,omitempty"`
 	ExternalCheckouts      []PaymentProvider `json:"external_checkouts,omitempty"`
+	Options                *Options          `json:"options,omitempty"`
+	Attachment             *Attachment       `json:"attachment,omitempty"`
+	GUI                    *GUI              `json:"gui,omitempty"`
+	BillingCountries       []string          `json:"billing_countries,omitempty"`
+	ShippingCountries      []string          `json:"shipping_countries,omitempty"`
+	ShippingOptions        []ShippingOption  `json:"shipping_options,omitempty"`
+	SelectedShippingOption *ShippingOption   `json:"selected_shipping_option,omitempty"`
+	Tags                   []string          `json:"tags,omitempty"`
+	Recurring              bool              `json:"recurring,omitempty"`
+	RecurringToken         string            `json:"recurring_token,omitempty"`
+	RecurringDescription   string            `json:"recurring_description,omitempty"`
+
+	// Location is the order's URL from the Location header of the create
+	// response. Only CreateOrder sets it; it is not part of the JSON. Kustom
+	// asks integrators to use it instead of building order URLs themselves.
+	Location string `json:"-"`
 }
 
 // OrderLine is one line of an order. TotalAmount = Quantity×UnitPrice −
@@ -53,6 +69,18 @@ type OrderLine struct {
 	MerchantData        string `json:"merchant_data,omitempty"`
 	ProductURL          string `json:"product_url,omitempty"`
 	ImageURL            string `json:"image_url,omitempty"`
+
+	ProductIdentifiers *ProductIdentifiers `json:"product_identifiers,omitempty"`
+}
+
+// ProductIdentifiers identify the product of an order line.
+type ProductIdentifiers struct {
+	Brand                  string `json:"brand,omitempty"`
+	Color                  string `json:"color,omitempty"`
+	CategoryPath           string `json:"category_path,omitempty"`
+	GlobalTradeItemNumber  string `json:"global_trade_item_number,omitempty"`
+	ManufacturerPartNumber string `json:"manufacturer_part_number,omitempty"`
+	Size                   string `json:"size,omitempty"`
 }
 
 // Order line types.
@@ -82,6 +110,14 @@ type Address struct {
 	Phone            string `json:"phone,omitempty"`
 	Country          string `json:"country,omitempty"`
 	CareOf           string `json:"care_of,omitempty"`
+
+	// StreetName, StreetNumber and HouseExtension are used instead of
+	// StreetAddress in DE, AT and NL only.
+	StreetName     string `json:"street_name,omitempty"`
+	StreetNumber   string `json:"street_number,omitempty"`
+	HouseExtension string `json:"house_extension,omitempty"`
+	Reference      string `json:"reference,omitempty"`
+	Attention      string `json:"attention,omitempty"`
 }
 
 // Customer describes the buyer.
@@ -89,6 +125,8 @@ type Customer struct {
 	Type                       string `json:"type,omitempty"`
 	DateOfBirth                string `json:"date_of_birth,omitempty"`
 	OrganizationRegistrationID string `json:"organization_registration_id,omitempty"`
+	Gender                     string `json:"gender,omitempty"`
+	VATID                      string `json:"vat_id,omitempty"`
 }
 
 // MerchantURLs are the merchant's pages and callbacks. {checkout.order.id}
@@ -100,6 +138,11 @@ type MerchantURLs struct {
 	Push         string `json:"push"`
 	Validation   string `json:"validation,omitempty"`
 	Notification string `json:"notification,omitempty"`
+
+	CancellationTerms    string `json:"cancellation_terms,omitempty"`
+	ShippingOptionUpdate string `json:"shipping_option_update,omitempty"`
+	AddressUpdate        string `json:"address_update,omitempty"`
+	CountryChange        string `json:"country_change,omitempty"`
 }
 
 // PaymentProvider is an entry of external_payment_methods or
@@ -112,4 +155,82 @@ type PaymentProvider struct {
 	Description string   `json:"description,omitempty"`
 	Countries   []string `json:"countries,omitempty"`
 	Label       string   `json:"label,omitempty"`
+}
+
+// Options change how the checkout behaves and looks. Booleans are pointers
+// because several of them default to true for some countries, so "not sent"
+// and "false" differ.
+type Options struct {
+	AcquiringChannel                      string     `json:"acquiring_channel,omitempty"`
+	AllowSeparateShippingAddress          *bool      `json:"allow_separate_shipping_address,omitempty"`
+	AllowedCustomerTypes                  []string   `json:"allowed_customer_types,omitempty"`
+	AdditionalCheckbox                    *Checkbox  `json:"additional_checkbox,omitempty"`
+	AdditionalCheckboxes                  []Checkbox `json:"additional_checkboxes,omitempty"`
+	AdditionalMerchantTerms               string     `json:"additional_merchant_terms,omitempty"`
+	AutoCapture                           *bool      `json:"auto_capture,omitempty"`
+	ColorButton                           string     `json:"color_button,omitempty"`
+	ColorButtonText                       string     `json:"color_button_text,omitempty"`
+	ColorCheckbox                         string     `json:"color_checkbox,omitempty"`
+	ColorCheckboxCheckmark                string     `json:"color_checkbox_checkmark,omitempty"`
+	ColorHeader                           string     `json:"color_header,omitempty"`
+	ColorLink                             string     `json:"color_link,omitempty"`
+	DateOfBirthMandatory                  *bool      `json:"date_of_birth_mandatory,omitempty"`
+	EnableDiscountModule                  *bool      `json:"enable_discount_module,omitempty"`
+	NationalIdentificationNumberMandatory *bool      `json:"national_identification_number_mandatory,omitempty"`
+	PhoneMandatory                        *bool      `json:"phone_mandatory,omitempty"`
+	RadiusBorder                          string     `json:"radius_border,omitempty"`
+	RequireClientValidation               *bool      `json:"require_client_validation,omitempty"`
+	RequireValidateCallbackSuccess        *bool      `json:"require_validate_callback_success,omitempty"`
+	ShippingDetails                       string     `json:"shipping_details,omitempty"`
+	ShowSubtotalDetail                    *bool      `json:"show_subtotal_detail,omitempty"`
+	ShowVATRegistrationNumberField        *bool      `json:"show_vat_registration_number_field,omitempty"`
+	TitleMandatory                        *bool      `json:"title_mandatory,omitempty"`
+	VATRemoved                            *bool      `json:"vat_removed,omitempty"`
+	VerifyNationalIdentificationNumber    *bool      `json:"verify_national_identification_number,omitempty"`
+}
+
+// Checkbox is an extra checkbox shown in the checkout. ID is set only in
+// additional_checkboxes.
+type Checkbox struct {
+	ID       string `json:"id,omitempty"`
+	Text     string `json:"text"`
+	Checked  bool   `json:"checked"`
+	Required bool   `json:"required"`
+}
+
+// Attachment carries extra merchant data (EMD) as a JSON string in Body.
+type Attachment struct {
+	ContentType string `json:"content_type"`
+	Body        string `json:"body"`
+}
+
+// GUI holds options for the checkout client, e.g. "minimal_confirmation".
+type GUI struct {
+	Options []string `json:"options,omitempty"`
+}
+
+// ShippingOption is one way to deliver the order. Price includes tax, in
+// minor units; TaxRate has two implicit decimals.
+type ShippingOption struct {
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	Description    string `json:"description,omitempty"`
+	Promo          string `json:"promo,omitempty"`
+	Price          int64  `json:"price"`
+	TaxAmount      int64  `json:"tax_amount"`
+	TaxRate        int64  `json:"tax_rate"`
+	Preselected    bool   `json:"preselected,omitempty"`
+	ShippingMethod string `json:"shipping_method,omitempty"`
+	TMSReference   string `json:"tms_reference,omitempty"`
+}
+
+// LinesTotal is the sum of the order lines' total_amount. For a consistent
+// order it equals OrderAmount; comparing the two catches an order whose lines
+// and total disagree.
+func (o *Order) LinesTotal() int64 {
+	var sum int64
+	for _, l := range o.OrderLines {
+		sum += l.TotalAmount
+	}
+	return sum
 }
