@@ -79,6 +79,29 @@ type CreatePaymentRequest struct {
 	PaymentDescription string            `json:"paymentDescription,omitempty"`
 	Receipt            *Receipt          `json:"receipt,omitempty"`
 	Metadata           map[string]string `json:"metadata,omitempty"`
+	// CustomerInteraction is CUSTOMER_NOT_PRESENT (the default) or
+	// CUSTOMER_PRESENT.
+	CustomerInteraction string `json:"customerInteraction,omitempty"`
+	// Profile asks for profile sharing (Userinfo scopes such as "name
+	// phoneNumber").
+	Profile *ProfileRequest `json:"profile,omitempty"`
+	// ReceiptURL is where the user can see the receipt (https or a custom
+	// scheme).
+	ReceiptURL string `json:"receiptUrl,omitempty"`
+	// ExpiresAt (RFC 3339) makes a long-living payment; only with
+	// PUSH_MESSAGE or QR, and Receipt is then required.
+	ExpiresAt string `json:"expiresAt,omitempty"`
+}
+
+// ProfileRequest asks the user to share profile data with the payment.
+type ProfileRequest struct {
+	Scope string `json:"scope,omitempty"`
+}
+
+// ProfileResponse carries the Userinfo subject once the payment is
+// AUTHORIZED, when a profile was requested.
+type ProfileResponse struct {
+	Sub string `json:"sub,omitempty"`
 }
 
 // CreatePaymentResponse is the 201 answer to a create.
@@ -111,10 +134,12 @@ type OrderLine struct {
 	IsShipping              *bool     `json:"isShipping,omitempty"`
 }
 
-// UnitInfo describes the quantity of an OrderLine. Quantity is a decimal string.
+// UnitInfo describes the quantity of an OrderLine. Quantity is a decimal
+// string (^\d+([.]\d{1,8})?$, at most 10 characters) and, like UnitPrice,
+// required by Order Management whenever UnitInfo is sent.
 type UnitInfo struct {
 	UnitPrice    int64  `json:"unitPrice"`
-	Quantity     string `json:"quantity,omitempty"`
+	Quantity     string `json:"quantity"`
 	QuantityUnit string `json:"quantityUnit,omitempty"` // PCS, KG, KM, MINUTE, LITRE, KWH
 }
 
@@ -148,6 +173,7 @@ type Payment struct {
 	RedirectURL   string                `json:"redirectUrl,omitempty"`
 	Reference     string                `json:"reference"`
 	Metadata      map[string]string     `json:"metadata,omitempty"`
+	Profile       ProfileResponse       `json:"profile"`
 }
 
 // PaymentEvent is one entry of GET /epayment/v1/payments/{reference}/events.
