@@ -1,0 +1,289 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"vippskco/klarna"
+	"vippskco/vipps"
+)
+
+// maxAttempts bounds the Vipps attempts for one KCO order; a shopper who
+// needs more has a problem a new attempt will not solve.
+const maxAttempts = 20
+
+// StartCheckout is the EPM redirect: it reads the KCO order server-side,
+// checks it, and returns the attempt whose Vipps page the shopper should go
+// to — a reused CREATED attempt on a reload, a new one after ABORTED,
+// EXPIRED or TERMINATED, or the AUTHORIZED one if the order is already paid
+// (the caller then sends the shopper to the return page, never to Vipps).
+func (s *Service) StartCheckout(ctx context.Context, unitID, kcoOrderID, sig string) (*Payment, error) {
+	u, err := s.Unit(unitID)
+	if err != nil {
+		return nil, err
+	}
+	if !ValidKCOOrderID(kcoOrderID) {
+		return nil, Errorf(ECodeInvalid, "malformed_order_id", "kco_order_id %q is not a KCO order id", kcoOrderID)
+	}
+	if s.Signer.Enabled() {
+		if err := s.Signer.Verify(unitID, kcoOrderID, sig, s.now()); err != nil {
+			return nil, err
+		}
+	}
+	order, err := s.Kustom.GetOrder(withLogKey(ctx, kustomLogKey(kcoOrderID)), kcoOrderID)
+	if err != nil {
+		if klarna.IsNotFound(err) {
+			return nil, &Error{Code: ECodeNotFound, Reason: "order_not_found", Message: fmt.Sprintf("Kustom has no checkout order %s (unknown or expired)", kcoOrderID), Err: err}
+		}
+		return nil, &Error{Code: ECodeUnavailable, Reason: "kustom_unavailable", Message: "could not read the order from Kustom", Err: err}
+	}
+	if order.OrderID != "" && order.OrderID != kcoOrderID {
+		return nil, Errorf(ECodeInvalid, "order_mismatch", "Kustom returned order %s for %s", order.OrderID, kcoOrderID)
+	}
+	order.OrderID = kcoOrderID
+
+	attempts, err := s.Store.PaymentsByOrder(ctx, kcoOrderID)
+	if err != nil {
+		return nil, err
+	}
+	// An order already paid through us goes to its return page whatever
+	// Kustom says now; this is what stops a reload from charging twice.
+	for _, p := range attempts {
+		if p.Unit == u.ID && p.State == StateAuthorized {
+			return p, nil
+		}
+	}
+	if err := CheckOrder(u, order); err != nil {
+		return nil, err
+	}
+
+	var last *Payment
+	for _, p := range attempts {
+		if p.Unit == u.ID {
+			last = p
+		}
+	}
+	if last != nil {
+		p, reuse, err := s.reuseAttempt(ctx, u, last, order)
+		if err != nil || reuse {
+			return p, err
+		}
+	}
+	next := 1
+	if last != nil {
+		next = last.Attempt + 1
+	}
+	if next > maxAttempts {
+		return nil, Errorf(ECodeConflict, "too_many_attempts", "KCO order %s has had %d Vipps attempts; start a new checkout", kcoOrderID, maxAttempts)
+	}
+	p, err := s.newAttempt(ctx, u, order, next)
+	if errors.Is(err, ErrConflict) {
+		// A concurrent redirect for the same order created this attempt
+		// first: use it instead of making another.
+		p, err = s.latestAttempt(ctx, u, kcoOrderID)
+		if err != nil {
+			return nil, err
+		}
+		if p.State == StatePending {
+			return s.sendCreate(ctx, u, p)
+		}
+		return p, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.sendCreate(ctx, u, p)
+}
+
+// reuseAttempt decides what to do with the latest attempt of an order. It
+// returns reuse=true with the payment to use, or reuse=false when a new
+// attempt must be made.
+func (s *Service) reuseAttempt(ctx context.Context, u *Unit, last *Payment, order *klarna.Order) (*Payment, bool, error) {
+	switch last.State {
+	case StatePending:
+		// The create may or may not have reached Vipps: resend it with the
+		// stored key and body; Vipps answers the same either way.
+		p, err := s.sendCreate(ctx, u, last)
+		return p, true, err
+	case StateCreated:
+		p, err := s.refresh(ctx, u, last, SourceRedirect)
+		if err != nil {
+			return nil, true, &Error{Code: ECodeUnavailable, Reason: "vipps_unavailable", Message: "could not read the payment from Vipps", Err: err}
+		}
+		switch {
+		case p.State == StateAuthorized:
+			return p, true, nil
+		case p.State.Retryable():
+			return nil, false, nil
+		case p.Amount.Value != order.OrderAmount:
+			// The cart changed since this attempt: end it at Vipps so it
+			// cannot be paid, then make a new one for the new amount.
+			p, err := s.terminate(ctx, u, p)
+			if err != nil {
+				return nil, true, err
+			}
+			if p.State == StateAuthorized {
+				// The shopper approved the old amount just before the
+				// cancel: that payment stands, and the merchant sees the
+				// order as it was paid in its snapshot.
+				return p, true, nil
+			}
+			return nil, false, nil
+		}
+		return p, true, nil
+	}
+	if last.State.Retryable() {
+		return nil, false, nil
+	}
+	return last, true, nil
+}
+
+// terminate cancels a CREATED attempt at Vipps before the shopper can approve
+// it, and records the outcome.
+func (s *Service) terminate(ctx context.Context, u *Unit, p *Payment) (*Payment, error) {
+	key := "terminate-" + p.Reference
+	if _, err := u.Vipps.Cancel(ctx, p.Reference, key, true); err != nil {
+		// It may have been approved or ended meanwhile: read it back and
+		// let the state decide.
+		if fresh, rerr := s.refresh(ctx, u, p, SourceRedirect); rerr == nil && fresh.State.Final() {
+			return fresh, nil
+		}
+		return nil, &Error{Code: ECodeUnavailable, Reason: "vipps_unavailable", Message: "could not replace the earlier Vipps payment for this order", Err: err}
+	}
+	return s.store(ctx, p, SourceRedirect, func(p *Payment) (bool, PaymentState, error) {
+		from := p.State
+		if !canMove(p.State, StateTerminated) {
+			return false, from, nil
+		}
+		p.State = StateTerminated
+		p.FailureReason = "replaced: the order amount changed"
+		return true, from, nil
+	})
+}
+
+func (s *Service) latestAttempt(ctx context.Context, u *Unit, kcoOrderID string) (*Payment, error) {
+	attempts, err := s.Store.PaymentsByOrder(ctx, kcoOrderID)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(attempts) - 1; i >= 0; i-- {
+		if attempts[i].Unit == u.ID {
+			return attempts[i], nil
+		}
+	}
+	return nil, ErrNotFound
+}
+
+// newAttempt stores attempt n, with its idempotency key and the exact create
+// body, before anything is sent to Vipps.
+func (s *Service) newAttempt(ctx context.Context, u *Unit, order *klarna.Order, n int) (*Payment, error) {
+	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	ref := Reference(u.ReferencePrefix, order.OrderID, n)
+	req := paymentRequest(u, order, ref, s.PublicURL+"/return/"+token)
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	snapshot := *order
+	snapshot.HTMLSnippet = ""
+	orderJSON, err := json.Marshal(snapshot)
+	if err != nil {
+		return nil, err
+	}
+	p := &Payment{
+		Reference:            ref,
+		Unit:                 u.ID,
+		KCOOrderID:           order.OrderID,
+		Attempt:              n,
+		Amount:               Money{Value: order.OrderAmount, Currency: u.Currency},
+		State:                StatePending,
+		CreateIdempotencyKey: uuid.NewString(),
+		CreateRequest:        body,
+		ReturnToken:          token,
+		Locale:               order.Locale,
+		Order:                orderJSON,
+	}
+	if err := s.Store.InsertPayment(ctx, p); err != nil {
+		return nil, err
+	}
+	s.logger().Info("payment attempt stored", "reference", ref, "unit", u.ID, "attempt", n, "amount", p.Amount.String())
+	return p, nil
+}
+
+// sendCreate sends (or resends) the stored create of a PENDING attempt.
+func (s *Service) sendCreate(ctx context.Context, u *Unit, p *Payment) (*Payment, error) {
+	var req vipps.CreatePaymentRequest
+	if err := json.Unmarshal(p.CreateRequest, &req); err != nil {
+		return nil, fmt.Errorf("stored create request of %s: %w", p.Reference, err)
+	}
+	resp, err := u.Vipps.CreatePayment(ctx, p.CreateIdempotencyKey, req)
+	if err == nil {
+		return s.store(ctx, p, SourceRedirect, func(p *Payment) (bool, PaymentState, error) {
+			from := p.State
+			changed := false
+			if canMove(p.State, StateCreated) {
+				p.State = StateCreated
+				changed = true
+			}
+			if p.RedirectURL == "" && resp.RedirectURL != "" {
+				p.RedirectURL = resp.RedirectURL
+				changed = true
+			}
+			return changed, from, nil
+		})
+	}
+	var verr *vipps.Error
+	if !errors.Is(err, vipps.ErrOutcomeUnknown) && errors.As(err, &verr) && verr.StatusCode >= 400 && verr.StatusCode < 500 && verr.StatusCode != 429 && verr.StatusCode != 401 {
+		// Vipps refused this request for good; a retry with the same key
+		// gets the same answer. The shopper can go back and try again.
+		reason := fmt.Sprintf("Vipps refused the payment (HTTP %d, code %s): %s", verr.StatusCode, verr.ErrorCode, firstNonEmpty(verr.Detail, verr.Title))
+		p, serr := s.store(ctx, p, SourceRedirect, func(p *Payment) (bool, PaymentState, error) {
+			from := p.State
+			if !canMove(p.State, StateFailed) {
+				return false, from, nil
+			}
+			p.State = StateFailed
+			p.FailureReason = reason
+			return true, from, nil
+		})
+		if serr != nil {
+			return nil, serr
+		}
+		return p, &Error{Code: ECodeUnavailable, Reason: "vipps_refused", Message: reason, Err: err}
+	}
+	// The outcome is unknown (timeout, 5xx after retries): read the payment
+	// back. If Vipps has it, carry on with it; if not, the attempt stays
+	// PENDING and the next redirect resends the same create.
+	if p2, rerr := s.refresh(ctx, u, p, SourceRedirect); rerr == nil && p2.State != StatePending {
+		return p2, nil
+	}
+	return p, &Error{Code: ECodeUnavailable, Reason: "vipps_unavailable", Message: "Vipps did not answer; the payment was not started", Err: err}
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// newToken returns 256 random bits, URL-safe: the shopper's key to the
+// return and status pages of one payment.
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

@@ -1,0 +1,134 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// HTTP is the service's HTTP surface (DESIGN.md section 3).
+type HTTP struct {
+	Service       *Service
+	Pages         *Pages
+	MerchantToken string
+	FinanceToken  string
+	// Ready reports whether the store is reachable and migrated.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+}
+
+// Handler builds the router.
+func (h *HTTP) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(h.requestID, h.accessLog, gin.CustomRecovery(h.recovered))
+	r.HandleMethodNotAllowed = true
+
+	r.GET("/checkout/:unit/vipps", h.redirect)
+	r.GET("/return/:token", h.returnPage)
+	r.GET("/status/:token", h.status)
+	r.GET("/assets/:file", h.asset)
+
+	api := r.Group("/api/v1", h.bearer(func() string { return h.MerchantToken }))
+	api.GET("/epm/:unit", h.epm)
+	api.GET("/payments", h.listPayments)
+	api.GET("/payments/:reference", h.getPayment)
+	api.GET("/payments/:reference/log", h.paymentLog)
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", h.readyz)
+	r.NoRoute(func(c *gin.Context) {
+		writeJSONError(c, Errorf(ECodeNotFound, "no_route", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": gin.H{"code": "method_not_allowed", "message": "method not allowed"}})
+	})
+	return r
+}
+
+func (h *HTTP) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+type requestIDKey struct{}
+
+// requestID gives every request an id, in the response header and the logs.
+func (h *HTTP) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 64 || strings.ContainsAny(id, " \t\r\n") {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	c.Header("X-Request-Id", id)
+	c.Set("request_id", id)
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, id))
+	c.Next()
+}
+
+func (h *HTTP) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	h.logger().Info("http request", "request_id", c.GetString("request_id"), "method", c.Request.Method,
+		"route", c.FullPath(), "status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds())
+}
+
+func (h *HTTP) recovered(c *gin.Context, err any) {
+	h.logger().Error("panic in handler", "request_id", c.GetString("request_id"), "panic", err)
+	writeJSONError(c, Errorf(ECodeInternal, "", "internal error"))
+}
+
+// bearer checks the Authorization header against a token in constant time.
+func (h *HTTP) bearer(token func() string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		want := token()
+		got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		if !ok || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			c.Header("WWW-Authenticate", `Bearer realm="vippskco"`)
+			writeJSONError(c, Errorf(ECodeUnauthorized, "", "a valid bearer token is required"))
+			c.Abort()
+			return
+		}
+		c.Next()
+	}
+}
+
+// writeJSONError writes {"error": {"code", "message", "reason"}} with the
+// status for the error's code. Internal errors are logged and their detail
+// is not shown.
+func writeJSONError(c *gin.Context, err error) {
+	code := ErrorCode(err)
+	body := gin.H{"code": code, "message": ErrorMessage(err)}
+	if r := ErrorReason(err); r != "" {
+		body["reason"] = r
+	}
+	if id := c.GetString("request_id"); id != "" {
+		body["request_id"] = id
+	}
+	if code == ECodeInternal {
+		slog.Error("internal error", "request_id", c.GetString("request_id"), "path", c.Request.URL.Path, "err", err)
+	}
+	c.JSON(HTTPStatus(code), gin.H{"error": body})
+}
+
+func (h *HTTP) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if h.Ready != nil {
+		if err := h.Ready(ctx); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

@@ -1,0 +1,154 @@
+package bridge
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"vippskco/templates"
+)
+
+// redirect is the EPM redirect_url: it validates the order and sends the
+// shopper to Vipps at top level.
+func (h *HTTP) redirect(c *gin.Context) {
+	unitID := c.Param("unit")
+	kcoOrderID := c.Query("kco_order_id")
+	p, err := h.Service.StartCheckout(c.Request.Context(), unitID, kcoOrderID, c.Query("sig"))
+	if err != nil {
+		h.redirectError(c, unitID, kcoOrderID, p, err)
+		return
+	}
+	u, _ := h.Service.Unit(unitID)
+	target := p.RedirectURL
+	if p.State == StateAuthorized || target == "" {
+		// Already paid: the return page shows the outcome; never Vipps again.
+		target = h.Service.PublicURL + "/return/" + p.ReturnToken
+	}
+	lang := LangFromLocale(p.Locale)
+	// KCO runs in an iframe and the Vipps landing page must never load in
+	// one. A browser tells us when this request is a frame navigation; then
+	// we answer with a page that moves the top window instead.
+	if dest := c.GetHeader("Sec-Fetch-Dest"); dest == "iframe" || dest == "frame" {
+		b := brandOf(u)
+		h.Pages.Render(c.Writer, http.StatusOK, "breakout", &PageData{
+			Lang: lang, Brand: b, Title: T(lang, "breakout_title", b.Name), Body: T(lang, "breakout_body"),
+			NextURL: target, RetryLabel: T(lang, "breakout_button", b.Name),
+		})
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Redirect(http.StatusSeeOther, target)
+}
+
+func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *Payment, err error) {
+	u, _ := h.Service.Units[unitID]
+	lang := LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
+	if p != nil {
+		lang = LangFromLocale(p.Locale)
+	}
+	code, reason := ErrorCode(err), ErrorReason(err)
+	if code == ECodeInternal {
+		h.logger().Error("redirect failed", "request_id", c.GetString("request_id"), "unit", unitID, "err", err)
+	} else {
+		h.logger().Info("redirect refused", "request_id", c.GetString("request_id"), "unit", unitID, "reason", reason, "err", err)
+	}
+	if wantsJSON(c) {
+		writeJSONError(c, err)
+		return
+	}
+	b := brandOf(u)
+	d := &PageData{Lang: lang, Brand: b, Title: T(lang, "error_title"), Body: T(lang, errorMessageKey(reason, code), b.Name), Reason: reason}
+	if u != nil {
+		if code == ECodeUnavailable && ValidKCOOrderID(kcoOrderID) {
+			d.RetryURL = c.Request.URL.String()
+		}
+		if ValidKCOOrderID(kcoOrderID) {
+			d.CheckoutURL = expand(u.CheckoutURL, &Payment{KCOOrderID: kcoOrderID})
+		}
+	}
+	h.Pages.Render(c.Writer, HTTPStatus(code), "error", d)
+}
+
+func wantsJSON(c *gin.Context) bool {
+	a := c.GetHeader("Accept")
+	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
+}
+
+// returnPage is where Vipps sends the shopper back: it waits with a clear
+// status, then moves on to the confirmation, or shows why it failed.
+func (h *HTTP) returnPage(c *gin.Context) {
+	token := c.Param("token")
+	v, err := h.Service.PaymentForShopper(c.Request.Context(), token, SourceReturn)
+	if err != nil {
+		lang := LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
+		code := ErrorCode(err)
+		h.Pages.Render(c.Writer, HTTPStatus(code), "error", &PageData{Lang: lang, Brand: brandOf(nil),
+			Title: T(lang, "error_title"), Body: T(lang, errorMessageKey(ErrorReason(err), code)), Reason: ErrorReason(err)})
+		return
+	}
+	p, u, lang := v.Payment, v.Unit, v.Lang
+	b := brandOf(u)
+	d := &PageData{Lang: lang, Brand: b, Amount: FormatMoney(lang, p.Amount), OrderNumber: orderNumber(p), Reference: p.Reference}
+	switch {
+	case p.State == StateAuthorized:
+		if u.ConfirmationURL != "" {
+			c.Header("Cache-Control", "no-store")
+			c.Redirect(http.StatusSeeOther, v.Next)
+			return
+		}
+		d.Title, d.Body = T(lang, "confirmed_title"), T(lang, "confirmed_body", b.Name)
+		h.Pages.Render(c.Writer, http.StatusOK, "confirmation", d)
+	case p.State.Final():
+		d.Title = T(lang, "failed_title")
+		d.Body = T(lang, "reason_"+string(p.State), b.Name)
+		d.RetryURL = h.Service.RetryURL(u, p.KCOOrderID)
+		d.RetryLabel = T(lang, "failed_retry", b.Name)
+		d.CheckoutURL = expand(u.CheckoutURL, p)
+		h.Pages.Render(c.Writer, http.StatusOK, "failure", d)
+	default:
+		d.Title, d.Body = T(lang, "waiting_title"), T(lang, "waiting_body", b.Name)
+		d.VippsURL, d.ReopenLabel = p.RedirectURL, T(lang, "waiting_reopen", b.Name)
+		d.StatusURL = h.Service.PublicURL + "/status/" + token
+		h.Pages.Render(c.Writer, http.StatusOK, "waiting", d)
+	}
+}
+
+// StatusJSON is the body of GET /status/{token}.
+type StatusJSON struct {
+	Reference string `json:"reference"`
+	State     string `json:"state"`
+	Final     bool   `json:"final"`
+	Amount    Money  `json:"amount"`
+	Next      string `json:"next,omitempty"`
+	Message   string `json:"message"`
+}
+
+func (h *HTTP) status(c *gin.Context) {
+	v, err := h.Service.PaymentForShopper(c.Request.Context(), c.Param("token"), SourceStatus)
+	if err != nil {
+		writeJSONError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, StatusJSON{
+		Reference: v.Payment.Reference, State: string(v.Payment.State), Final: v.Final,
+		Amount: v.Payment.Amount, Next: v.Next, Message: v.Message,
+	})
+}
+
+// asset serves the payment method badges used as the EPM image_url.
+func (h *HTTP) asset(c *gin.Context) {
+	name := c.Param("file")
+	if name != "vipps.svg" && name != "mobilepay.svg" {
+		writeJSONError(c, Errorf(ECodeNotFound, "", "no such asset"))
+		return
+	}
+	b, err := templates.FS.ReadFile(name)
+	if err != nil {
+		writeJSONError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=86400")
+	c.Data(http.StatusOK, "image/svg+xml", b)
+}

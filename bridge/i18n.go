@@ -1,0 +1,219 @@
+package bridge
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Lang is a page language. Shoppers get Norwegian when the KCO order's locale
+// is Norwegian (nb, nn, no) and English otherwise.
+type Lang string
+
+// The page languages.
+const (
+	LangNB Lang = "nb"
+	LangEN Lang = "en"
+)
+
+// LangFromLocale picks the page language from an RFC 1766 locale like nb-NO.
+func LangFromLocale(locale string) Lang {
+	l := strings.ToLower(strings.TrimSpace(locale))
+	for _, p := range []string{"nb", "nn", "no"} {
+		if l == p || strings.HasPrefix(l, p+"-") || strings.HasPrefix(l, p+"_") {
+			return LangNB
+		}
+	}
+	return LangEN
+}
+
+// LangFromAcceptLanguage picks the language when no order is known yet.
+func LangFromAcceptLanguage(h string) Lang {
+	for _, part := range strings.Split(h, ",") {
+		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if tag == "" || tag == "*" {
+			continue
+		}
+		return LangFromLocale(tag)
+	}
+	return LangEN
+}
+
+// messages holds every user-facing text, by language and key.
+var messages = map[Lang]map[string]string{
+	LangNB: {
+		"html_lang":                "nb",
+		"brand_pay":                "Betal med %s",
+		"waiting_title":            "Venter på betalingen",
+		"waiting_body":             "Fullfør betalingen i %s-appen. Denne siden oppdaterer seg selv.",
+		"waiting_reopen":           "Åpne %s igjen",
+		"waiting_noscript":         "Siden lastes inn på nytt om noen sekunder.",
+		"confirmed_title":          "Takk! Betalingen er godkjent",
+		"confirmed_body":           "Vi har mottatt betalingen din med %s. Du får en bekreftelse fra butikken.",
+		"confirmed_next":           "Gå videre",
+		"failed_title":             "Betalingen ble ikke fullført",
+		"failed_retry":             "Prøv igjen med %s",
+		"failed_back":              "Tilbake til kassen",
+		"failed_no_charge":         "Du har ikke blitt belastet.",
+		"amount":                   "Beløp",
+		"order":                    "Bestilling",
+		"reference":                "Referanse",
+		"error_title":              "Vi kunne ikke starte betalingen",
+		"breakout_title":           "Går videre til %s",
+		"breakout_body":            "Trykk på knappen hvis du ikke blir sendt videre automatisk.",
+		"breakout_button":          "Fortsett til %s",
+		"status_unknown":           "Vi sjekker status for betalingen …",
+		"reason_ABORTED":           "Du avbrøt betalingen i %s.",
+		"reason_EXPIRED":           "Betalingen ble ikke godkjent i tide. Forespørselen varer i 10 minutter.",
+		"reason_TERMINATED":        "Betalingen ble stoppet av butikken, for eksempel fordi handlekurven ble endret.",
+		"reason_FAILED":            "%s kunne ikke starte betalingen.",
+		"err_malformed_order_id":   "Lenken til betalingen mangler en gyldig bestilling. Gå tilbake til kassen og prøv igjen.",
+		"err_order_not_found":      "Vi fant ikke bestillingen. Den kan ha utløpt. Gå tilbake til kassen og prøv igjen.",
+		"err_order_completed":      "Denne bestillingen er allerede betalt med Klarna. Du blir ikke belastet to ganger.",
+		"err_order_not_incomplete": "Denne bestillingen kan ikke lenger betales. Gå tilbake til kassen.",
+		"err_currency_not_served":  "%s kan ikke brukes for en bestilling i denne valutaen.",
+		"err_country_not_served":   "%s kan ikke brukes for en bestilling fra dette landet.",
+		"err_amount_below_minimum": "Beløpet er lavere enn det %s tillater.",
+		"err_amount_above_maximum": "Beløpet er høyere enn det %s tillater.",
+		"err_lines_mismatch":       "Bestillingen er ikke gyldig: varelinjene stemmer ikke med totalbeløpet. Gå tilbake til kassen.",
+		"err_signature":            "Betalingslenken er ugyldig eller utløpt. Gå tilbake til kassen og prøv igjen.",
+		"err_unavailable":          "Vi får ikke kontakt med betalingstjenesten akkurat nå. Prøv igjen om litt.",
+		"err_vipps_refused":        "%s kunne ikke starte betalingen. Gå tilbake til kassen og prøv igjen, eller velg en annen betalingsmåte.",
+		"err_too_many_attempts":    "Det har vært for mange forsøk på denne bestillingen. Start kassen på nytt.",
+		"err_unknown_unit":         "Denne betalingslenken er ikke i bruk.",
+		"err_not_found":            "Vi fant ikke betalingen. Lenken kan være feil.",
+		"err_internal":             "Noe gikk galt hos oss. Prøv igjen om litt.",
+		"try_again":                "Prøv igjen",
+	},
+	LangEN: {
+		"html_lang":                "en",
+		"brand_pay":                "Pay with %s",
+		"waiting_title":            "Waiting for your payment",
+		"waiting_body":             "Complete the payment in the %s app. This page updates by itself.",
+		"waiting_reopen":           "Open %s again",
+		"waiting_noscript":         "This page reloads in a few seconds.",
+		"confirmed_title":          "Thank you! Your payment is approved",
+		"confirmed_body":           "We have received your payment with %s. The shop will send you a confirmation.",
+		"confirmed_next":           "Continue",
+		"failed_title":             "The payment was not completed",
+		"failed_retry":             "Try again with %s",
+		"failed_back":              "Back to checkout",
+		"failed_no_charge":         "You have not been charged.",
+		"amount":                   "Amount",
+		"order":                    "Order",
+		"reference":                "Reference",
+		"error_title":              "We could not start the payment",
+		"breakout_title":           "Continuing to %s",
+		"breakout_body":            "Press the button if you are not taken there automatically.",
+		"breakout_button":          "Continue to %s",
+		"status_unknown":           "Checking the payment status …",
+		"reason_ABORTED":           "You cancelled the payment in %s.",
+		"reason_EXPIRED":           "The payment was not approved in time. A payment request lasts 10 minutes.",
+		"reason_TERMINATED":        "The shop stopped the payment, for example because the cart changed.",
+		"reason_FAILED":            "%s could not start the payment.",
+		"err_malformed_order_id":   "The payment link has no valid order. Go back to the checkout and try again.",
+		"err_order_not_found":      "We could not find the order. It may have expired. Go back to the checkout and try again.",
+		"err_order_completed":      "This order is already paid with Klarna. You will not be charged twice.",
+		"err_order_not_incomplete": "This order can no longer be paid. Go back to the checkout.",
+		"err_currency_not_served":  "%s cannot be used for an order in this currency.",
+		"err_country_not_served":   "%s cannot be used for an order from this country.",
+		"err_amount_below_minimum": "The amount is below what %s accepts.",
+		"err_amount_above_maximum": "The amount is above what %s accepts.",
+		"err_lines_mismatch":       "The order is not valid: its lines do not add up to its total. Go back to the checkout.",
+		"err_signature":            "The payment link is invalid or has expired. Go back to the checkout and try again.",
+		"err_unavailable":          "We cannot reach the payment service right now. Please try again in a moment.",
+		"err_vipps_refused":        "%s could not start the payment. Go back to the checkout and try again, or choose another payment method.",
+		"err_too_many_attempts":    "There have been too many attempts for this order. Please start the checkout again.",
+		"err_unknown_unit":         "This payment link is not in use.",
+		"err_not_found":            "We could not find the payment. The link may be wrong.",
+		"err_internal":             "Something went wrong on our side. Please try again in a moment.",
+		"try_again":                "Try again",
+	},
+}
+
+// T returns the text for key in lang, with %s filled by args.
+func T(lang Lang, key string, args ...any) string {
+	m, ok := messages[lang]
+	if !ok {
+		m = messages[LangEN]
+	}
+	s, ok := m[key]
+	if !ok {
+		s = messages[LangEN][key]
+	}
+	if len(args) == 0 || !strings.Contains(s, "%") {
+		return s
+	}
+	return sprintf(s, args...)
+}
+
+// errorMessageKey maps an error reason to its message key.
+func errorMessageKey(reason, code string) string {
+	switch {
+	case strings.HasPrefix(reason, "signature_"):
+		return "err_signature"
+	case reason == "kustom_unavailable" || reason == "vipps_unavailable":
+		return "err_unavailable"
+	case reason != "":
+		if _, ok := messages[LangEN]["err_"+reason]; ok {
+			return "err_" + reason
+		}
+	}
+	switch code {
+	case ECodeNotFound:
+		return "err_not_found"
+	case ECodeUnavailable:
+		return "err_unavailable"
+	}
+	return "err_internal"
+}
+
+// FormatMoney formats minor units for people: "kr 1 499,00" in Norwegian,
+// "NOK 1,499.00" in English.
+func FormatMoney(lang Lang, m Money) string {
+	neg := m.Value < 0
+	v := m.Value
+	if neg {
+		v = -v
+	}
+	major, minor := v/100, v%100
+	digits := []byte(itoa(major))
+	sep := byte(',')
+	if lang == LangNB {
+		sep = ' '
+	}
+	var grouped []byte
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			if sep == ' ' {
+				grouped = append(grouped, "\u00a0"...)
+			} else {
+				grouped = append(grouped, sep)
+			}
+		}
+		grouped = append(grouped, d)
+	}
+	sign := ""
+	if neg {
+		sign = "-"
+	}
+	if lang == LangNB {
+		cur := m.Currency
+		if cur == "NOK" || cur == "DKK" {
+			cur = "kr"
+		}
+		return sign + cur + "\u00a0" + string(grouped) + "," + pad2(minor)
+	}
+	return sign + m.Currency + "\u00a0" + string(grouped) + "." + pad2(minor)
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+func pad2(v int64) string {
+	if v < 10 {
+		return "0" + itoa(v)
+	}
+	return itoa(v)
+}

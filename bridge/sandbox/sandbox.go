@@ -1,0 +1,66 @@
+// Package sandbox runs the local stand-ins that make `go run .` a complete,
+// offline payment: a fake Kustom Checkout (with a page standing in for the
+// KCO iframe), a fake Vipps MobilePay (with a landing page where a person
+// approves or rejects), and a small demo shop that creates KCO orders with
+// our external payment method in them.
+package sandbox
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"vippskco/bridge/config"
+	"vippskco/klarna/klarnatest"
+	"vippskco/vipps/vippstest"
+)
+
+// Sandbox holds the fakes and the shop's settings.
+type Sandbox struct {
+	Vipps  *vippstest.Server
+	Kustom *klarnatest.Server
+
+	cfg       *config.Config
+	publicURL string
+	logger    *slog.Logger
+}
+
+// New builds the fakes, served under publicURL/sandbox/, with one fake
+// sales unit per configured unit and the configured Kustom key.
+// now is the fakes' clock (nil: time.Now).
+func New(cfg *config.Config, publicURL string, logger *slog.Logger, now func() time.Time) *Sandbox {
+	s := &Sandbox{cfg: cfg, publicURL: strings.TrimRight(publicURL, "/"), logger: logger}
+	s.Vipps = vippstest.NewUnstartedHandler(vippstest.Options{Now: now, AllowInsecureLocalReturnURL: true}, s.VippsURL())
+	for _, u := range cfg.Units {
+		s.Vipps.AddSalesUnit(vippstest.SalesUnit{
+			MSN: u.MSN, ClientID: u.Vipps.ClientID, ClientSecret: u.Vipps.ClientSecret,
+			SubscriptionKey: u.Vipps.SubscriptionKey, Currency: u.Currency, Name: u.Name,
+		})
+	}
+	s.Kustom = klarnatest.NewHandler(klarnatest.Options{
+		Now:         now,
+		Credentials: []klarnatest.Credential{{Username: cfg.Kustom.Username, APIKey: cfg.Kustom.APIKey}},
+	}, s.KustomURL())
+	return s
+}
+
+// VippsURL is the base URL of the fake Vipps.
+func (s *Sandbox) VippsURL() string { return s.publicURL + "/sandbox/vipps" }
+
+// KustomURL is the base URL of the fake Kustom.
+func (s *Sandbox) KustomURL() string { return s.publicURL + "/sandbox/kustom" }
+
+// ProviderHandler serves both fakes under /sandbox/.
+func (s *Sandbox) ProviderHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/sandbox/vipps/", http.StripPrefix("/sandbox/vipps", s.Vipps.Handler()))
+	mux.Handle("/sandbox/kustom/", http.StripPrefix("/sandbox/kustom", s.Kustom.Handler()))
+	return mux
+}
+
+// Close stops the fakes' background work.
+func (s *Sandbox) Close() {
+	s.Vipps.Close()
+	s.Kustom.Close()
+}

@@ -1,0 +1,233 @@
+package sandbox
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"vippskco/bridge"
+	"vippskco/klarna"
+)
+
+//go:embed shop.html
+var shopFS embed.FS
+
+// Product is one thing the demo shop sells; prices in øre including 25 % VAT.
+type Product struct {
+	Ref   string
+	Name  string
+	Price int64
+}
+
+// Catalog is the demo shop's range.
+var Catalog = []Product{
+	{Ref: "ullsokker", Name: "Ullsokker", Price: 19900},
+	{Ref: "termokopp", Name: "Termokopp", Price: 34900},
+	{Ref: "regnjakke", Name: "Regnjakke", Price: 149900},
+}
+
+const shippingPrice = 4900
+
+// shop is the merchant's side in the sandbox: it creates KCO orders with our
+// EPM entry, shows the checkout stand-in, and reads our API for the outcome.
+type shop struct {
+	sb        *Sandbox
+	kustom    *klarna.Client
+	svc       *bridge.Service
+	unit      string
+	token     string
+	tmpl      *template.Template
+	apiClient *http.Client
+}
+
+// Shop returns the demo shop's handler, mounted at /shop/.
+func (s *Sandbox) Shop(kc *klarna.Client, svc *bridge.Service, merchantToken string) (http.Handler, error) {
+	t, err := template.New("shop.html").Funcs(template.FuncMap{"money": func(v int64) string {
+		return bridge.FormatMoney(bridge.LangNB, bridge.Money{Value: v, Currency: "NOK"})
+	}}).ParseFS(shopFS, "shop.html")
+	if err != nil {
+		return nil, err
+	}
+	sh := &shop{sb: s, kustom: kc, svc: svc, unit: s.cfg.Units[0].ID, token: merchantToken, tmpl: t,
+		apiClient: &http.Client{Timeout: 10 * time.Second}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /shop/{$}", sh.catalog)
+	mux.HandleFunc("POST /shop/cart", sh.cart)
+	mux.HandleFunc("GET /shop/checkout/{id}", sh.checkout)
+	mux.HandleFunc("GET /shop/thanks", sh.thanks)
+	return mux, nil
+}
+
+type shopPage struct {
+	Page     string
+	Catalog  []Product
+	Shipping int64
+	OrderID  string
+	FrameURL string
+	Error    string
+	Payments []paymentView
+	Order    string
+}
+
+type paymentView struct {
+	Reference string
+	State     string
+	Amount    string
+	Captured  string
+}
+
+func (sh *shop) render(w http.ResponseWriter, status int, p shopPage) {
+	p.Catalog, p.Shipping = Catalog, shippingPrice
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := sh.tmpl.Execute(w, p); err != nil {
+		sh.sb.logger.Error("rendering demo shop", "err", err)
+	}
+}
+
+func (sh *shop) catalog(w http.ResponseWriter, r *http.Request) {
+	sh.render(w, http.StatusOK, shopPage{Page: "catalog"})
+}
+
+// cart turns the submitted quantities into a KCO order with our EPM entry.
+func (sh *shop) cart(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		sh.render(w, http.StatusBadRequest, shopPage{Page: "catalog", Error: "Ugyldig skjema."})
+		return
+	}
+	locale := r.PostFormValue("locale")
+	if locale != "en-GB" {
+		locale = "nb-NO"
+	}
+	order := &klarna.Order{
+		PurchaseCountry: "NO", PurchaseCurrency: "NOK", Locale: locale,
+		MerchantReference1: "DEMO-" + strconv.FormatInt(time.Now().UnixMilli()%1_000_000, 10),
+		MerchantURLs: &klarna.MerchantURLs{
+			Terms:        sh.sb.publicURL + "/shop/",
+			Checkout:     sh.sb.publicURL + "/shop/checkout/{checkout.order.id}",
+			Confirmation: sh.sb.publicURL + "/shop/thanks?order={checkout.order.id}",
+			Push:         sh.sb.publicURL + "/shop/push/{checkout.order.id}",
+		},
+	}
+	for _, p := range Catalog {
+		q, err := strconv.Atoi(r.PostFormValue("qty_" + p.Ref))
+		if err != nil || q <= 0 {
+			continue
+		}
+		if q > 20 {
+			q = 20
+		}
+		order.OrderLines = append(order.OrderLines, line(klarna.LineTypePhysical, p.Ref, p.Name, int64(q), p.Price))
+	}
+	if len(order.OrderLines) == 0 {
+		sh.render(w, http.StatusBadRequest, shopPage{Page: "catalog", Error: "Velg minst én vare."})
+		return
+	}
+	order.OrderLines = append(order.OrderLines, line(klarna.LineTypeShippingFee, "frakt", "Frakt", 1, shippingPrice))
+	for _, l := range order.OrderLines {
+		order.OrderAmount += l.TotalAmount
+		order.OrderTaxAmount += l.TotalTaxAmount
+	}
+	if phone := strings.TrimSpace(r.PostFormValue("phone")); phone != "" {
+		order.BillingAddress = &klarna.Address{GivenName: "Kari", FamilyName: "Nordmann", Phone: phone, Country: "NO",
+			Email: "kari@example.no", StreetAddress: "Storgata 1", PostalCode: "0155", City: "Oslo"}
+	}
+	ctx := r.Context()
+	entry, err := sh.svc.EPMEntry(sh.unit, "", locale)
+	if err != nil {
+		sh.render(w, http.StatusInternalServerError, shopPage{Page: "catalog", Error: err.Error()})
+		return
+	}
+	order.ExternalPaymentMethods = []klarna.PaymentProvider{entry}
+	created, err := sh.kustom.CreateOrder(ctx, order)
+	if err != nil {
+		sh.render(w, http.StatusBadGateway, shopPage{Page: "catalog", Error: "Kustom: " + err.Error()})
+		return
+	}
+	if sh.svc.Signer.Enabled() {
+		// Once the order id is known, the shop replaces the entry with one
+		// whose redirect_url is signed for this order — and sends the EPM
+		// list again, because KCO caches it.
+		if err := sh.signEPM(ctx, created, locale); err != nil {
+			sh.render(w, http.StatusBadGateway, shopPage{Page: "catalog", Error: "Kustom: " + err.Error()})
+			return
+		}
+	}
+	http.Redirect(w, r, "/shop/checkout/"+url.PathEscape(created.OrderID), http.StatusSeeOther)
+}
+
+func (sh *shop) signEPM(ctx context.Context, o *klarna.Order, locale string) error {
+	entry, err := sh.svc.EPMEntry(sh.unit, o.OrderID, locale)
+	if err != nil {
+		return err
+	}
+	upd := *o
+	upd.ExternalPaymentMethods = []klarna.PaymentProvider{entry}
+	upd.HTMLSnippet = ""
+	_, err = sh.kustom.UpdateOrder(ctx, o.OrderID, &upd)
+	return err
+}
+
+// line builds an order line with 25 % VAT included, as KCO wants it.
+func line(typ, ref, name string, qty, unitPrice int64) klarna.OrderLine {
+	total := qty * unitPrice
+	return klarna.OrderLine{
+		Type: typ, Reference: ref, Name: name, Quantity: qty, QuantityUnit: "pcs", UnitPrice: unitPrice,
+		TaxRate: 2500, TotalAmount: total, TotalTaxAmount: total - total*10000/12500,
+	}
+}
+
+func (sh *shop) checkout(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !bridge.ValidKCOOrderID(id) {
+		sh.render(w, http.StatusNotFound, shopPage{Page: "catalog", Error: "Ukjent ordre."})
+		return
+	}
+	sh.render(w, http.StatusOK, shopPage{Page: "checkout", OrderID: id,
+		FrameURL: sh.sb.KustomURL() + "/checkout-page/" + url.PathEscape(id)})
+}
+
+// thanks is the merchant's confirmation page: it asks our merchant API, as
+// a real shop backend would, whether the order is paid.
+func (sh *shop) thanks(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("order")
+	if !bridge.ValidKCOOrderID(id) {
+		sh.render(w, http.StatusNotFound, shopPage{Page: "catalog", Error: "Ukjent ordre."})
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, sh.sb.publicURL+"/api/v1/payments?kco_order_id="+url.QueryEscape(id), nil)
+	if err != nil {
+		sh.render(w, http.StatusInternalServerError, shopPage{Page: "catalog", Error: err.Error()})
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+sh.token)
+	resp, err := sh.apiClient.Do(req)
+	if err != nil {
+		sh.render(w, http.StatusBadGateway, shopPage{Page: "catalog", Error: err.Error()})
+		return
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Payments []bridge.PaymentJSON `json:"payments"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
+		sh.render(w, http.StatusBadGateway, shopPage{Page: "catalog", Error: fmt.Sprintf("the merchant API answered %d", resp.StatusCode)})
+		return
+	}
+	page := shopPage{Page: "thanks", OrderID: id}
+	for _, p := range body.Payments {
+		page.Payments = append(page.Payments, paymentView{
+			Reference: p.Reference, State: string(p.State),
+			Amount:   bridge.FormatMoney(bridge.LangNB, p.Amount),
+			Captured: bridge.FormatMoney(bridge.LangNB, bridge.Money{Value: p.Aggregate.Captured, Currency: p.Amount.Currency}),
+		})
+	}
+	sh.render(w, http.StatusOK, page)
+}

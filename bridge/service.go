@@ -1,0 +1,122 @@
+// Package bridge is the domain of the Vipps MobilePay external payment
+// method for Kustom (Klarna) Checkout: payments and their state, the shopper
+// path from the KCO redirect to the return page, and the HTTP surface. It
+// declares the small interfaces it needs from the store and the providers;
+// main wires the real clients, the tests and the sandbox wire the fakes.
+package bridge
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"vippskco/klarna"
+	"vippskco/vipps"
+)
+
+// VippsAPI is what the bridge uses of a Vipps sales unit's client.
+type VippsAPI interface {
+	CreatePayment(ctx context.Context, idempotencyKey string, req vipps.CreatePaymentRequest) (*vipps.CreatePaymentResponse, error)
+	GetPayment(ctx context.Context, reference string) (*vipps.Payment, error)
+	Cancel(ctx context.Context, reference, idempotencyKey string, cancelTransactionOnly bool) (*vipps.ModificationResponse, error)
+}
+
+// KustomAPI is what the bridge uses of the Kustom Checkout client.
+type KustomAPI interface {
+	GetOrder(ctx context.Context, orderID string) (*klarna.Order, error)
+}
+
+// Unit is a configured Vipps MobilePay sales unit with its client.
+type Unit struct {
+	ID              string
+	Name            string
+	MSN             string
+	Capture         string
+	Currency        string
+	Countries       []string
+	ReferencePrefix string
+	// ConfirmationURL and CheckoutURL may contain {kco_order_id} and
+	// {reference}; they are where the shopper goes after success or failure.
+	ConfirmationURL string
+	CheckoutURL     string
+	EPMName         string
+	EPMImageURL     string
+	Vipps           VippsAPI
+}
+
+// Service runs the shopper path and holds what the handlers need.
+type Service struct {
+	Store     Store
+	Kustom    KustomAPI
+	Units     map[string]*Unit
+	PublicURL string
+	Signer    *RedirectSigner
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// StatusCheckInterval is the least time between two reads of one
+	// payment from Vipps on behalf of the return and status pages; the GET
+	// limit is 120 a minute per reference.
+	StatusCheckInterval time.Duration
+
+	checkMu    sync.Mutex
+	lastChecks map[string]time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Unit returns a configured unit or a not_found error.
+func (s *Service) Unit(id string) (*Unit, error) {
+	u, ok := s.Units[id]
+	if !ok {
+		return nil, Errorf(ECodeNotFound, "unknown_unit", "there is no sales unit %q", id)
+	}
+	return u, nil
+}
+
+// expand fills the placeholders of a unit's confirmation or checkout URL.
+func expand(tmpl string, p *Payment) string {
+	r := strings.NewReplacer("{kco_order_id}", p.KCOOrderID, "{reference}", p.Reference)
+	return r.Replace(tmpl)
+}
+
+// shouldCheck reports whether the page channel may read this payment from
+// Vipps now, and records the read. It keeps a shopper's reloads and the
+// status poll within the per-reference rate limit.
+func (s *Service) shouldCheck(reference string) bool {
+	interval := s.StatusCheckInterval
+	if interval == 0 {
+		interval = 2 * time.Second
+	}
+	now := s.now()
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	if s.lastChecks == nil {
+		s.lastChecks = map[string]time.Time{}
+	}
+	if last, ok := s.lastChecks[reference]; ok && now.Sub(last) < interval {
+		return false
+	}
+	s.lastChecks[reference] = now
+	if len(s.lastChecks) > 10000 {
+		for ref, at := range s.lastChecks {
+			if now.Sub(at) > time.Minute {
+				delete(s.lastChecks, ref)
+			}
+		}
+	}
+	return true
+}

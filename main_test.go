@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"vippskco/bridge"
+	"vippskco/bridge/config"
+	"vippskco/klarna"
+)
+
+// clock is a settable clock shared by the service and the fakes.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type testEnv struct {
+	t     *testing.T
+	m     *Main
+	clock *clock
+	http  *http.Client
+}
+
+// startMain starts the whole service in sandbox mode on port 0 with a
+// temporary database. edit may change the shipped configuration text.
+func startMain(t *testing.T, edit func(string) string) *testEnv {
+	t.Helper()
+	raw, err := os.ReadFile("config.yaml")
+	require.NoError(t, err)
+	text := strings.Replace(string(raw), `addr: ":8080"`, `addr: "127.0.0.1:0"`, 1)
+	text = strings.Replace(text, `dsn: "file:bridge.db"`, `dsn: "file:`+filepath.Join(t.TempDir(), "bridge.db")+`"`, 1)
+	if edit != nil {
+		text = edit(text)
+	}
+	cfg, err := config.Parse([]byte(text), func(string) string { return "" })
+	require.NoError(t, err)
+	clk := &clock{now: time.Now().UTC()}
+	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m.Now = clk.Now
+	require.NoError(t, m.Run(context.Background()))
+	t.Cleanup(func() { require.NoError(t, m.Close()) })
+	return &testEnv{t: t, m: m, clock: clk, http: &http.Client{
+		Timeout:       20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// order creates a KCO order in the fake Kustom, as the merchant would.
+func (e *testEnv) order(edit func(*klarna.Order)) klarna.Order {
+	e.t.Helper()
+	o := klarna.Order{
+		PurchaseCountry: "NO", PurchaseCurrency: "NOK", Locale: "nb-NO",
+		OrderAmount: 44700, OrderTaxAmount: 8940,
+		OrderLines: []klarna.OrderLine{
+			{Type: "physical", Reference: "termokopp", Name: "Termokopp", Quantity: 1, QuantityUnit: "pcs", UnitPrice: 39800, TaxRate: 2500, TotalAmount: 39800, TotalTaxAmount: 7960},
+			{Type: "shipping_fee", Reference: "frakt", Name: "Frakt", Quantity: 1, UnitPrice: 4900, TaxRate: 2500, TotalAmount: 4900, TotalTaxAmount: 980},
+		},
+		MerchantReference1: "DEMO-42",
+		BillingAddress:     &klarna.Address{GivenName: "Kari", FamilyName: "Nordmann", Phone: "+47 912 34 567", Country: "NO"},
+		MerchantURLs: &klarna.MerchantURLs{Terms: "https://shop.example/terms", Checkout: "https://shop.example/checkout",
+			Confirmation: "https://shop.example/thanks", Push: "https://shop.example/push"},
+	}
+	if edit != nil {
+		edit(&o)
+	}
+	created, err := e.m.Sandbox.Kustom.CreateOrder(o)
+	require.NoError(e.t, err)
+	return created
+}
+
+// redirectURL is the EPM redirect_url for an order, signed when signing is on.
+func (e *testEnv) redirectURL(orderID string) string {
+	entry, err := e.m.Service.EPMEntry("webshop", orderID, "nb-NO")
+	require.NoError(e.t, err)
+	return entry.RedirectURL
+}
+
+func (e *testEnv) get(rawURL string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	require.NoError(e.t, err)
+	req.Header.Set("Accept", "text/html")
+	resp, err := e.http.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	return resp, string(b)
+}
+
+// checkout follows the redirect_url and returns the payment it started.
+func (e *testEnv) checkout(orderID string) (*http.Response, *bridge.Payment) {
+	e.t.Helper()
+	resp, _ := e.get(e.redirectURL(orderID))
+	if resp.StatusCode != http.StatusSeeOther {
+		return resp, nil
+	}
+	ps, err := e.m.Store.PaymentsByOrder(context.Background(), orderID)
+	require.NoError(e.t, err)
+	require.NotEmpty(e.t, ps)
+	return resp, ps[len(ps)-1]
+}
+
+func (e *testEnv) status(token string) bridge.StatusJSON {
+	e.t.Helper()
+	resp, body := e.get(e.m.PublicURL() + "/status/" + token)
+	require.Equal(e.t, http.StatusOK, resp.StatusCode, body)
+	var s bridge.StatusJSON
+	require.NoError(e.t, json.Unmarshal([]byte(body), &s))
+	return s
+}
+
+func TestShopperPathAuthorized(t *testing.T) {
+	e := startMain(t, nil)
+	o := e.order(nil)
+	resp, p := e.checkout(o.OrderID)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+	require.True(t, strings.HasPrefix(loc, e.m.Sandbox.VippsURL()+"/landing?token="), loc)
+	require.Equal(t, "ws-"+o.OrderID+"-1", p.Reference)
+	require.Equal(t, bridge.StateCreated, p.State)
+	require.Equal(t, int64(44700), p.Amount.Value)
+
+	// What reached Vipps: the amount from order_amount, the phone as MSISDN,
+	// the receipt lines, and a return URL carrying the token.
+	var sent struct {
+		Amount             struct{ Value int64 }
+		Customer           struct{ PhoneNumber string }
+		Receipt            struct{ OrderLines []json.RawMessage }
+		ReturnURL          string
+		PaymentDescription string
+	}
+	require.NoError(t, json.Unmarshal(p.CreateRequest, &sent))
+	require.Equal(t, int64(44700), sent.Amount.Value)
+	require.Equal(t, "4791234567", sent.Customer.PhoneNumber)
+	require.Len(t, sent.Receipt.OrderLines, 2)
+	require.Equal(t, e.m.PublicURL()+"/return/"+p.ReturnToken, sent.ReturnURL)
+	require.Contains(t, sent.PaymentDescription, "DEMO-42")
+
+	// The shopper approves on the fake landing page and comes back.
+	approveOnLandingPage(t, e, loc)
+	require.Equal(t, "AUTHORIZED", e.status(p.ReturnToken).State)
+	resp, _ = e.get(e.m.PublicURL() + "/return/" + p.ReturnToken)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, e.m.PublicURL()+"/shop/thanks?order="+o.OrderID, resp.Header.Get("Location"))
+
+	// The merchant sees it in the API, with history and the provider log.
+	got := e.api("GET", "/api/v1/payments/"+p.Reference)
+	require.Equal(t, "AUTHORIZED", got["state"])
+	log := e.api("GET", "/api/v1/payments/"+p.Reference+"/log")
+	ops := []string{}
+	for _, x := range log["exchanges"].([]any) {
+		ops = append(ops, x.(map[string]any)["operation"].(string))
+	}
+	require.Contains(t, ops, "create")
+	require.Contains(t, ops, "read")
+
+	// A reload of the redirect after authorization never goes to Vipps again.
+	creates := e.m.Sandbox.Vipps.Calls("create")
+	resp, _ = e.get(e.redirectURL(o.OrderID))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, e.m.PublicURL()+"/return/"+p.ReturnToken, resp.Header.Get("Location"))
+	require.Equal(t, creates, e.m.Sandbox.Vipps.Calls("create"))
+}
+
+// approveOnLandingPage does what a person does on the fake Vipps page: press
+// Approve, and follow the redirect back to our return URL.
+func approveOnLandingPage(t *testing.T, e *testEnv, landing string) {
+	t.Helper()
+	u, err := url.Parse(landing)
+	require.NoError(t, err)
+	form := url.Values{"token": {u.Query().Get("token")}, "phoneNumber": {"4791234567"}}
+	resp, err := e.http.PostForm(e.m.Sandbox.VippsURL()+"/landing/approve", form)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.True(t, strings.HasPrefix(resp.Header.Get("Location"), e.m.PublicURL()+"/return/"), resp.Header.Get("Location"))
+}
+
+func (e *testEnv) api(method, path string) map[string]any {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.m.PublicURL()+path, nil)
+	require.NoError(e.t, err)
+	req.Header.Set("Authorization", "Bearer "+e.m.Config.APITokens.Merchant)
+	resp, err := e.http.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	require.NoError(e.t, json.NewDecoder(resp.Body).Decode(&out))
+	require.Equal(e.t, http.StatusOK, resp.StatusCode, out)
+	return out
+}
+
+func TestShopperPathRejectedThenRetry(t *testing.T) {
+	e := startMain(t, nil)
+	o := e.order(nil)
+	_, p := e.checkout(o.OrderID)
+	require.NoError(t, e.m.Sandbox.Vipps.Reject(p.Reference))
+
+	s := e.status(p.ReturnToken)
+	require.Equal(t, "ABORTED", s.State)
+	require.True(t, s.Final)
+	resp, body := e.get(e.m.PublicURL() + "/return/" + p.ReturnToken)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "Du avbrøt betalingen")
+	require.Contains(t, body, `id="retry"`)
+	require.Contains(t, body, "/shop/checkout/"+o.OrderID)
+
+	// Retrying after the abort makes attempt 2.
+	resp, p2 := e.checkout(o.OrderID)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "ws-"+o.OrderID+"-2", p2.Reference)
+	require.NotEqual(t, p.ReturnToken, p2.ReturnToken)
+}
+
+func TestShopperPathReloadReusesAttempt(t *testing.T) {
+	e := startMain(t, nil)
+	o := e.order(nil)
+	resp1, p1 := e.checkout(o.OrderID)
+	resp2, p2 := e.checkout(o.OrderID)
+	require.Equal(t, p1.Reference, p2.Reference)
+	require.Equal(t, resp1.Header.Get("Location"), resp2.Header.Get("Location"))
+	require.Equal(t, 1, e.m.Sandbox.Vipps.Calls("create"))
+}
+
+func TestShopperPathExpired(t *testing.T) {
+	e := startMain(t, nil)
+	o := e.order(nil)
+	_, p := e.checkout(o.OrderID)
+	e.clock.Advance(11 * time.Minute)
+	s := e.status(p.ReturnToken)
+	require.Equal(t, "EXPIRED", s.State)
+	_, body := e.get(e.m.PublicURL() + "/return/" + p.ReturnToken)
+	require.Contains(t, body, "ikke godkjent i tide")
+	_, p2 := e.checkout(o.OrderID)
+	require.Equal(t, 2, p2.Attempt)
+}
+
+func TestShopperPathFramedRedirectBreaksOut(t *testing.T) {
+	e := startMain(t, nil)
+	o := e.order(nil)
+	req, err := http.NewRequest(http.MethodGet, e.redirectURL(o.OrderID), nil)
+	require.NoError(t, err)
+	req.Header.Set("Sec-Fetch-Dest", "iframe")
+	resp, err := e.http.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(b), `target="_top"`)
+	require.Contains(t, string(b), "window.top.location")
+	require.Empty(t, resp.Header.Get("X-Frame-Options"))
+}
+
+// Every refusal gets a clear page with its reason, and the cases that must
+// not reach Vipps do not.
+func TestShopperPathRefusals(t *testing.T) {
+	e := startMain(t, nil)
+	cases := []struct {
+		name   string
+		url    func() string
+		status int
+		reason string
+		text   string
+	}{
+		{"order not checkout_incomplete", func() string {
+			o := e.order(nil)
+			require.NoError(t, e.m.Sandbox.Kustom.Complete(o.OrderID))
+			return e.redirectURL(o.OrderID)
+		}, http.StatusConflict, "order_completed", "allerede betalt med Klarna"},
+		{"wrong currency", func() string {
+			return e.redirectURL(e.order(func(o *klarna.Order) { o.PurchaseCurrency = "SEK" }).OrderID)
+		}, http.StatusBadRequest, "currency_not_served", "valutaen"},
+		{"wrong country", func() string {
+			return e.redirectURL(e.order(func(o *klarna.Order) { o.PurchaseCountry = "SE" }).OrderID)
+		}, http.StatusBadRequest, "country_not_served", "landet"},
+		{"amount under the minimum", func() string {
+			return e.redirectURL(e.order(func(o *klarna.Order) {
+				o.OrderLines = o.OrderLines[:1]
+				o.OrderLines[0].UnitPrice, o.OrderLines[0].TotalAmount, o.OrderLines[0].TotalTaxAmount = 99, 99, 20
+				o.OrderAmount, o.OrderTaxAmount = 99, 20
+			}).OrderID)
+		}, http.StatusBadRequest, "amount_below_minimum", "lavere enn"},
+		{"lines do not add up", func() string {
+			o := e.order(nil)
+			require.NoError(t, e.m.Sandbox.Kustom.MutateOrder(o.OrderID, func(o *klarna.Order) { o.OrderAmount += 100 }))
+			return e.redirectURL(o.OrderID)
+		}, http.StatusBadRequest, "lines_mismatch", "varelinjene"},
+		{"unknown order", func() string {
+			return e.redirectURL("3fa85f64-5717-4562-b3fc-2c963f66afa6")
+		}, http.StatusNotFound, "order_not_found", "fant ikke bestillingen"},
+		{"malformed order id", func() string {
+			return e.m.PublicURL() + "/checkout/webshop/vipps?kco_order_id=" + url.QueryEscape("../../etc/passwd")
+		}, http.StatusBadRequest, "malformed_order_id", "gyldig bestilling"},
+		{"bad signature", func() string {
+			u := e.redirectURL(e.order(nil).OrderID)
+			return u[:len(u)-3] + "abc"
+		}, http.StatusForbidden, "signature_invalid", "ugyldig eller utløpt"},
+		{"missing signature", func() string {
+			u := e.redirectURL(e.order(nil).OrderID)
+			return u[:strings.Index(u, "&sig=")]
+		}, http.StatusForbidden, "signature_missing", "ugyldig eller utløpt"},
+		{"signature for another order", func() string {
+			a, b := e.order(nil), e.order(nil)
+			ua, ub := e.redirectURL(a.OrderID), e.redirectURL(b.OrderID)
+			return ua[:strings.Index(ua, "&sig=")] + ub[strings.Index(ub, "&sig="):]
+		}, http.StatusForbidden, "signature_invalid", "ugyldig eller utløpt"},
+		{"unknown unit", func() string {
+			return e.m.PublicURL() + "/checkout/nope/vipps?kco_order_id=3fa85f64-5717-4562-b3fc-2c963f66afa6"
+		}, http.StatusNotFound, "unknown_unit", "ikke i bruk"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			target := tc.url()
+			creates := e.m.Sandbox.Vipps.Calls("create")
+			req, err := http.NewRequest(http.MethodGet, target, nil)
+			require.NoError(t, err)
+			req.Header.Set("Accept-Language", "nb-NO")
+			resp, err := e.http.Do(req)
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.Equal(t, tc.status, resp.StatusCode, string(b))
+			require.Contains(t, string(b), `data-reason="`+tc.reason+`"`)
+			require.Contains(t, string(b), tc.text)
+			require.Equal(t, creates, e.m.Sandbox.Vipps.Calls("create"), "must not reach Vipps")
+		})
+	}
+}
+
+func TestShopperPathUnsignedWhenSigningIsOff(t *testing.T) {
+	e := startMain(t, func(s string) string {
+		return strings.Replace(s, "  secret_env: REDIRECT_SIGNING_SECRET\n", "", 1)
+	})
+	o := e.order(nil)
+	entry, err := e.m.Service.EPMEntry("webshop", "", "nb-NO")
+	require.NoError(t, err)
+	require.Contains(t, entry.RedirectURL, "{checkout.order.id}")
+	resp, _ := e.get(klarna.ExpandRedirectURL(entry.RedirectURL, o.OrderID))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+}
+
+func TestEPMEndpointAndCommand(t *testing.T) {
+	e := startMain(t, nil)
+	got := e.api("GET", "/api/v1/epm/webshop?locale=nb-NO")
+	entries := got["external_payment_methods"].([]any)
+	require.Len(t, entries, 1)
+	entry := entries[0].(map[string]any)
+	require.Equal(t, "Vipps", entry["name"])
+	require.Equal(t, float64(0), entry["fee"])
+	require.Equal(t, "Husk: Vipps er alltid gebyrfritt når du betaler til bedrifter.", entry["description"])
+	require.Contains(t, entry["redirect_url"], "kco_order_id={checkout.order.id}")
+
+	req, _ := http.NewRequest("GET", e.m.PublicURL()+"/api/v1/epm/webshop", nil)
+	resp, err := e.http.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	var out strings.Builder
+	require.NoError(t, run([]string{"epm", "webshop", "-order", "3fa85f64-5717-4562-b3fc-2c963f66afa6"}, func(string) string { return "" }, &out, io.Discard))
+	require.Contains(t, out.String(), `"redirect_url": "http://localhost:8080/checkout/webshop/vipps?kco_order_id=3fa85f64-5717-4562-b3fc-2c963f66afa6&sig=`)
+}
