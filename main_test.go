@@ -40,7 +40,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	m     *Main
 	clock *clock
 	http  *http.Client
@@ -48,7 +48,8 @@ type testEnv struct {
 
 // startMain starts the whole service in sandbox mode on port 0 with a
 // temporary database. edit may change the shipped configuration text.
-func startMain(t *testing.T, edit func(string) string) *testEnv {
+// before, when given, adjusts Main before it runs.
+func startMain(t testing.TB, edit func(string) string, before ...func(*Main)) *testEnv {
 	t.Helper()
 	raw, err := os.ReadFile("config.yaml")
 	require.NoError(t, err)
@@ -62,6 +63,9 @@ func startMain(t *testing.T, edit func(string) string) *testEnv {
 	clk := &clock{now: time.Now().UTC()}
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	m.Now = clk.Now
+	for _, f := range before {
+		f(m)
+	}
 	require.NoError(t, m.Run(context.Background()))
 	t.Cleanup(func() { require.NoError(t, m.Close()) })
 	return &testEnv{t: t, m: m, clock: clk, http: &http.Client{

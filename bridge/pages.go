@@ -3,7 +3,7 @@ package bridge
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -71,7 +71,7 @@ func ParsePages(fsys fs.FS) (*Pages, error) {
 func (ps *Pages) Render(w http.ResponseWriter, status int, page string, d *PageData) {
 	nonce := make([]byte, 16)
 	_, _ = rand.Read(nonce)
-	d.Nonce = base64.RawStdEncoding.EncodeToString(nonce)
+	d.Nonce = hex.EncodeToString(nonce)
 	if d.T == nil {
 		d.T = messages[d.Lang]
 		if d.T == nil {
