@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
+
 	"vippskco/bridge"
 	"vippskco/bridge/config"
 	"vippskco/bridge/sandbox"
@@ -57,8 +59,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return serve(cfg, stderr)
 	case "epm":
 		return printEPM(cfg, fs.Args()[1:], stdout, stderr)
+	case "webhooks":
+		return webhooksCommand(cfg, fs.Args()[1:], stdout)
 	default:
-		return fmt.Errorf("unknown command %q (serve or epm)", cmd)
+		return fmt.Errorf("unknown command %q (serve, epm or webhooks)", cmd)
 	}
 }
 
@@ -107,6 +111,78 @@ func printEPM(cfg *config.Config, args []string, stdout, stderr io.Writer) error
 	return enc.Encode(map[string]any{"external_payment_methods": []any{entry}})
 }
 
+// webhooksCommand registers, lists or deletes a unit's webhook at Vipps:
+// `webhooks register UNIT`, `webhooks list UNIT`, `webhooks delete UNIT ID`.
+func webhooksCommand(cfg *config.Config, args []string, stdout io.Writer) error {
+	if len(args) < 2 {
+		return errors.New("usage: webhooks register|list UNIT, or webhooks delete UNIT ID")
+	}
+	if cfg.Sandbox {
+		return errors.New("in sandbox mode the fake Vipps lives inside the running service, which registers its webhooks at start-up")
+	}
+	action, unitID := args[0], args[1]
+	u, ok := cfg.Unit(unitID)
+	if !ok {
+		return fmt.Errorf("no unit %q in the configuration", unitID)
+	}
+	ctx := context.Background()
+	st, err := openStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rec := &bridge.ExchangeRecorder{Store: st, Logger: slog.Default()}
+	vc, err := vippsClient(cfg, *u, u.Vipps.BaseURL, nil, rec)
+	if err != nil {
+		return err
+	}
+	svc := &bridge.Service{Store: st, Units: units(cfg, map[string]bridge.VippsAPI{u.ID: vc}, cfg.Server.PublicURL), PublicURL: cfg.Server.PublicURL}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	switch action {
+	case "register":
+		reg, err := svc.EnsureWebhook(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(map[string]any{"unit": reg.Unit, "id": reg.ID, "url": reg.URL, "events": reg.Events})
+	case "list":
+		list, err := vc.ListWebhooks(ctx)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(map[string]any{"webhooks": list})
+	case "delete":
+		if len(args) < 3 {
+			return errors.New("usage: webhooks delete UNIT ID")
+		}
+		if err := vc.DeleteWebhook(ctx, args[2]); err != nil {
+			return err
+		}
+		if reg, err := st.WebhookRegistration(ctx, u.ID); err == nil && reg.ID == args[2] {
+			if err := st.DeleteWebhookRegistration(ctx, u.ID); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(stdout, "deleted webhook %s of unit %s\n", args[2], u.ID)
+		return nil
+	}
+	return fmt.Errorf("unknown webhooks action %q (register, list or delete)", action)
+}
+
+// openStore opens the configured store.
+func openStore(ctx context.Context, cfg *config.Config, now func() time.Time) (bridge.Store, error) {
+	switch cfg.Storage.Driver {
+	case "sqlite":
+		st, err := sqlite.Open(ctx, cfg.Storage.DSN, now)
+		if err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("storage.driver %q is not available in this build", cfg.Storage.Driver)
+}
+
 // Main is the whole service. Tests start it on port 0 with a temporary
 // database; main starts it with the configuration file.
 type Main struct {
@@ -122,9 +198,15 @@ type Main struct {
 	Service *bridge.Service
 	Sandbox *sandbox.Sandbox
 
+	// PollEvery is how often the poller, the operation sweep and the
+	// outbox run; zero means 500 ms.
+	PollEvery time.Duration
+
 	listener  net.Listener
 	server    *http.Server
 	publicURL string
+	stop      context.CancelFunc
+	done      chan struct{}
 }
 
 // NewMain returns a Main for cfg; Run starts it.
@@ -150,18 +232,12 @@ func (m *Main) Run(ctx context.Context) error {
 		m.publicURL = "http://" + ln.Addr().String()
 	}
 
-	switch cfg.Storage.Driver {
-	case "sqlite":
-		st, err := sqlite.Open(ctx, cfg.Storage.DSN, m.Now)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("storage: %w", err)
-		}
-		m.Store = st
-	default:
+	st, err := openStore(ctx, cfg, m.Now)
+	if err != nil {
 		ln.Close()
-		return fmt.Errorf("storage.driver %q is not available in this build", cfg.Storage.Driver)
+		return err
 	}
+	m.Store = st
 
 	httpClient := m.HTTPClient
 	mux := http.NewServeMux()
@@ -190,25 +266,14 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	clients := map[string]bridge.VippsAPI{}
 	for _, u := range cfg.Units {
-		vc, err := vipps.New(vipps.Config{
-			BaseURL: vippsURLs[u.ID],
-			Credentials: vipps.Credentials{
-				ClientID: u.Vipps.ClientID, ClientSecret: u.Vipps.ClientSecret,
-				SubscriptionKey: u.Vipps.SubscriptionKey, MSN: u.MSN,
-			},
-			System: vipps.SystemInfo{
-				Name: cfg.System.Name, Version: cfg.System.Version,
-				PluginName: cfg.System.PluginName, PluginVersion: cfg.System.PluginVersion,
-			},
-			HTTPClient: httpClient,
-			Observer:   rec.Vipps,
-		})
+		vc, err := vippsClient(cfg, u, vippsURLs[u.ID], httpClient, rec)
 		if err != nil {
 			m.closeAll()
-			return fmt.Errorf("vipps client for unit %s: %w", u.ID, err)
+			return err
 		}
 		clients[u.ID] = vc
 	}
+	hostname, _ := os.Hostname()
 
 	pages, err := bridge.ParsePages(templates.FS)
 	if err != nil {
@@ -218,6 +283,11 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Service = &bridge.Service{
 		Store: m.Store, Kustom: kc, Units: units(cfg, clients, m.publicURL), PublicURL: m.publicURL,
 		Signer: signer(cfg), Logger: m.Logger, Now: m.Now,
+		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), uuid.NewString()[:8]),
+		MerchantWebhook: bridge.MerchantWebhook{
+			URL: cfg.ExpandPublicURL(cfg.MerchantWebhook.URL, m.publicURL), Secret: cfg.MerchantWebhook.Secret,
+			Client: &http.Client{Timeout: 10 * time.Second},
+		},
 	}
 	api := &bridge.HTTP{
 		Service: m.Service, Pages: pages, MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance,
@@ -240,7 +310,47 @@ func (m *Main) Run(ctx context.Context) error {
 			m.Logger.Error("http server stopped", "err", err)
 		}
 	}()
+
+	if cfg.RegisterWebhooks || cfg.Sandbox {
+		for _, u := range cfg.Units {
+			if u.Vipps.WebhookSecret != "" {
+				continue
+			}
+			if _, err := m.Service.EnsureWebhook(ctx, u.ID); err != nil {
+				// Without webhooks the poller still finds every outcome,
+				// only later; that is no reason to refuse to start.
+				m.Logger.Error("webhook registration failed; relying on polling", "unit", u.ID, "err", err)
+			}
+		}
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.stop, m.done = stop, make(chan struct{})
+	go func() {
+		defer close(m.done)
+		m.Service.RunBackground(bg, m.PollEvery)
+	}()
 	return nil
+}
+
+// vippsClient builds the Vipps client of one sales unit.
+func vippsClient(cfg *config.Config, u config.Unit, baseURL string, httpClient *http.Client, rec *bridge.ExchangeRecorder) (*vipps.Client, error) {
+	vc, err := vipps.New(vipps.Config{
+		BaseURL: baseURL,
+		Credentials: vipps.Credentials{
+			ClientID: u.Vipps.ClientID, ClientSecret: u.Vipps.ClientSecret,
+			SubscriptionKey: u.Vipps.SubscriptionKey, MSN: u.MSN,
+		},
+		System: vipps.SystemInfo{
+			Name: cfg.System.Name, Version: cfg.System.Version,
+			PluginName: cfg.System.PluginName, PluginVersion: cfg.System.PluginVersion,
+		},
+		HTTPClient: httpClient,
+		Observer:   rec.Vipps,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vipps client for unit %s: %w", u.ID, err)
+	}
+	return vc, nil
 }
 
 // units builds the bridge's units from the configuration and the clients.
@@ -253,6 +363,10 @@ func units(cfg *config.Config, clients map[string]bridge.VippsAPI, publicURL str
 			ConfirmationURL: cfg.ExpandPublicURL(u.ConfirmationURL, publicURL),
 			CheckoutURL:     cfg.ExpandPublicURL(u.CheckoutURL, publicURL),
 			EPMName:         u.EPMName, EPMImageURL: u.EPMImageURL, Vipps: clients[u.ID],
+			WebhookSecret: u.Vipps.WebhookSecret,
+		}
+		if w, ok := clients[u.ID].(bridge.WebhookAPI); ok {
+			out[u.ID].Webhooks = w
 		}
 	}
 	return out
@@ -280,6 +394,13 @@ func (m *Main) Close() error {
 		if err := m.server.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if m.stop != nil {
+		m.stop()
+		<-m.done
+	}
+	if m.Service != nil {
+		m.Service.Wait()
 	}
 	errs = append(errs, m.closeAll())
 	return errors.Join(errs...)

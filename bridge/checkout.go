@@ -55,7 +55,10 @@ func (s *Service) StartCheckout(ctx context.Context, unitID, kcoOrderID, sig str
 	// An order already paid through us goes to its return page whatever
 	// Kustom says now; this is what stops a reload from charging twice.
 	for _, p := range attempts {
-		if p.Unit == u.ID && p.State == StateAuthorized {
+		if p.State == StateAuthorized {
+			if p.Unit != u.ID {
+				return nil, Errorf(ECodeConflict, "order_already_paid", "KCO order %s is already paid through %s", kcoOrderID, p.Unit)
+			}
 			return p, nil
 		}
 	}
@@ -112,7 +115,7 @@ func (s *Service) reuseAttempt(ctx context.Context, u *Unit, last *Payment, orde
 		p, err := s.sendCreate(ctx, u, last)
 		return p, true, err
 	case StateCreated:
-		p, err := s.refresh(ctx, u, last, SourceRedirect)
+		p, err := s.sync(ctx, u, last, SourceRedirect)
 		if err != nil {
 			return nil, true, &Error{Code: ECodeUnavailable, Reason: "vipps_unavailable", Message: "could not read the payment from Vipps", Err: err}
 		}
@@ -151,20 +154,14 @@ func (s *Service) terminate(ctx context.Context, u *Unit, p *Payment) (*Payment,
 	if _, err := u.Vipps.Cancel(ctx, p.Reference, key, true); err != nil {
 		// It may have been approved or ended meanwhile: read it back and
 		// let the state decide.
-		if fresh, rerr := s.refresh(ctx, u, p, SourceRedirect); rerr == nil && fresh.State.Final() {
+		if fresh, rerr := s.sync(ctx, u, p, SourceRedirect); rerr == nil && fresh.State.Final() {
 			return fresh, nil
 		}
 		return nil, &Error{Code: ECodeUnavailable, Reason: "vipps_unavailable", Message: "could not replace the earlier Vipps payment for this order", Err: err}
 	}
-	return s.store(ctx, p, SourceRedirect, func(p *Payment) (bool, PaymentState, error) {
-		from := p.State
-		if !canMove(p.State, StateTerminated) {
-			return false, from, nil
-		}
-		p.State = StateTerminated
-		p.FailureReason = "replaced: the order amount changed"
-		return true, from, nil
-	})
+	// Vipps now says TERMINATED; the state machine records it like any
+	// other report.
+	return s.sync(ctx, u, p, SourceRedirect)
 }
 
 func (s *Service) latestAttempt(ctx context.Context, u *Unit, kcoOrderID string) (*Payment, error) {
@@ -209,6 +206,7 @@ func (s *Service) newAttempt(ctx context.Context, u *Unit, order *klarna.Order, 
 		CreateIdempotencyKey: uuid.NewString(),
 		CreateRequest:        body,
 		ReturnToken:          token,
+		NextPollAt:           s.now().Add(pollFirstDelay),
 		Locale:               order.Locale,
 		Order:                orderJSON,
 	}
@@ -263,7 +261,7 @@ func (s *Service) sendCreate(ctx context.Context, u *Unit, p *Payment) (*Payment
 	// The outcome is unknown (timeout, 5xx after retries): read the payment
 	// back. If Vipps has it, carry on with it; if not, the attempt stays
 	// PENDING and the next redirect resends the same create.
-	if p2, rerr := s.refresh(ctx, u, p, SourceRedirect); rerr == nil && p2.State != StatePending {
+	if p2, rerr := s.sync(ctx, u, p, SourceRedirect); rerr == nil && p2.State != StatePending {
 		return p2, nil
 	}
 	return p, &Error{Code: ECodeUnavailable, Reason: "vipps_unavailable", Message: "Vipps did not answer; the payment was not started", Err: err}

@@ -41,6 +41,11 @@ func (h *HTTP) Handler() http.Handler {
 	api.GET("/payments", h.listPayments)
 	api.GET("/payments/:reference", h.getPayment)
 	api.GET("/payments/:reference/log", h.paymentLog)
+	api.POST("/payments/:reference/capture", h.operation(OpCapture))
+	api.POST("/payments/:reference/cancel", h.operation(OpCancel))
+	api.POST("/payments/:reference/refund", h.operation(OpRefund))
+
+	r.POST("/webhooks/vipps/:unit", h.vippsWebhook)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.readyz)

@@ -32,6 +32,8 @@ type PaymentJSON struct {
 	UpdatedAt     time.Time       `json:"updated_at"`
 	Order         json.RawMessage `json:"order,omitempty"`
 	History       []HistoryJSON   `json:"history,omitempty"`
+	Events        []EventJSON     `json:"events,omitempty"`
+	Operations    []OperationJSON `json:"operations,omitempty"`
 }
 
 // AggregateJSON holds a payment's money movements in minor units.
@@ -108,7 +110,24 @@ func (h *HTTP) getPayment(c *gin.Context) {
 		writeJSONError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, paymentJSON(p, hist, true))
+	out := paymentJSON(p, hist, true)
+	events, err := h.Service.Store.PaymentEvents(ctx, p.Reference)
+	if err != nil {
+		writeJSONError(c, err)
+		return
+	}
+	for _, e := range events {
+		out.Events = append(out.Events, EventJSON{Name: e.Name, PSPReference: e.PSPReference, Amount: e.Amount, Success: e.Success, OccurredAt: e.OccurredAt})
+	}
+	ops, err := h.Service.Store.Operations(ctx, p.Reference)
+	if err != nil {
+		writeJSONError(c, err)
+		return
+	}
+	for _, op := range ops {
+		out.Operations = append(out.Operations, operationJSON(op))
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 // ExchangeJSON is one provider request and response in a payment's log.

@@ -77,6 +77,11 @@ type Payment struct {
 	// without authorization.
 	FailureReason string
 
+	// NextPollAt is when the poller should next read this payment from
+	// Vipps; zero means never. Stores keep it with the payment and hand out
+	// due payments under a lease (Store.ClaimDuePolls).
+	NextPollAt time.Time
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Version increases on every update; stores reject an update whose

@@ -3,7 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
-	"fmt"
+	"strings"
 
 	"vippskco/vipps"
 )
@@ -51,58 +51,10 @@ func canMove(from, to PaymentState) bool {
 	return false
 }
 
-// applyVipps folds what Vipps says about a payment into p: the state if it
-// may move, and the aggregates, which only grow. It reports whether anything
-// changed. It does not write.
-func applyVipps(p *Payment, vp *vipps.Payment) (changed bool, from PaymentState, err error) {
-	from = p.State
-	to, ok := fromVipps(vp.State)
-	if !ok {
-		return false, from, fmt.Errorf("vipps reported unknown state %q for %s", vp.State, p.Reference)
-	}
-	if canMove(p.State, to) {
-		p.State = to
-		changed = true
-	}
-	if vp.RedirectURL != "" && p.RedirectURL == "" {
-		p.RedirectURL = vp.RedirectURL
-		changed = true
-	}
-	if vp.PSPReference != "" && p.PSPReference == "" {
-		p.PSPReference = vp.PSPReference
-		changed = true
-	}
-	agg := vp.Aggregate
-	for _, f := range []struct {
-		dst *int64
-		v   int64
-	}{
-		{&p.Authorized, agg.AuthorizedAmount.Value},
-		{&p.Captured, agg.CapturedAmount.Value},
-		{&p.Refunded, agg.RefundedAmount.Value},
-		{&p.Cancelled, agg.CancelledAmount.Value},
-	} {
-		if f.v > *f.dst {
-			*f.dst = f.v
-			changed = true
-		}
-	}
-	return changed, from, nil
-}
-
-// refresh reads p from Vipps and stores what changed, with the source in the
-// history. It returns the stored payment. A lost update race is retried on a
-// fresh copy, so concurrent channels never overwrite each other.
-func (s *Service) refresh(ctx context.Context, u *Unit, p *Payment, source string) (*Payment, error) {
-	vp, err := u.Vipps.GetPayment(ctx, p.Reference)
-	if err != nil {
-		return p, err
-	}
-	return s.store(ctx, p, source, func(p *Payment) (bool, PaymentState, error) { return applyVipps(p, vp) })
-}
-
-// store applies change to p and writes it with a history entry, retrying on
-// a version conflict with the stored copy.
+// store applies change to p and commits it with a history entry (and a
+// notification when the state became final), retrying on a version conflict
+// with the stored copy. It is for our own steps (the create); what Vipps
+// reports goes through sync.
 func (s *Service) store(ctx context.Context, p *Payment, source string, change func(*Payment) (bool, PaymentState, error)) (*Payment, error) {
 	for range 5 {
 		changed, from, err := change(p)
@@ -112,13 +64,16 @@ func (s *Service) store(ctx context.Context, p *Payment, source string, change f
 		if !changed {
 			return p, nil
 		}
-		var entry *HistoryEntry
+		c := &Change{Payment: p}
 		if from != p.State {
-			entry = &HistoryEntry{Source: source, FromState: from, ToState: p.State, Detail: p.FailureReason}
+			c.History = []HistoryEntry{{Source: source, FromState: from, ToState: p.State, Detail: p.FailureReason}}
+			if p.State.Final() {
+				c.Notifications = []Notification{s.notification(p, "payment."+strings.ToLower(string(p.State)), nil, p.FailureReason)}
+			}
 		}
-		err = s.Store.UpdatePayment(ctx, p, entry)
+		err = s.Store.Commit(ctx, c)
 		if err == nil {
-			if entry != nil {
+			if from != p.State {
 				s.logger().Info("payment state changed", "reference", p.Reference, "from", from, "to", p.State, "source", source)
 			}
 			return p, nil

@@ -40,7 +40,7 @@ func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (
 			if fresh, err := s.sendCreate(ctx, u, p); err == nil {
 				p = fresh
 			}
-		} else if fresh, err := s.refresh(ctx, u, p, source); err == nil {
+		} else if fresh, err := s.sync(ctx, u, p, source); err == nil {
 			p = fresh
 		} else {
 			s.logger().Warn("reading payment for the shopper", "reference", p.Reference, "err", err)

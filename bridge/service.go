@@ -8,6 +8,7 @@ package bridge
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +21,10 @@ import (
 type VippsAPI interface {
 	CreatePayment(ctx context.Context, idempotencyKey string, req vipps.CreatePaymentRequest) (*vipps.CreatePaymentResponse, error)
 	GetPayment(ctx context.Context, reference string) (*vipps.Payment, error)
+	GetEvents(ctx context.Context, reference string) ([]vipps.PaymentEvent, error)
+	Capture(ctx context.Context, reference, idempotencyKey string, amount vipps.Amount) (*vipps.ModificationResponse, error)
 	Cancel(ctx context.Context, reference, idempotencyKey string, cancelTransactionOnly bool) (*vipps.ModificationResponse, error)
+	Refund(ctx context.Context, reference, idempotencyKey string, amount vipps.Amount) (*vipps.ModificationResponse, error)
 }
 
 // KustomAPI is what the bridge uses of the Kustom Checkout client.
@@ -44,6 +48,10 @@ type Unit struct {
 	EPMName         string
 	EPMImageURL     string
 	Vipps           VippsAPI
+	Webhooks        WebhookAPI
+	// WebhookSecret is a secret configured for a webhook registered outside
+	// this service; without one, EnsureWebhook registers and stores one.
+	WebhookSecret string
 }
 
 // Service runs the shopper path and holds what the handlers need.
@@ -60,9 +68,28 @@ type Service struct {
 	// limit is 120 a minute per reference.
 	StatusCheckInterval time.Duration
 
+	// MerchantWebhook is where notifications are delivered.
+	MerchantWebhook MerchantWebhook
+
+	// Owner names this replica in the leases it takes (poller, operations,
+	// outbox), so that replicas sharing one database never run the same
+	// thing twice while a lease holds.
+	Owner string
+
 	checkMu    sync.Mutex
 	lastChecks map[string]time.Time
+	background sync.WaitGroup
 }
+
+func (s *Service) owner() string {
+	if s.Owner == "" {
+		return "local"
+	}
+	return s.Owner
+}
+
+// Wait blocks until the operations started in the background have finished.
+func (s *Service) Wait() { s.background.Wait() }
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {
@@ -76,6 +103,16 @@ func (s *Service) logger() *slog.Logger {
 		return s.Logger
 	}
 	return slog.Default()
+}
+
+// MerchantWebhook is the merchant's endpoint for our signed notifications.
+// With no URL, notifications stay in the outbox, listed by the API.
+type MerchantWebhook struct {
+	URL    string
+	Secret string
+	Client *http.Client
+	// GiveUpAfter bounds how long one notification is retried.
+	GiveUpAfter time.Duration
 }
 
 // Unit returns a configured unit or a not_found error.

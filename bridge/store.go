@@ -1,6 +1,9 @@
 package bridge
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store keeps payments, their history and the provider log. Implementations
 // (bridge/sqlite, later bridge/postgres) pass the conformance suite in
@@ -27,6 +30,75 @@ type Store interface {
 	AppendExchange(ctx context.Context, ex *ProviderExchange) error
 	// Exchanges returns the provider log of a payment, oldest first.
 	Exchanges(ctx context.Context, reference string) ([]ProviderExchange, error)
+
+	// Commit writes one step of the state machine (see Change) in one
+	// transaction if c.Payment.Version equals the stored version, then bumps
+	// c.Payment.Version and sets UpdatedAt. Events already stored (same
+	// reference, name and PSP reference) are skipped, not an error. A stale
+	// version, or an operation whose idempotency key exists, gives
+	// ErrConflict and stores nothing.
+	Commit(ctx context.Context, c *Change) error
+	// PaymentEvents returns the Vipps events applied to a payment, oldest first.
+	PaymentEvents(ctx context.Context, reference string) ([]PaymentEvent, error)
+	// AppendRawEvent keeps one input as it arrived and sets its ID.
+	AppendRawEvent(ctx context.Context, e *RawEvent) error
+	// RawEvents returns the raw inputs about a payment, oldest first.
+	RawEvents(ctx context.Context, reference string) ([]RawEvent, error)
+	// SeenWebhook records a webhook signature and reports whether it was
+	// already recorded (a replay). Records older than keepUntil's window are
+	// forgotten: keepUntil is when this record may be dropped.
+	SeenWebhook(ctx context.Context, signature string, keepUntil time.Time) (bool, error)
+
+	// ClaimDuePolls leases up to limit payments whose NextPollAt is set and
+	// not after now, and whose poll lease is free or expired, to owner until
+	// now+lease. Two replicas never get the same payment while a lease holds.
+	ClaimDuePolls(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*Payment, error)
+	// ReleasePoll sets a payment's NextPollAt (zero: no more polls) and
+	// frees the poll lease if owner holds it. It does not touch Version.
+	ReleasePoll(ctx context.Context, reference, owner string, next time.Time) error
+
+	// InsertOperation stores a new operation (Version 1). A duplicate ID or
+	// idempotency key gives ErrConflict.
+	InsertOperation(ctx context.Context, op *Operation) error
+	// Operation returns an operation by ID or ErrNotFound.
+	Operation(ctx context.Context, id string) (*Operation, error)
+	// OperationByKey returns the operation with this idempotency key or ErrNotFound.
+	OperationByKey(ctx context.Context, key string) (*Operation, error)
+	// Operations returns a payment's operations, oldest first.
+	Operations(ctx context.Context, reference string) ([]*Operation, error)
+	// UpdateOperation writes op if its Version is the stored one, then bumps
+	// Version and UpdatedAt; otherwise ErrConflict and nothing changes.
+	UpdateOperation(ctx context.Context, op *Operation) error
+	// ClaimOperation leases a pending operation to owner until until, if its
+	// lease is free or expired at now AND no other pending operation of the
+	// same payment holds a live lease, so a payment's operations run one at
+	// a time across replicas. It reports whether the lease was taken and
+	// returns the operation as stored after the claim.
+	ClaimOperation(ctx context.Context, id, owner string, now, until time.Time) (*Operation, bool, error)
+	// StaleOperations returns up to limit pending operations whose lease is
+	// free or expired at now: the ones whose runner died or never started.
+	StaleOperations(ctx context.Context, now time.Time, limit int) ([]*Operation, error)
+
+	// ClaimNotifications leases up to limit undelivered, not given-up
+	// notifications whose NextAttemptAt is not after now and whose lease is
+	// free or expired, to owner until now+lease, oldest first.
+	ClaimNotifications(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*Notification, error)
+	// UpdateNotification writes n if its Version is the stored one, then
+	// bumps Version; otherwise ErrConflict.
+	UpdateNotification(ctx context.Context, n *Notification) error
+	// Notification returns one notification or ErrNotFound.
+	Notification(ctx context.Context, id string) (*Notification, error)
+	// Notifications lists notifications, newest first, filtered by
+	// reference and state (NotificationPending/Delivered/Failed; "" = all).
+	Notifications(ctx context.Context, reference, state string, limit int) ([]*Notification, error)
+
+	// SaveWebhookRegistration stores (or replaces) a unit's registration.
+	SaveWebhookRegistration(ctx context.Context, r *WebhookRegistration) error
+	// WebhookRegistration returns a unit's registration or ErrNotFound.
+	WebhookRegistration(ctx context.Context, unit string) (*WebhookRegistration, error)
+	// DeleteWebhookRegistration forgets a unit's registration.
+	DeleteWebhookRegistration(ctx context.Context, unit string) error
+
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store.

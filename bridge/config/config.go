@@ -29,6 +29,9 @@ type Config struct {
 	MerchantWebhook MerchantWebhook `yaml:"merchant_webhook"`
 	APITokens       APITokens       `yaml:"api_tokens"`
 	System          System          `yaml:"system"`
+	// RegisterWebhooks makes start-up register each unit's webhook at Vipps
+	// (through the Webhooks API) unless the unit has a configured secret.
+	RegisterWebhooks bool `yaml:"register_webhooks"`
 }
 
 // Server is where we listen and the address shoppers and providers reach us at.
@@ -261,7 +264,7 @@ func (c *Config) resolve(getenv func(string) string) error {
 	}
 
 	if c.MerchantWebhook.URL != "" {
-		if err := checkURL("merchant_webhook.url", c.MerchantWebhook.URL); err != nil {
+		if err := checkURL("merchant_webhook.url", c.ExpandPublicURL(c.MerchantWebhook.URL, c.Server.PublicURL)); err != nil {
 			return err
 		}
 	}

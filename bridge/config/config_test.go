@@ -32,6 +32,7 @@ func TestBadSettingNamesTheKey(t *testing.T) {
 	full := map[string]string{
 		"KUSTOM_API_KEY": "kco_test_api_x", "VIPPS_WEBSHOP_CLIENT_ID": "id", "VIPPS_WEBSHOP_CLIENT_SECRET": "s",
 		"VIPPS_WEBSHOP_SUBSCRIPTION_KEY": "k", "MERCHANT_API_TOKEN": "m", "FINANCE_API_TOKEN": "f",
+		"MERCHANT_WEBHOOK_SECRET": "w",
 	}
 	_, err = Parse([]byte(prod), env(full))
 	require.NoError(t, err, "a complete production configuration loads")
@@ -52,6 +53,7 @@ func TestBadSettingNamesTheKey(t *testing.T) {
 		{"bad driver", "driver: sqlite", "driver: mysql", full, "storage.driver"},
 		{"unknown key", "sandbox: false", "sandbox: false\nsandbx: true", full, "sandbx"},
 		{"same tokens", "", "", with(full, "FINANCE_API_TOKEN", "m"), "api_tokens"},
+		{"merchant webhook without secret", "", "", without(full, "MERCHANT_WEBHOOK_SECRET"), "merchant_webhook.secret_env"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, amount_currency, state,
 	create_idempotency_key, create_request, redirect_url, return_token, psp_reference,
 	authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
-	created_at, updated_at, version`
+	next_poll_at, created_at, updated_at, version`
 
 // InsertPayment stores a new attempt with Version 1. A zero CreatedAt or
 // UpdatedAt is set from the clock. p is changed only when the insert commits.
@@ -149,21 +149,30 @@ func insertPayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
 	if err != nil {
 		return err
 	}
+	nextPoll, err := nanos("NextPollAt", p.NextPollAt)
+	if err != nil {
+		return err
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.Reference, p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
 		p.CreateIdempotencyKey, blob(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
 		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, blob(p.Order), p.FailureReason,
-		createdAt, updatedAt, p.Version,
+		nextPoll, createdAt, updatedAt, p.Version,
 	)
 	return conflict(err)
 }
 
 // updatePayment writes p over the stored row if the stored version is
 // p.Version, and then bumps p.Version. It tells a stale version
-// (ErrConflict) from a missing payment (ErrNotFound).
+// (ErrConflict) from a missing payment (ErrNotFound). The poll lease is not
+// part of the payment and is left as it is.
 func updatePayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
 	updatedAt, err := encodeTime("UpdatedAt", p.UpdatedAt)
+	if err != nil {
+		return err
+	}
+	nextPoll, err := nanos("NextPollAt", p.NextPollAt)
 	if err != nil {
 		return err
 	}
@@ -174,13 +183,13 @@ func updatePayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
 		unit = ?, kco_order_id = ?, attempt = ?, amount_value = ?, amount_currency = ?, state = ?,
 		create_idempotency_key = ?, create_request = ?, redirect_url = ?, return_token = ?, psp_reference = ?,
 		authorized = ?, captured = ?, refunded = ?, cancelled = ?, locale = ?, kco_order = ?, failure_reason = ?,
-		updated_at = ?, version = version + 1
+		next_poll_at = ?, updated_at = ?, version = version + 1
 		WHERE reference = ? AND version = ?
 		RETURNING created_at`,
 		p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
 		p.CreateIdempotencyKey, blob(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
 		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, blob(p.Order), p.FailureReason,
-		updatedAt, p.Reference, p.Version,
+		nextPoll, updatedAt, p.Reference, p.Version,
 	).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
 		var stored int64
@@ -239,19 +248,21 @@ func scanPayment(row scanner) (*bridge.Payment, error) {
 		p                    bridge.Payment
 		state                string
 		createdAt, updatedAt sql.NullInt64
+		nextPoll             int64
 		createRequest, order []byte
 	)
 	if err := row.Scan(
 		&p.Reference, &p.Unit, &p.KCOOrderID, &p.Attempt, &p.Amount.Value, &p.Amount.Currency, &state,
 		&p.CreateIdempotencyKey, &createRequest, &p.RedirectURL, &p.ReturnToken, &p.PSPReference,
 		&p.Authorized, &p.Captured, &p.Refunded, &p.Cancelled, &p.Locale, &order, &p.FailureReason,
-		&createdAt, &updatedAt, &p.Version,
+		&nextPoll, &createdAt, &updatedAt, &p.Version,
 	); err != nil {
 		return nil, err
 	}
 	p.State = bridge.PaymentState(state)
 	p.CreateRequest = json.RawMessage(createRequest)
 	p.Order = json.RawMessage(order)
+	p.NextPollAt = fromNanos(nextPoll)
 	p.CreatedAt = decodeTime(createdAt)
 	p.UpdatedAt = decodeTime(updatedAt)
 	return &p, nil

@@ -236,14 +236,38 @@ func decodeTime(v sql.NullInt64) time.Time {
 	return time.Unix(0, v.Int64).UTC()
 }
 
-// conflict turns a unique-key violation into bridge.ErrConflict and leaves
-// other errors as they are.
+// nanos converts t for a column where 0 means none (the lifecycle tables):
+// the zero time is stored as 0. The one instant that cannot be told from none
+// is the Unix epoch itself, which no payment lives at.
+func nanos(field string, t time.Time) (int64, error) {
+	if t.IsZero() {
+		return 0, nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return 0, bridge.Errorf(bridge.ECodeInvalid, "", "%s %s cannot be stored", field, t.Format(time.RFC3339Nano))
+	}
+	return t.UnixNano(), nil
+}
+
+// fromNanos is the inverse of nanos: 0 is the zero time, not 1970.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// conflict turns a unique-key violation into bridge.ErrConflict, and a
+// foreign-key violation (a row about a payment that is not stored) into
+// bridge.ErrNotFound, and leaves other errors as they are.
 func conflict(err error) error {
 	var e *sqlite.Error
 	if errors.As(err, &e) {
 		switch e.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("%s: %w", e.Error(), bridge.ErrConflict)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%s: payment: %w", e.Error(), bridge.ErrNotFound)
 		}
 	}
 	return err

@@ -43,7 +43,11 @@ func openTestStore(tb testing.TB) *Store {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) bridge.Store { return openTestStore(t) })
+	storetest.Run(t, func(t *testing.T, now func() time.Time) bridge.Store {
+		s, err := Open(t.Context(), filepath.Join(t.TempDir(), "bridge.db"), now)
+		require.NoError(t, err)
+		return s
+	})
 }
 
 // payment returns a small valid attempt i of order.

@@ -2,13 +2,16 @@
 // implementation runs it from its own tests:
 //
 //	func TestStore(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) bridge.Store { return openEmptyStore(t) })
+//		storetest.Run(t, func(t *testing.T, now func() time.Time) bridge.Store {
+//			return openEmptyStore(t, now)
+//		})
 //	}
 package storetest
 
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,37 +21,92 @@ import (
 )
 
 // Run checks that the stores made by open keep the bridge.Store contract.
-// open must return a new, empty store each time it is called; Run closes it
-// when the subtest ends. The store's clock may be real or fake, but must not
-// return the zero time.
-func Run(t *testing.T, open func(t *testing.T) bridge.Store) {
+// open must return a new, empty store each time it is called, whose clock is
+// now; Run closes it when the subtest ends. now is a fake clock that only
+// moves forward, a millisecond per reading, and that a test may advance, so
+// that expiry (SeenWebhook) can be checked without sleeping.
+func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Store) {
 	tests := []struct {
 		name string
-		test func(t *testing.T, s bridge.Store)
+		test func(t *testing.T, s bridge.Store, clock *clock)
 	}{
-		{"InsertAndRead", testInsertAndRead},
-		{"NotFound", testNotFound},
-		{"InsertConflict", testInsertConflict},
-		{"DistinctKeys", testDistinctKeys},
-		{"PaymentsByOrder", testPaymentsByOrder},
-		{"Update", testUpdate},
-		{"UpdateRejected", testUpdateRejected},
-		{"RaceInsertAttempt", testRaceInsertAttempt},
-		{"RaceUpdateVersion", testRaceUpdateVersion},
-		{"Exchanges", testExchanges},
-		{"Ping", testPing},
+		{"InsertAndRead", anyClock(testInsertAndRead)},
+		{"NotFound", anyClock(testNotFound)},
+		{"InsertConflict", anyClock(testInsertConflict)},
+		{"DistinctKeys", anyClock(testDistinctKeys)},
+		{"PaymentsByOrder", anyClock(testPaymentsByOrder)},
+		{"Update", anyClock(testUpdate)},
+		{"UpdateRejected", anyClock(testUpdateRejected)},
+		{"RaceInsertAttempt", anyClock(testRaceInsertAttempt)},
+		{"RaceUpdateVersion", anyClock(testRaceUpdateVersion)},
+		{"Exchanges", anyClock(testExchanges)},
+		{"Ping", anyClock(testPing)},
+
+		{"Commit", anyClock(testCommit)},
+		{"CommitRejected", anyClock(testCommitRejected)},
+		{"CommitEventDedupe", anyClock(testCommitEventDedupe)},
+		{"LifecycleNotFound", anyClock(testLifecycleNotFound)},
+		{"NextPollAt", anyClock(testNextPollAt)},
+		{"ClaimDuePolls", anyClock(testClaimDuePolls)},
+		{"RaceClaimDuePolls", anyClock(testRaceClaimDuePolls)},
+		{"ReleasePoll", anyClock(testReleasePoll)},
+		{"Operations", anyClock(testOperations)},
+		{"InsertOperationConflict", anyClock(testInsertOperationConflict)},
+		{"UpdateOperation", anyClock(testUpdateOperation)},
+		{"ClaimOperation", anyClock(testClaimOperation)},
+		{"RaceClaimOperation", anyClock(testRaceClaimOperation)},
+		{"StaleOperations", anyClock(testStaleOperations)},
+		{"ClaimNotifications", anyClock(testClaimNotifications)},
+		{"RaceClaimNotifications", anyClock(testRaceClaimNotifications)},
+		{"UpdateNotification", anyClock(testUpdateNotification)},
+		{"NotificationsFilter", anyClock(testNotificationsFilter)},
+		{"RawEvents", anyClock(testRawEvents)},
+		{"SeenWebhook", testSeenWebhook},
+		{"WebhookRegistrations", anyClock(testWebhookRegistrations)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
+			clock := newClock()
+			s := open(t, clock.Now)
 			t.Cleanup(func() {
 				if err := s.Close(); err != nil {
 					t.Errorf("close store: %v", err)
 				}
 			})
-			tt.test(t, s)
+			tt.test(t, s, clock)
 		})
 	}
+}
+
+// anyClock adapts a test that does not look at the store's clock.
+func anyClock(test func(t *testing.T, s bridge.Store)) func(t *testing.T, s bridge.Store, c *clock) {
+	return func(t *testing.T, s bridge.Store, _ *clock) { test(t, s) }
+}
+
+// clock is the fake clock Run gives each store. Its readings have
+// microsecond precision, the finest every store keeps, and are distinct.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock {
+	return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)}
+}
+
+// Now returns the time a millisecond after the last reading.
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+// Advance moves the clock d ahead.
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func testPing(t *testing.T, s bridge.Store) {
@@ -110,9 +168,10 @@ func requirePaymentEqual(t *testing.T, want, got *bridge.Payment) {
 	require.NotNil(t, got)
 	requireTimeEqual(t, "CreatedAt", want.CreatedAt, got.CreatedAt)
 	requireTimeEqual(t, "UpdatedAt", want.UpdatedAt, got.UpdatedAt)
+	requireTimeEqual(t, "NextPollAt", want.NextPollAt, got.NextPollAt)
 	w, g := *want, *got
-	w.CreatedAt, w.UpdatedAt = time.Time{}, time.Time{}
-	g.CreatedAt, g.UpdatedAt = time.Time{}, time.Time{}
+	w.CreatedAt, w.UpdatedAt, w.NextPollAt = time.Time{}, time.Time{}, time.Time{}
+	g.CreatedAt, g.UpdatedAt, g.NextPollAt = time.Time{}, time.Time{}, time.Time{}
 	require.Equal(t, w, g)
 }
 

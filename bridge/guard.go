@@ -1,0 +1,141 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"vippskco/klarna"
+)
+
+// guardSecondAuthorization is the double-payment guard for two authorized
+// Vipps attempts of one KCO order. The attempt to keep is chosen the same
+// way by every replica and channel — the one created first — so
+// whichever one sees the pair cancels the same surplus reservation, and the
+// deterministic key makes that cancel happen once. Money already captured on
+// the surplus cannot be cancelled; it is flagged for refund instead.
+func (s *Service) guardSecondAuthorization(ctx context.Context, p *Payment) ([]Operation, []Notification, error) {
+	attempts, err := s.Store.PaymentsByOrder(ctx, p.KCOOrderID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var keep *Payment
+	for _, o := range attempts {
+		if o.Reference == p.Reference {
+			o = p // as it is in this change, not as stored
+		}
+		if o.State == StateAuthorized && (keep == nil || o.CreatedAt.Before(keep.CreatedAt) || (o.CreatedAt.Equal(keep.CreatedAt) && o.Reference < keep.Reference)) {
+			keep = o
+		}
+	}
+	if keep == nil || keep.Reference == p.Reference {
+		return nil, nil, nil
+	}
+	key := "guard-cancel-" + p.Reference
+	if _, err := s.Store.OperationByKey(ctx, key); err == nil {
+		return nil, nil, nil
+	} else if ErrorCode(err) != ECodeNotFound {
+		return nil, nil, err
+	}
+	detail := fmt.Sprintf("KCO order %s is already paid by %s; this second authorization is surplus", p.KCOOrderID, keep.Reference)
+	var ops []Operation
+	if p.Authorized-p.Captured-p.Cancelled > 0 {
+		ops = append(ops, s.newOperation(p, OpCancel, key, SourceGuard, Money{Currency: p.Amount.Currency}))
+		detail += "; its reservation is being cancelled"
+	}
+	notes := []Notification{s.notification(p, "payment.duplicate", nil, detail)}
+	if p.Captured-p.Refunded > 0 {
+		notes = append(notes, s.notification(p, "payment.refund_required", nil,
+			fmt.Sprintf("%s; %d %s minor units were already captured and must be refunded", detail, p.Captured-p.Refunded, p.Amount.Currency)))
+	}
+	s.logger().Warn("double payment: second authorization", "reference", p.Reference, "kept", keep.Reference, "kco_order_id", p.KCOOrderID)
+	return ops, notes, nil
+}
+
+// recheckGuard runs the second-authorization guard on a stored payment and
+// commits what it decides.
+func (s *Service) recheckGuard(ctx context.Context, reference string) error {
+	for range 5 {
+		p, err := s.Store.Payment(ctx, reference)
+		if err != nil {
+			return err
+		}
+		ops, notes, err := s.guardSecondAuthorization(ctx, p)
+		if err != nil || len(ops)+len(notes) == 0 {
+			return err
+		}
+		err = s.Store.Commit(ctx, &Change{Payment: p, Operations: ops, Notifications: notes})
+		if err == nil {
+			for _, op := range ops {
+				s.goRun(op.ID)
+			}
+			return nil
+		}
+		if ErrorCode(err) != ECodeConflict {
+			return err
+		}
+	}
+	return Errorf(ECodeConflict, "busy", "payment %s is busy", reference)
+}
+
+// guardKlarnaPayment is the double-payment guard against the same KCO order
+// being completed with Klarna while we hold a Vipps reservation: it reads
+// the order, and if Kustom says checkout_complete it cancels what is left
+// of ours and tells the merchant (with a refund flag for money already
+// captured). It records the finding once.
+func (s *Service) guardKlarnaPayment(ctx context.Context, u *Unit, p *Payment) error {
+	if p.State != StateAuthorized {
+		return nil
+	}
+	key := "guard-klarna-" + p.Reference
+	if _, err := s.Store.OperationByKey(ctx, key); err == nil {
+		return nil
+	} else if ErrorCode(err) != ECodeNotFound {
+		return err
+	}
+	o, err := s.Kustom.GetOrder(withLogKey(ctx, kustomLogKey(p.KCOOrderID)), p.KCOOrderID)
+	if err != nil {
+		if klarna.IsNotFound(err) {
+			return nil // expired at Kustom: it can no longer be paid there
+		}
+		return err
+	}
+	if !strings.EqualFold(o.Status, klarna.StatusCheckoutComplete) {
+		return nil
+	}
+	for range 5 {
+		detail := fmt.Sprintf("KCO order %s was also completed with Klarna; the Vipps payment %s is surplus", p.KCOOrderID, p.Reference)
+		op := s.newOperation(p, OpCancel, key, SourceGuard, Money{Currency: p.Amount.Currency})
+		c := &Change{Payment: p, Notifications: []Notification{s.notification(p, "payment.paid_twice", nil, detail)}}
+		if p.Authorized-p.Captured-p.Cancelled > 0 {
+			c.Operations = []Operation{op}
+		} else {
+			// Nothing left to cancel: record the finding with a failed
+			// operation so it is reported once, and flag the refund.
+			op.State, op.Error = OperationFailed, "nothing left to cancel"
+			c.Operations = []Operation{op}
+		}
+		if p.Captured-p.Refunded > 0 {
+			c.Notifications = append(c.Notifications, s.notification(p, "payment.refund_required", nil,
+				fmt.Sprintf("%s; %d %s minor units were captured and must be refunded", detail, p.Captured-p.Refunded, p.Amount.Currency)))
+		}
+		err := s.Store.Commit(ctx, c)
+		if err == nil {
+			s.logger().Warn("double payment: KCO order completed with Klarna", "reference", p.Reference, "kco_order_id", p.KCOOrderID)
+			if op.State == OperationPending {
+				s.goRun(op.ID)
+			}
+			return nil
+		}
+		if ErrorCode(err) != ECodeConflict {
+			return err
+		}
+		if _, err := s.Store.OperationByKey(ctx, key); err == nil {
+			return nil
+		}
+		if p, err = s.Store.Payment(ctx, p.Reference); err != nil {
+			return err
+		}
+	}
+	return Errorf(ECodeConflict, "busy", "payment %s is busy", p.Reference)
+}

@@ -1,0 +1,72 @@
+package bridge
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// maxBody bounds request bodies we accept.
+const maxBody = 64 << 10
+
+// operationRequest is the body of capture and refund: an amount in minor
+// units, in the payment's currency.
+type operationRequest struct {
+	Amount *struct {
+		Value    *int64 `json:"value"`
+		Currency string `json:"currency"`
+	} `json:"amount"`
+}
+
+func (h *HTTP) operation(kind string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var amount Money
+		if kind != OpCancel {
+			var req operationRequest
+			dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&req); err != nil {
+				writeJSONError(c, Errorf(ECodeInvalid, "body_invalid", "the body must be {\"amount\": {\"value\": <minor units>, \"currency\": \"NOK\"}}: %v", err))
+				return
+			}
+			if dec.More() {
+				writeJSONError(c, Errorf(ECodeInvalid, "body_invalid", "the body must hold one JSON object"))
+				return
+			}
+			if req.Amount == nil || req.Amount.Value == nil {
+				writeJSONError(c, Errorf(ECodeInvalid, "amount_missing", "amount.value (integer minor units) is required"))
+				return
+			}
+			amount = Money{Value: *req.Amount.Value, Currency: req.Amount.Currency}
+		} else if _, err := io.Copy(io.Discard, http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)); err != nil {
+			writeJSONError(c, Errorf(ECodeInvalid, "body_invalid", "the body is too large"))
+			return
+		}
+		res, err := h.Service.RequestOperation(c.Request.Context(), kind, c.Param("reference"), c.GetHeader("Idempotency-Key"), amount)
+		if err != nil {
+			writeJSONError(c, err)
+			return
+		}
+		if res.Status == http.StatusConflict {
+			c.Header("Retry-After", "2")
+		}
+		c.Data(res.Status, "application/json; charset=utf-8", res.Body)
+	}
+}
+
+func (h *HTTP) vippsWebhook(c *gin.Context) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	if err != nil {
+		writeJSONError(c, Errorf(ECodeInvalid, "body_too_large", "the webhook body is too large"))
+		return
+	}
+	status, err := h.Service.HandleVippsWebhook(c.Request.Context(), c.Param("unit"), c.Request.Header, body)
+	if err != nil {
+		h.logger().Warn("vipps webhook rejected", "request_id", c.GetString("request_id"), "unit", c.Param("unit"), "reason", ErrorReason(err), "err", err)
+		writeJSONError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": status})
+}

@@ -1,0 +1,111 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"vippskco/vipps"
+)
+
+// PollOnce reads every payment whose poll is due, as the Vipps checklist
+// requires ("must not rely on returnUrl or webhooks alone"). Payments are
+// leased, so replicas sharing a database never poll the same one at once.
+// A 429 pushes that payment's next poll back by Retry-After.
+func (s *Service) PollOnce(ctx context.Context) (int, error) {
+	now := s.now()
+	due, err := s.Store.ClaimDuePolls(ctx, now, s.owner(), time.Minute, 50)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range due {
+		next := s.pollPayment(ctx, p)
+		if err := s.Store.ReleasePoll(context.WithoutCancel(ctx), p.Reference, s.owner(), next); err != nil {
+			s.logger().Error("releasing poll", "reference", p.Reference, "err", err)
+		}
+	}
+	return len(due), nil
+}
+
+// pollPayment syncs one payment and returns when to poll it next.
+func (s *Service) pollPayment(ctx context.Context, p *Payment) time.Time {
+	u, err := s.Unit(p.Unit)
+	if err != nil {
+		return time.Time{}
+	}
+	if p.State == StatePending {
+		// A create whose outcome we never learned: the shopper's reload
+		// resends it, and a read tells whether it landed.
+		if s.now().Sub(p.CreatedAt) > shopperWaitWindow {
+			return s.abandonPending(ctx, u, p)
+		}
+	}
+	fresh, err := s.sync(ctx, u, p, SourcePoller)
+	if err != nil {
+		var verr *vipps.Error
+		if errors.As(err, &verr) && verr.StatusCode == 429 {
+			return s.now().Add(30 * time.Second)
+		}
+		if vipps.IsNotFound(err) && p.State == StatePending {
+			return s.now().Add(pollWhileWaiting)
+		}
+		s.logger().Warn("polling payment", "reference", p.Reference, "err", err)
+		return s.now().Add(pollAfterError)
+	}
+	if fresh.State == StateAuthorized {
+		if err := s.guardKlarnaPayment(ctx, u, fresh); err != nil {
+			s.logger().Warn("double-payment guard", "reference", p.Reference, "err", err)
+		}
+	}
+	return nextPoll(fresh, s.now())
+}
+
+// abandonPending ends an attempt whose create never reached Vipps within the
+// shopper's window: Vipps does not know it, so nobody can pay it, and the
+// shopper's next try makes a new attempt.
+func (s *Service) abandonPending(ctx context.Context, u *Unit, p *Payment) time.Time {
+	fresh, err := s.sync(ctx, u, p, SourcePoller)
+	if err == nil && fresh.State != StatePending {
+		return nextPoll(fresh, s.now())
+	}
+	if err != nil && !vipps.IsNotFound(err) {
+		return s.now().Add(pollAfterError)
+	}
+	if _, err := s.store(ctx, p, SourcePoller, func(p *Payment) (bool, PaymentState, error) {
+		from := p.State
+		if !canMove(from, StateFailed) {
+			return false, from, nil
+		}
+		p.State, p.FailureReason, p.NextPollAt = StateFailed, "the payment was never created at Vipps", time.Time{}
+		return true, from, nil
+	}); err != nil {
+		return s.now().Add(pollAfterError)
+	}
+	return time.Time{}
+}
+
+// RunBackground runs the poller and the operation sweep until ctx ends.
+func (s *Service) RunBackground(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = 500 * time.Millisecond
+	}
+	_ = s.SweepOperations(ctx)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	sweep := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.PollOnce(ctx); err != nil && ctx.Err() == nil {
+			s.logger().Error("poller", "err", err)
+		}
+		if sweep++; sweep%4 == 0 {
+			if err := s.SweepOperations(ctx); err != nil && ctx.Err() == nil {
+				s.logger().Error("operation sweep", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"vippskco/bridge"
+)
+
+// ClaimDuePolls leases the payments whose poll is due, earliest first. The
+// choice and the lease are one UPDATE, so two pollers never take the same
+// payment while a lease holds. The lease is kept beside the payment, not in
+// it: claiming changes neither Version nor UpdatedAt, and the poller's own
+// update of the payment is not refused because of it. A limit below 1
+// claims nothing.
+func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*bridge.Payment, error) {
+	if err := checkLease(owner, lease); err != nil {
+		return nil, err
+	}
+	if limit < 1 {
+		return []*bridge.Payment{}, nil
+	}
+	at, err := nanos("now", now)
+	if err != nil {
+		return nil, err
+	}
+	until, err := nanos("lease end", now.Add(lease))
+	if err != nil {
+		return nil, err
+	}
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	ps, err := claimDuePolls(ctx, tx, at, owner, until, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim due polls for %q: %w", owner, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("claim due polls for %q: commit: %w", owner, err)
+	}
+	return ps, nil
+}
+
+// ReleasePoll schedules the next poll of a payment (zero: none) and, if owner
+// holds its poll lease, frees the lease. The schedule is written whoever holds
+// the lease: it is a fact about the payment, and a poller that still holds a
+// lease writes its own when it releases. It gives ErrNotFound for an unknown
+// payment.
+func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next time.Time) error {
+	at, err := nanos("NextPollAt", next)
+	if err != nil {
+		return err
+	}
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	res, err := tx.ExecContext(ctx, `UPDATE payments SET
+		next_poll_at = ?,
+		poll_owner = CASE WHEN poll_owner = ? THEN '' ELSE poll_owner END,
+		poll_lease_until = CASE WHEN poll_owner = ? THEN 0 ELSE poll_lease_until END
+		WHERE reference = ?`, at, owner, owner, reference)
+	if err != nil {
+		return fmt.Errorf("release poll of %q: %w", reference, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("release poll of %q: %w", reference, err)
+	} else if n == 0 {
+		return fmt.Errorf("release poll of %q: %w", reference, bridge.ErrNotFound)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("release poll of %q: commit: %w", reference, err)
+	}
+	return nil
+}
+
+// claimDuePolls leases up to limit due payments whose lease is free or
+// expired at now, and returns them earliest poll first.
+func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until int64, limit int) ([]*bridge.Payment, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE payments SET poll_owner = ?, poll_lease_until = ?
+		WHERE reference IN (
+			SELECT reference FROM payments
+			WHERE next_poll_at <> 0 AND next_poll_at <= ? AND poll_lease_until <= ?
+			ORDER BY next_poll_at, reference
+			LIMIT ?
+		)
+		RETURNING `+paymentColumns, owner, until, now, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+
+	ps := []*bridge.Payment{}
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// RETURNING gives rows in no promised order.
+	slices.SortFunc(ps, func(a, b *bridge.Payment) int {
+		return cmp.Or(a.NextPollAt.Compare(b.NextPollAt), cmp.Compare(a.Reference, b.Reference))
+	})
+	return ps, nil
+}
+
+// checkLease refuses a lease that nobody holds or that ends as it starts.
+func checkLease(owner string, lease time.Duration) error {
+	if owner == "" {
+		return bridge.Errorf(bridge.ECodeInvalid, "", "lease has no owner")
+	}
+	if lease <= 0 {
+		return bridge.Errorf(bridge.ECodeInvalid, "", "lease of %s is not positive", lease)
+	}
+	return nil
+}

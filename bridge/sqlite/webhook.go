@@ -1,0 +1,167 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"vippskco/bridge"
+)
+
+// purgeBatch bounds how many expired signatures one SeenWebhook call
+// deletes, so that a backlog never makes one webhook's transaction long.
+const purgeBatch = 500
+
+// SeenWebhook records signature until keepUntil and reports whether it was
+// recorded already and its record still kept at the store's clock: a replay.
+// A record whose keepUntil has passed counts as forgotten, whether or not the
+// opportunistic purge of expired records has reached it yet.
+func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil time.Time) (bool, error) {
+	if signature == "" {
+		return false, bridge.Errorf(bridge.ECodeInvalid, "", "webhook has no signature")
+	}
+	until, err := nanos("keepUntil", keepUntil)
+	if err != nil {
+		return false, err
+	}
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+
+	seen, err := recordWebhook(ctx, tx, signature, until)
+	if err != nil {
+		return false, fmt.Errorf("seen webhook: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("seen webhook: commit: %w", err)
+	}
+	return seen, nil
+}
+
+// recordWebhook purges a batch of expired signatures, then records this one
+// and reports whether a live record of it existed. The upsert replaces an
+// expired record and leaves a live one alone, so one changed row means new.
+func recordWebhook(ctx context.Context, tx *tx, signature string, until int64) (bool, error) {
+	now := tx.now.UnixNano()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM seen_webhooks WHERE signature IN (
+		SELECT signature FROM seen_webhooks WHERE keep_until <= ? LIMIT ?)`, now, purgeBatch); err != nil {
+		return false, fmt.Errorf("purge: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO seen_webhooks (signature, keep_until) VALUES (?, ?)
+		ON CONFLICT (signature) DO UPDATE SET keep_until = excluded.keep_until
+		WHERE seen_webhooks.keep_until <= ?`, signature, until, now)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 0, nil
+}
+
+// SaveWebhookRegistration stores r, replacing the unit's registration if it
+// has one. A zero CreatedAt is set from the clock; r is changed only when the
+// write commits.
+func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRegistration) error {
+	if r.Unit == "" {
+		return bridge.Errorf(bridge.ECodeInvalid, "", "webhook registration has no unit")
+	}
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	w := *r
+	if w.CreatedAt.IsZero() {
+		w.CreatedAt = tx.now
+	}
+	if err := saveWebhookRegistration(ctx, tx, &w); err != nil {
+		return fmt.Errorf("save webhook registration of %q: %w", r.Unit, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save webhook registration of %q: commit: %w", r.Unit, err)
+	}
+	*r = w
+	return nil
+}
+
+// WebhookRegistration returns the registration of unit.
+func (s *Store) WebhookRegistration(ctx context.Context, unit string) (*bridge.WebhookRegistration, error) {
+	tx, err := s.beginRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	r, err := findWebhookRegistration(ctx, tx, unit)
+	if err != nil {
+		return nil, fmt.Errorf("webhook registration of %q: %w", unit, err)
+	}
+	return r, nil
+}
+
+// DeleteWebhookRegistration forgets the registration of unit. Forgetting one
+// that is not stored is not an error, so that an unregistration that died
+// halfway can simply be run again.
+func (s *Store) DeleteWebhookRegistration(ctx context.Context, unit string) error {
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_registrations WHERE unit = ?`, unit); err != nil {
+		return fmt.Errorf("delete webhook registration of %q: %w", unit, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete webhook registration of %q: commit: %w", unit, err)
+	}
+	return nil
+}
+
+// saveWebhookRegistration upserts r. The events are kept as a JSON array.
+func saveWebhookRegistration(ctx context.Context, tx *tx, r *bridge.WebhookRegistration) error {
+	createdAt, err := nanos("CreatedAt", r.CreatedAt)
+	if err != nil {
+		return err
+	}
+	events, err := json.Marshal(r.Events)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO webhook_registrations (unit, id, url, secret, events, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (unit) DO UPDATE SET
+			id = excluded.id, url = excluded.url, secret = excluded.secret,
+			events = excluded.events, created_at = excluded.created_at`,
+		r.Unit, r.ID, r.URL, r.Secret, string(events), createdAt)
+	return err
+}
+
+// findWebhookRegistration returns the registration of unit or ErrNotFound.
+func findWebhookRegistration(ctx context.Context, tx *tx, unit string) (*bridge.WebhookRegistration, error) {
+	var (
+		r         bridge.WebhookRegistration
+		events    string
+		createdAt int64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT unit, id, url, secret, events, created_at
+		FROM webhook_registrations WHERE unit = ?`, unit).Scan(&r.Unit, &r.ID, &r.URL, &r.Secret, &events, &createdAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bridge.ErrNotFound
+	} else if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(events), &r.Events); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	r.CreatedAt = fromNanos(createdAt)
+	return &r, nil
+}

@@ -1,0 +1,218 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"vippskco/bridge"
+)
+
+// references lists the references of ps in order.
+func references(ps []*bridge.Payment) []string {
+	refs := make([]string, len(ps))
+	for i, p := range ps {
+		refs[i] = p.Reference
+	}
+	return refs
+}
+
+func testNextPollAt(t *testing.T, s bridge.Store) {
+	ctx := t.Context()
+	p := newPayment("KCO-1-1", "unit-a", "KCO-1", 1)
+	p.NextPollAt = time.Date(2025, 3, 14, 15, 9, 31, 535897000, cet)
+
+	tests := []struct {
+		name  string
+		write func(t *testing.T)
+	}{
+		{"set at insert", func(t *testing.T) {
+			mustInsert(t, s, p)
+		}},
+		{"moved by UpdatePayment", func(t *testing.T) {
+			p.NextPollAt = p.NextPollAt.Add(2 * time.Second)
+			require.NoError(t, s.UpdatePayment(ctx, p, nil))
+		}},
+		{"cleared by UpdatePayment", func(t *testing.T) {
+			p.NextPollAt = time.Time{}
+			require.NoError(t, s.UpdatePayment(ctx, p, nil))
+		}},
+		{"set by Commit", func(t *testing.T) {
+			p.NextPollAt = time.Date(1969, 7, 20, 20, 17, 40, 123456000, cet)
+			mustCommit(t, s, &bridge.Change{Payment: p})
+		}},
+		{"set by ReleasePoll", func(t *testing.T) {
+			p.NextPollAt = time.Date(2199, 12, 31, 23, 59, 59, 999999000, cet)
+			require.NoError(t, s.ReleasePoll(ctx, p.Reference, "", p.NextPollAt))
+		}},
+		{"cleared by Commit", func(t *testing.T) {
+			p.NextPollAt = time.Time{}
+			mustCommit(t, s, &bridge.Change{Payment: p})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.write(t)
+			got := mustPayment(t, s, p.Reference)
+			requirePaymentEqual(t, p, got)
+			if p.NextPollAt.IsZero() {
+				require.Equal(t, time.Time{}, got.NextPollAt, "none must read back as the zero time")
+			}
+			byToken, err := s.PaymentByToken(ctx, p.ReturnToken)
+			require.NoError(t, err)
+			requirePaymentEqual(t, p, byToken)
+			byOrder, err := s.PaymentsByOrder(ctx, p.KCOOrderID)
+			require.NoError(t, err)
+			require.Len(t, byOrder, 1)
+			requirePaymentEqual(t, p, byOrder[0])
+		})
+	}
+}
+
+func testClaimDuePolls(t *testing.T, s bridge.Store) {
+	const lease = 30 * time.Second
+	due := map[string]time.Time{
+		"KCO-A-1": base.Add(-3 * time.Second),
+		"KCO-B-1": base.Add(-time.Second),
+		"KCO-C-1": base,
+		"KCO-D-1": base.Add(time.Microsecond),
+		"KCO-E-1": {},
+		"KCO-F-1": base.Add(-2 * time.Second),
+	}
+	stored := map[string]*bridge.Payment{}
+	for ref, at := range due {
+		p := newPayment(ref, "unit-a", ref[:5], 1)
+		p.NextPollAt = at
+		mustInsert(t, s, p)
+		stored[ref] = p
+	}
+
+	tests := []struct {
+		name  string
+		now   time.Time
+		owner string
+		limit int
+		want  []string
+	}{
+		{"due ones, earliest first", base, "r1", 10, []string{"KCO-A-1", "KCO-F-1", "KCO-B-1", "KCO-C-1"}},
+		{"leased ones are not claimed again", base, "r2", 10, []string{}},
+		{"a lease holds until it runs out", base.Add(lease - time.Second), "r2", 10, []string{"KCO-D-1"}},
+		{"an expired lease is claimed again, up to the limit", base.Add(lease + time.Second), "r3", 2, []string{"KCO-A-1", "KCO-F-1"}},
+		{"the rest", base.Add(lease + time.Second), "r4", 10, []string{"KCO-B-1", "KCO-C-1"}},
+		{"nothing left", base.Add(lease + time.Second), "r5", 10, []string{}},
+		{"never polled", base.Add(24 * time.Hour), "r6", 10, []string{"KCO-A-1", "KCO-F-1", "KCO-B-1", "KCO-C-1", "KCO-D-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps, err := s.ClaimDuePolls(t.Context(), tt.now, tt.owner, lease, tt.limit)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, references(ps))
+			for _, p := range ps {
+				// A poll lease is not a change of the payment.
+				requirePaymentEqual(t, stored[p.Reference], p)
+				requirePaymentEqual(t, stored[p.Reference], mustPayment(t, s, p.Reference))
+			}
+		})
+	}
+}
+
+// testRaceClaimDuePolls is ten replicas polling at once: none gets a
+// payment another one got.
+func testRaceClaimDuePolls(t *testing.T, s bridge.Store) {
+	const n, claimers, limit = 20, 10, 3
+	for i := range n {
+		p := newPayment(fmt.Sprintf("KCO-%02d-1", i), "unit-a", fmt.Sprintf("KCO-%02d", i), 1)
+		p.NextPollAt = base.Add(-time.Duration(i) * time.Second)
+		mustInsert(t, s, p)
+	}
+
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		got   = make([][]*bridge.Payment, claimers)
+		errs  = make([]error, claimers)
+	)
+	for i := range claimers {
+		wg.Go(func() {
+			<-start
+			got[i], errs[i] = s.ClaimDuePolls(t.Context(), base, fmt.Sprintf("r%d", i), time.Minute, limit)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	owner := map[string]int{}
+	for i := range claimers {
+		require.NoError(t, errs[i], "claimer %d", i)
+		require.LessOrEqual(t, len(got[i]), limit)
+		for _, p := range got[i] {
+			prev, dup := owner[p.Reference]
+			require.False(t, dup, "%s claimed by %d and %d", p.Reference, prev, i)
+			owner[p.Reference] = i
+		}
+	}
+	rest, err := s.ClaimDuePolls(t.Context(), base, "last", time.Minute, n)
+	require.NoError(t, err)
+	for _, p := range rest {
+		prev, dup := owner[p.Reference]
+		require.False(t, dup, "%s claimed by %d and by the last claimer", p.Reference, prev)
+		owner[p.Reference] = claimers
+	}
+	require.Len(t, owner, n, "some due payments were never claimed")
+}
+
+func testReleasePoll(t *testing.T, s bridge.Store) {
+	const lease = 30 * time.Second
+	tests := []struct {
+		name  string
+		owner string
+		next  time.Time
+		// claimedAt and notClaimedAt are times after base at which the
+		// payment is, and is not, claimed again.
+		claimedAt    []time.Duration
+		notClaimedAt []time.Duration
+		wantNext     bool
+	}{
+		{"owner frees the lease and schedules the next poll", "r1", base.Add(5 * time.Second),
+			[]time.Duration{5 * time.Second}, []time.Duration{4 * time.Second}, true},
+		{"zero stops polling", "r1", time.Time{},
+			nil, []time.Duration{time.Second, 365 * 24 * time.Hour}, true},
+		{"another owner cannot free the lease", "r2", base.Add(time.Second),
+			[]time.Duration{lease + time.Second}, []time.Duration{2 * time.Second}, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			prefix := fmt.Sprintf("KCO-%d", i)
+			p := newPayment(prefix+"-1", "unit-a", prefix, 1)
+			p.NextPollAt = base
+			mustInsert(t, s, p)
+			ps, err := s.ClaimDuePolls(ctx, base, "r1", lease, 1)
+			require.NoError(t, err)
+			require.Equal(t, []string{p.Reference}, references(ps))
+
+			require.NoError(t, s.ReleasePoll(ctx, p.Reference, tt.owner, tt.next))
+			got := mustPayment(t, s, p.Reference)
+			require.Equal(t, p.Version, got.Version, "ReleasePoll changed the version")
+			requireTimeEqual(t, "UpdatedAt", p.UpdatedAt, got.UpdatedAt)
+			if tt.wantNext {
+				requireTimeEqual(t, "NextPollAt", tt.next, got.NextPollAt)
+			}
+
+			// Other cases' payments may be claimed too; only this one counts.
+			for _, d := range tt.notClaimedAt {
+				ps, err := s.ClaimDuePolls(ctx, base.Add(d), "r3", lease, 10)
+				require.NoError(t, err)
+				require.NotContains(t, references(ps), p.Reference, "claimed at base+%s", d)
+			}
+			for _, d := range tt.claimedAt {
+				ps, err := s.ClaimDuePolls(ctx, base.Add(d), "r3", lease, 10)
+				require.NoError(t, err)
+				require.Contains(t, references(ps), p.Reference, "not claimed at base+%s", d)
+			}
+		})
+	}
+}

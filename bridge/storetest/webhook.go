@@ -1,0 +1,146 @@
+package storetest
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"vippskco/bridge"
+)
+
+func testRawEvents(t *testing.T, s bridge.Store) {
+	ctx := t.Context()
+	received := time.Date(2025, 6, 1, 12, 0, 0, 123456000, cet)
+	// Raw inputs refer to payments by reference only: a webhook may name a
+	// payment we do not know, and is kept all the same.
+	appended := []*bridge.RawEvent{
+		{Reference: "KCO-1-1", Unit: "unit-a", Source: "webhook", Name: "AUTHORIZED",
+			Body:       json.RawMessage("{\"name\":\"AUTHORIZED\",  \"amount\":{\"value\":149900}\n,\"note\":\"Blåbær 🫐\"}"),
+			ReceivedAt: received},
+		{Reference: "KCO-1-1", Unit: "unit-a", Source: "poller", Name: "CREATED",
+			Body: json.RawMessage(`{"state":"CREATED"}`), ReceivedAt: received.Add(time.Second)},
+		{Reference: "KCO-2-1", Unit: "unit-b", Source: "return", Name: "AUTHORIZED",
+			Body: json.RawMessage(`{"state":"AUTHORIZED"}`), ReceivedAt: received.Add(2 * time.Second)},
+		{Unit: "unit-a", Source: "webhook", Name: "CAPTURED",
+			Body: json.RawMessage(`{"reference":"unknown to us"}`), ReceivedAt: received.Add(3 * time.Second)},
+		{Reference: "KCO-1-1", Unit: "unit-a", Source: "status", Name: "AUTHORIZED",
+			Body: json.RawMessage(`[]`)},
+	}
+	var last int64
+	for i, e := range appended {
+		require.NoError(t, s.AppendRawEvent(ctx, e), "raw event %d", i)
+		require.Greater(t, e.ID, last, "raw event %d: IDs must grow", i)
+		last = e.ID
+	}
+	require.False(t, appended[4].ReceivedAt.IsZero(), "ReceivedAt not set from the clock")
+
+	tests := []struct {
+		reference string
+		want      []*bridge.RawEvent
+	}{
+		{"KCO-1-1", []*bridge.RawEvent{appended[0], appended[1], appended[4]}},
+		{"KCO-2-1", []*bridge.RawEvent{appended[2]}},
+		{"", []*bridge.RawEvent{appended[3]}},
+		{"KCO-3-1", nil},
+	}
+	for _, tt := range tests {
+		t.Run("reference "+tt.reference, func(t *testing.T) {
+			got, err := s.RawEvents(ctx, tt.reference)
+			require.NoError(t, err)
+			require.Len(t, got, len(tt.want))
+			for i, want := range tt.want {
+				g, w := got[i], *want
+				requireTimeEqual(t, "ReceivedAt", w.ReceivedAt, g.ReceivedAt)
+				w.ReceivedAt, g.ReceivedAt = time.Time{}, time.Time{}
+				require.Equal(t, w, g, "raw event %d", i)
+			}
+		})
+	}
+}
+
+// testSeenWebhook is replay protection: a signature is a replay while its
+// record is kept, and is forgotten once the store's clock passes keepUntil.
+// A replay carries the same signed timestamp, so the same keepUntil.
+func testSeenWebhook(t *testing.T, s bridge.Store, clock *clock) {
+	ctx := t.Context()
+	start := clock.Now()
+	tests := []struct {
+		name      string
+		advance   time.Duration
+		signature string
+		// keepUntil is counted from the start of the test.
+		keepUntil time.Duration
+		seen      bool
+	}{
+		{"first", 0, "sig-a", 5 * time.Minute, false},
+		{"replay", 0, "sig-a", 5 * time.Minute, true},
+		{"another signature", 0, "sig-b", time.Hour, false},
+		{"replay just before keepUntil", 4 * time.Minute, "sig-a", 5 * time.Minute, true},
+		{"after keepUntil, forgotten", 2 * time.Minute, "sig-a", 11 * time.Minute, false},
+		{"recorded again", 0, "sig-a", 11 * time.Minute, true},
+		{"a longer keep is kept", 0, "sig-b", time.Hour, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock.Advance(tt.advance)
+			seen, err := s.SeenWebhook(ctx, tt.signature, start.Add(tt.keepUntil))
+			require.NoError(t, err)
+			require.Equal(t, tt.seen, seen)
+		})
+	}
+}
+
+func testWebhookRegistrations(t *testing.T, s bridge.Store) {
+	ctx := t.Context()
+	created := time.Date(2025, 6, 1, 12, 0, 0, 654321000, cet)
+	tests := []struct {
+		name string
+		save *bridge.WebhookRegistration
+	}{
+		{"new", &bridge.WebhookRegistration{
+			Unit: "unit-a", ID: "wh-1", URL: "https://bridge.example/webhooks/vipps/unit-a", Secret: "s3cr3t-1",
+			Events:    []string{"epayments.payment.authorized.v1", "epayments.payment.captured.v1"},
+			CreatedAt: created,
+		}},
+		{"another unit, time from the clock", &bridge.WebhookRegistration{
+			Unit: "unit-b", ID: "wh-2", URL: "https://bridge.example/webhooks/vipps/unit-b", Secret: "s3cr3t-2",
+			Events: []string{"epayments.payment.aborted.v1"},
+		}},
+		{"replaced", &bridge.WebhookRegistration{
+			Unit: "unit-a", ID: "wh-3", URL: "https://bridge.example/v2/webhooks/vipps/unit-a", Secret: "s3cr3t-3",
+			Events: []string{
+				"epayments.payment.authorized.v1", "epayments.payment.captured.v1", "epayments.payment.refunded.v1",
+			},
+			CreatedAt: created.Add(time.Hour),
+		}},
+	}
+	want := map[string]bridge.WebhookRegistration{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			given := *tt.save
+			require.NoError(t, s.SaveWebhookRegistration(ctx, tt.save))
+			if given.CreatedAt.IsZero() {
+				require.False(t, tt.save.CreatedAt.IsZero(), "CreatedAt not set from the clock")
+			}
+			want[tt.save.Unit] = *tt.save
+			for unit, w := range want {
+				got, err := s.WebhookRegistration(ctx, unit)
+				require.NoError(t, err)
+				requireTimeEqual(t, "CreatedAt", w.CreatedAt, got.CreatedAt)
+				w.CreatedAt, got.CreatedAt = time.Time{}, time.Time{}
+				require.Equal(t, w, *got)
+			}
+		})
+	}
+
+	t.Run("delete", func(t *testing.T) {
+		require.NoError(t, s.DeleteWebhookRegistration(ctx, "unit-a"))
+		_, err := s.WebhookRegistration(ctx, "unit-a")
+		require.ErrorIs(t, err, bridge.ErrNotFound)
+		_, err = s.WebhookRegistration(ctx, "unit-b")
+		require.NoError(t, err, "another unit's registration was deleted")
+		require.NoError(t, s.DeleteWebhookRegistration(ctx, "unit-a"), "forgetting twice is not an error")
+	})
+}

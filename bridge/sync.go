@@ -1,0 +1,303 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"vippskco/vipps"
+)
+
+// Polling guideline (notes/vipps.md §6): start 5 s after create, every 2 s
+// while the shopper waits (a payment request lives 10 minutes), then a
+// slower sweep until a final state. Authorized payments are re-read now and
+// then while money can still move, which is also when the double-payment
+// guard re-reads the KCO order.
+const (
+	pollFirstDelay     = 5 * time.Second
+	pollWhileWaiting   = 2 * time.Second
+	shopperWaitWindow  = 11 * time.Minute
+	pollSlowSweep      = time.Minute
+	pollAuthorized     = 10 * time.Minute
+	authorizedWatchFor = 48 * time.Hour
+	pollAfterError     = 15 * time.Second
+)
+
+// nextPoll decides when the poller should next read p.
+func nextPoll(p *Payment, now time.Time) time.Time {
+	age := now.Sub(p.CreatedAt)
+	switch {
+	case p.State == StatePending || p.State == StateCreated:
+		if age < pollFirstDelay {
+			return p.CreatedAt.Add(pollFirstDelay)
+		}
+		if age < shopperWaitWindow {
+			return now.Add(pollWhileWaiting)
+		}
+		return now.Add(pollSlowSweep)
+	case p.State == StateAuthorized && age < authorizedWatchFor && p.Authorized-p.Captured-p.Cancelled > 0:
+		return now.Add(pollAuthorized)
+	}
+	return time.Time{}
+}
+
+// Sync reads a payment from Vipps and feeds what it says into the state
+// machine. Every channel ends here: webhooks (which are only signals), the
+// poller, the return and status pages, and the merchant operations. It is
+// idempotent: reading the same thing twice changes nothing the second time.
+func (s *Service) Sync(ctx context.Context, reference, source string) (*Payment, error) {
+	p, err := s.Store.Payment(ctx, reference)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.Unit(p.Unit)
+	if err != nil {
+		return nil, err
+	}
+	return s.sync(ctx, u, p, source)
+}
+
+func (s *Service) sync(ctx context.Context, u *Unit, p *Payment, source string) (*Payment, error) {
+	vp, err := u.Vipps.GetPayment(ctx, p.Reference)
+	if err != nil {
+		return p, err
+	}
+	// The event log is read only when something moved: it is what names
+	// each capture and refund, and what a recovered operation is found by.
+	var events []vipps.PaymentEvent
+	var eventsErr error
+	if differs(p, vp) {
+		events, eventsErr = u.Vipps.GetEvents(ctx, p.Reference)
+	}
+	for range 8 {
+		c, ops, err := s.plan(ctx, u, p, vp, events, eventsErr != nil, source)
+		if err != nil {
+			return p, err
+		}
+		if c == nil {
+			return p, nil
+		}
+		if eventsErr != nil {
+			// The amounts wait for the event log; read again soon.
+			s.logger().Warn("reading the Vipps event log", "reference", p.Reference, "err", eventsErr)
+			c.Payment.NextPollAt = s.now().Add(pollWhileWaiting)
+		}
+		err = s.Store.Commit(ctx, c)
+		if err == nil {
+			s.afterCommit(c, ops)
+			return c.Payment, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return p, err
+		}
+		if p, err = s.Store.Payment(ctx, p.Reference); err != nil {
+			return nil, err
+		}
+	}
+	return p, Errorf(ECodeConflict, "busy", "payment %s is being changed by others; try again", p.Reference)
+}
+
+// differs reports whether Vipps shows a state or amounts we have not stored.
+func differs(p *Payment, vp *vipps.Payment) bool {
+	to, _ := fromVipps(vp.State)
+	if to != p.State && canMove(p.State, to) {
+		return true
+	}
+	a := vp.Aggregate
+	return a.AuthorizedAmount.Value != p.Authorized || a.CapturedAmount.Value != p.Captured ||
+		a.RefundedAmount.Value != p.Refunded || a.CancelledAmount.Value != p.Cancelled
+}
+
+// plan works out the Change that a Vipps reading makes to p, or nil when it
+// makes none. It does not write. Money that moved is only booked together
+// with the events that name it, so every capture, refund and cancel gets
+// its own notification; when the event log could not be read, only the
+// state moves and the amounts wait for the next reading.
+func (s *Service) plan(ctx context.Context, u *Unit, stored *Payment, vp *vipps.Payment, events []vipps.PaymentEvent, noEvents bool, source string) (*Change, []Operation, error) {
+	now := s.now()
+	p := *stored
+	from := p.State
+	c := &Change{Payment: &p}
+
+	to, ok := fromVipps(vp.State)
+	if !ok {
+		return nil, nil, fmt.Errorf("vipps reported unknown state %q for %s", vp.State, p.Reference)
+	}
+	moved := false
+	if canMove(p.State, to) {
+		p.State = to
+		moved = true
+		c.History = append(c.History, HistoryEntry{Source: source, FromState: from, ToState: to})
+	}
+	changed := moved
+	if vp.RedirectURL != "" && p.RedirectURL == "" {
+		p.RedirectURL, changed = vp.RedirectURL, true
+	}
+	if vp.PSPReference != "" && p.PSPReference == "" {
+		p.PSPReference, changed = vp.PSPReference, true
+	}
+
+	if !noEvents && len(events) > 0 {
+		known, err := s.Store.PaymentEvents(ctx, p.Reference)
+		if err != nil {
+			return nil, nil, err
+		}
+		seen := map[string]bool{}
+		for _, e := range known {
+			seen[e.Name+"\x00"+e.PSPReference] = true
+		}
+		for _, e := range events {
+			if seen[string(e.Name)+"\x00"+e.PSPReference] {
+				continue
+			}
+			seen[string(e.Name)+"\x00"+e.PSPReference] = true
+			pe := PaymentEvent{
+				Reference: p.Reference, Name: string(e.Name), PSPReference: e.PSPReference,
+				Amount: Money{Value: e.Amount.Value, Currency: string(e.Amount.Currency)}, Success: e.Success,
+				OccurredAt: e.Timestamp.UTC(), Source: source, RecordedAt: now,
+			}
+			if e.IdempotencyKey != nil {
+				pe.IdempotencyKey = *e.IdempotencyKey
+			}
+			c.Events = append(c.Events, pe)
+		}
+		a := vp.Aggregate
+		for _, f := range []struct {
+			dst *int64
+			v   int64
+		}{
+			{&p.Authorized, a.AuthorizedAmount.Value}, {&p.Captured, a.CapturedAmount.Value},
+			{&p.Refunded, a.RefundedAmount.Value}, {&p.Cancelled, a.CancelledAmount.Value},
+		} {
+			if f.v > *f.dst {
+				*f.dst, changed = f.v, true
+			}
+		}
+		// Notifications carry the payment as it is after this change.
+		for i := range c.Events {
+			if n, ok := moneyNotification(&p, &c.Events[i], now); ok {
+				c.Notifications = append(c.Notifications, n)
+			}
+		}
+		if len(c.Events) > 0 {
+			changed = true
+		}
+	}
+
+	var ops []Operation
+	if moved && p.State != StateCreated {
+		c.Notifications = append(c.Notifications, s.notification(&p, "payment."+strings.ToLower(string(p.State)), nil, ""))
+	}
+	if moved {
+		if p.State == StateAuthorized && u.Capture == "direct" {
+			// Direct capture: the key is derived from the reference, so
+			// however many channels report the authorization, at most one
+			// capture operation can ever exist.
+			ops = append(ops, s.newOperation(&p, OpCapture, "direct-capture-"+p.Reference, SourceDirectCapture, Money{Value: vp.Aggregate.AuthorizedAmount.Value, Currency: p.Amount.Currency}))
+		}
+	}
+	if p.State == StateAuthorized {
+		guard, notes, err := s.guardSecondAuthorization(ctx, &p)
+		if err != nil {
+			return nil, nil, err
+		}
+		ops = append(ops, guard...)
+		c.Notifications = append(c.Notifications, notes...)
+		if len(guard) > 0 {
+			changed = true
+		}
+	}
+	if np := nextPoll(&p, now); !np.Equal(p.NextPollAt) && (changed || p.NextPollAt.IsZero() != np.IsZero()) {
+		p.NextPollAt, changed = np, true
+	}
+	if !changed {
+		return nil, nil, nil
+	}
+	c.Operations = ops
+	return c, ops, nil
+}
+
+// afterCommit starts the operations a change created. They are already
+// stored, so if this process dies first the operation sweep runs them.
+func (s *Service) afterCommit(c *Change, ops []Operation) {
+	for _, h := range c.History {
+		s.logger().Info("payment state changed", "reference", c.Payment.Reference, "from", h.FromState, "to", h.ToState, "source", h.Source)
+	}
+	for i := range ops {
+		op := ops[i]
+		s.goRun(op.ID)
+	}
+	for _, h := range c.History {
+		if h.ToState == StateAuthorized {
+			// Two attempts of one order may authorize at the same moment,
+			// each seeing the other not yet authorized. Looking again after
+			// our commit closes that gap: the later commit sees both.
+			s.background.Add(1)
+			go func() {
+				defer s.background.Done()
+				if err := s.recheckGuard(context.Background(), c.Payment.Reference); err != nil {
+					s.logger().Warn("double-payment guard after authorization", "reference", c.Payment.Reference, "err", err)
+				}
+			}()
+		}
+	}
+}
+
+// moneyNotification turns a newly learned money event into a notification.
+// CREATED and the state events are reported by the state change itself.
+func moneyNotification(p *Payment, e *PaymentEvent, now time.Time) (Notification, bool) {
+	if !e.Success {
+		return Notification{}, false
+	}
+	switch vipps.EventName(e.Name) {
+	case vipps.EventCaptured, vipps.EventRefunded:
+	case vipps.EventCancelled:
+		if e.Amount.Value == 0 {
+			return Notification{}, false
+		}
+	default:
+		return Notification{}, false
+	}
+	return buildNotification(p, "payment."+strings.ToLower(e.Name), e, "", now), true
+}
+
+// NotificationPayload is the body of a merchant webhook.
+type NotificationPayload struct {
+	ID        string      `json:"id"`
+	Type      string      `json:"type"`
+	CreatedAt time.Time   `json:"created_at"`
+	Payment   PaymentJSON `json:"payment"`
+	Event     *EventJSON  `json:"event,omitempty"`
+	Detail    string      `json:"detail,omitempty"`
+}
+
+// EventJSON is a Vipps event as notifications and the API show it.
+type EventJSON struct {
+	Name         string    `json:"name"`
+	PSPReference string    `json:"psp_reference"`
+	Amount       Money     `json:"amount"`
+	Success      bool      `json:"success"`
+	OccurredAt   time.Time `json:"occurred_at"`
+}
+
+func (s *Service) notification(p *Payment, typ string, e *PaymentEvent, detail string) Notification {
+	return buildNotification(p, typ, e, detail, s.now())
+}
+
+// buildNotification makes the outbox row for one change, carrying the
+// payment as it is after the change and its KCO order snapshot, so the
+// merchant can create its order from the notification alone.
+func buildNotification(p *Payment, typ string, e *PaymentEvent, detail string, now time.Time) Notification {
+	id := uuid.NewString()
+	body := NotificationPayload{ID: id, Type: typ, CreatedAt: now, Payment: paymentJSON(p, nil, true), Detail: detail}
+	if e != nil {
+		body.Event = &EventJSON{Name: e.Name, PSPReference: e.PSPReference, Amount: e.Amount, Success: e.Success, OccurredAt: e.OccurredAt}
+	}
+	raw, _ := json.Marshal(body)
+	return Notification{ID: id, Reference: p.Reference, Type: typ, Payload: raw, CreatedAt: now, NextAttemptAt: now}
+}

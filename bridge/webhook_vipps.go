@@ -1,0 +1,175 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"vippskco/vipps"
+)
+
+// WebhookAPI is what the bridge uses of the Vipps Webhooks API.
+type WebhookAPI interface {
+	RegisterWebhook(ctx context.Context, url string, events []string) (*vipps.RegisterWebhookResponse, error)
+	ListWebhooks(ctx context.Context) ([]vipps.Webhook, error)
+	DeleteWebhook(ctx context.Context, id string) error
+}
+
+// webhookMaxSkew is how far x-ms-date may be from our clock. Vipps signs
+// each delivery when it sends it, retries included.
+const webhookMaxSkew = 5 * time.Minute
+
+// WebhookURL is where Vipps delivers a unit's ePayment webhooks.
+func (s *Service) WebhookURL(unitID string) string {
+	return s.PublicURL + "/webhooks/vipps/" + url.PathEscape(unitID)
+}
+
+// webhookSecret is the unit's configured secret, or the one Vipps gave us
+// when we registered.
+func (s *Service) webhookSecret(ctx context.Context, u *Unit) (string, error) {
+	if u.WebhookSecret != "" {
+		return u.WebhookSecret, nil
+	}
+	reg, err := s.Store.WebhookRegistration(ctx, u.ID)
+	if err != nil {
+		if ErrorCode(err) == ECodeNotFound {
+			return "", Errorf(ECodeUnauthorized, "no_webhook_secret", "no webhook is registered for unit %s", u.ID)
+		}
+		return "", err
+	}
+	return reg.Secret, nil
+}
+
+// WebhookRejection reasons, for logs and metrics.
+const (
+	RejectMissingHeader = "missing_header"
+	RejectBodyHash      = "body_hash"
+	RejectSignature     = "signature"
+	RejectStale         = "stale"
+	RejectReplay        = "replay"
+	RejectMalformed     = "malformed"
+)
+
+// HandleVippsWebhook verifies and applies one ePayment webhook. The
+// signature is checked exactly as Vipps specifies, against the URL we
+// registered, in constant time; stale dates and replays are refused.
+// The event itself is only a signal: it is kept as it arrived, and the
+// payment is read back from Vipps before anything is booked. Unknown
+// references are acknowledged and ignored, so Vipps stops retrying them.
+func (s *Service) HandleVippsWebhook(ctx context.Context, unitID string, header http.Header, body []byte) (string, error) {
+	u, err := s.Unit(unitID)
+	if err != nil {
+		return "", err
+	}
+	secret, err := s.webhookSecret(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	target, err := url.Parse(s.WebhookURL(u.ID))
+	if err != nil {
+		return "", err
+	}
+	pathAndQuery := target.EscapedPath()
+	if target.RawQuery != "" {
+		pathAndQuery += "?" + target.RawQuery
+	}
+	if err := vipps.VerifyWebhook(secret, http.MethodPost, pathAndQuery, target.Host, header, body, s.now(), webhookMaxSkew); err != nil {
+		reason := RejectSignature
+		switch {
+		case errors.Is(err, vipps.ErrWebhookMissingHeader):
+			reason = RejectMissingHeader
+		case errors.Is(err, vipps.ErrWebhookBodyHash):
+			reason = RejectBodyHash
+		case errors.Is(err, vipps.ErrWebhookStale):
+			reason = RejectStale
+		}
+		return "", &Error{Code: ECodeUnauthorized, Reason: reason, Message: "webhook verification failed", Err: err}
+	}
+	seen, err := s.Store.SeenWebhook(ctx, header.Get("Authorization"), s.now().Add(2*webhookMaxSkew))
+	if err != nil {
+		return "", err
+	}
+	if seen {
+		return "", Errorf(ECodeUnauthorized, RejectReplay, "this webhook delivery was already received")
+	}
+	var ev vipps.WebhookEvent
+	if err := json.Unmarshal(body, &ev); err != nil || ev.Reference == "" || ev.Name == "" {
+		return "", Errorf(ECodeInvalid, RejectMalformed, "the webhook body is not an ePayment event")
+	}
+	if err := s.Store.AppendRawEvent(ctx, &RawEvent{
+		Reference: ev.Reference, Unit: u.ID, Source: SourceWebhook, Name: string(ev.Name), Body: body, ReceivedAt: s.now(),
+	}); err != nil {
+		return "", err
+	}
+	p, err := s.Store.Payment(ctx, ev.Reference)
+	if err != nil {
+		if ErrorCode(err) == ECodeNotFound {
+			s.logger().Info("webhook for an unknown reference", "unit", u.ID, "reference", ev.Reference, "event", ev.Name)
+			return "ignored", nil
+		}
+		return "", err
+	}
+	pu, err := s.Unit(p.Unit)
+	if err != nil || pu.MSN != ev.MSN {
+		s.logger().Warn("webhook for a payment of another sales unit", "unit", u.ID, "reference", ev.Reference, "msn", ev.MSN)
+		return "ignored", nil
+	}
+	if _, err := s.sync(ctx, pu, p, SourceWebhook); err != nil {
+		// We keep the event and the poller reads the payment soon; Vipps
+		// need not retry, so the answer is still a success.
+		s.logger().Warn("reading payment after webhook", "reference", p.Reference, "err", err)
+		if rerr := s.Store.ReleasePoll(context.WithoutCancel(ctx), p.Reference, "", s.now()); rerr != nil {
+			s.logger().Error("scheduling poll after webhook", "reference", p.Reference, "err", rerr)
+		}
+		return "queued", nil
+	}
+	return "applied", nil
+}
+
+// EnsureWebhook makes sure Vipps delivers the unit's ePayment events to us
+// and that we hold the secret to verify them. A registration for our URL
+// whose secret we do not have is replaced, because Vipps returns the secret
+// only once.
+func (s *Service) EnsureWebhook(ctx context.Context, unitID string) (*WebhookRegistration, error) {
+	u, err := s.Unit(unitID)
+	if err != nil {
+		return nil, err
+	}
+	if u.Webhooks == nil {
+		return nil, fmt.Errorf("unit %s has no webhooks client", u.ID)
+	}
+	want := s.WebhookURL(u.ID)
+	listed, err := u.Webhooks.ListWebhooks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing webhooks of unit %s: %w", u.ID, err)
+	}
+	reg, err := s.Store.WebhookRegistration(ctx, u.ID)
+	if err != nil && ErrorCode(err) != ECodeNotFound {
+		return nil, err
+	}
+	for _, w := range listed {
+		if w.URL != want {
+			continue
+		}
+		if reg != nil && reg.ID == w.ID && reg.URL == want {
+			return reg, nil
+		}
+		if err := u.Webhooks.DeleteWebhook(ctx, w.ID); err != nil && !vipps.IsNotFound(err) {
+			return nil, fmt.Errorf("deleting webhook %s of unit %s: %w", w.ID, u.ID, err)
+		}
+	}
+	created, err := u.Webhooks.RegisterWebhook(ctx, want, vipps.EPaymentWebhookEvents)
+	if err != nil {
+		return nil, fmt.Errorf("registering webhook of unit %s: %w", u.ID, err)
+	}
+	reg = &WebhookRegistration{Unit: u.ID, ID: created.ID, URL: want, Secret: created.Secret, Events: vipps.EPaymentWebhookEvents, CreatedAt: s.now()}
+	if err := s.Store.SaveWebhookRegistration(ctx, reg); err != nil {
+		return nil, err
+	}
+	s.logger().Info("webhook registered", "unit", u.ID, "id", reg.ID, "url", want)
+	return reg, nil
+}
