@@ -83,6 +83,12 @@ func TestWebhookAuthorizesWithoutThePage(t *testing.T) {
 	require.Equal(t, bridge.StateAuthorized, got.State, "the webhook alone must move the payment")
 	require.Equal(t, int64(44700), got.Authorized)
 	require.Equal(t, []string{"payment.authorized"}, e.notifications(p.Reference))
+	// The merchant (the demo shop's receiver, which verifies our
+	// signature) gets it from the outbox.
+	require.Eventually(t, func() bool {
+		got := e.m.ShopHooks.Received(p.Reference)
+		return len(got) == 1 && got[0].Type == "payment.authorized"
+	}, 10*time.Second, 20*time.Millisecond)
 	raw, err := e.m.Store.RawEvents(context.Background(), p.Reference)
 	require.NoError(t, err)
 	names := []string{}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -197,6 +198,8 @@ type Main struct {
 	Store   bridge.Store
 	Service *bridge.Service
 	Sandbox *sandbox.Sandbox
+	// ShopHooks is the demo shop's notification receiver (sandbox only).
+	ShopHooks *sandbox.HookReceiver
 
 	// PollEvery is how often the poller, the operation sweep and the
 	// outbox run; zero means 500 ms.
@@ -300,6 +303,9 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		mux.Handle("/shop/", shop)
+		m.ShopHooks = m.Sandbox.HookReceiver(cfg.MerchantWebhook.Secret)
+		m.ShopHooks.Now = m.Now
+		mux.Handle(sandbox.HookPath, m.ShopHooks)
 		mux.Handle("/{$}", http.RedirectHandler("/shop/", http.StatusFound))
 	}
 	mux.Handle("/", api.Handler())
@@ -325,10 +331,13 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	m.stop, m.done = stop, make(chan struct{})
-	go func() {
-		defer close(m.done)
-		m.Service.RunBackground(bg, m.PollEvery)
-	}()
+	var loops sync.WaitGroup
+	loops.Add(2)
+	go func() { defer loops.Done(); m.Service.RunBackground(bg, m.PollEvery) }()
+	// The outbox has its own loop: a slow merchant endpoint must not hold
+	// up the poller.
+	go func() { defer loops.Done(); m.Service.RunOutbox(bg, m.PollEvery) }()
+	go func() { loops.Wait(); close(m.done) }()
 	return nil
 }
 

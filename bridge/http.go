@@ -44,6 +44,9 @@ func (h *HTTP) Handler() http.Handler {
 	api.POST("/payments/:reference/capture", h.operation(OpCapture))
 	api.POST("/payments/:reference/cancel", h.operation(OpCancel))
 	api.POST("/payments/:reference/refund", h.operation(OpRefund))
+	api.GET("/notifications", h.listNotifications)
+	api.GET("/notifications/:id", h.getNotification)
+	api.POST("/notifications/:id/redeliver", h.redeliverNotification)
 
 	r.POST("/webhooks/vipps/:unit", h.vippsWebhook)
 

@@ -1,0 +1,150 @@
+package bridge_test
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"vippskco/bridge"
+)
+
+// The worked example of SignNotification's doc comment. The expected
+// header was computed independently with
+//
+//	printf '%s' "$id.$ts.$body" | openssl dgst -sha256 -hmac "$secret" -binary | base64
+const (
+	exampleSecret    = "merchant-webhook-secret"
+	exampleID        = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+	exampleTimestamp = int64(1767225600)
+	exampleBody      = `{"id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","type":"payment.authorized"}`
+	exampleSignature = "v1,ccBGAGgXdSNtYMNDpYDNjeNXZR5GMuEkmTvViMQWEYY="
+)
+
+func TestSignNotificationWorkedExample(t *testing.T) {
+	require.Equal(t, exampleSignature, bridge.SignNotification(exampleSecret, exampleID, exampleTimestamp, []byte(exampleBody)))
+	require.Equal(t, "2026-01-01T00:00:00Z", time.Unix(exampleTimestamp, 0).UTC().Format(time.RFC3339))
+
+	h := exampleHeader()
+	require.NoError(t, bridge.VerifyNotification(exampleSecret, h, []byte(exampleBody), time.Unix(exampleTimestamp, 0), 0))
+}
+
+func exampleHeader() http.Header {
+	h := http.Header{}
+	h.Set(bridge.HeaderWebhookID, exampleID)
+	h.Set(bridge.HeaderWebhookTimestamp, strconv.FormatInt(exampleTimestamp, 10))
+	h.Set(bridge.HeaderWebhookSignature, exampleSignature)
+	return h
+}
+
+func TestVerifyNotification(t *testing.T) {
+	signedAt := time.Unix(exampleTimestamp, 0)
+	cases := []struct {
+		name      string
+		secret    string
+		edit      func(h http.Header)
+		body      string
+		now       time.Time
+		tolerance time.Duration
+		reason    string // "" when valid
+	}{
+		{name: "valid", now: signedAt},
+		{name: "valid at the edge of the default tolerance", now: signedAt.Add(5 * time.Minute)},
+		{name: "receiver's clock behind", now: signedAt.Add(-4 * time.Minute)},
+		{name: "one of several signatures (secret rotation)", now: signedAt, edit: func(h http.Header) {
+			h.Set(bridge.HeaderWebhookSignature, bridge.SignNotification("old-secret", exampleID, exampleTimestamp, []byte(exampleBody))+" "+exampleSignature)
+		}},
+		{name: "extra spaces around the signature", now: signedAt, edit: func(h http.Header) {
+			h.Set(bridge.HeaderWebhookSignature, "  "+exampleSignature+"  ")
+		}},
+		{name: "tampered body", now: signedAt, body: `{"id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","type":"payment.captured"}`, reason: "bad_signature"},
+		{name: "body with a space added", now: signedAt, body: exampleBody + " ", reason: "bad_signature"},
+		{name: "other id", now: signedAt, edit: func(h http.Header) { h.Set(bridge.HeaderWebhookID, "other") }, reason: "bad_signature"},
+		{name: "other timestamp", now: signedAt, edit: func(h http.Header) {
+			h.Set(bridge.HeaderWebhookTimestamp, strconv.FormatInt(exampleTimestamp+1, 10))
+		}, reason: "bad_signature"},
+		{name: "wrong secret", secret: "not-the-secret", now: signedAt, reason: "bad_signature"},
+		{name: "no secret configured", secret: "-", now: signedAt, reason: "bad_signature"},
+		{name: "signature without version", now: signedAt, edit: func(h http.Header) {
+			h.Set(bridge.HeaderWebhookSignature, exampleSignature[3:])
+		}, reason: "bad_signature"},
+		{name: "signature of another version", now: signedAt, edit: func(h http.Header) {
+			h.Set(bridge.HeaderWebhookSignature, "v1a,"+exampleSignature[3:])
+		}, reason: "bad_signature"},
+		{name: "signature not base64", now: signedAt, edit: func(h http.Header) {
+			h.Set(bridge.HeaderWebhookSignature, "v1,!!!")
+		}, reason: "bad_signature"},
+		{name: "stale", now: signedAt.Add(5*time.Minute + time.Second), reason: "stale_timestamp"},
+		{name: "replayed a day later", now: signedAt.Add(24 * time.Hour), reason: "stale_timestamp"},
+		{name: "from the future", now: signedAt.Add(-6 * time.Minute), reason: "stale_timestamp"},
+		{name: "stale under a shorter tolerance", now: signedAt.Add(31 * time.Second), tolerance: 30 * time.Second, reason: "stale_timestamp"},
+		{name: "timestamp in milliseconds", now: signedAt, edit: func(h http.Header) {
+			h.Set(bridge.HeaderWebhookTimestamp, strconv.FormatInt(exampleTimestamp*1000, 10))
+		}, reason: "bad_timestamp"},
+		{name: "timestamp not a number", now: signedAt, edit: func(h http.Header) {
+			h.Set(bridge.HeaderWebhookTimestamp, "2026-01-01T00:00:00Z")
+		}, reason: "bad_timestamp"},
+		{name: "negative timestamp", now: signedAt, edit: func(h http.Header) {
+			h.Set(bridge.HeaderWebhookTimestamp, "-1")
+		}, reason: "bad_timestamp"},
+		{name: "huge timestamp", now: signedAt, edit: func(h http.Header) {
+			h.Set(bridge.HeaderWebhookTimestamp, "9223372036854775807")
+		}, reason: "bad_timestamp"},
+		{name: "no id", now: signedAt, edit: func(h http.Header) { h.Del(bridge.HeaderWebhookID) }, reason: "missing_signature"},
+		{name: "no timestamp", now: signedAt, edit: func(h http.Header) { h.Del(bridge.HeaderWebhookTimestamp) }, reason: "missing_signature"},
+		{name: "no signature", now: signedAt, edit: func(h http.Header) { h.Del(bridge.HeaderWebhookSignature) }, reason: "missing_signature"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := exampleHeader()
+			if tc.edit != nil {
+				tc.edit(h)
+			}
+			secret := exampleSecret
+			switch tc.secret {
+			case "":
+			case "-":
+				secret = ""
+			default:
+				secret = tc.secret
+			}
+			body := exampleBody
+			if tc.body != "" {
+				body = tc.body
+			}
+			err := bridge.VerifyNotification(secret, h, []byte(body), tc.now, tc.tolerance)
+			if tc.reason == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			require.Equal(t, bridge.ECodeUnauthorized, bridge.ErrorCode(err))
+			require.Equal(t, tc.reason, bridge.ErrorReason(err), "%v", err)
+		})
+	}
+}
+
+// FuzzVerifyNotification feeds arbitrary headers and bodies to the
+// verifier: it must never panic, and must accept only what
+// SignNotification signed.
+func FuzzVerifyNotification(f *testing.F) {
+	f.Add(exampleID, strconv.FormatInt(exampleTimestamp, 10), exampleSignature, []byte(exampleBody))
+	f.Add("", "", "", []byte(nil))
+	f.Add("id", "-9223372036854775808", "v1, v1,,", []byte("{}"))
+	f.Add("id", "1767225600", "v1,"+string(make([]byte, 44)), []byte("{}"))
+	now := time.Unix(exampleTimestamp, 0)
+	f.Fuzz(func(t *testing.T, id, timestamp, signature string, body []byte) {
+		h := http.Header{}
+		h.Set(bridge.HeaderWebhookID, id)
+		h.Set(bridge.HeaderWebhookTimestamp, timestamp)
+		h.Set(bridge.HeaderWebhookSignature, signature)
+		if bridge.VerifyNotification(exampleSecret, h, body, now, 0) != nil {
+			return
+		}
+		ts, err := strconv.ParseInt(h.Get(bridge.HeaderWebhookTimestamp), 10, 64)
+		require.NoError(t, err)
+		require.Contains(t, signature, bridge.SignNotification(exampleSecret, h.Get(bridge.HeaderWebhookID), ts, body)[3:])
+	})
+}
