@@ -294,7 +294,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	api := &bridge.HTTP{
 		Service: m.Service, Pages: pages, MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance,
-		Ready: m.Store.Ping, Logger: m.Logger,
+		Ready: m.ready, Logger: m.Logger,
 	}
 	if cfg.Sandbox {
 		shop, err := m.Sandbox.Shop(kc, m.Service, cfg.APITokens.Merchant)
@@ -386,6 +386,25 @@ func signer(cfg *config.Config) *bridge.RedirectSigner {
 		return nil
 	}
 	return &bridge.RedirectSigner{Secret: []byte(cfg.RedirectSigning.Secret), TTL: cfg.RedirectSigning.TTL}
+}
+
+// ready reports whether the store is reachable and fully migrated.
+func (m *Main) ready(ctx context.Context) error {
+	if err := m.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("store unreachable: %w", err)
+	}
+	if mg, ok := m.Store.(interface {
+		MigrationsApplied(context.Context) (bool, error)
+	}); ok {
+		applied, err := mg.MigrationsApplied(ctx)
+		if err != nil {
+			return err
+		}
+		if !applied {
+			return errors.New("store migrations are not all applied")
+		}
+	}
+	return nil
 }
 
 // Addr is the address the service listens on.

@@ -390,3 +390,14 @@ func TestEPMEndpointAndCommand(t *testing.T) {
 	require.NoError(t, run([]string{"epm", "webshop", "-order", "3fa85f64-5717-4562-b3fc-2c963f66afa6"}, func(string) string { return "" }, &out, io.Discard))
 	require.Contains(t, out.String(), `"redirect_url": "http://localhost:8080/checkout/webshop/vipps?kco_order_id=3fa85f64-5717-4562-b3fc-2c963f66afa6&sig=`)
 }
+
+func TestHealthAndReadiness(t *testing.T) {
+	e := startMain(t, nil)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, body := e.get(e.m.PublicURL() + path)
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	}
+	require.NoError(t, e.m.Store.Close())
+	resp, body := e.get(e.m.PublicURL() + "/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
+}
