@@ -393,3 +393,33 @@ func TestDoublePaymentGuardSecondAuthorization(t *testing.T) {
 	require.Equal(t, http.StatusConflict, resp.StatusCode)
 	require.Contains(t, body, `data-reason="order_already_paid"`)
 }
+
+func TestWebhookRegistration(t *testing.T) {
+	e := startMain(t, nil)
+	ctx := context.Background()
+	first, err := e.m.Store.WebhookRegistration(ctx, "webshop")
+	require.NoError(t, err, "start-up registers the unit's webhook")
+	require.Equal(t, e.m.PublicURL()+"/webhooks/vipps/webshop", first.URL)
+	require.NotEmpty(t, first.Secret)
+	require.Len(t, first.Events, 8)
+
+	again, err := e.m.Service.EnsureWebhook(ctx, "webshop")
+	require.NoError(t, err)
+	require.Equal(t, first.ID, again.ID, "a registration we hold the secret of is kept")
+
+	// We lost the secret (say, a new database): the old registration is
+	// replaced, because Vipps only returns a secret once.
+	require.NoError(t, e.m.Store.DeleteWebhookRegistration(ctx, "webshop"))
+	replaced, err := e.m.Service.EnsureWebhook(ctx, "webshop")
+	require.NoError(t, err)
+	require.NotEqual(t, first.ID, replaced.ID)
+	listed, err := e.m.Service.Units["webshop"].Webhooks.ListWebhooks(ctx)
+	require.NoError(t, err)
+	require.Len(t, listed, 1)
+	require.Equal(t, replaced.ID, listed[0].ID)
+
+	// And webhooks signed with the new secret are accepted.
+	p := e.paid()
+	e.settle()
+	require.Equal(t, bridge.StateAuthorized, e.payment(p.Reference).State)
+}
