@@ -99,6 +99,25 @@ type Store interface {
 	// DeleteWebhookRegistration forgets a unit's registration.
 	DeleteWebhookRegistration(ctx context.Context, unit string) error
 
+	// ImportSettlement stores an import's lines and payouts in one
+	// transaction. Lines whose Key is known are left alone, except that a
+	// line stored as Open becomes closed when it comes again closed; payouts
+	// are keyed by (provider, ID). An import whose (provider, hash) was
+	// imported before reports AlreadyImported and changes nothing.
+	ImportSettlement(ctx context.Context, imp *SettlementImport) (ImportResult, error)
+	// SettlementLines returns the lines with from <= LedgerDate <= to
+	// (YYYY-MM-DD), ordered by provider, ledger date and key.
+	SettlementLines(ctx context.Context, from, to string) ([]SettlementLine, error)
+	// SettlementPayouts returns the payouts with from <= Date <= to.
+	SettlementPayouts(ctx context.Context, from, to string) ([]SettlementPayout, error)
+	// Movements returns the successful captures and refunds of our payments
+	// that happened in [from, to).
+	Movements(ctx context.Context, from, to time.Time) ([]Movement, error)
+	// ReportCursor returns a persisted feed cursor ("" when none).
+	ReportCursor(ctx context.Context, key string) (string, error)
+	// SetReportCursor persists a feed cursor.
+	SetReportCursor(ctx context.Context, key, cursor string) error
+
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store.

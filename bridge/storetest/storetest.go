@@ -63,6 +63,10 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Stor
 		{"RawEvents", anyClock(testRawEvents)},
 		{"SeenWebhook", testSeenWebhook},
 		{"WebhookRegistrations", anyClock(testWebhookRegistrations)},
+
+		{"SettlementImport", anyClock(testSettlementImport)},
+		{"Movements", anyClock(testMovements)},
+		{"ReportCursor", anyClock(testReportCursor)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
