@@ -401,3 +401,23 @@ func TestHealthAndReadiness(t *testing.T) {
 	resp, body := e.get(e.m.PublicURL() + "/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
 }
+
+// The shopper went back and changed the cart (or the address) after
+// opening Vipps: the old attempt is ended at Vipps before a new one is made.
+func TestShopperPathCartChangedReplacesTheAttempt(t *testing.T) {
+	e := startMain(t, nil)
+	o := e.order(nil)
+	_, p1 := e.checkout(o.OrderID)
+	require.NoError(t, e.m.Sandbox.Kustom.MutateOrder(o.OrderID, func(o *klarna.Order) {
+		o.BillingAddress.StreetAddress = "Nygata 2"
+	}))
+	resp, p2 := e.checkout(o.OrderID)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, 2, p2.Attempt)
+	snap, _ := e.m.Sandbox.Vipps.Payment(p1.Reference)
+	require.Equal(t, "TERMINATED", string(snap.State))
+	got, err := e.m.Store.Payment(context.Background(), p1.Reference)
+	require.NoError(t, err)
+	require.Equal(t, bridge.StateTerminated, got.State)
+	require.Contains(t, string(p2.Order), "Nygata 2", "the new attempt carries the order as it is now")
+}

@@ -3,7 +3,9 @@ package bridge
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,9 +126,11 @@ func (s *Service) reuseAttempt(ctx context.Context, u *Unit, last *Payment, orde
 			return p, true, nil
 		case p.State.Retryable():
 			return nil, false, nil
-		case p.Amount.Value != order.OrderAmount:
-			// The cart changed since this attempt: end it at Vipps so it
-			// cannot be paid, then make a new one for the new amount.
+		case orderChanged(p, order):
+			// The cart, the addresses or the references changed since this
+			// attempt: end it at Vipps so it cannot be paid, then make a new
+			// one with the order as it is now, so the merchant never ships
+			// what was not paid for, or to where it was not meant to go.
 			p, err := s.terminate(ctx, u, p)
 			if err != nil {
 				return nil, true, err
@@ -150,7 +154,9 @@ func (s *Service) reuseAttempt(ctx context.Context, u *Unit, last *Payment, orde
 // terminate cancels a CREATED attempt at Vipps before the shopper can approve
 // it, and records the outcome.
 func (s *Service) terminate(ctx context.Context, u *Unit, p *Payment) (*Payment, error) {
-	key := "terminate-" + p.Reference
+	// Vipps idempotency keys are at most 50 characters; the reference alone
+	// can be 50, so the key is a UUID derived from it.
+	key := uuid.NewSHA1(uuid.NameSpaceURL, []byte("terminate/"+p.Reference)).String()
 	if _, err := u.Vipps.Cancel(ctx, p.Reference, key, true); err != nil {
 		// It may have been approved or ended meanwhile: read it back and
 		// let the state decide.
@@ -162,6 +168,29 @@ func (s *Service) terminate(ctx context.Context, u *Unit, p *Payment) (*Payment,
 	// Vipps now says TERMINATED; the state machine records it like any
 	// other report.
 	return s.sync(ctx, u, p, SourceRedirect)
+}
+
+// orderChanged reports whether the KCO order differs from the snapshot an
+// attempt was made with, in anything that matters to what is paid and
+// shipped: amount, lines, addresses and the merchant's references.
+func orderChanged(p *Payment, now *klarna.Order) bool {
+	var then klarna.Order
+	if err := json.Unmarshal(p.Order, &then); err != nil {
+		return true
+	}
+	return p.Amount.Value != now.OrderAmount || orderFingerprint(&then) != orderFingerprint(now)
+}
+
+func orderFingerprint(o *klarna.Order) string {
+	b, _ := json.Marshal(struct {
+		Amount, Tax       int64
+		Currency, Country string
+		Lines             []klarna.OrderLine
+		Billing, Shipping *klarna.Address
+		Ref1, Ref2        string
+	}{o.OrderAmount, o.OrderTaxAmount, o.PurchaseCurrency, o.PurchaseCountry, o.OrderLines, o.BillingAddress, o.ShippingAddress, o.MerchantReference1, o.MerchantReference2})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func (s *Service) latestAttempt(ctx context.Context, u *Unit, kcoOrderID string) (*Payment, error) {

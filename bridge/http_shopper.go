@@ -21,7 +21,7 @@ func (h *HTTP) redirect(c *gin.Context) {
 	}
 	u, _ := h.Service.Unit(unitID)
 	target := p.RedirectURL
-	if p.State == StateAuthorized || target == "" {
+	if p.State.Final() || target == "" {
 		// Already paid: the return page shows the outcome; never Vipps again.
 		target = h.Service.PublicURL + "/return/" + p.ReturnToken
 	}

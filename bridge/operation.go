@@ -141,15 +141,13 @@ func operationJSON(op *Operation) OperationJSON {
 // goRun runs a stored operation in the background. If this process dies
 // first, the operation sweep finds it.
 func (s *Service) goRun(id string) {
-	s.background.Add(1)
-	go func() {
-		defer s.background.Done()
+	s.goBackground(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), operationLease)
 		defer cancel()
 		if _, err := s.runOperation(ctx, id, 30*time.Second); err != nil {
 			s.logger().Warn("running operation", "operation", id, "err", err)
 		}
-	}()
+	})
 }
 
 // runOperation takes the lease of an operation (waiting up to wait for the
@@ -186,6 +184,10 @@ func (s *Service) runOperation(ctx context.Context, id string, wait time.Duratio
 // happened (the event log names our idempotency key), and only then call
 // Vipps, always with the operation's own key.
 func (s *Service) execute(ctx context.Context, op *Operation) (*Operation, error) {
+	// Finish well inside the lease, so no other runner takes it over while
+	// a call of ours may still reach Vipps.
+	ctx, cancel := context.WithTimeout(ctx, operationLease-30*time.Second)
+	defer cancel()
 	p, err := s.Store.Payment(ctx, op.Reference)
 	if err != nil {
 		return nil, err
@@ -209,8 +211,23 @@ func (s *Service) execute(ctx context.Context, op *Operation) (*Operation, error
 	if err != nil {
 		return s.unknown(ctx, op, err)
 	}
-	if reason := checkLeft(p, op); reason != "" {
-		return s.fail(ctx, op, http.StatusUnprocessableEntity, "amount_exceeds_remaining", reason, nil)
+	if op.Attempts == 0 {
+		// Read before acting. Once a try may have reached Vipps, the
+		// amounts may already include it (and a CANCELLED event need not
+		// carry our key), so a retry is resent with the same key instead,
+		// and Vipps answers it as it answered the first.
+		if reason := checkLeft(p, op); reason != "" {
+			return s.fail(ctx, op, http.StatusUnprocessableEntity, "amount_exceeds_remaining", reason, nil)
+		}
+		if op.Kind == OpCapture && op.Source == SourceDirectCapture {
+			surplus, err := s.surplus(ctx, p)
+			if err != nil {
+				return s.unknown(ctx, op, err)
+			}
+			if surplus {
+				return s.fail(ctx, op, http.StatusConflict, "surplus_authorization", "the KCO order is paid by another attempt; this one is cancelled, not captured", nil)
+			}
+		}
 	}
 	op.Attempts++
 	if err := s.Store.UpdateOperation(ctx, op); err != nil {
@@ -231,11 +248,31 @@ func (s *Service) execute(ctx context.Context, op *Operation) (*Operation, error
 		return s.succeed(ctx, u, op)
 	}
 	var verr *vipps.Error
-	if !errors.Is(err, vipps.ErrOutcomeUnknown) && errors.As(err, &verr) && verr.StatusCode >= 400 && verr.StatusCode < 500 && verr.StatusCode != 429 {
+	if !errors.Is(err, vipps.ErrOutcomeUnknown) && errors.As(err, &verr) && refusedForGood(verr) {
 		msg := fmt.Sprintf("Vipps refused the %s (HTTP %d, code %s): %s", op.Kind, verr.StatusCode, verr.ErrorCode, firstNonEmpty(verr.Detail, verr.Title))
 		return s.fail(ctx, op, http.StatusUnprocessableEntity, "vipps_refused", msg, verr)
 	}
 	return s.unknown(ctx, op, err)
+}
+
+// refusedForGood reports whether a Vipps error means the operation will
+// never succeed with this key. A 409 (the same key still being processed),
+// 423, 429, "idempotency key exists" (4020), "order processing" (6160) and
+// "capture failed, retry later" (6280) are not refusals: the outcome is
+// still open, and the same key is tried again later.
+func refusedForGood(e *vipps.Error) bool {
+	if e.StatusCode < 400 || e.StatusCode >= 500 {
+		return false
+	}
+	switch e.StatusCode {
+	case http.StatusConflict, http.StatusLocked, http.StatusTooManyRequests, http.StatusUnauthorized:
+		return false
+	}
+	switch e.ErrorCode {
+	case "4020", "6160", "6280":
+		return false
+	}
+	return true
 }
 
 // checkLeft says why an operation asks for more than is left, or "".
@@ -287,7 +324,32 @@ func (s *Service) fail(ctx context.Context, op *Operation, status int, reason, m
 	}
 	body, _ := json.Marshal(map[string]any{"error": e})
 	s.logger().Info("operation failed", "operation", op.ID, "reference", op.Reference, "kind", op.Kind, "reason", reason)
-	return s.finish(ctx, op, OperationFailed, status, body, msg)
+	done, err := s.finish(ctx, op, OperationFailed, status, body, msg)
+	if err == nil && op.Source != SourceMerchant {
+		// Nobody waits for the answer of an operation we started ourselves
+		// (direct capture, the double-payment guard): tell the merchant.
+		s.notifyOperationFailed(context.WithoutCancel(ctx), op, reason, msg)
+	}
+	return done, err
+}
+
+// notifyOperationFailed writes an operation.failed notification.
+func (s *Service) notifyOperationFailed(ctx context.Context, op *Operation, reason, msg string) {
+	for range 5 {
+		p, err := s.Store.Payment(ctx, op.Reference)
+		if err != nil {
+			break
+		}
+		n := s.notification(p, "operation.failed", nil, fmt.Sprintf("%s %s (%s): %s: %s", op.Source, op.Kind, op.ID, reason, msg))
+		err = s.Store.Commit(ctx, &Change{Payment: p, Notifications: []Notification{n}})
+		if err == nil {
+			return
+		}
+		if ErrorCode(err) != ECodeConflict {
+			s.logger().Error("notifying a failed operation", "operation", op.ID, "err", err)
+			return
+		}
+	}
 }
 
 func (s *Service) finish(ctx context.Context, op *Operation, state string, status int, body json.RawMessage, errText string) (*Operation, error) {
@@ -303,14 +365,27 @@ func (s *Service) finish(ctx context.Context, op *Operation, state string, statu
 // resolved later by reading the event log, never by sending it with a new
 // key. The lease is shortened so the sweep retries soon.
 func (s *Service) unknown(ctx context.Context, op *Operation, cause error) (*Operation, error) {
-	s.logger().Warn("operation outcome unknown", "operation", op.ID, "reference", op.Reference, "kind", op.Kind, "err", cause)
+	s.logger().Warn("operation outcome unknown", "operation", op.ID, "reference", op.Reference, "kind", op.Kind, "attempts", op.Attempts, "err", cause)
+	age := s.now().Sub(op.CreatedAt)
+	if age > operationGiveUp {
+		return s.fail(ctx, op, http.StatusBadGateway, "outcome_unknown", fmt.Sprintf("gave up after %s and %d tries without a known outcome: %v", operationGiveUp, op.Attempts, cause), nil)
+	}
 	op.Error = "outcome unknown: " + cause.Error()
-	op.LeaseUntil = s.now().Add(5 * time.Second)
+	// The lease doubles as the retry backoff, growing with the operation's
+	// age from 5 s to 5 minutes, which keeps retries well within Vipps's
+	// five changes a minute per reference. Later operations of the payment
+	// wait for this one (ClaimOperation), so nothing overtakes it meanwhile.
+	backoff := min(max(age/4, 5*time.Second), 5*time.Minute)
+	op.LeaseUntil = s.now().Add(backoff)
 	if err := s.Store.UpdateOperation(context.WithoutCancel(ctx), op); err != nil {
 		return nil, err
 	}
 	return op, nil
 }
+
+// operationGiveUp bounds how long an operation with an unknown outcome is
+// retried; after that it is failed and reported, not retried forever.
+const operationGiveUp = 2 * time.Hour
 
 // SweepOperations finishes operations whose runner died or whose outcome
 // was unknown. It runs at start-up and then periodically.

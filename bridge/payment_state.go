@@ -36,8 +36,9 @@ func fromVipps(s vipps.State) (PaymentState, bool) {
 }
 
 // canMove reports whether a payment may go from one state to another. States
-// only move forward: PENDING to CREATED to one final state. A final state
-// never changes, so a late or duplicated report cannot undo an outcome.
+// only move forward: PENDING to CREATED to one final state. A final Vipps
+// state never changes, so a late or duplicated report cannot undo an
+// outcome.
 func canMove(from, to PaymentState) bool {
 	if from == to {
 		return false
@@ -47,6 +48,11 @@ func canMove(from, to PaymentState) bool {
 		return to != StatePending
 	case StateCreated:
 		return to.Final()
+	case StateFailed:
+		// FAILED is our verdict on a create we could not confirm, not a
+		// Vipps state: if Vipps later shows the payment after all (a resent
+		// create landed), what Vipps says wins.
+		return to != StatePending && to != StateFailed
 	}
 	return false
 }
@@ -65,6 +71,7 @@ func (s *Service) store(ctx context.Context, p *Payment, source string, change f
 			return p, nil
 		}
 		c := &Change{Payment: p}
+		p.NextPollAt = nextPoll(p, s.now())
 		if from != p.State {
 			c.History = []HistoryEntry{{Source: source, FromState: from, ToState: p.State, Detail: p.FailureReason}}
 			if p.State.Final() {

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"vippskco/vipps"
@@ -18,14 +19,32 @@ func (s *Service) PollOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A few at a time, each bounded well inside the lease, so one slow or
+	// rate-limited payment cannot hold up the 2-second rhythm of the
+	// shoppers who are waiting.
+	sem := make(chan struct{}, pollConcurrency)
+	var wg sync.WaitGroup
 	for _, p := range due {
-		next := s.pollPayment(ctx, p)
-		if err := s.Store.ReleasePoll(context.WithoutCancel(ctx), p.Reference, s.owner(), next); err != nil {
-			s.logger().Error("releasing poll", "reference", p.Reference, "err", err)
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			pctx, cancel := context.WithTimeout(ctx, pollTimeout)
+			next := s.pollPayment(pctx, p)
+			cancel()
+			if err := s.Store.ReleasePoll(context.WithoutCancel(ctx), p.Reference, s.owner(), next); err != nil {
+				s.logger().Error("releasing poll", "reference", p.Reference, "err", err)
+			}
+		}()
 	}
+	wg.Wait()
 	return len(due), nil
 }
+
+const (
+	pollConcurrency = 8
+	pollTimeout     = 20 * time.Second
+)
 
 // pollPayment syncs one payment and returns when to poll it next.
 func (s *Service) pollPayment(ctx context.Context, p *Payment) time.Time {
@@ -40,7 +59,7 @@ func (s *Service) pollPayment(ctx context.Context, p *Payment) time.Time {
 			return s.abandonPending(ctx, u, p)
 		}
 	}
-	fresh, err := s.sync(ctx, u, p, SourcePoller)
+	fresh, behind, err := s.syncBehind(ctx, u, p, SourcePoller)
 	if err != nil {
 		var verr *vipps.Error
 		if errors.As(err, &verr) && verr.StatusCode == 429 {
@@ -56,6 +75,10 @@ func (s *Service) pollPayment(ctx context.Context, p *Payment) time.Time {
 		if err := s.guardKlarnaPayment(ctx, u, fresh); err != nil {
 			s.logger().Warn("double-payment guard", "reference", p.Reference, "err", err)
 		}
+	}
+	if behind {
+		// Vipps shows money its event log has not explained yet.
+		return s.now().Add(pollWhileWaiting)
 	}
 	return nextPoll(fresh, s.now())
 }
@@ -84,28 +107,34 @@ func (s *Service) abandonPending(ctx context.Context, u *Unit, p *Payment) time.
 	return time.Time{}
 }
 
-// RunBackground runs the poller and the operation sweep until ctx ends.
+// RunBackground runs the poller and, in a loop of its own, the operation
+// sweep, until ctx ends.
 func (s *Service) RunBackground(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = 500 * time.Millisecond
 	}
-	_ = s.SweepOperations(ctx)
-	t := time.NewTicker(every)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.every(ctx, 4*every, "operation sweep", func() error { return s.SweepOperations(ctx) })
+	}()
+	s.every(ctx, every, "poller", func() error { _, err := s.PollOnce(ctx); return err })
+	wg.Wait()
+}
+
+// every runs f now and then every d until ctx ends, logging its errors.
+func (s *Service) every(ctx context.Context, d time.Duration, what string, f func() error) {
+	t := time.NewTicker(d)
 	defer t.Stop()
-	sweep := 0
 	for {
+		if err := f(); err != nil && ctx.Err() == nil {
+			s.logger().Error(what, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if _, err := s.PollOnce(ctx); err != nil && ctx.Err() == nil {
-			s.logger().Error("poller", "err", err)
-		}
-		if sweep++; sweep%4 == 0 {
-			if err := s.SweepOperations(ctx); err != nil && ctx.Err() == nil {
-				s.logger().Error("operation sweep", "err", err)
-			}
 		}
 	}
 }

@@ -78,7 +78,8 @@ type Service struct {
 
 	checkMu    sync.Mutex
 	lastChecks map[string]time.Time
-	background sync.WaitGroup
+	bgMu       sync.Mutex
+	bgRunning  int
 }
 
 func (s *Service) owner() string {
@@ -88,8 +89,35 @@ func (s *Service) owner() string {
 	return s.Owner
 }
 
-// Wait blocks until the operations started in the background have finished.
-func (s *Service) Wait() { s.background.Wait() }
+// goBackground runs f in a goroutine that Wait waits for.
+func (s *Service) goBackground(f func()) {
+	s.bgMu.Lock()
+	s.bgRunning++
+	s.bgMu.Unlock()
+	go func() {
+		defer func() {
+			s.bgMu.Lock()
+			s.bgRunning--
+			s.bgMu.Unlock()
+		}()
+		f()
+	}()
+}
+
+// Wait blocks until nothing started in the background (operations, reads
+// after webhooks, guard checks) is running. Unlike a WaitGroup it may be
+// called while new work keeps being started.
+func (s *Service) Wait() {
+	for {
+		s.bgMu.Lock()
+		n := s.bgRunning
+		s.bgMu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {

@@ -71,8 +71,9 @@ type Store interface {
 	UpdateOperation(ctx context.Context, op *Operation) error
 	// ClaimOperation leases a pending operation to owner until until, if its
 	// lease is free or expired at now AND no other pending operation of the
-	// same payment holds a live lease, so a payment's operations run one at
-	// a time across replicas. It reports whether the lease was taken and
+	// same payment holds a live lease or was stored before it, so a
+	// payment's operations run one at a time, in order, across replicas: a
+	// later capture never overtakes an earlier one whose outcome is unknown. It reports whether the lease was taken and
 	// returns the operation as stored after the claim.
 	ClaimOperation(ctx context.Context, id, owner string, now, until time.Time) (*Operation, bool, error)
 	// StaleOperations returns up to limit pending operations whose lease is

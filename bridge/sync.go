@@ -40,7 +40,9 @@ func nextPoll(p *Payment, now time.Time) time.Time {
 			return now.Add(pollWhileWaiting)
 		}
 		return now.Add(pollSlowSweep)
-	case p.State == StateAuthorized && age < authorizedWatchFor && p.Authorized-p.Captured-p.Cancelled > 0:
+	case p.State == StateAuthorized && age < authorizedWatchFor:
+		// Kept up for the KCO order's 48 hours whatever is left to
+		// capture: the shopper could still complete it with Klarna.
 		return now.Add(pollAuthorized)
 	}
 	return time.Time{}
@@ -63,43 +65,49 @@ func (s *Service) Sync(ctx context.Context, reference, source string) (*Payment,
 }
 
 func (s *Service) sync(ctx context.Context, u *Unit, p *Payment, source string) (*Payment, error) {
+	p, _, err := s.syncBehind(ctx, u, p, source)
+	return p, err
+}
+
+// syncBehind is sync that also reports whether Vipps shows money the event
+// log has not explained to us yet, so the caller reads again soon.
+func (s *Service) syncBehind(ctx context.Context, u *Unit, p *Payment, source string) (*Payment, bool, error) {
 	vp, err := u.Vipps.GetPayment(ctx, p.Reference)
 	if err != nil {
-		return p, err
+		return p, false, err
 	}
-	// The event log is read only when something moved: it is what names
-	// each capture and refund, and what a recovered operation is found by.
+	// The event log is read only when Vipps shows something we have not
+	// booked: it is what names each capture and refund, and what a
+	// recovered operation is found by.
 	var events []vipps.PaymentEvent
 	var eventsErr error
 	if differs(p, vp) {
 		events, eventsErr = u.Vipps.GetEvents(ctx, p.Reference)
+		if eventsErr != nil {
+			s.logger().Warn("reading the Vipps event log", "reference", p.Reference, "err", eventsErr)
+		}
 	}
 	for range 8 {
-		c, ops, err := s.plan(ctx, u, p, vp, events, eventsErr != nil, source)
+		c, ops, behind, err := s.plan(ctx, u, p, vp, events, eventsErr != nil, source)
 		if err != nil {
-			return p, err
+			return p, false, err
 		}
 		if c == nil {
-			return p, nil
-		}
-		if eventsErr != nil {
-			// The amounts wait for the event log; read again soon.
-			s.logger().Warn("reading the Vipps event log", "reference", p.Reference, "err", eventsErr)
-			c.Payment.NextPollAt = s.now().Add(pollWhileWaiting)
+			return p, behind, nil
 		}
 		err = s.Store.Commit(ctx, c)
 		if err == nil {
 			s.afterCommit(c, ops)
-			return c.Payment, nil
+			return c.Payment, behind, nil
 		}
 		if !errors.Is(err, ErrConflict) {
-			return p, err
+			return p, false, err
 		}
 		if p, err = s.Store.Payment(ctx, p.Reference); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return p, Errorf(ECodeConflict, "busy", "payment %s is being changed by others; try again", p.Reference)
+	return p, false, Errorf(ECodeConflict, "busy", "payment %s is being changed by others; try again", p.Reference)
 }
 
 // differs reports whether Vipps shows a state or amounts we have not stored.
@@ -114,11 +122,12 @@ func differs(p *Payment, vp *vipps.Payment) bool {
 }
 
 // plan works out the Change that a Vipps reading makes to p, or nil when it
-// makes none. It does not write. Money that moved is only booked together
-// with the events that name it, so every capture, refund and cancel gets
-// its own notification; when the event log could not be read, only the
-// state moves and the amounts wait for the next reading.
-func (s *Service) plan(ctx context.Context, u *Unit, stored *Payment, vp *vipps.Payment, events []vipps.PaymentEvent, noEvents bool, source string) (*Change, []Operation, error) {
+// makes none. It does not write. Money is booked only as far as the event
+// log explains it (each aggregate is the smaller of what Vipps shows and
+// the sum of the events that name it), so every capture, refund and cancel
+// gets its own event and notification; behind says Vipps shows more than
+// that, and the payment is read again soon.
+func (s *Service) plan(ctx context.Context, u *Unit, stored *Payment, vp *vipps.Payment, events []vipps.PaymentEvent, noEvents bool, source string) (*Change, []Operation, bool, error) {
 	now := s.now()
 	p := *stored
 	from := p.State
@@ -126,7 +135,7 @@ func (s *Service) plan(ctx context.Context, u *Unit, stored *Payment, vp *vipps.
 
 	to, ok := fromVipps(vp.State)
 	if !ok {
-		return nil, nil, fmt.Errorf("vipps reported unknown state %q for %s", vp.State, p.Reference)
+		return nil, nil, false, fmt.Errorf("vipps reported unknown state %q for %s", vp.State, p.Reference)
 	}
 	moved := false
 	if canMove(p.State, to) {
@@ -142,14 +151,19 @@ func (s *Service) plan(ctx context.Context, u *Unit, stored *Payment, vp *vipps.
 		p.PSPReference, changed = vp.PSPReference, true
 	}
 
+	behind := differs(&p, vp)
 	if !noEvents && len(events) > 0 {
 		known, err := s.Store.PaymentEvents(ctx, p.Reference)
-		if err != nil {
-			return nil, nil, err
+		if err != nil && ErrorCode(err) != ECodeNotFound {
+			return nil, nil, false, err
 		}
 		seen := map[string]bool{}
+		sums := map[vipps.EventName]int64{}
 		for _, e := range known {
 			seen[e.Name+"\x00"+e.PSPReference] = true
+			if e.Success {
+				sums[vipps.EventName(e.Name)] += e.Amount.Value
+			}
 		}
 		for _, e := range events {
 			if seen[string(e.Name)+"\x00"+e.PSPReference] {
@@ -165,19 +179,26 @@ func (s *Service) plan(ctx context.Context, u *Unit, stored *Payment, vp *vipps.
 				pe.IdempotencyKey = *e.IdempotencyKey
 			}
 			c.Events = append(c.Events, pe)
+			if e.Success {
+				sums[e.Name] += e.Amount.Value
+			}
 		}
 		a := vp.Aggregate
 		for _, f := range []struct {
-			dst *int64
-			v   int64
+			dst    *int64
+			shown  int64
+			logged int64
 		}{
-			{&p.Authorized, a.AuthorizedAmount.Value}, {&p.Captured, a.CapturedAmount.Value},
-			{&p.Refunded, a.RefundedAmount.Value}, {&p.Cancelled, a.CancelledAmount.Value},
+			{&p.Authorized, a.AuthorizedAmount.Value, sums[vipps.EventAuthorized]},
+			{&p.Captured, a.CapturedAmount.Value, sums[vipps.EventCaptured]},
+			{&p.Refunded, a.RefundedAmount.Value, sums[vipps.EventRefunded]},
+			{&p.Cancelled, a.CancelledAmount.Value, sums[vipps.EventCancelled]},
 		} {
-			if f.v > *f.dst {
-				*f.dst, changed = f.v, true
+			if v := min(f.shown, f.logged); v > *f.dst {
+				*f.dst, changed = v, true
 			}
 		}
+		behind = differs(&p, vp)
 		// Notifications carry the payment as it is after this change.
 		for i := range c.Events {
 			if n, ok := moneyNotification(&p, &c.Events[i], now); ok {
@@ -193,33 +214,36 @@ func (s *Service) plan(ctx context.Context, u *Unit, stored *Payment, vp *vipps.
 	if moved && p.State != StateCreated {
 		c.Notifications = append(c.Notifications, s.notification(&p, "payment."+strings.ToLower(string(p.State)), nil, ""))
 	}
-	if moved {
-		if p.State == StateAuthorized && u.Capture == "direct" {
-			// Direct capture: the key is derived from the reference, so
-			// however many channels report the authorization, at most one
-			// capture operation can ever exist.
-			ops = append(ops, s.newOperation(&p, OpCapture, "direct-capture-"+p.Reference, SourceDirectCapture, Money{Value: vp.Aggregate.AuthorizedAmount.Value, Currency: p.Amount.Currency}))
-		}
-	}
 	if p.State == StateAuthorized {
-		guard, notes, err := s.guardSecondAuthorization(ctx, &p)
+		guard, notes, surplus, err := s.guardSecondAuthorization(ctx, &p, c.Events)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		ops = append(ops, guard...)
 		c.Notifications = append(c.Notifications, notes...)
-		if len(guard) > 0 {
+		if len(guard)+len(notes) > 0 {
 			changed = true
 		}
+		if moved && u.Capture == "direct" && !surplus {
+			// Direct capture: the key is derived from the reference, so
+			// however many channels report the authorization, at most one
+			// capture operation can ever exist. A surplus authorization (the
+			// order is paid by another attempt) is never captured.
+			ops = append(ops, s.newOperation(&p, OpCapture, "direct-capture-"+p.Reference, SourceDirectCapture, Money{Value: vp.Aggregate.AuthorizedAmount.Value, Currency: p.Amount.Currency}))
+		}
 	}
-	if np := nextPoll(&p, now); !np.Equal(p.NextPollAt) && (changed || p.NextPollAt.IsZero() != np.IsZero()) {
+	np := nextPoll(&p, now)
+	if behind || noEvents && differs(&p, vp) {
+		np = now.Add(pollWhileWaiting)
+	}
+	if !np.Equal(p.NextPollAt) && (changed || p.NextPollAt.IsZero() != np.IsZero() || behind) {
 		p.NextPollAt, changed = np, true
 	}
 	if !changed {
-		return nil, nil, nil
+		return nil, nil, behind, nil
 	}
 	c.Operations = ops
-	return c, ops, nil
+	return c, ops, behind, nil
 }
 
 // afterCommit starts the operations a change created. They are already
@@ -237,13 +261,11 @@ func (s *Service) afterCommit(c *Change, ops []Operation) {
 			// Two attempts of one order may authorize at the same moment,
 			// each seeing the other not yet authorized. Looking again after
 			// our commit closes that gap: the later commit sees both.
-			s.background.Add(1)
-			go func() {
-				defer s.background.Done()
+			s.goBackground(func() {
 				if err := s.recheckGuard(context.Background(), c.Payment.Reference); err != nil {
 					s.logger().Warn("double-payment guard after authorization", "reference", c.Payment.Reference, "err", err)
 				}
-			}()
+			})
 		}
 	}
 }

@@ -89,16 +89,20 @@ func (s *Service) HandleVippsWebhook(ctx context.Context, unitID string, header 
 		}
 		return "", &Error{Code: ECodeUnauthorized, Reason: reason, Message: "webhook verification failed", Err: err}
 	}
+	var ev vipps.WebhookEvent
+	if err := json.Unmarshal(body, &ev); err != nil || ev.Reference == "" || ev.Name == "" {
+		return "", Errorf(ECodeInvalid, RejectMalformed, "the webhook body is not an ePayment event")
+	}
 	seen, err := s.Store.SeenWebhook(ctx, header.Get("Authorization"), s.now().Add(2*webhookMaxSkew))
 	if err != nil {
 		return "", err
 	}
 	if seen {
-		return "", Errorf(ECodeUnauthorized, RejectReplay, "this webhook delivery was already received")
-	}
-	var ev vipps.WebhookEvent
-	if err := json.Unmarshal(body, &ev); err != nil || ev.Reference == "" || ev.Name == "" {
-		return "", Errorf(ECodeInvalid, RejectMalformed, "the webhook body is not an ePayment event")
+		// The same signed request again: a replay, or Vipps resending a
+		// delivery it thinks failed. Either way it changes nothing, and the
+		// answer says so without an error, so that a resend cannot hold up
+		// Vipps's later events for this payment. A webhook is only a signal.
+		return "duplicate", nil
 	}
 	if err := s.Store.AppendRawEvent(ctx, &RawEvent{
 		Reference: ev.Reference, Unit: u.ID, Source: SourceWebhook, Name: string(ev.Name), Body: body, ReceivedAt: s.now(),
@@ -118,16 +122,20 @@ func (s *Service) HandleVippsWebhook(ctx context.Context, unitID string, header 
 		s.logger().Warn("webhook for a payment of another sales unit", "unit", u.ID, "reference", ev.Reference, "msn", ev.MSN)
 		return "ignored", nil
 	}
-	if _, err := s.sync(ctx, pu, p, SourceWebhook); err != nil {
-		// We keep the event and the poller reads the payment soon; Vipps
-		// need not retry, so the answer is still a success.
-		s.logger().Warn("reading payment after webhook", "reference", p.Reference, "err", err)
-		if rerr := s.Store.ReleasePoll(context.WithoutCancel(ctx), p.Reference, "", s.now()); rerr != nil {
-			s.logger().Error("scheduling poll after webhook", "reference", p.Reference, "err", rerr)
-		}
-		return "queued", nil
+	// Vipps wants an answer within 10 seconds, so the payment is read back
+	// after answering. The event is stored and a poll is due now, so the
+	// read happens even if this process stops first.
+	if err := s.Store.ReleasePoll(ctx, p.Reference, "", s.now()); err != nil {
+		return "", err
 	}
-	return "applied", nil
+	s.goBackground(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
+		defer cancel()
+		if _, err := s.sync(sctx, pu, p, SourceWebhook); err != nil {
+			s.logger().Warn("reading payment after webhook", "reference", p.Reference, "err", err)
+		}
+	})
+	return "accepted", nil
 }
 
 // EnsureWebhook makes sure Vipps delivers the unit's ePayment events to us

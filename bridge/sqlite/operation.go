@@ -263,7 +263,7 @@ func claimOperation(ctx context.Context, tx *tx, id, owner string, now, until in
 		AND NOT EXISTS (
 			SELECT 1 FROM operations AS other
 			WHERE other.reference = operations.reference AND other.id <> operations.id
-			AND other.state = 'pending' AND other.lease_until > ?
+			AND other.state = 'pending' AND (other.lease_until > ? OR other.rowid < operations.rowid)
 		)
 		RETURNING `+operationColumns,
 		owner, until, tx.now.UnixNano(), id, now, now,

@@ -251,8 +251,8 @@ func testClaimOperation(t *testing.T, s bridge.Store) {
 		{"another operation of the payment holds a lease", "p-2", "r2", time.Second, false, ""},
 		{"another payment is independent", "q-1", "r2", time.Second, true, "r2"},
 		{"not pending", "p-done", "r2", time.Second, false, ""},
-		{"other's lease expired", "p-2", "r2", lease + time.Second, true, "r2"},
-		{"own lease expired but another holds one", "p-1", "r3", lease + 2*time.Second, false, "r1"},
+		{"an earlier pending operation blocks a later one after its lease ran out", "p-2", "r2", lease + time.Second, false, ""},
+		{"own lease expired: another runner takes over", "p-1", "r3", lease + 2*time.Second, true, "r3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,15 +281,15 @@ func testClaimOperation(t *testing.T, s bridge.Store) {
 
 	t.Run("a finished operation no longer blocks the payment", func(t *testing.T) {
 		now := base.Add(lease + 3*time.Second)
-		p2, err := s.Operation(ctx, "p-2")
+		p1, err := s.Operation(ctx, "p-1")
 		require.NoError(t, err)
-		// The runner finishes but leaves its lease to run out.
-		p2.State = bridge.OperationSucceeded
-		require.NoError(t, s.UpdateOperation(ctx, p2))
-		got, taken, err := s.ClaimOperation(ctx, "p-1", "r3", now, now.Add(lease))
+		// The runner finishes and keeps its (live) lease on the row.
+		p1.State = bridge.OperationSucceeded
+		require.NoError(t, s.UpdateOperation(ctx, p1))
+		got, taken, err := s.ClaimOperation(ctx, "p-2", "r4", now, now.Add(lease))
 		require.NoError(t, err)
 		require.True(t, taken)
-		require.Equal(t, "r3", got.LeaseOwner)
+		require.Equal(t, "r4", got.LeaseOwner)
 	})
 }
 
