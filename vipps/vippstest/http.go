@@ -27,13 +27,16 @@ const (
 	OpLanding         = "landing"
 	OpLandingApprove  = "landing-approve"
 	OpLandingReject   = "landing-reject"
-	OpUnknown         = "unknown" // a path or method no API serves
+	OpLedgers         = "ledgers"     // Report API: GET /settlement/v1/ledgers
+	OpReportDate      = "report-date" // Report API: a ledger date
+	OpReportFeed      = "report-feed" // Report API: the feed
+	OpUnknown         = "unknown"     // a path or method no API serves
 )
 
 // apiOps are the operations behind the API gateway: they are the ones that
 // fault injection hits unless Faults.Ops says otherwise.
 var apiOps = []string{OpToken, OpCreate, OpGet, OpEvents, OpCapture, OpCancel, OpRefund,
-	OpApprove, OpWebhookRegister, OpWebhookList, OpWebhookDelete}
+	OpApprove, OpWebhookRegister, OpWebhookList, OpWebhookDelete, OpLedgers, OpReportDate, OpReportFeed}
 
 const maxBodyBytes = 1 << 20
 
@@ -76,6 +79,10 @@ func (s *Server) routes() http.Handler {
 	add("POST /webhooks/v1/webhooks", route{op: OpWebhookRegister, api: true, body: bodyRequired, handle: s.handleWebhookRegister})
 	add("GET /webhooks/v1/webhooks", route{op: OpWebhookList, api: true, handle: s.handleWebhookList})
 	add("DELETE /webhooks/v1/webhooks/{id}", route{op: OpWebhookDelete, api: true, handle: s.handleWebhookDelete})
+
+	add("GET /settlement/v1/ledgers", route{op: OpLedgers, api: true, handle: s.handleLedgers})
+	add("GET /report/v2/ledgers/{ledgerId}/{topic}/dates/{ledgerDate}", route{op: OpReportDate, api: true, handle: s.handleReportDate})
+	add("GET /report/v2/ledgers/{ledgerId}/{topic}/feed", route{op: OpReportFeed, api: true, handle: s.handleReportFeed})
 
 	add("GET /landing", route{op: OpLanding, handle: s.handleLanding})
 	add("POST /landing/approve", route{op: OpLandingApprove, handle: s.handleLandingApprove})

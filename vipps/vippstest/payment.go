@@ -170,6 +170,7 @@ func (s *Server) emit(p *payment, name EventName, value int64, idempotencyKey st
 		Success:        success,
 	}
 	p.events = append(p.events, ev)
+	s.bookMovement(p, ev) // captures and refunds reach the Report API's ledger
 	s.queueWebhooks(p.msn, ev)
 }
 

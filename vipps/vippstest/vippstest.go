@@ -128,6 +128,7 @@ type Server struct {
 	faultRand   *mrand.Rand
 	faultCounts FaultCounts
 	nextPSP     int64
+	report      reportState // the Report API's ledgers (report.go)
 }
 
 // NewServer starts a fake on a local port, like httptest.NewServer. The
