@@ -76,6 +76,8 @@ type Server struct {
 	mu     sync.Mutex
 	orders map[string]*record
 	calls  map[string]int
+	// settlements holds the Settlements API's state (settlements.go).
+	settlements *settlementBook
 }
 
 // record is one stored order and what the API does not show of it.
@@ -134,6 +136,7 @@ func newServer(opts Options) *Server {
 	mux.HandleFunc("GET /checkout-page/{id}", s.handlePage)
 	mux.HandleFunc("POST /checkout-page/{id}/klarna", s.handlePageKlarna)
 	mux.HandleFunc("POST /checkout-page/{id}/address", s.handlePageAddress)
+	s.registerSettlementRoutes(mux)
 	s.handler = mux
 	return s
 }
@@ -218,6 +221,7 @@ func (s *Server) completeLocked(id string) error {
 	rec.order.CompletedAt = &ts
 	rec.order.LastModifiedAt = &ts
 	rec.touchedAt = now
+	s.recordKlarnaCaptureLocked(rec.order, now)
 	return nil
 }
 
