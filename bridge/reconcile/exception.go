@@ -1,0 +1,105 @@
+package reconcile
+
+import (
+	"fmt"
+	"time"
+)
+
+// except records an exception about lines and movements. ctx, when not -1,
+// is a movement of the same reference that names the payment. Lines and
+// movements not yet placed become exceptions; matched ones (a fee that is
+// off) stay matched.
+func (e *engine) except(r Reason, ctx int32, lines, movs []int32, amount, expected int64, detail string) {
+	x := Exception{Reason: r, Amount: amount, Expected: expected, Detail: detail}
+	if len(lines) > 0 {
+		l := &e.lines[lines[0]]
+		x.Provider, x.Currency, x.Reference = l.Provider, l.Currency, l.Reference
+		x.MSN, x.PayoutID, x.Date = l.MSN, l.PayoutID, l.LedgerDate
+		start := len(e.excKeys)
+		for _, i := range lines {
+			e.excKeys = append(e.excKeys, e.lines[i].Key)
+			if s := e.lineState[i]; s == stateFree || s == stateQueued {
+				e.lineState[i] = stateException
+			}
+		}
+		x.LineKeys = e.excKeys[start:len(e.excKeys):len(e.excKeys)]
+	}
+	if ctx < 0 && len(movs) > 0 {
+		ctx = movs[0]
+	}
+	if ctx >= 0 {
+		m := &e.ms[ctx]
+		x.Reference, x.KCOOrderID, x.Unit = m.Reference, m.KCOOrderID, m.Unit
+		if len(lines) == 0 {
+			x.Provider, x.Currency, x.MSN, x.Date = m.Provider, m.Currency, m.MSN, e.ledgerDate(m)
+		}
+	}
+	if len(movs) > 0 {
+		start := len(e.excIDs)
+		for _, j := range movs {
+			e.excIDs = append(e.excIDs, e.ms[j].ID)
+			if e.movState[j] == stateFree {
+				e.movState[j] = stateException
+			}
+		}
+		x.Movements = e.excIDs[start:len(e.excIDs):len(e.excIDs)]
+	}
+	e.res.Exceptions = append(e.res.Exceptions, x)
+}
+
+// duplicateKey records line i as line first read again.
+func (e *engine) duplicateKey(i, first int32) {
+	f := &e.lines[first]
+	e.lineState[i] = stateDuplicate
+	e.except(ReasonDuplicateLine, -1, []int32{i}, nil, e.lines[i].Gross, 0, fmt.Sprintf(
+		"key %q was already read from %s:%d", f.Key, f.Source, f.SourceLine))
+}
+
+// ledgerDate is the provider ledger date a movement belongs to.
+func (e *engine) ledgerDate(m *Movement) string {
+	return m.At.In(e.loc).Format(time.DateOnly)
+}
+
+// due reports whether movement j should have a settlement line by now.
+func (e *engine) due(j int32) bool {
+	m := &e.ms[j]
+	if e.cfg.Now.Before(m.At.Add(e.cfg.settleWithin(m.Provider))) {
+		return false
+	}
+	return !e.isOpen(m.Provider, m.MSN, e.ledgerDate(m))
+}
+
+// unsettled places a movement no line settled: pending until it is due,
+// then an exception.
+func (e *engine) unsettled(j int32) {
+	m := &e.ms[j]
+	dueAt := m.At.Add(e.cfg.settleWithin(m.Provider))
+	late := !e.cfg.Now.Before(dueAt)
+	open := late && e.isOpen(m.Provider, m.MSN, e.ledgerDate(m))
+	if !late || open {
+		e.movState[j] = statePending
+		e.res.Pending = append(e.res.Pending, Pending{
+			Provider: m.Provider, Reference: m.Reference, KCOOrderID: m.KCOOrderID, Unit: m.Unit, MSN: m.MSN,
+			Movement: m.ID, Kind: m.Kind, Amount: m.Amount, Currency: m.Currency, At: m.At, Due: dueAt, OpenDay: open,
+		})
+		return
+	}
+	r := ReasonCapturedNotSettled
+	if m.Kind == KindRefund {
+		r = ReasonRefundNotSettled
+	}
+	e.except(r, j, nil, []int32{j}, 0, e.signed(j), fmt.Sprintf(
+		"%s of %s on %s was due in a settlement by %s", kindName(m.Kind), money(m.Amount, m.Currency),
+		m.At.In(e.loc).Format(time.RFC3339), dueAt.In(e.loc).Format(time.RFC3339)))
+}
+
+// money formats minor units for people, e.g. "NOK -12.50". It assumes two
+// decimals, which holds for the currencies Vipps MobilePay settles.
+func money(v int64, currency string) string {
+	sign := ""
+	u := uint64(v)
+	if v < 0 {
+		sign, u = "-", uint64(-v)
+	}
+	return fmt.Sprintf("%s %s%d.%02d", currency, sign, u/100, u%100)
+}

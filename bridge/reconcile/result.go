@@ -1,0 +1,186 @@
+package reconcile
+
+import "time"
+
+// Pass says how a match was made.
+type Pass string
+
+// Passes, in the order they run.
+const (
+	// PassID joined lines and movements on reference and pspReference, one
+	// to one by amount or as a group with an exact sum.
+	PassID Pass = "id"
+	// PassReference joined a line and a movement without a usable
+	// pspReference on reference, direction and exact amount.
+	PassReference Pass = "reference"
+	// PassGroup joined what was left of one reference and direction as
+	// groups whose sums are exact: partial captures settled in one line, or
+	// one capture settled in several.
+	PassGroup Pass = "group"
+	// PassFee holds fee lines for a transaction we know whose capture line
+	// is not in this run (fees may be booked on a later day).
+	PassFee Pass = "fee"
+	// PassProvider holds Kustom lines of orders paid with Klarna: there is
+	// no movement of ours to match, only the provider's word.
+	PassProvider Pass = "provider"
+)
+
+// Match is money accounted for: settlement lines tied to our movements.
+// Fee lines join the match of the capture they were charged for.
+type Match struct {
+	Pass      Pass
+	Provider  Provider
+	Currency  string
+	Reference string
+	// Gross is the lines' settled amount without fees; for a match with
+	// movements it equals their signed sum (captures +, refunds −).
+	Gross int64
+	// Fee is the lines' fees, positive for a cost.
+	Fee int64
+	// Lines are the settlement lines' keys, Movements the movements' ids.
+	Lines     []string
+	Movements []string
+}
+
+// Reason is an exception's reason code.
+type Reason string
+
+// Reasons, most severe first.
+const (
+	// ReasonPaidTwice: a KCO order we captured with Vipps also has Kustom
+	// sale lines, so the shopper paid twice.
+	ReasonPaidTwice Reason = "paid_twice"
+	// ReasonPayoutMismatch: a payout is not the sum of its lines.
+	ReasonPayoutMismatch Reason = "payout_mismatch"
+	// ReasonCapturedNotSettled: a capture past its due time has no line.
+	ReasonCapturedNotSettled Reason = "captured_not_settled"
+	// ReasonRefundNotSettled: a refund past its due time has no line.
+	ReasonRefundNotSettled Reason = "refund_not_settled"
+	// ReasonAmountMismatch: lines and movements of one reference (and
+	// pspReference when both have it) that do not sum to the same amount.
+	ReasonAmountMismatch Reason = "amount_mismatch"
+	// ReasonSettledUnknown: a Vipps line we cannot tie to any movement.
+	ReasonSettledUnknown Reason = "settled_unknown"
+	// ReasonDuplicateLine: a line whose key was already read, or a second
+	// line for a provider transaction that is already settled.
+	ReasonDuplicateLine Reason = "duplicate_line"
+	// ReasonFeeMismatch: fees outside the unit's expected fee ± tolerance.
+	ReasonFeeMismatch Reason = "fee_mismatch"
+)
+
+// Severity orders reasons for people: 0 is the most severe.
+func (r Reason) Severity() int {
+	switch r {
+	case ReasonPaidTwice:
+		return 0
+	case ReasonPayoutMismatch:
+		return 1
+	case ReasonCapturedNotSettled:
+		return 2
+	case ReasonRefundNotSettled:
+		return 3
+	case ReasonAmountMismatch:
+		return 4
+	case ReasonSettledUnknown:
+		return 5
+	case ReasonDuplicateLine:
+		return 6
+	case ReasonFeeMismatch:
+		return 7
+	}
+	return 8
+}
+
+// Exception is something that does not add up.
+type Exception struct {
+	Reason     Reason
+	Provider   Provider
+	Reference  string
+	KCOOrderID string
+	Unit       string
+	MSN        string
+	PayoutID   string
+	// Date is the ledger date of the first line, or the ledger date a
+	// movement should have settled on, or the payout date.
+	Date      string
+	LineKeys  []string
+	Movements []string
+	// Amount is what the provider settled (lines' gross, fees, or the
+	// payout) and Expected what we expected, with the lines' signs.
+	Amount   int64
+	Expected int64
+	Currency string
+	Detail   string
+}
+
+// Pending is a movement without a settlement line that is not yet missing:
+// its due time has not passed or its ledger day is still open.
+type Pending struct {
+	Provider   Provider
+	Reference  string
+	KCOOrderID string
+	Unit       string
+	MSN        string
+	Movement   string
+	Kind       Kind
+	Amount     int64
+	Currency   string
+	At         time.Time
+	Due        time.Time
+	OpenDay    bool
+}
+
+// Totals sum settlement lines. Captured + Refunded + Other − Fees = Net,
+// and Gross = Captured + Refunded + Other.
+type Totals struct {
+	// Lines counts the lines, Matched those in a match, and Exceptions the
+	// exceptions that belong here.
+	Lines      int
+	Matched    int
+	Exceptions int
+	// Captured sums captures and sales (≥ 0 in a sane file), Refunded
+	// refunds and returns (≤ 0), Other everything else but fees.
+	Captured int64
+	Refunded int64
+	Other    int64
+	Gross    int64
+	Fees     int64
+	Net      int64
+}
+
+// DaySummary is one provider's lines of one ledger date in one currency.
+type DaySummary struct {
+	Provider Provider
+	Currency string
+	Date     string
+	Totals
+}
+
+// PayoutSummary is one payout and its lines. Reported says the provider
+// reported the payout itself; without it only its lines are known.
+type PayoutSummary struct {
+	Provider Provider
+	Currency string
+	ID       string
+	MSN      string
+	Date     string
+	Paid     int64
+	Reported bool
+	Totals
+}
+
+// Result is the reconciliation of one input. Every line is in a match or
+// an exception (or both, for a matched line whose fee is off); every
+// movement is in at most one match, an exception or pending.
+type Result struct {
+	// Matches are ordered by reference for the references we hold, then by
+	// provider, currency and reference for the lines of orders we don't.
+	Matches []Match
+	// Exceptions are ordered by severity, date and reference.
+	Exceptions []Exception
+	// Pending is ordered by due time.
+	Pending []Pending
+	// Days and Payouts are ordered by provider, currency and date (then id).
+	Days    []DaySummary
+	Payouts []PayoutSummary
+}

@@ -1,0 +1,131 @@
+package reconcile
+
+import (
+	"fmt"
+	"slices"
+)
+
+// unknownLines judges the lines no run placed. A Vipps line is money
+// settled for something we never captured or refunded. Kustom lines are
+// judged per order: an order paid with Klarna is Kustom's business, unless
+// we also took Vipps money for it.
+func (e *engine) unknownLines() {
+	u := e.unknown
+	slices.SortFunc(u, func(a, b int32) int { return cmpLine(&e.lines[a], &e.lines[b]) })
+	var orders []kustomOrder
+	for len(u) > 0 {
+		first := &e.lines[u[0]]
+		n := 1
+		for n < len(u) {
+			l := &e.lines[u[n]]
+			if l.Provider != first.Provider || l.Currency != first.Currency || l.Reference != first.Reference {
+				break
+			}
+			n++
+		}
+		chunk := u[:n]
+		u = u[n:]
+		prev := int32(-1)
+		for _, i := range chunk {
+			if prev >= 0 && e.lines[prev].Key == e.lines[i].Key {
+				e.duplicateKey(i, prev)
+				continue
+			}
+			prev = i
+		}
+		if first.Provider == Kustom {
+			orders = append(orders, kustomOrder{lines: chunk, ctx: -1})
+			continue
+		}
+		for _, i := range chunk {
+			if e.lineState[i] != stateFree {
+				continue
+			}
+			l := &e.lines[i]
+			e.except(ReasonSettledUnknown, -1, []int32{i}, nil, l.Gross, 0, fmt.Sprintf(
+				"%s of %s: none of our captures or refunds has reference %q in %s",
+				kindName(l.Kind), money(l.Gross, l.Currency), l.Reference, l.Currency))
+		}
+	}
+	e.kustomOrders(orders)
+}
+
+// kustomOrder is one order's Kustom lines in one currency, and the net
+// Vipps money we hold for the same KCO order.
+type kustomOrder struct {
+	lines []int32
+	vipps int64
+	ctx   int32 // our first Vipps capture of the order
+}
+
+type orderKey struct {
+	order, currency string
+}
+
+func (e *engine) kustomOrders(orders []kustomOrder) {
+	if len(orders) == 0 {
+		return
+	}
+	byOrder := make(map[orderKey]int32, len(orders))
+	for g := range orders {
+		if l := &e.lines[orders[g].lines[0]]; l.Reference != "" {
+			byOrder[orderKey{l.Reference, l.Currency}] = int32(g)
+		}
+	}
+	for j := range e.ms {
+		m := &e.ms[j]
+		if m.Provider != Vipps || m.KCOOrderID == "" {
+			continue
+		}
+		g, ok := byOrder[orderKey{m.KCOOrderID, m.Currency}]
+		if !ok {
+			continue
+		}
+		o := &orders[g]
+		o.vipps += e.signed(int32(j))
+		if m.Kind != KindRefund && (o.ctx < 0 || cmpMovement(m, &e.ms[o.ctx]) < 0) {
+			o.ctx = int32(j)
+		}
+	}
+
+	s := &e.run
+	for _, o := range orders {
+		lines := s.a[:0]
+		var gross, fee, paid int64
+		for _, i := range o.lines {
+			if st := e.lineState[i]; st != stateFree && st != stateQueued {
+				continue
+			}
+			lines = append(lines, i)
+			l := &e.lines[i]
+			switch lineClass(l.Kind) {
+			case classIn, classOut:
+				paid += l.Gross
+			}
+			if l.Kind != KindFee {
+				gross += l.Gross
+			}
+			fee += feeCost(l)
+		}
+		s.a = lines
+		if len(lines) == 0 {
+			continue
+		}
+		first := &e.lines[lines[0]]
+		if o.vipps > 0 && paid > 0 && o.ctx >= 0 {
+			e.except(ReasonPaidTwice, o.ctx, lines, nil, paid, 0, fmt.Sprintf(
+				"KCO order %s was paid with Vipps (%s, %s net) and with Klarna (%s net)", first.Reference,
+				e.ms[o.ctx].Reference, money(o.vipps, first.Currency), money(paid, first.Currency)))
+			continue
+		}
+		start := len(e.matchKeys)
+		for _, i := range lines {
+			e.lineState[i] = stateMatched
+			e.matchKeys = append(e.matchKeys, e.lines[i].Key)
+		}
+		e.res.Matches = append(e.res.Matches, Match{
+			Pass: PassProvider, Provider: first.Provider, Currency: first.Currency, Reference: first.Reference,
+			Gross: gross, Fee: fee, Lines: e.matchKeys[start:len(e.matchKeys):len(e.matchKeys)],
+		})
+	}
+}
