@@ -1,0 +1,463 @@
+package settlement
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// ParseXLSX reads the business portal's settlement report as an Excel
+// workbook. It reads the first worksheet with the standard library only:
+// shared strings, inline strings, numeric cells (converted exactly from the
+// number's text, see below), formula results and the rows in order. The
+// header row is found by its column names, not by position.
+//
+// Amounts in numeric cells are stored by Excel as the shortest text of a
+// binary double ("97.75", "1490", sometimes "97.749999999999"). That text is
+// converted exactly; when it has more than two decimals it is rounded half
+// away from zero to two decimals only if it lies within 1e-6 of the result,
+// and is an error otherwise. Amounts stored as text may use a decimal comma
+// and spaces between thousands ("1 234,50"). Dates are DD.MM.YYYY text or
+// Excel date serials.
+//
+// The report states no currency, so Settlement.Currency is empty; the
+// settlement type is Net (the payout row says "Til utbetaling netto"), and
+// Settled is that row's Oppgjørssum. Line numbers are worksheet row numbers.
+func ParseXLSX(r io.ReaderAt, size int64, source string) (*Report, error) {
+	rep := &Report{Format: FormatXLSX, Source: source}
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, errAt(source, 0, "", "not an XLSX file: %v", err)
+	}
+	x := &xlsxReader{source: source, zr: zr}
+	sheetPath, sstPath, err := x.workbook()
+	if err != nil {
+		return nil, err
+	}
+	if sstPath != "" {
+		if err := x.sharedStrings(sstPath); err != nil {
+			return nil, err
+		}
+	}
+	p := newTableParser(rep)
+	p.date1904 = x.date1904
+	if err := x.sheet(sheetPath, p.row); err != nil {
+		return nil, err
+	}
+	if err := p.finish(); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// maxXLSXPart bounds the uncompressed size of one part of the workbook, so
+// that a small hostile zip cannot expand without limit.
+const maxXLSXPart = 256 << 20
+
+const (
+	relTypeOfficeDoc     = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+	relTypeStrictDoc     = "http://purl.oclc.org/ooxml/officeDocument/relationships"
+	relTypeSharedStrings = "/sharedStrings"
+)
+
+type xlsxReader struct {
+	source   string
+	zr       *zip.Reader
+	strings  []string
+	date1904 bool
+}
+
+func (x *xlsxReader) errf(part string, line int, format string, args ...any) error {
+	return &ParseError{Source: x.source, Line: line, Field: part, Err: fmt.Errorf(format, args...)}
+}
+
+func (x *xlsxReader) open(name string) (io.ReadCloser, error) {
+	for _, f := range x.zr.File {
+		if f.Name == name {
+			rc, err := f.Open()
+			if err != nil {
+				return nil, x.errf(name, 0, "%v", err)
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{&limitedReader{r: rc, n: maxXLSXPart, name: name}, rc}, nil
+		}
+	}
+	return nil, nil
+}
+
+type limitedReader struct {
+	r    io.Reader
+	n    int64
+	name string
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, fmt.Errorf("%s is larger than %d bytes uncompressed", l.name, int64(maxXLSXPart))
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// workbook finds the first worksheet and the shared strings through
+// xl/workbook.xml and its relationships.
+func (x *xlsxReader) workbook() (sheet, sst string, err error) {
+	const wbPath = "xl/workbook.xml"
+	rc, err := x.open(wbPath)
+	if err != nil {
+		return "", "", err
+	}
+	if rc == nil {
+		return "", "", x.errf(wbPath, 0, "missing: not an Excel workbook")
+	}
+	defer rc.Close()
+	d := xml.NewDecoder(rc)
+	var relID string
+	for relID == "" {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return "", "", x.errf(wbPath, 0, "no <sheet> in the workbook")
+		}
+		if err != nil {
+			return "", "", x.xmlErr(wbPath, d, err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch se.Name.Local {
+		case "workbookPr":
+			for _, a := range se.Attr {
+				if a.Name.Local == "date1904" {
+					x.date1904 = a.Value == "1" || a.Value == "true"
+				}
+			}
+		case "sheet":
+			for _, a := range se.Attr {
+				if a.Name.Local == "id" && (a.Name.Space == relTypeOfficeDoc || a.Name.Space == relTypeStrictDoc) {
+					relID = a.Value
+				}
+			}
+			if relID == "" {
+				return "", "", x.errf(wbPath, 0, "first <sheet> has no relationship id")
+			}
+		}
+	}
+
+	const relsPath = "xl/_rels/workbook.xml.rels"
+	rc2, err := x.open(relsPath)
+	if err != nil {
+		return "", "", err
+	}
+	if rc2 == nil {
+		return "", "", x.errf(relsPath, 0, "missing")
+	}
+	defer rc2.Close()
+	var rels struct {
+		Rel []struct {
+			ID     string `xml:"Id,attr"`
+			Type   string `xml:"Type,attr"`
+			Target string `xml:"Target,attr"`
+		} `xml:"Relationship"`
+	}
+	if err := xml.NewDecoder(rc2).Decode(&rels); err != nil {
+		return "", "", x.errf(relsPath, 0, "malformed: %v", err)
+	}
+	resolve := func(target string) string {
+		if strings.HasPrefix(target, "/") {
+			return strings.TrimPrefix(path.Clean(target), "/")
+		}
+		return path.Join("xl", target)
+	}
+	for _, r := range rels.Rel {
+		if r.ID == relID {
+			sheet = resolve(r.Target)
+		}
+		if strings.HasSuffix(r.Type, relTypeSharedStrings) {
+			sst = resolve(r.Target)
+		}
+	}
+	if sheet == "" {
+		return "", "", x.errf(relsPath, 0, "no relationship %q for the first sheet", relID)
+	}
+	return sheet, sst, nil
+}
+
+// rawDecoder reads tokens with RawToken, which skips encoding/xml's
+// namespace translation and copying (most of its cost), and still checks
+// that end tags match. The worksheet's elements are matched by local name.
+type rawDecoder struct {
+	*xml.Decoder
+	open []xml.Name
+}
+
+func (d *rawDecoder) Token() (xml.Token, error) {
+	tok, err := d.RawToken()
+	if err == io.EOF && len(d.open) > 0 {
+		line, _ := d.InputPos()
+		return nil, &xml.SyntaxError{Msg: "unexpected EOF", Line: line}
+	}
+	switch t := tok.(type) {
+	case xml.StartElement:
+		d.open = append(d.open, t.Name)
+	case xml.EndElement:
+		if n := len(d.open); n == 0 || d.open[n-1] != t.Name {
+			line, _ := d.InputPos()
+			return nil, &xml.SyntaxError{Msg: "unexpected end element </" + t.Name.Local + ">", Line: line}
+		}
+		d.open = d.open[:len(d.open)-1]
+	}
+	return tok, err
+}
+
+type inputPos interface{ InputPos() (int, int) }
+
+func (x *xlsxReader) xmlErr(part string, d inputPos, err error) error {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return x.errf(part, se.Line, "malformed XML: %s", se.Msg)
+	}
+	line, _ := d.InputPos()
+	return x.errf(part, line, "%v", err)
+}
+
+// sharedStrings reads the <si> items: plain <t>, or rich-text runs <r><t>,
+// without phonetic hints (<rPh>).
+func (x *xlsxReader) sharedStrings(name string) error {
+	rc, err := x.open(name)
+	if err != nil {
+		return err
+	}
+	if rc == nil {
+		return x.errf(name, 0, "missing, though the workbook refers to it")
+	}
+	defer rc.Close()
+	d := &rawDecoder{Decoder: xml.NewDecoder(rc)}
+	var cur strings.Builder
+	inSI, inT, skip := false, false, 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return x.xmlErr(name, d, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "si":
+				inSI = true
+				cur.Reset()
+			case "rPh":
+				skip++
+			case "t":
+				inT = inSI && skip == 0
+			}
+		case xml.EndElement:
+			switch t.Name.Local {
+			case "si":
+				x.strings = append(x.strings, cur.String())
+				inSI = false
+			case "rPh":
+				skip--
+			case "t":
+				inT = false
+			}
+		case xml.CharData:
+			if inT {
+				cur.Write(t)
+			}
+		}
+	}
+}
+
+// sheet streams the worksheet's rows to emit, each with its row number and
+// its cells placed by column.
+func (x *xlsxReader) sheet(name string, emit func(tableRow) error) error {
+	rc, err := x.open(name)
+	if err != nil {
+		return err
+	}
+	if rc == nil {
+		return x.errf(name, 0, "missing, though the workbook refers to it")
+	}
+	defer rc.Close()
+	d := &rawDecoder{Decoder: xml.NewDecoder(rc)}
+
+	var (
+		row      tableRow
+		inRow    bool
+		lastRow  int
+		col      int // column of the current cell, 0-based
+		lastCol  int
+		cellType string
+		inV, inT bool
+		inIS     bool
+		phonetic int
+		buf      bytes.Buffer
+		hasValue bool
+	)
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return x.xmlErr(name, d, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "row":
+				if inRow {
+					return x.errf(name, lastRow, "nested <row>")
+				}
+				n := lastRow + 1
+				if v := attr(t, "r"); v != "" {
+					if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 1048576 {
+						return x.errf(name, lastRow, "invalid row number %q", v)
+					}
+				}
+				if n <= lastRow {
+					return x.errf(name, n, "row %d comes after row %d", n, lastRow)
+				}
+				row = tableRow{line: n}
+				inRow, lastRow, lastCol = true, n, -1
+			case "c":
+				if !inRow {
+					return x.errf(name, lastRow, "cell outside a row")
+				}
+				col = lastCol + 1
+				if ref := attr(t, "r"); ref != "" {
+					c, r, ok := cellRef(ref)
+					if !ok || r != row.line {
+						return x.errf(name, row.line, "invalid cell reference %q in row %d", ref, row.line)
+					}
+					col = c
+				}
+				if col <= lastCol || col >= maxTableColumn {
+					return x.errf(name, row.line, "cell column %d out of order or range", col+1)
+				}
+				lastCol = col
+				cellType = attr(t, "t")
+				buf.Reset()
+				hasValue = false
+			case "v":
+				inV = true
+				hasValue = true
+			case "is":
+				inIS = true
+				hasValue = true
+			case "t":
+				inT = inIS && phonetic == 0
+			case "rPh":
+				phonetic++
+			}
+		case xml.CharData:
+			if inV || inT {
+				buf.Write(t)
+			}
+		case xml.EndElement:
+			switch t.Name.Local {
+			case "v":
+				inV = false
+			case "t":
+				inT = false
+			case "is":
+				inIS = false
+			case "rPh":
+				phonetic--
+			case "c":
+				if !hasValue {
+					continue
+				}
+				c, err := x.cell(cellType, buf.String())
+				if err != nil {
+					return x.errf(name, row.line, "cell %s: %v", colName(col)+strconv.Itoa(row.line), err)
+				}
+				for len(row.cells) < col {
+					row.cells = append(row.cells, tableCell{})
+				}
+				row.cells = append(row.cells, c)
+			case "row":
+				inRow = false
+				if err := emit(row); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+func (x *xlsxReader) cell(typ, v string) (tableCell, error) {
+	switch typ {
+	case "s":
+		i, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || i < 0 || i >= len(x.strings) {
+			return tableCell{}, fmt.Errorf("shared string index %q out of range (%d strings)", v, len(x.strings))
+		}
+		return tableCell{text: x.strings[i]}, nil
+	case "inlineStr", "str", "d":
+		return tableCell{text: v}, nil
+	case "", "n":
+		if strings.TrimSpace(v) == "" {
+			return tableCell{}, nil
+		}
+		return tableCell{text: strings.TrimSpace(v), numeric: true}, nil
+	case "b":
+		return tableCell{text: v}, nil
+	case "e":
+		return tableCell{text: v, errVal: true}, nil
+	}
+	return tableCell{}, fmt.Errorf("unknown cell type %q", typ)
+}
+
+func attr(t xml.StartElement, name string) string {
+	for _, a := range t.Attr {
+		if a.Name.Local == name && a.Name.Space == "" {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// cellRef splits "AB12" into the 0-based column 27 and the row 12.
+func cellRef(ref string) (col, row int, ok bool) {
+	i := 0
+	for i < len(ref) && ref[i] >= 'A' && ref[i] <= 'Z' {
+		col = col*26 + int(ref[i]-'A') + 1
+		i++
+		if i > 3 {
+			return 0, 0, false
+		}
+	}
+	if i == 0 || i == len(ref) {
+		return 0, 0, false
+	}
+	row, err := strconv.Atoi(ref[i:])
+	if err != nil || row < 1 || ref[i] == '+' || ref[i] == '-' {
+		return 0, 0, false
+	}
+	return col - 1, row, true
+}
+
+func colName(col int) string {
+	s := ""
+	for col++; col > 0; col = (col - 1) / 26 {
+		s = string(rune('A'+(col-1)%26)) + s
+	}
+	return s
+}
