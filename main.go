@@ -286,7 +286,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Service = &bridge.Service{
 		Store: m.Store, Kustom: kc, Units: units(cfg, clients, m.publicURL), PublicURL: m.publicURL,
 		Signer: signer(cfg), Logger: m.Logger, Now: m.Now,
-		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), uuid.NewString()[:8]),
+		Owner:             fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), uuid.NewString()[:8]),
+		KustomSettlements: kc,
 		MerchantWebhook: bridge.MerchantWebhook{
 			URL: cfg.ExpandPublicURL(cfg.MerchantWebhook.URL, m.publicURL), Secret: cfg.MerchantWebhook.Secret,
 			Client: &http.Client{Timeout: 10 * time.Second},
@@ -377,6 +378,10 @@ func units(cfg *config.Config, clients map[string]bridge.VippsAPI, publicURL str
 		if w, ok := clients[u.ID].(bridge.WebhookAPI); ok {
 			out[u.ID].Webhooks = w
 		}
+		if r, ok := clients[u.ID].(bridge.ReportAPI); ok {
+			out[u.ID].Report = r
+		}
+		out[u.ID].ExpectedFee = bridge.FeeModel{Bps: u.ExpectedFee.Bps, Fixed: u.ExpectedFee.Fixed, Tolerance: u.ExpectedFee.Tolerance}
 	}
 	return out
 }

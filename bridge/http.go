@@ -50,6 +50,12 @@ func (h *HTTP) Handler() http.Handler {
 
 	r.POST("/webhooks/vipps/:unit", h.vippsWebhook)
 
+	fin := r.Group("", h.financeAuth)
+	fin.POST("/api/v1/settlements/sync", h.syncSettlements)
+	fin.POST("/api/v1/settlements/:provider", h.uploadSettlement)
+	fin.GET("/api/v1/reconciliation", h.reconciliation)
+	fin.GET("/finance", h.financePage)
+
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.readyz)
 	r.NoRoute(func(c *gin.Context) {

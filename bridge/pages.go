@@ -56,7 +56,7 @@ type Pages struct {
 // ParsePages parses layout.html with each page of fsys.
 func ParsePages(fsys fs.FS) (*Pages, error) {
 	ps := &Pages{pages: map[string]*template.Template{}}
-	for _, name := range []string{"waiting", "confirmation", "failure", "error", "breakout"} {
+	for _, name := range []string{"waiting", "confirmation", "failure", "error", "breakout", "finance"} {
 		t, err := template.ParseFS(fsys, "layout.html", name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", name, err)
@@ -67,8 +67,9 @@ func ParsePages(fsys fs.FS) (*Pages, error) {
 }
 
 // Render writes page with status. It sets a Content-Security-Policy whose
-// script and style nonce is fresh for this response.
-func (ps *Pages) Render(w http.ResponseWriter, status int, page string, d *PageData) {
+// script and style nonce is fresh for this response. A page with more to
+// show than PageData passes its own data, which embeds d.
+func (ps *Pages) Render(w http.ResponseWriter, status int, page string, d *PageData, data ...any) {
 	nonce := make([]byte, 16)
 	_, _ = rand.Read(nonce)
 	d.Nonce = hex.EncodeToString(nonce)
@@ -79,7 +80,11 @@ func (ps *Pages) Render(w http.ResponseWriter, status int, page string, d *PageD
 		}
 	}
 	var buf bytes.Buffer
-	if err := ps.pages[page].ExecuteTemplate(&buf, "layout", d); err != nil {
+	var exec any = d
+	if len(data) > 0 {
+		exec = data[0]
+	}
+	if err := ps.pages[page].ExecuteTemplate(&buf, "layout", exec); err != nil {
 		http.Error(w, "page rendering failed", http.StatusInternalServerError)
 		return
 	}

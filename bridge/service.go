@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,10 @@ type Unit struct {
 	EPMImageURL     string
 	Vipps           VippsAPI
 	Webhooks        WebhookAPI
+	Report          ReportAPI
+	// ExpectedFee is the fee model finance expects for this unit's
+	// captures: basis points of the amount, plus a fixed part, ± tolerance.
+	ExpectedFee FeeModel
 	// WebhookSecret is a secret configured for a webhook registered outside
 	// this service; without one, EnsureWebhook registers and stores one.
 	WebhookSecret string
@@ -56,13 +61,15 @@ type Unit struct {
 
 // Service runs the shopper path and holds what the handlers need.
 type Service struct {
-	Store     Store
-	Kustom    KustomAPI
-	Units     map[string]*Unit
-	PublicURL string
-	Signer    *RedirectSigner
-	Logger    *slog.Logger
-	Now       func() time.Time
+	Store  Store
+	Kustom KustomAPI
+	// KustomSettlements pulls Kustom's settlements; nil turns that off.
+	KustomSettlements KustomSettlementsAPI
+	Units             map[string]*Unit
+	PublicURL         string
+	Signer            *RedirectSigner
+	Logger            *slog.Logger
+	Now               func() time.Time
 	// StatusCheckInterval is the least time between two reads of one
 	// payment from Vipps on behalf of the return and status pages; the GET
 	// limit is 120 a minute per reference.
@@ -133,6 +140,12 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// FeeModel is an expected fee in minor units: Bps basis points of the
+// amount plus Fixed, within Tolerance.
+type FeeModel struct {
+	Bps, Fixed, Tolerance int64
+}
+
 // MerchantWebhook is the merchant's endpoint for our signed notifications.
 // With no URL, notifications stay in the outbox, listed by the API.
 type MerchantWebhook struct {
@@ -151,6 +164,8 @@ func (s *Service) Unit(id string) (*Unit, error) {
 	}
 	return u, nil
 }
+
+func sortStrings(s []string) { slices.Sort(s) }
 
 // expand fills the placeholders of a unit's confirmation or checkout URL.
 func expand(tmpl string, p *Payment) string {

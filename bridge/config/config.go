@@ -73,6 +73,17 @@ type Unit struct {
 	// EPMName is the name shown in KCO: "Vipps" or "MobilePay".
 	EPMName     string `yaml:"epm_name"`
 	EPMImageURL string `yaml:"epm_image_url"`
+	// ExpectedFee is the capture fee finance expects from Vipps for this
+	// unit, for the reconciliation's fee check.
+	ExpectedFee ExpectedFee `yaml:"expected_fee"`
+}
+
+// ExpectedFee is basis points of the amount plus a fixed part in minor
+// units, with a tolerance in minor units.
+type ExpectedFee struct {
+	Bps       int64 `yaml:"bps"`
+	Fixed     int64 `yaml:"fixed"`
+	Tolerance int64 `yaml:"tolerance"`
 }
 
 // Vipps holds a sales unit's API keys, resolved from the environment.
@@ -361,6 +372,9 @@ func (c *Config) resolveUnit(i int, getenv func(string) string, seen map[string]
 	}
 	if u.EPMName == "" {
 		u.EPMName = "Vipps"
+	}
+	if f := u.ExpectedFee; f.Bps < 0 || f.Bps > 10000 || f.Fixed < 0 || f.Tolerance < 0 {
+		return bad(key("expected_fee"), "bps must be 0-10000 and fixed and tolerance not negative")
 	}
 	if u.Vipps.BaseURL == "" {
 		u.Vipps.BaseURL = "https://apitest.vipps.no"

@@ -1,0 +1,139 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"vippskco/klarna"
+	"vippskco/vipps/settlement"
+)
+
+// ImportVippsFile imports a Vipps settlement report from the business
+// portal (XML v3, CSV or XLSX; the format is read from the content). Gross,
+// fee and net per transaction, fee signs normalised; each settlement's
+// payout. Importing the same file twice changes nothing.
+func (s *Service) ImportVippsFile(ctx context.Context, name string, data []byte) (ImportResult, []string, error) {
+	rep, err := settlement.Parse(name, data)
+	if err != nil {
+		return ImportResult{}, nil, &Error{Code: ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
+	}
+	imp := &SettlementImport{Provider: ProviderVipps, Source: name, Hash: hashOf(data), Warnings: rep.Warnings}
+	for _, p := range rep.Check() {
+		imp.Warnings = append(imp.Warnings, fmt.Sprint(p))
+	}
+	for _, st := range rep.Settlements {
+		msn := firstNonEmpty(st.MSN, rep.MSN)
+		cur := firstNonEmpty(st.Currency, rep.Currency, s.currencyOfMSN(msn))
+		for _, t := range st.Transactions {
+			date := firstNonEmpty(t.SalesDate, st.Date)
+			imp.Lines = append(imp.Lines, SettlementLine{
+				Provider: ProviderVipps, Source: name, SourceLine: t.Line,
+				Key:  vippsLineKey(t.TransactionID, t.Kind),
+				Kind: t.Kind, Reference: t.OrderID, PSPReference: t.TransactionID, MSN: msn,
+				Gross: t.Gross, Fee: t.Fee, Currency: cur, PayoutID: st.ID, LedgerDate: date,
+			})
+		}
+		if st.ID != "" {
+			imp.Payouts = append(imp.Payouts, SettlementPayout{
+				Provider: ProviderVipps, ID: st.ID, MSN: msn, Date: st.Date, Amount: st.Settled, Currency: cur,
+				Gross: st.Type == settlement.TypeGross, Source: name,
+			})
+		}
+	}
+	res, err := s.Store.ImportSettlement(ctx, imp)
+	return res, imp.Warnings, err
+}
+
+// vippsLineKey identifies one Vipps money movement whichever way it
+// arrives (file or Report API): the transaction id is the Report API's
+// pspReference, and differs for a capture and its refunds.
+func vippsLineKey(pspReference, kind string) string {
+	return "vipps:" + kind + ":" + pspReference
+}
+
+// ImportKustomCSV imports a Kustom (Klarna) settlement CSV report. Amounts
+// are decimal major units in the file and minor units here; opt sets the
+// separator and column order when the file has no usable header.
+func (s *Service) ImportKustomCSV(ctx context.Context, name string, data []byte, opt klarna.CSVOptions) (ImportResult, error) {
+	rep, err := klarna.ParseSettlementCSV(bytes.NewReader(data), name, opt)
+	if err != nil {
+		return ImportResult{}, &Error{Code: ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
+	}
+	imp := &SettlementImport{Provider: ProviderKustom, Source: name, Hash: hashOf(data)}
+	for _, r := range rep.Rows {
+		l := kustomLine(r.Type, r.OrderID, r.CaptureID, r.RefundID, r.Amount, r.Currency, r.PaymentReference, firstNonEmpty(r.CaptureDate, r.SaleDate))
+		l.Source, l.SourceLine = name, r.Line
+		l.Key = fmt.Sprintf("kustom:csv:%s:%d", imp.Hash[:16], r.Line)
+		if r.PaymentReference != "" {
+			l.Key = fmt.Sprintf("kustom:%s:%s:%s:%s:%s:%d", r.PaymentReference, r.Type, r.OrderID, r.CaptureID, r.RefundID, r.Amount)
+		}
+		imp.Lines = append(imp.Lines, l)
+	}
+	for _, p := range rep.Payouts {
+		imp.Payouts = append(imp.Payouts, kustomPayout(p.Payout, name))
+	}
+	return s.Store.ImportSettlement(ctx, imp)
+}
+
+// kustomLine maps a Kustom transaction. Kustom gives magnitudes and says
+// the direction by type: sales add, returns and reversals take away, fees
+// are costs.
+func kustomLine(typ, orderID, captureID, refundID string, amount int64, currency, payout, date string) SettlementLine {
+	l := SettlementLine{Provider: ProviderKustom, Reference: orderID, PSPReference: firstNonEmpty(captureID, refundID),
+		Currency: currency, PayoutID: payout, LedgerDate: dateOnly(date)}
+	switch strings.ToUpper(typ) {
+	case "SALE":
+		l.Kind, l.Gross = "sale", amount
+	case "RETURN", "REVERSAL":
+		l.Kind, l.Gross = "return", -abs(amount)
+	case "FEE":
+		l.Kind, l.Fee = "fee", abs(amount)
+	case "FEE_REFUND":
+		l.Kind, l.Fee = "fee", -abs(amount)
+	default:
+		l.Kind, l.Gross = "other", amount
+	}
+	return l
+}
+
+func kustomPayout(p klarna.Payout, source string) SettlementPayout {
+	return SettlementPayout{
+		Provider: ProviderKustom, ID: p.PaymentReference, Date: p.PayoutDate.UTC().Format("2006-01-02"),
+		Amount: p.Totals.SettlementAmount, Currency: p.CurrencyCode, Gross: p.MerchantSettlementType == "GROSS", Source: source,
+	}
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// dateOnly keeps the YYYY-MM-DD of a date or date-time.
+func dateOnly(s string) string {
+	if len(s) >= 10 {
+		return s[:10]
+	}
+	return s
+}
+
+func hashOf(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// currencyOfMSN is the configured currency of the unit with this MSN, for
+// files (XLSX) that state none.
+func (s *Service) currencyOfMSN(msn string) string {
+	for _, u := range s.Units {
+		if u.MSN == msn {
+			return u.Currency
+		}
+	}
+	return ""
+}
