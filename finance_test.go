@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -145,4 +146,33 @@ func TestFinanceImportAndExceptions(t *testing.T) {
 	}
 	status, _ = e.finance("GET", "/api/v1/reconciliation?from=2026-13-01&to=2026-01-01", nil)
 	require.Equal(t, http.StatusBadRequest, status)
+}
+
+func TestSettlementCommands(t *testing.T) {
+	sample := "../shared/specs/vipps/settlement-files/xml/Example-Gross.xml"
+	if _, err := os.Stat(sample); err != nil {
+		t.Skip("the shared sample settlement files are not here: ", err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
+	raw, err := os.ReadFile("config.yaml")
+	require.NoError(t, err)
+	text := strings.Replace(string(raw), `dsn: "file:bridge.db"`, `dsn: "file:`+filepath.Join(t.TempDir(), "cli.db")+`"`, 1)
+	require.NoError(t, os.WriteFile(cfgFile, []byte(text), 0o600))
+	env := func(string) string { return "" }
+
+	var out, progress strings.Builder
+	require.NoError(t, run([]string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", sample}, env, &out, &progress))
+	require.Contains(t, progress.String(), "100%", "a progress bar is drawn")
+	require.Contains(t, out.String(), `"new_lines": 48`)
+	out.Reset()
+	require.NoError(t, run([]string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", sample}, env, &out, io.Discard))
+	require.Contains(t, out.String(), `"already_imported": true`)
+
+	out.Reset()
+	require.NoError(t, run([]string{"-config", cfgFile, "reconcile", "-from", "2018-01-01", "-to", "2018-12-31"}, env, &out, io.Discard))
+	require.True(t, strings.HasPrefix(out.String(), "section,reason"), out.String())
+	require.Contains(t, out.String(), "exception,settled_unknown")
+
+	err = run([]string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", "config.yaml"}, env, io.Discard, io.Discard)
+	require.Error(t, err, "a file that is not a settlement report is refused")
 }

@@ -7,6 +7,9 @@
 //	go run . -config other.yaml       serve with another file
 //	go run . epm webshop [-order ID] [-locale nb-NO]
 //	                                  print the external_payment_methods entry
+//	go run . webhooks register|list UNIT · webhooks delete UNIT ID
+//	go run . settlements import -provider vipps|kustom FILE
+//	go run . reconcile [-from DAY] [-to DAY] [-format csv|json]
 package main
 
 import (
@@ -62,8 +65,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return printEPM(cfg, fs.Args()[1:], stdout, stderr)
 	case "webhooks":
 		return webhooksCommand(cfg, fs.Args()[1:], stdout)
+	case "settlements":
+		return settlementsCommand(cfg, fs.Args()[1:], stdout, stderr)
+	case "reconcile":
+		return reconcileCommand(cfg, fs.Args()[1:], stdout, stderr)
 	default:
-		return fmt.Errorf("unknown command %q (serve, epm or webhooks)", cmd)
+		return fmt.Errorf("unknown command %q (serve, epm, webhooks, settlements or reconcile)", cmd)
 	}
 }
 

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"vippskco/bridge"
+	"vippskco/bridge/config"
+	"vippskco/klarna"
+)
+
+// settlementsCommand imports a settlement file from the command line:
+// `settlements import -provider vipps|kustom FILE`.
+func settlementsCommand(cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "import" {
+		return errors.New("usage: settlements import -provider vipps|kustom [-separator ';'] [-columns a,b,c] FILE")
+	}
+	fs := flag.NewFlagSet("settlements import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	provider := fs.String("provider", "vipps", "whose settlement the file is: vipps or kustom")
+	separator := fs.String("separator", "", "Kustom CSV separator, ; or , (default: read from the file)")
+	columns := fs.String("columns", "", "Kustom CSV column order, comma-separated (default: the file's header)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("settlements import: give exactly one FILE")
+	}
+	path := fs.Arg(0)
+	data, err := readWithProgress(path, stderr)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := openStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := &bridge.Service{Store: st, Units: units(cfg, nil, cfg.Server.PublicURL), PublicURL: cfg.Server.PublicURL}
+	start := time.Now()
+	fmt.Fprintf(stderr, "parsing and storing %s … ", path)
+	var res bridge.ImportResult
+	var warnings []string
+	name := path[strings.LastIndex(path, "/")+1:]
+	switch *provider {
+	case bridge.ProviderVipps:
+		res, warnings, err = svc.ImportVippsFile(ctx, name, data)
+	case bridge.ProviderKustom:
+		opt := klarna.CSVOptions{}
+		if *separator != "" {
+			opt.Separator = []rune(*separator)[0]
+		}
+		if *columns != "" {
+			opt.Columns = strings.Split(*columns, ",")
+		}
+		res, err = svc.ImportKustomCSV(ctx, name, data, opt)
+	default:
+		return fmt.Errorf("settlements import: -provider must be vipps or kustom, not %q", *provider)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "failed")
+		return err
+	}
+	fmt.Fprintf(stderr, "done in %s\n", time.Since(start).Round(time.Millisecond))
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"provider": *provider, "source": name, "result": res, "warnings": warnings})
+}
+
+// reconcileCommand prints the reconciliation of a period:
+// `reconcile [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-format csv|json]`.
+func reconcileCommand(cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	today := time.Now().Format("2006-01-02")
+	from := fs.String("from", time.Now().AddDate(0, 0, -30).Format("2006-01-02"), "first day, YYYY-MM-DD")
+	to := fs.String("to", today, "last day, YYYY-MM-DD")
+	format := fs.String("format", "csv", "csv or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := openStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := &bridge.Service{Store: st, Units: units(cfg, nil, cfg.Server.PublicURL), PublicURL: cfg.Server.PublicURL}
+	r, err := svc.Reconcile(ctx, *from, *to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%d matched, %d exceptions, %d pending, %d payouts\n", len(r.Matches), len(r.Exceptions), len(r.Pending), len(r.Payouts))
+	switch *format {
+	case "csv":
+		return r.WriteCSV(stdout)
+	case "json":
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	return fmt.Errorf("reconcile: -format must be csv or json, not %q", *format)
+}
+
+// readWithProgress reads a file and draws a progress bar on w as it goes.
+func readWithProgress(path string, w io.Writer) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	p := &progress{total: info.Size(), w: w, label: "reading " + path}
+	data := make([]byte, 0, info.Size())
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := f.Read(buf)
+		data = append(data, buf[:n]...)
+		p.add(int64(n))
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	p.done()
+	return data, nil
+}
+
+// progress draws "label [#####-----] 45% 12.3/27.0 MiB" on one line.
+type progress struct {
+	total, n int64
+	w        io.Writer
+	label    string
+	lastPct  int
+}
+
+func (p *progress) add(n int64) {
+	p.n += n
+	pct := 100
+	if p.total > 0 {
+		pct = int(p.n * 100 / p.total)
+	}
+	if pct == p.lastPct && p.n != p.total {
+		return
+	}
+	p.lastPct = pct
+	const width = 30
+	fill := pct * width / 100
+	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%% %.1f/%.1f MiB", p.label, strings.Repeat("#", fill), strings.Repeat("-", width-fill),
+		pct, float64(p.n)/(1<<20), float64(p.total)/(1<<20))
+}
+
+func (p *progress) done() { fmt.Fprintln(p.w) }
