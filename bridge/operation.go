@@ -155,7 +155,9 @@ func (s *Service) goRun(id string) {
 // the operation as stored afterwards; a pending one means the outcome is
 // still unknown and the sweep will finish it.
 func (s *Service) runOperation(ctx context.Context, id string, wait time.Duration) (*Operation, error) {
-	deadline := s.now().Add(wait)
+	// The wait is real time, not the service clock: it bounds how long a
+	// caller is kept waiting.
+	deadline := time.Now().Add(wait)
 	for {
 		now := s.now()
 		op, ok, err := s.Store.ClaimOperation(ctx, id, s.owner(), now, now.Add(operationLease))
@@ -168,7 +170,7 @@ func (s *Service) runOperation(ctx context.Context, id string, wait time.Duratio
 		if ok {
 			return s.execute(ctx, op)
 		}
-		if !s.now().Before(deadline) {
+		if !time.Now().Before(deadline) {
 			return op, nil
 		}
 		select {

@@ -131,8 +131,17 @@ func (s *Service) HandleVippsWebhook(ctx context.Context, unitID string, header 
 	s.goBackground(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
 		defer cancel()
-		if _, err := s.sync(sctx, pu, p, SourceWebhook); err != nil {
+		fresh, behind, err := s.syncBehind(sctx, pu, p, SourceWebhook)
+		if err != nil {
 			s.logger().Warn("reading payment after webhook", "reference", p.Reference, "err", err)
+			return
+		}
+		if !behind {
+			// Read back: the poll scheduled for safety is not needed now,
+			// and would spend the payment's read limit for nothing.
+			if err := s.Store.ReleasePoll(context.WithoutCancel(sctx), p.Reference, "", nextPoll(fresh, s.now())); err != nil {
+				s.logger().Warn("rescheduling poll after webhook", "reference", p.Reference, "err", err)
+			}
 		}
 	})
 	return "accepted", nil

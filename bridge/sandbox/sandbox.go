@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"vippskco/bridge/config"
@@ -21,6 +22,11 @@ type Sandbox struct {
 	Vipps  *vippstest.Server
 	Kustom *klarnatest.Server
 
+	// skew moves the fakes' clock ahead of the service's, so a person can
+	// close a settlement day in the sandbox without waiting for midnight.
+	skewMu sync.Mutex
+	skew   time.Duration
+
 	cfg       *config.Config
 	publicURL string
 	logger    *slog.Logger
@@ -31,6 +37,11 @@ type Sandbox struct {
 // now is the fakes' clock (nil: time.Now).
 func New(cfg *config.Config, publicURL string, logger *slog.Logger, now func() time.Time) *Sandbox {
 	s := &Sandbox{cfg: cfg, publicURL: strings.TrimRight(publicURL, "/"), logger: logger}
+	base := now
+	if base == nil {
+		base = time.Now
+	}
+	now = func() time.Time { return base().Add(s.Skew()) }
 	s.Vipps = vippstest.NewUnstartedHandler(vippstest.Options{Now: now, AllowInsecureLocalReturnURL: true}, s.VippsURL())
 	for _, u := range cfg.Units {
 		s.Vipps.AddSalesUnit(vippstest.SalesUnit{
@@ -43,6 +54,21 @@ func New(cfg *config.Config, publicURL string, logger *slog.Logger, now func() t
 		Credentials: []klarnatest.Credential{{Username: cfg.Kustom.Username, APIKey: cfg.Kustom.APIKey}},
 	}, s.KustomURL())
 	return s
+}
+
+// Skew is how far the fakes' clock is ahead of the service's.
+func (s *Sandbox) Skew() time.Duration {
+	s.skewMu.Lock()
+	defer s.skewMu.Unlock()
+	return s.skew
+}
+
+// NextDay moves the fakes one day ahead, which closes the current Vipps
+// ledger day (its payout is scheduled) and settles the Kustom orders.
+func (s *Sandbox) NextDay() {
+	s.skewMu.Lock()
+	s.skew += 24 * time.Hour
+	s.skewMu.Unlock()
 }
 
 // VippsURL is the base URL of the fake Vipps.

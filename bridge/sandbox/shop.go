@@ -62,6 +62,7 @@ func (s *Sandbox) Shop(kc *klarna.Client, svc *bridge.Service, merchantToken str
 	mux.HandleFunc("POST /shop/cart", sh.cart)
 	mux.HandleFunc("GET /shop/checkout/{id}", sh.checkout)
 	mux.HandleFunc("GET /shop/thanks", sh.thanks)
+	mux.HandleFunc("POST /shop/next-day", sh.nextDay)
 	return mux, nil
 }
 
@@ -230,4 +231,18 @@ func (sh *shop) thanks(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	sh.render(w, http.StatusOK, page)
+}
+
+// nextDay closes the sandbox's settlement day: the fakes move a day ahead,
+// and the service pulls both providers' settlements, so the finance page
+// has a reconciliation to show right away.
+func (sh *shop) nextDay(w http.ResponseWriter, r *http.Request) {
+	sh.sb.NextDay()
+	from := time.Now().AddDate(0, 0, -7).Format("2006-01-02")
+	to := time.Now().Add(sh.sb.Skew()).Format("2006-01-02")
+	if _, err := sh.svc.SyncSettlements(r.Context(), from, to); err != nil {
+		sh.render(w, http.StatusBadGateway, shopPage{Page: "catalog", Error: "settlement sync: " + err.Error()})
+		return
+	}
+	http.Redirect(w, r, "/finance?from="+from+"&to="+to, http.StatusSeeOther)
 }
