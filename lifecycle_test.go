@@ -172,9 +172,9 @@ func TestWebhookRejections(t *testing.T) {
 		before := len(e.notifications(p.Reference))
 		rawBefore, err := e.m.Store.RawEvents(context.Background(), p.Reference)
 		require.NoError(t, err)
-		// A replayed delivery is answered (so a resend by Vipps cannot hold
-		// up its later events) but changes nothing: not even the raw log.
-		require.Equal(t, http.StatusOK, e.signedWebhook(ev, func(h http.Header, b *[]byte) {
+		// A replayed delivery is refused and changes nothing: not even the
+		// raw log.
+		require.Equal(t, http.StatusUnauthorized, e.signedWebhook(ev, func(h http.Header, b *[]byte) {
 			for k := range h {
 				h.Del(k)
 			}

@@ -98,11 +98,12 @@ func (s *Service) HandleVippsWebhook(ctx context.Context, unitID string, header 
 		return "", err
 	}
 	if seen {
-		// The same signed request again: a replay, or Vipps resending a
-		// delivery it thinks failed. Either way it changes nothing, and the
-		// answer says so without an error, so that a resend cannot hold up
-		// Vipps's later events for this payment. A webhook is only a signal.
-		return "duplicate", nil
+		// The same signed request again. Vipps signs every delivery
+		// attempt when it sends it, so this is a replay: refused, and it
+		// changes nothing. Even if a genuine resend were refused here,
+		// nothing would be lost: a webhook is only a signal, and the poller
+		// reads every payment until it is final.
+		return "", Errorf(ECodeUnauthorized, RejectReplay, "this webhook delivery was already received")
 	}
 	if err := s.Store.AppendRawEvent(ctx, &RawEvent{
 		Reference: ev.Reference, Unit: u.ID, Source: SourceWebhook, Name: string(ev.Name), Body: body, ReceivedAt: s.now(),
