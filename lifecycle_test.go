@@ -433,3 +433,42 @@ func TestWebhookRegistration(t *testing.T) {
 	e.settle()
 	require.Equal(t, bridge.StateAuthorized, e.payment(p.Reference).State)
 }
+
+// One sales unit shared by two stores: the same MSN and keys, the store in
+// the reference prefix. Each store's payments are told apart by reference,
+// and Vipps's webhooks for the MSN reach whichever URL and still apply.
+func TestSharedSalesUnitTwoStores(t *testing.T) {
+	e := startMain(t, func(s string) string {
+		second := `
+  - id: outlet
+    name: "Demo Outlet"
+    msn: "123456"
+    vipps:
+      client_id_env: VIPPS_WEBSHOP_CLIENT_ID
+      client_secret_env: VIPPS_WEBSHOP_CLIENT_SECRET
+      subscription_key_env: VIPPS_WEBSHOP_SUBSCRIPTION_KEY
+    capture: direct
+    currency: NOK
+    countries: [NO]
+    reference_prefix: out
+    confirmation_url: "{public_url}/shop/thanks?order={kco_order_id}"
+    checkout_url: "{public_url}/shop/checkout/{kco_order_id}"
+`
+		return strings.Replace(s, "\n# Signs the EPM redirect_url", second+"\n# Signs the EPM redirect_url", 1)
+	})
+	a := e.paid()
+	o := e.order(nil)
+	entry, err := e.m.Service.EPMEntry("outlet", o.OrderID, "nb-NO")
+	require.NoError(t, err)
+	resp, _ := e.get(entry.RedirectURL)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	b := e.payment("out-" + o.OrderID + "-1")
+	require.NoError(t, e.m.Sandbox.Vipps.Approve(b.Reference))
+	e.settle()
+	require.Eventually(t, func() bool {
+		return e.payment(a.Reference).State == bridge.StateAuthorized && e.payment(b.Reference).Captured == 44700
+	}, 10*time.Second, 20*time.Millisecond)
+	e.settle()
+	require.Equal(t, int64(0), e.payment(a.Reference).Captured, "the webshop reserves; only the outlet captures directly")
+	require.Equal(t, "outlet", e.payment(b.Reference).Unit)
+}

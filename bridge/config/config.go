@@ -383,14 +383,22 @@ func (c *Config) resolveUnit(i int, getenv func(string) string, seen map[string]
 		return err
 	}
 	var err error
-	sb := "sandbox-" + u.ID
-	if u.Vipps.ClientID, err = c.secret(key("vipps.client_id_env"), u.Vipps.ClientIDEnv, getenv, true, sb+"-client-id"); err != nil {
+	// A sandbox key is derived from its variable's name, so units that name
+	// the same variables (one sales unit shared by several stores) share
+	// the same keys there too.
+	sb := func(env, fallback string) string {
+		if env == "" {
+			return "sandbox-" + u.ID + "-" + fallback
+		}
+		return "sandbox-" + strings.ToLower(strings.ReplaceAll(env, "_", "-"))
+	}
+	if u.Vipps.ClientID, err = c.secret(key("vipps.client_id_env"), u.Vipps.ClientIDEnv, getenv, true, sb(u.Vipps.ClientIDEnv, "client-id")); err != nil {
 		return err
 	}
-	if u.Vipps.ClientSecret, err = c.secret(key("vipps.client_secret_env"), u.Vipps.ClientSecretEnv, getenv, true, sb+"-client-secret"); err != nil {
+	if u.Vipps.ClientSecret, err = c.secret(key("vipps.client_secret_env"), u.Vipps.ClientSecretEnv, getenv, true, sb(u.Vipps.ClientSecretEnv, "client-secret")); err != nil {
 		return err
 	}
-	if u.Vipps.SubscriptionKey, err = c.secret(key("vipps.subscription_key_env"), u.Vipps.SubscriptionKeyEnv, getenv, true, sb+"-subscription-key"); err != nil {
+	if u.Vipps.SubscriptionKey, err = c.secret(key("vipps.subscription_key_env"), u.Vipps.SubscriptionKeyEnv, getenv, true, sb(u.Vipps.SubscriptionKeyEnv, "subscription-key")); err != nil {
 		return err
 	}
 	if u.Vipps.WebhookSecret, err = c.secret(key("vipps.webhook_secret_env"), u.Vipps.WebhookSecretEnv, getenv, false, ""); err != nil {

@@ -19,7 +19,7 @@ func TestShippedConfigLoadsInSandbox(t *testing.T) {
 	u, ok := c.Unit("webshop")
 	require.True(t, ok)
 	require.Equal(t, "123456", u.MSN)
-	require.Equal(t, "sandbox-webshop-client-secret", u.Vipps.ClientSecret)
+	require.Equal(t, "sandbox-vipps-webshop-client-secret", u.Vipps.ClientSecret)
 	require.Equal(t, []string{"NO"}, u.Countries)
 	require.Equal(t, "sandbox-redirect-signing-secret", c.RedirectSigning.Secret)
 }
