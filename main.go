@@ -303,6 +303,10 @@ func (m *Main) Run(ctx context.Context) error {
 	api := &bridge.HTTP{
 		Service: m.Service, Pages: pages, MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance,
 		Ready: m.ready, Logger: m.Logger,
+		TrustedProxies: cfg.Server.TrustedProxies,
+	}
+	if rl := cfg.Server.ShopperRateLimit; rl.PerSecond > 0 {
+		api.ShopperLimit = &bridge.RateLimiter{Rate: rl.PerSecond, Burst: float64(rl.Burst)}
 	}
 	if cfg.Sandbox {
 		shop, err := m.Sandbox.Shop(kc, m.Service, cfg.APITokens.Merchant)

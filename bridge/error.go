@@ -15,6 +15,7 @@ const (
 	ECodeUnauthorized = "unauthorized"
 	ECodeForbidden    = "forbidden"
 	ECodeUnavailable  = "unavailable"
+	ECodeRateLimited  = "rate_limited"
 	ECodeInternal     = "internal"
 )
 
@@ -91,6 +92,8 @@ func HTTPStatus(code string) int {
 		return http.StatusForbidden
 	case ECodeUnavailable:
 		return http.StatusBadGateway
+	case ECodeRateLimited:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}

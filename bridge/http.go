@@ -20,20 +20,28 @@ type HTTP struct {
 	MerchantToken string
 	FinanceToken  string
 	// Ready reports whether the store is reachable and migrated.
-	Ready  func(ctx context.Context) error
-	Logger *slog.Logger
+	Ready func(ctx context.Context) error
+	// ShopperLimit rate-limits the shopper endpoints per client; nil: none.
+	ShopperLimit *RateLimiter
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed
+	// when telling clients apart; none by default.
+	TrustedProxies []string
+	Logger         *slog.Logger
 }
 
 // Handler builds the router.
 func (h *HTTP) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(h.requestID, h.accessLog, gin.CustomRecovery(h.recovered))
+	if err := r.SetTrustedProxies(h.TrustedProxies); err != nil {
+		h.logger().Error("trusted proxies", "err", err)
+	}
+	r.Use(h.requestID, h.accessLog, gin.CustomRecovery(h.recovered), securityHeaders)
 	r.HandleMethodNotAllowed = true
 
-	r.GET("/checkout/:unit/vipps", h.redirect)
-	r.GET("/return/:token", h.returnPage)
-	r.GET("/status/:token", h.status)
+	r.GET("/checkout/:unit/vipps", h.limit, h.redirect)
+	r.GET("/return/:token", h.limit, h.returnPage)
+	r.GET("/status/:token", h.limit, h.status)
 	r.GET("/assets/:file", h.asset)
 
 	api := r.Group("/api/v1", h.bearer(func() string { return h.MerchantToken }))

@@ -38,6 +38,18 @@ type Config struct {
 type Server struct {
 	Addr      string `yaml:"addr"`
 	PublicURL string `yaml:"public_url"`
+	// TrustedProxies are the load balancers whose X-Forwarded-For names the
+	// client (for the shopper rate limit); empty trusts none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ShopperRateLimit bounds requests per client to the shopper pages;
+	// zero per_second turns it off.
+	ShopperRateLimit RateLimit `yaml:"shopper_rate_limit"`
+}
+
+// RateLimit is a token bucket: a steady rate and a burst.
+type RateLimit struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     int     `yaml:"burst"`
 }
 
 // Storage selects the store.
@@ -224,6 +236,9 @@ func (c *Config) resolve(getenv func(string) string) error {
 		return bad("server.public_url", "must be https outside sandbox mode: Vipps only returns shoppers to https URLs")
 	}
 	c.Server.PublicURL = strings.TrimRight(c.Server.PublicURL, "/")
+	if rl := c.Server.ShopperRateLimit; rl.PerSecond < 0 || rl.Burst < 0 || (rl.PerSecond > 0 && rl.Burst < 1) {
+		return bad("server.shopper_rate_limit", "per_second must not be negative, and burst must be at least 1 when a rate is set")
+	}
 
 	switch c.Storage.Driver {
 	case "sqlite", "postgres":
