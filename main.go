@@ -33,6 +33,7 @@ import (
 
 	"vippskco/bridge"
 	"vippskco/bridge/config"
+	"vippskco/bridge/postgres"
 	"vippskco/bridge/sandbox"
 	"vippskco/bridge/sqlite"
 	"vippskco/klarna"
@@ -183,6 +184,12 @@ func openStore(ctx context.Context, cfg *config.Config, now func() time.Time) (b
 	switch cfg.Storage.Driver {
 	case "sqlite":
 		st, err := sqlite.Open(ctx, cfg.Storage.DSN, now)
+		if err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+		return st, nil
+	case "postgres":
+		st, err := postgres.Open(ctx, cfg.Storage.DSN, now)
 		if err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
 		}

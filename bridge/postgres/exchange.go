@@ -1,0 +1,71 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"vippskco/bridge"
+)
+
+// AppendExchange adds ex to the provider log and sets its ID. ex.Reference
+// may be empty or name a payment not stored yet: a request is logged whether
+// or not it led to a payment. ex is changed only when the insert commits.
+func (s *Store) AppendExchange(ctx context.Context, ex *bridge.ProviderExchange) error {
+	e := *ex
+	var ta timeArgs
+	startedAt := ta.at("StartedAt", &e.StartedAt)
+	if ta.err != nil {
+		return ta.err
+	}
+	err := s.pool.QueryRow(ctx, `INSERT INTO provider_exchanges (
+		reference, provider, operation, method, url, request_headers, request_body,
+		status_code, response_headers, response_body, error, attempt, started_at, duration_ns
+	) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+		e.Reference, e.Provider, e.Operation, e.Method, e.URL, e.RequestHeaders, []byte(e.RequestBody),
+		e.StatusCode, e.ResponseHeaders, []byte(e.ResponseBody), e.Error, e.Attempt, startedAt, int64(e.Duration),
+	).Scan(&e.ID)
+	if err != nil {
+		return fmt.Errorf("append %s %s exchange: %w", e.Provider, e.Operation, err)
+	}
+	*ex = e
+	return nil
+}
+
+// Exchanges returns the provider log of a payment in the order it was
+// written; the empty reference gives the exchanges that belong to no payment.
+func (s *Store) Exchanges(ctx context.Context, reference string) ([]bridge.ProviderExchange, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, reference, provider, operation, method, url,
+		request_headers, request_body, status_code, response_headers, response_body, error,
+		attempt, started_at, duration_ns
+		FROM provider_exchanges WHERE reference = $1 ORDER BY id`, reference)
+	if err != nil {
+		return nil, fmt.Errorf("exchanges of %q: %w", reference, err)
+	}
+	defer rows.Close()
+
+	exs := []bridge.ProviderExchange{}
+	for rows.Next() {
+		var (
+			ex                        bridge.ProviderExchange
+			requestBody, responseBody []byte
+			startedAt                 pgtype.Timestamptz
+			duration                  int64
+		)
+		if err := rows.Scan(&ex.ID, &ex.Reference, &ex.Provider, &ex.Operation, &ex.Method, &ex.URL,
+			&ex.RequestHeaders, &requestBody, &ex.StatusCode, &ex.ResponseHeaders, &responseBody, &ex.Error,
+			&ex.Attempt, &startedAt, &duration); err != nil {
+			return nil, fmt.Errorf("exchanges of %q: %w", reference, err)
+		}
+		ex.RequestBody, ex.ResponseBody = string(requestBody), string(responseBody)
+		ex.StartedAt = timeOf(startedAt)
+		ex.Duration = time.Duration(duration)
+		exs = append(exs, ex)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("exchanges of %q: %w", reference, err)
+	}
+	return exs, nil
+}

@@ -1,0 +1,228 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"vippskco/bridge"
+)
+
+// paymentColumns lists the payments columns in the order scanPayment reads them.
+const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, amount_currency, state,
+	create_idempotency_key, create_request, redirect_url, return_token, psp_reference,
+	authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
+	next_poll_at, created_at, updated_at, version`
+
+// InsertPayment stores a new attempt with Version 1. A zero CreatedAt or
+// UpdatedAt is set from the clock. p is changed only when the insert commits,
+// to the payment as stored.
+func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
+	if p.Reference == "" {
+		return bridge.Errorf(bridge.ECodeInvalid, "", "payment has no reference")
+	}
+	now := s.clock()
+	q := *p
+	if q.CreatedAt.IsZero() {
+		q.CreatedAt = now
+	}
+	if q.UpdatedAt.IsZero() {
+		q.UpdatedAt = now
+	}
+	q.Version = 1
+	if err := insertPayment(ctx, s.pool, &q); err != nil {
+		return fmt.Errorf("insert payment %q: %w", p.Reference, err)
+	}
+	*p = q
+	return nil
+}
+
+// Payment returns the payment with this reference.
+func (s *Store) Payment(ctx context.Context, reference string) (*bridge.Payment, error) {
+	p, err := findPayment(ctx, s.pool, `reference = $1`, reference)
+	if err != nil {
+		return nil, fmt.Errorf("payment %q: %w", reference, err)
+	}
+	return p, nil
+}
+
+// PaymentByToken returns the payment whose return token is token. The empty
+// token belongs to no payment.
+func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payment, error) {
+	if token == "" {
+		return nil, fmt.Errorf("payment by empty token: %w", bridge.ErrNotFound)
+	}
+	// The condition repeats the partial index's, so that the index applies.
+	p, err := findPayment(ctx, s.pool, `return_token = $1 AND return_token <> ''`, token)
+	if err != nil {
+		// The token is a secret; it stays out of the error.
+		return nil, fmt.Errorf("payment by token: %w", err)
+	}
+	return p, nil
+}
+
+// PaymentsByOrder returns the attempts for a KCO order by attempt number;
+// none is not an error.
+func (s *Store) PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*bridge.Payment, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE kco_order_id = $1 ORDER BY attempt, created_at, reference COLLATE "C"`, kcoOrderID)
+	if err != nil {
+		return nil, fmt.Errorf("payments of order %q: %w", kcoOrderID, err)
+	}
+	ps, err := collectPayments(rows)
+	if err != nil {
+		return nil, fmt.Errorf("payments of order %q: %w", kcoOrderID, err)
+	}
+	return ps, nil
+}
+
+// UpdatePayment writes every field of p but Reference and CreatedAt, which
+// identify the attempt, when p.Version is the stored version. entry, when
+// not nil, is appended to the history in the same transaction; an empty
+// Reference or zero At is filled in. p and entry are changed only when the
+// update commits.
+func (s *Store) UpdatePayment(ctx context.Context, p *bridge.Payment, entry *bridge.HistoryEntry) error {
+	if entry != nil && entry.Reference != "" && entry.Reference != p.Reference {
+		return bridge.Errorf(bridge.ECodeInvalid, "",
+			"history entry of payment %q given with payment %q", entry.Reference, p.Reference)
+	}
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+
+	q := *p
+	q.UpdatedAt = tx.now
+	var e bridge.HistoryEntry
+	if entry != nil {
+		e = *entry
+		e.Reference = q.Reference
+		if e.At.IsZero() {
+			e.At = tx.now
+		}
+	}
+	if err := updatePayment(ctx, tx, &q); err != nil {
+		return fmt.Errorf("update payment %q: %w", p.Reference, err)
+	}
+	if entry != nil {
+		if err := insertHistoryEntry(ctx, tx, &e); err != nil {
+			return fmt.Errorf("update payment %q: %w", p.Reference, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("update payment %q: commit: %w", p.Reference, err)
+	}
+	*p = q
+	if entry != nil {
+		*entry = e
+	}
+	return nil
+}
+
+// insertPayment inserts p as it is and sets its times to what was stored.
+func insertPayment(ctx context.Context, db querier, p *bridge.Payment) error {
+	var ta timeArgs
+	args := []any{
+		p.Reference, p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
+		p.CreateIdempotencyKey, bytea(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
+		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, bytea(p.Order), p.FailureReason,
+		ta.at("NextPollAt", &p.NextPollAt), ta.at("CreatedAt", &p.CreatedAt), ta.at("UpdatedAt", &p.UpdatedAt), p.Version,
+	}
+	if ta.err != nil {
+		return ta.err
+	}
+	_, err := db.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
+		args...)
+	return conflict(err)
+}
+
+// updatePayment writes p over the stored row if the stored version is
+// p.Version, and then bumps p.Version. It tells a stale version
+// (ErrConflict) from a missing payment (ErrNotFound). The poll lease is not
+// part of the payment and is left as it is.
+func updatePayment(ctx context.Context, db querier, p *bridge.Payment) error {
+	var ta timeArgs
+	args := []any{
+		p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
+		p.CreateIdempotencyKey, bytea(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
+		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, bytea(p.Order), p.FailureReason,
+		ta.at("NextPollAt", &p.NextPollAt), ta.at("UpdatedAt", &p.UpdatedAt), p.Reference, p.Version,
+	}
+	if ta.err != nil {
+		return ta.err
+	}
+	// RETURNING hands back the creation time, which an update keeps, so p
+	// ends up equal to the stored row. A concurrent writer of the same row
+	// makes this one wait; PostgreSQL then checks the version again against
+	// the row it committed, so exactly one of them updates.
+	var created pgtype.Timestamptz
+	err := db.QueryRow(ctx, `UPDATE payments SET
+		unit = $1, kco_order_id = $2, attempt = $3, amount_value = $4, amount_currency = $5, state = $6,
+		create_idempotency_key = $7, create_request = $8, redirect_url = $9, return_token = $10, psp_reference = $11,
+		authorized = $12, captured = $13, refunded = $14, cancelled = $15, locale = $16, kco_order = $17,
+		failure_reason = $18, next_poll_at = $19, updated_at = $20, version = version + 1
+		WHERE reference = $21 AND version = $22
+		RETURNING created_at`, args...).Scan(&created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return staleVersion(ctx, db, `SELECT version FROM payments WHERE reference = $1`, p.Reference, p.Version)
+	} else if err != nil {
+		return conflict(err)
+	}
+	p.CreatedAt = timeOf(created)
+	p.Version++
+	return nil
+}
+
+// findPayment returns the one payment matching where, or ErrNotFound.
+func findPayment(ctx context.Context, db querier, where string, args ...any) (*bridge.Payment, error) {
+	p, err := scanPayment(db.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE `+where, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, bridge.ErrNotFound
+	}
+	return p, err
+}
+
+// collectPayments reads rows of paymentColumns and closes them.
+func collectPayments(rows pgx.Rows) ([]*bridge.Payment, error) {
+	defer rows.Close()
+	ps := []*bridge.Payment{}
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
+// scanPayment reads the columns of paymentColumns.
+func scanPayment(row pgx.Row) (*bridge.Payment, error) {
+	var (
+		p                              bridge.Payment
+		state                          string
+		createRequest, order           []byte
+		nextPoll, createdAt, updatedAt pgtype.Timestamptz
+	)
+	if err := row.Scan(
+		&p.Reference, &p.Unit, &p.KCOOrderID, &p.Attempt, &p.Amount.Value, &p.Amount.Currency, &state,
+		&p.CreateIdempotencyKey, &createRequest, &p.RedirectURL, &p.ReturnToken, &p.PSPReference,
+		&p.Authorized, &p.Captured, &p.Refunded, &p.Cancelled, &p.Locale, &order, &p.FailureReason,
+		&nextPoll, &createdAt, &updatedAt, &p.Version,
+	); err != nil {
+		return nil, err
+	}
+	p.State = bridge.PaymentState(state)
+	p.CreateRequest = json.RawMessage(createRequest)
+	p.Order = json.RawMessage(order)
+	p.NextPollAt = timeOf(nextPoll)
+	p.CreatedAt = timeOf(createdAt)
+	p.UpdatedAt = timeOf(updatedAt)
+	return &p, nil
+}

@@ -1,0 +1,219 @@
+// Package postgres is the bridge.Store on PostgreSQL, for merchants who run
+// several replicas of the service behind a load balancer. The replicas share
+// the pollers' work, the outbox and the operations through row locks: every
+// lease is taken with SELECT ... FOR UPDATE SKIP LOCKED, so a row is handed to
+// one replica at a time, and a lease whose holder died runs out by itself.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"vippskco/bridge"
+)
+
+var _ bridge.Store = (*Store)(nil)
+
+// Store is a bridge.Store on one PostgreSQL schema, reached through a pool
+// of connections.
+//
+// Transactions run at READ COMMITTED, PostgreSQL's default. Updates are
+// guarded by the version in their WHERE clause: a concurrent writer of the
+// same row waits for the first one's commit, then finds the version changed
+// and updates nothing, which is reported as bridge.ErrConflict.
+type Store struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// Open connects to the database named by dsn (a postgres:// URL or
+// key=value pairs, as pgx reads them, including pool_max_conns and the like)
+// and applies every migration not yet applied. The tables live in the first
+// schema of the connection's search_path. now is the clock; nil means
+// time.Now.
+func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse postgres dsn: %w", err)
+	}
+	// Times travel in binary and are instants either way; UTC only makes
+	// what a session prints, in logs or psql, agree with what the store reads.
+	if _, ok := cfg.ConnConfig.RuntimeParams["timezone"]; !ok {
+		cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	s := &Store{pool: pool, now: now}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes every connection of the pool, waiting for those in use to be
+// released.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// querier is what the helpers need of a connection: the pool itself for a
+// statement that stands alone, or a transaction.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// tx is one transaction with the time it started at, so that every row it
+// writes carries the same clock reading.
+type tx struct {
+	pgx.Tx
+	now time.Time
+}
+
+// begin starts a transaction. A deferred Rollback after Commit does nothing.
+func (s *Store) begin(ctx context.Context) (*tx, error) {
+	t, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &tx{Tx: t, now: s.clock()}, nil
+}
+
+// clock reads the store's clock as a timestamptz column keeps it.
+func (s *Store) clock() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}
+
+// Times are stored as timestamptz, which keeps microseconds. A time is
+// truncated to the microsecond on the way in, and the caller's copy is set to
+// what was stored. The years 1 to 9999 are accepted; a time outside is
+// refused rather than stored as another one.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// timeArgs turns times into query arguments and remembers the first that
+// cannot be stored, so that a statement's arguments can be listed in one
+// expression and checked once.
+type timeArgs struct {
+	err error
+}
+
+// at sets *t to what a timestamptz column keeps of it (the instant in UTC,
+// to the microsecond) and returns it as an argument. The zero time is NULL:
+// none.
+func (a *timeArgs) at(field string, t *time.Time) any {
+	if t.IsZero() {
+		*t = time.Time{}
+		return nil
+	}
+	return a.instant(field, t)
+}
+
+// instant is at for a column that always holds a time: the zero time is
+// stored as itself, the first instant of year 1.
+func (a *timeArgs) instant(field string, t *time.Time) any {
+	if t.Before(minTime) || !t.Before(maxTime) {
+		if a.err == nil {
+			a.err = bridge.Errorf(bridge.ECodeInvalid, "", "%s %s cannot be stored", field, t.Format(time.RFC3339Nano))
+		}
+		return nil
+	}
+	*t = t.UTC().Truncate(time.Microsecond)
+	return *t
+}
+
+// timeOf reads a timestamptz column: NULL is the zero time, anything else
+// the instant in UTC.
+func timeOf(ts pgtype.Timestamptz) time.Time {
+	if !ts.Valid || ts.InfinityModifier != pgtype.Finite {
+		return time.Time{}
+	}
+	return ts.Time.UTC()
+}
+
+// bytea stores a document as its exact bytes, and nil as NULL, so that what
+// is read back is what was given, byte for byte.
+func bytea(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return []byte(b)
+}
+
+// SQLSTATE codes the store tells apart.
+const (
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
+)
+
+// conflict turns a unique-key violation into bridge.ErrConflict, and a
+// foreign-key violation (a row about a payment that is not stored) into
+// bridge.ErrNotFound, and leaves other errors as they are. The message keeps
+// the constraint's name but not the DETAIL, which quotes the values: a return
+// token is a secret.
+func conflict(err error) error {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		switch e.Code {
+		case uniqueViolation:
+			return fmt.Errorf("%s: %w", e.Error(), bridge.ErrConflict)
+		case foreignKeyViolation:
+			return fmt.Errorf("%s: payment: %w", e.Error(), bridge.ErrNotFound)
+		}
+	}
+	return err
+}
+
+// checkLease refuses a lease that nobody holds or that ends as it starts.
+func checkLease(owner string, lease time.Duration) error {
+	if owner == "" {
+		return bridge.Errorf(bridge.ECodeInvalid, "", "lease has no owner")
+	}
+	if lease <= 0 {
+		return bridge.Errorf(bridge.ECodeInvalid, "", "lease of %s is not positive", lease)
+	}
+	return nil
+}
+
+// staleVersion explains why a version-checked update of the row that query
+// selects changed nothing: the row is missing (ErrNotFound) or its version is
+// not want (ErrConflict).
+func staleVersion(ctx context.Context, db querier, query, id string, want int64) error {
+	var stored int64
+	err := db.QueryRow(ctx, query, id).Scan(&stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return bridge.ErrNotFound
+	} else if err != nil {
+		return err
+	}
+	return fmt.Errorf("version %d is not the stored version %d: %w", want, stored, bridge.ErrConflict)
+}

@@ -1,0 +1,221 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"vippskco/bridge"
+	"vippskco/bridge/storetest"
+)
+
+// dsnVariable names the database the PostgreSQL tests run against. CI sets
+// it; without it they skip.
+const dsnVariable = "VIPPSKCO_TEST_POSTGRES_DSN"
+
+// testDSN returns the test database's DSN or skips the test.
+func testDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := os.Getenv(dsnVariable)
+	if dsn == "" {
+		tb.Skip(dsnVariable + " is not set: skipping the PostgreSQL store suite (CI sets it)")
+	}
+	return dsn
+}
+
+// newSchema creates an empty schema with a random name, dropped with
+// everything in it when the test ends, and returns a DSN whose connections
+// work in it. Tests running at once, in one process or several, never see
+// each other's tables.
+func newSchema(tb testing.TB) string {
+	tb.Helper()
+	dsn := testDSN(tb)
+	var b [8]byte
+	_, err := rand.Read(b[:])
+	require.NoError(tb, err)
+	schema := "test_" + hex.EncodeToString(b[:])
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(tb, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize())
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		// The test's context is already cancelled when cleanups run.
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return withParams(tb, dsn, map[string]string{"search_path": schema, "pool_max_conns": "8"})
+}
+
+// withParams adds settings to a DSN, which is a URL or key=value pairs.
+// pgx sends a setting it does not know itself, such as search_path, to the
+// server as a run-time parameter of every connection.
+func withParams(tb testing.TB, dsn string, params map[string]string) string {
+	tb.Helper()
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		require.NoError(tb, err)
+		q := u.Query()
+		for k, v := range params {
+			q.Set(k, v)
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	for k, v := range params {
+		dsn += " " + k + "=" + v
+	}
+	return dsn
+}
+
+// openStore opens a store on a fresh schema and closes it when the test ends.
+func openStore(tb testing.TB, now func() time.Time) (*Store, string) {
+	tb.Helper()
+	dsn := newSchema(tb)
+	s, err := Open(context.Background(), dsn, now)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { s.Close() })
+	return s, dsn
+}
+
+func TestStore(t *testing.T) {
+	testDSN(t)
+	storetest.Run(t, func(t *testing.T, now func() time.Time) bridge.Store {
+		s, err := Open(t.Context(), newSchema(t), now)
+		require.NoError(t, err)
+		return s
+	})
+}
+
+// testClock is a fake clock. Each reading is a millisecond and a few
+// nanoseconds after the last, so that a store which keeps nanoseconds in one
+// place and microseconds in another is caught.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 6789, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond + 7)
+	return c.t
+}
+
+// payment returns a small valid attempt i of order.
+func payment(order string, i int) *bridge.Payment {
+	ref := fmt.Sprintf("%s-%d", order, i)
+	return &bridge.Payment{
+		Reference:            ref,
+		Unit:                 "unit-a",
+		KCOOrderID:           order,
+		Attempt:              i,
+		Amount:               bridge.Money{Value: 149900, Currency: "NOK"},
+		State:                bridge.StatePending,
+		CreateIdempotencyKey: "idem-" + ref,
+		CreateRequest:        json.RawMessage(`{"reference":"` + ref + `"}`),
+		ReturnToken:          "token-" + ref,
+		Locale:               "nb-NO",
+		Order:                json.RawMessage(`{"order_id":"` + order + `","order_amount":149900}`),
+	}
+}
+
+// TestMicroseconds checks that times finer than PostgreSQL keeps are
+// truncated on the way in, and that what the caller holds afterwards is what
+// a read gives back.
+func TestMicroseconds(t *testing.T) {
+	ctx := t.Context()
+	s, _ := openStore(t, newTestClock().Now)
+
+	p := payment("KCO-1", 1)
+	p.CreatedAt = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 3600))
+	require.NoError(t, s.InsertPayment(ctx, p))
+	require.Equal(t, 535897000, p.CreatedAt.Nanosecond())
+	require.Equal(t, 0, p.UpdatedAt.Nanosecond()%1000, "UpdatedAt from the clock keeps nanoseconds")
+	got, err := s.Payment(ctx, p.Reference)
+	require.NoError(t, err)
+	require.Equal(t, *p, *got)
+
+	entry := &bridge.HistoryEntry{Source: "poller", At: time.Date(2025, 3, 14, 15, 9, 27, 999, time.UTC)}
+	require.NoError(t, s.UpdatePayment(ctx, p, entry))
+	got, err = s.Payment(ctx, p.Reference)
+	require.NoError(t, err)
+	require.Equal(t, *p, *got)
+	h, err := s.History(ctx, p.Reference)
+	require.NoError(t, err)
+	require.Equal(t, []bridge.HistoryEntry{*entry}, h)
+}
+
+func TestTimeOutOfRange(t *testing.T) {
+	ctx := t.Context()
+	s, _ := openStore(t, newTestClock().Now)
+	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+	p := payment("KCO-1", 1)
+	p.CreatedAt = far
+	err := s.InsertPayment(ctx, p)
+	require.Equal(t, bridge.ECodeInvalid, bridge.ErrorCode(err), "error %v", err)
+	_, err = s.Payment(ctx, p.Reference)
+	require.ErrorIs(t, err, bridge.ErrNotFound)
+
+	p = payment("KCO-2", 1)
+	require.NoError(t, s.InsertPayment(ctx, p))
+	before := *p
+	err = s.UpdatePayment(ctx, p, &bridge.HistoryEntry{Source: "poller", At: far})
+	require.Equal(t, bridge.ECodeInvalid, bridge.ErrorCode(err), "error %v", err)
+	require.Equal(t, before, *p)
+	got, err := s.Payment(ctx, p.Reference)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, got.Version)
+	h, err := s.History(ctx, p.Reference)
+	require.NoError(t, err)
+	require.Empty(t, h)
+}
+
+// TestBytesKept checks that provider bodies which text would refuse, and
+// JSON documents, read back byte for byte.
+func TestBytesKept(t *testing.T) {
+	ctx := t.Context()
+	s, _ := openStore(t, newTestClock().Now)
+	ex := &bridge.ProviderExchange{
+		Reference: "KCO-1-1", Provider: "vipps", Operation: "get_payment",
+		RequestBody: "\x00\xff not UTF-8", ResponseBody: "{\"a\":\x00}\xfe",
+	}
+	require.NoError(t, s.AppendExchange(ctx, ex))
+	exs, err := s.Exchanges(ctx, "KCO-1-1")
+	require.NoError(t, err)
+	require.Len(t, exs, 1)
+	require.Equal(t, ex.RequestBody, exs[0].RequestBody)
+	require.Equal(t, ex.ResponseBody, exs[0].ResponseBody)
+
+	e := &bridge.RawEvent{Reference: "KCO-1-1", Source: "webhook", Body: json.RawMessage("{ \"x\" :\t1 }\n")}
+	require.NoError(t, s.AppendRawEvent(ctx, e))
+	raw, err := s.RawEvents(ctx, "KCO-1-1")
+	require.NoError(t, err)
+	require.Equal(t, []bridge.RawEvent{*e}, raw)
+}

@@ -1,0 +1,111 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"vippskco/bridge"
+)
+
+// purgeBatch bounds how many expired signatures one SeenWebhook call
+// deletes, so that a backlog never makes one webhook's transaction long.
+const purgeBatch = 500
+
+// SeenWebhook records signature until keepUntil and reports whether it was
+// recorded already and its record still kept at the store's clock: a replay.
+// A record whose keepUntil has passed counts as forgotten, whether or not the
+// opportunistic purge of expired records has reached it yet. Of two replicas
+// recording one signature at once, the second waits for the first's commit
+// and reports a replay.
+//
+// The purge and the record are separate statements, each its own
+// transaction: the purge is housekeeping, and holding its row locks while
+// recording could deadlock with a replica doing the same the other way round.
+// The purge runs first, so that when it fails nothing is recorded and the
+// webhook's retry is not taken for a replay.
+func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil time.Time) (bool, error) {
+	if signature == "" {
+		return false, bridge.Errorf(bridge.ECodeInvalid, "", "webhook has no signature")
+	}
+	var ta timeArgs
+	until := ta.instant("keepUntil", &keepUntil)
+	if ta.err != nil {
+		return false, ta.err
+	}
+	now := s.clock()
+	if _, err := s.pool.Exec(ctx, `DELETE FROM seen_webhooks WHERE signature IN (
+		SELECT signature FROM seen_webhooks WHERE keep_until <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+		now, purgeBatch); err != nil {
+		return false, fmt.Errorf("seen webhook: purge: %w", err)
+	}
+	// The upsert replaces an expired record and leaves a live one alone, so
+	// one changed row means new.
+	tag, err := s.pool.Exec(ctx, `INSERT INTO seen_webhooks (signature, keep_until) VALUES ($1, $2)
+		ON CONFLICT (signature) DO UPDATE SET keep_until = excluded.keep_until
+		WHERE seen_webhooks.keep_until <= $3`, signature, until, now)
+	if err != nil {
+		return false, fmt.Errorf("seen webhook: %w", err)
+	}
+	return tag.RowsAffected() == 0, nil
+}
+
+// SaveWebhookRegistration stores r, replacing the unit's registration if it
+// has one. A zero CreatedAt is set from the clock; r is changed only when the
+// write commits.
+func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRegistration) error {
+	if r.Unit == "" {
+		return bridge.Errorf(bridge.ECodeInvalid, "", "webhook registration has no unit")
+	}
+	w := *r
+	if w.CreatedAt.IsZero() {
+		w.CreatedAt = s.clock()
+	}
+	var ta timeArgs
+	createdAt := ta.at("CreatedAt", &w.CreatedAt)
+	if ta.err != nil {
+		return ta.err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO webhook_registrations (unit, id, url, secret, events, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (unit) DO UPDATE SET
+			id = excluded.id, url = excluded.url, secret = excluded.secret,
+			events = excluded.events, created_at = excluded.created_at`,
+		w.Unit, w.ID, w.URL, w.Secret, w.Events, createdAt)
+	if err != nil {
+		return fmt.Errorf("save webhook registration of %q: %w", r.Unit, err)
+	}
+	*r = w
+	return nil
+}
+
+// WebhookRegistration returns the registration of unit.
+func (s *Store) WebhookRegistration(ctx context.Context, unit string) (*bridge.WebhookRegistration, error) {
+	var (
+		r         bridge.WebhookRegistration
+		createdAt pgtype.Timestamptz
+	)
+	err := s.pool.QueryRow(ctx, `SELECT unit, id, url, secret, events, created_at
+		FROM webhook_registrations WHERE unit = $1`, unit).Scan(&r.Unit, &r.ID, &r.URL, &r.Secret, &r.Events, &createdAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("webhook registration of %q: %w", unit, bridge.ErrNotFound)
+	} else if err != nil {
+		return nil, fmt.Errorf("webhook registration of %q: %w", unit, err)
+	}
+	r.CreatedAt = timeOf(createdAt)
+	return &r, nil
+}
+
+// DeleteWebhookRegistration forgets the registration of unit. Forgetting one
+// that is not stored is not an error, so that an unregistration that died
+// halfway can simply be run again.
+func (s *Store) DeleteWebhookRegistration(ctx context.Context, unit string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM webhook_registrations WHERE unit = $1`, unit); err != nil {
+		return fmt.Errorf("delete webhook registration of %q: %w", unit, err)
+	}
+	return nil
+}
