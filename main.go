@@ -211,6 +211,8 @@ type Main struct {
 
 	Store   bridge.Store
 	Service *bridge.Service
+	// Metrics are served at /metrics; Run makes them when nil.
+	Metrics *bridge.Metrics
 	Sandbox *sandbox.Sandbox
 	// ShopHooks is the demo shop's notification receiver (sandbox only).
 	ShopHooks *sandbox.HookReceiver
@@ -272,7 +274,10 @@ func (m *Main) Run(ctx context.Context) error {
 		mux.Handle("/sandbox/", m.Sandbox.ProviderHandler())
 	}
 
-	rec := &bridge.ExchangeRecorder{Store: m.Store, Logger: m.Logger}
+	if m.Metrics == nil {
+		m.Metrics = bridge.NewMetrics()
+	}
+	rec := &bridge.ExchangeRecorder{Store: m.Store, Logger: m.Logger, Metrics: m.Metrics}
 	kc, err := klarna.New(klarna.Config{
 		BaseURL: kustomURL, Username: cfg.Kustom.Username, APIKey: cfg.Kustom.APIKey,
 		HTTPClient: httpClient, UserAgent: cfg.System.Name + "/" + cfg.System.Version, Observer: rec.Kustom,
@@ -302,6 +307,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Signer: signer(cfg), Logger: m.Logger, Now: m.Now,
 		Owner:             fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), uuid.NewString()[:8]),
 		KustomSettlements: kc,
+		Metrics:           m.Metrics,
 		MerchantWebhook: bridge.MerchantWebhook{
 			URL: cfg.ExpandPublicURL(cfg.MerchantWebhook.URL, m.publicURL), Secret: cfg.MerchantWebhook.Secret,
 			Client: &http.Client{Timeout: 10 * time.Second},

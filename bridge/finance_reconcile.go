@@ -91,6 +91,7 @@ func (s *Service) Reconcile(ctx context.Context, from, to string) (*Reconciliati
 			Amount: p.Amount, Currency: p.Currency, Gross: p.Gross}
 	}
 	res := reconcile.Run(cfg, ms, ls, ps)
+	s.Metrics.Reconciled(res.Exceptions)
 	return &Reconciliation{From: from, To: to, RanAt: cfg.Now, Result: *res}, nil
 }
 

@@ -66,6 +66,8 @@ func (h *HTTP) Handler() http.Handler {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.readyz)
+	// No authentication: /metrics is for the operations network (see metricsHandler).
+	r.GET("/metrics", h.metricsHandler())
 	r.NoRoute(func(c *gin.Context) {
 		writeJSONError(c, Errorf(ECodeNotFound, "no_route", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})

@@ -58,6 +58,7 @@ func (s *Service) RunOutbox(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = 500 * time.Millisecond
 	}
+	s.Metrics.countOutboxBacklogWith(s.outboxBacklog)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -74,6 +75,13 @@ func (s *Service) RunOutbox(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// outboxBacklog counts the notifications not yet delivered nor given up,
+// up to outboxBacklogCap.
+func (s *Service) outboxBacklog(ctx context.Context) (int, error) {
+	ns, err := s.Store.Notifications(ctx, "", NotificationPending, outboxBacklogCap)
+	return len(ns), err
 }
 
 // deliverBatch is one round of the outbox; it also returns how many rows it
@@ -165,9 +173,11 @@ func (s *Service) deliverSequence(ctx context.Context, hook *MerchantWebhook, le
 			s.logger().Error("recording a notification delivery", "notification", n.ID, "reference", n.Reference, "err", err)
 		}
 		if out.delivered() {
+			s.Metrics.OutboxDelivered()
 			delivered++
 			continue
 		}
+		s.Metrics.OutboxDeliveryFailed(out.status)
 		blocked = true
 		switch {
 		case saved == nil:

@@ -36,6 +36,9 @@ type ExchangeRecorder struct {
 	Logger interface {
 		Error(msg string, args ...any)
 	}
+	// Metrics gets each exchange's duration and, for a failure, its
+	// status and error code; nil records nothing.
+	Metrics *Metrics
 }
 
 // Vipps records one Vipps exchange.
@@ -50,6 +53,7 @@ func (r *ExchangeRecorder) Vipps(ctx context.Context, ex vipps.Exchange) {
 		StatusCode: ex.StatusCode, ResponseHeaders: headerText(ex.ResponseHeaders), ResponseBody: string(ex.ResponseBody),
 		Error: errText(ex.Err), Attempt: ex.Attempt, StartedAt: ex.Started.UTC(), Duration: ex.Duration,
 	})
+	r.Metrics.ProviderExchange("vipps", ex.Op, ex.StatusCode, ex.Duration, providerErrorCode(ex.Err))
 }
 
 // Kustom records one Kustom exchange under its order's log key.
@@ -64,6 +68,7 @@ func (r *ExchangeRecorder) Kustom(ctx context.Context, ex klarna.Exchange) {
 		StatusCode: ex.StatusCode, ResponseHeaders: headerText(ex.ResponseHeaders), ResponseBody: string(ex.ResponseBody),
 		Error: errText(ex.Err), Attempt: ex.Attempt, StartedAt: ex.Started.UTC(), Duration: ex.Duration,
 	})
+	r.Metrics.ProviderExchange("kustom", ex.Op, ex.StatusCode, ex.Duration, providerErrorCode(ex.Err))
 }
 
 func (r *ExchangeRecorder) save(ctx context.Context, ex *ProviderExchange) {

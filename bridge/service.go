@@ -83,6 +83,10 @@ type Service struct {
 	// thing twice while a lease holds.
 	Owner string
 
+	// Metrics records what Prometheus scrapes at /metrics; nil records
+	// nothing.
+	Metrics *Metrics
+
 	checkMu    sync.Mutex
 	lastChecks map[string]time.Time
 	bgMu       sync.Mutex

@@ -61,6 +61,18 @@ const (
 // payment is read back from Vipps before anything is booked. Unknown
 // references are acknowledged and ignored, so Vipps stops retrying them.
 func (s *Service) HandleVippsWebhook(ctx context.Context, unitID string, header http.Header, body []byte) (string, error) {
+	result, err := s.handleVippsWebhook(ctx, unitID, header, body)
+	if _, uerr := s.Unit(unitID); uerr == nil {
+		// Only configured units are counted: the path is the sender's.
+		s.Metrics.WebhookReceived(unitID)
+		if code := ErrorCode(err); code == ECodeUnauthorized || code == ECodeInvalid {
+			s.Metrics.WebhookRejected(unitID, ErrorReason(err))
+		}
+	}
+	return result, err
+}
+
+func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header http.Header, body []byte) (string, error) {
 	u, err := s.Unit(unitID)
 	if err != nil {
 		return "", err
