@@ -76,7 +76,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 }
 
 func serve(cfg *config.Config, stderr io.Writer) error {
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	logger := slog.New(bridge.ContextHandler(slog.NewJSONHandler(stderr, nil)))
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -243,7 +243,7 @@ func (s *Service) newAttempt(ctx context.Context, u *Unit, order *klarna.Order, 
 		return nil, err
 	}
 	s.Metrics.PaymentStored(u.ID)
-	s.logger().Info("payment attempt stored", "reference", ref, "unit", u.ID, "attempt", n, "amount", p.Amount.String())
+	s.logger().InfoContext(ctx, "payment attempt stored", "reference", ref, "unit", u.ID, "attempt", n, "amount", p.Amount.String())
 	return p, nil
 }
 

@@ -59,7 +59,7 @@ func (s *Service) guardSecondAuthorization(ctx context.Context, p *Payment, newE
 		notes = append(notes, s.notification(p, "payment.refund_required", nil,
 			fmt.Sprintf("%s; %d %s minor units were already captured and must be refunded", detail, p.Captured-p.Refunded, p.Amount.Currency)))
 	}
-	s.logger().Warn("double payment: second authorization", "reference", p.Reference, "kept", keep.Reference, "kco_order_id", p.KCOOrderID)
+	s.logger().WarnContext(ctx, "double payment: second authorization", "reference", p.Reference, "kept", keep.Reference, "kco_order_id", p.KCOOrderID)
 	return ops, notes, true, nil
 }
 
@@ -180,7 +180,7 @@ func (s *Service) guardKlarnaPayment(ctx context.Context, u *Unit, p *Payment) e
 		}
 		err := s.Store.Commit(ctx, c)
 		if err == nil {
-			s.logger().Warn("double payment: KCO order completed with Klarna", "reference", p.Reference, "kco_order_id", p.KCOOrderID)
+			s.logger().WarnContext(ctx, "double payment: KCO order completed with Klarna", "reference", p.Reference, "kco_order_id", p.KCOOrderID)
 			if op.State == OperationPending {
 				s.goRun(op.ID)
 			}

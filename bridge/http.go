@@ -103,12 +103,12 @@ func (h *HTTP) requestID(c *gin.Context) {
 func (h *HTTP) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	h.logger().Info("http request", "request_id", c.GetString("request_id"), "method", c.Request.Method,
+	h.logger().InfoContext(c.Request.Context(), "http request", "method", c.Request.Method,
 		"route", c.FullPath(), "status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds())
 }
 
 func (h *HTTP) recovered(c *gin.Context, err any) {
-	h.logger().Error("panic in handler", "request_id", c.GetString("request_id"), "panic", err)
+	h.logger().ErrorContext(c.Request.Context(), "panic in handler", "panic", err)
 	writeJSONError(c, Errorf(ECodeInternal, "", "internal error"))
 }
 

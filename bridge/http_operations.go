@@ -64,7 +64,7 @@ func (h *HTTP) vippsWebhook(c *gin.Context) {
 	}
 	status, err := h.Service.HandleVippsWebhook(c.Request.Context(), c.Param("unit"), c.Request.Header, body)
 	if err != nil {
-		h.logger().Warn("vipps webhook rejected", "request_id", c.GetString("request_id"), "unit", c.Param("unit"), "reason", ErrorReason(err), "err", err)
+		h.logger().WarnContext(c.Request.Context(), "vipps webhook rejected", "unit", c.Param("unit"), "reason", ErrorReason(err), "err", err)
 		writeJSONError(c, err)
 		return
 	}

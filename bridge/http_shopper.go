@@ -49,9 +49,9 @@ func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *Payme
 	}
 	code, reason := ErrorCode(err), ErrorReason(err)
 	if code == ECodeInternal {
-		h.logger().Error("redirect failed", "request_id", c.GetString("request_id"), "unit", unitID, "err", err)
+		h.logger().ErrorContext(c.Request.Context(), "redirect failed", "unit", unitID, "err", err)
 	} else {
-		h.logger().Info("redirect refused", "request_id", c.GetString("request_id"), "unit", unitID, "reason", reason, "err", err)
+		h.logger().InfoContext(c.Request.Context(), "redirect refused", "unit", unitID, "reason", reason, "err", err)
 	}
 	if wantsJSON(c) {
 		writeJSONError(c, err)

@@ -145,7 +145,7 @@ func (s *Service) goRun(id string) {
 		ctx, cancel := context.WithTimeout(context.Background(), operationLease)
 		defer cancel()
 		if _, err := s.runOperation(ctx, id, 30*time.Second); err != nil {
-			s.logger().Warn("running operation", "operation", id, "err", err)
+			s.logger().WarnContext(ctx, "running operation", "operation", id, "err", err)
 		}
 	})
 }
@@ -310,7 +310,7 @@ func (s *Service) succeed(ctx context.Context, u *Unit, op *Operation) (*Operati
 		return nil, err
 	}
 	if p, err = s.sync(ctx, u, p, op.Source); err != nil {
-		s.logger().Warn("reading payment after operation", "reference", op.Reference, "err", err)
+		s.logger().WarnContext(ctx, "reading payment after operation", "reference", op.Reference, "err", err)
 	}
 	hist, _ := s.Store.History(ctx, op.Reference)
 	body, _ := json.Marshal(map[string]any{"operation": operationJSON(&Operation{
@@ -325,7 +325,7 @@ func (s *Service) fail(ctx context.Context, op *Operation, status int, reason, m
 		e["vipps"] = map[string]any{"status": verr.StatusCode, "error_code": verr.ErrorCode, "title": verr.Title, "detail": verr.Detail, "trace_id": verr.TraceID}
 	}
 	body, _ := json.Marshal(map[string]any{"error": e})
-	s.logger().Info("operation failed", "operation", op.ID, "reference", op.Reference, "kind", op.Kind, "reason", reason)
+	s.logger().InfoContext(ctx, "operation failed", "operation", op.ID, "reference", op.Reference, "kind", op.Kind, "reason", reason)
 	done, err := s.finish(ctx, op, OperationFailed, status, body, msg)
 	if err == nil && op.Source != SourceMerchant {
 		// Nobody waits for the answer of an operation we started ourselves
@@ -348,7 +348,7 @@ func (s *Service) notifyOperationFailed(ctx context.Context, op *Operation, reas
 			return
 		}
 		if ErrorCode(err) != ECodeConflict {
-			s.logger().Error("notifying a failed operation", "operation", op.ID, "err", err)
+			s.logger().ErrorContext(ctx, "notifying a failed operation", "operation", op.ID, "err", err)
 			return
 		}
 	}
@@ -367,7 +367,7 @@ func (s *Service) finish(ctx context.Context, op *Operation, state string, statu
 // resolved later by reading the event log, never by sending it with a new
 // key. The lease is shortened so the sweep retries soon.
 func (s *Service) unknown(ctx context.Context, op *Operation, cause error) (*Operation, error) {
-	s.logger().Warn("operation outcome unknown", "operation", op.ID, "reference", op.Reference, "kind", op.Kind, "attempts", op.Attempts, "err", cause)
+	s.logger().WarnContext(ctx, "operation outcome unknown", "operation", op.ID, "reference", op.Reference, "kind", op.Kind, "attempts", op.Attempts, "err", cause)
 	age := s.now().Sub(op.CreatedAt)
 	if age > operationGiveUp {
 		return s.fail(ctx, op, http.StatusBadGateway, "outcome_unknown", fmt.Sprintf("gave up after %s and %d tries without a known outcome: %v", operationGiveUp, op.Attempts, cause), nil)
@@ -398,7 +398,7 @@ func (s *Service) SweepOperations(ctx context.Context) error {
 	}
 	for _, op := range ops {
 		if _, err := s.runOperation(ctx, op.ID, 0); err != nil {
-			s.logger().Warn("recovering operation", "operation", op.ID, "err", err)
+			s.logger().WarnContext(ctx, "recovering operation", "operation", op.ID, "err", err)
 		}
 	}
 	return nil

@@ -64,7 +64,7 @@ func (s *Service) RunOutbox(ctx context.Context, every time.Duration) {
 	for {
 		_, claimed, err := s.deliverBatch(ctx)
 		if err != nil && ctx.Err() == nil {
-			s.logger().Error("outbox", "err", err)
+			s.logger().ErrorContext(ctx, "outbox", "err", err)
 		}
 		if claimed == outboxBatch && err == nil {
 			continue
@@ -170,7 +170,7 @@ func (s *Service) deliverSequence(ctx context.Context, hook *MerchantWebhook, le
 		}
 		saved, err := s.saveNotification(ctx, lease, n, func(n *Notification) { s.record(n, hook, out) })
 		if err != nil {
-			s.logger().Error("recording a notification delivery", "notification", n.ID, "reference", n.Reference, "err", err)
+			s.logger().ErrorContext(ctx, "recording a notification delivery", "notification", n.ID, "reference", n.Reference, "err", err)
 		}
 		if out.delivered() {
 			s.Metrics.OutboxDelivered()
@@ -182,11 +182,11 @@ func (s *Service) deliverSequence(ctx context.Context, hook *MerchantWebhook, le
 		switch {
 		case saved == nil:
 		case !saved.GaveUpAt.IsZero():
-			s.logger().Error("gave up delivering a notification", "notification", n.ID, "reference", n.Reference,
+			s.logger().ErrorContext(ctx, "gave up delivering a notification", "notification", n.ID, "reference", n.Reference,
 				"attempts", saved.Attempts, "status", out.status, "err", out.err)
 		default:
 			blockedUntil = saved.NextAttemptAt
-			s.logger().Warn("notification not delivered", "notification", n.ID, "reference", n.Reference,
+			s.logger().WarnContext(ctx, "notification not delivered", "notification", n.ID, "reference", n.Reference,
 				"attempts", saved.Attempts, "status", out.status, "err", out.err, "next_attempt_at", saved.NextAttemptAt)
 		}
 	}
@@ -203,7 +203,7 @@ func (s *Service) handBack(ctx context.Context, lease leaseRun, n *Notification,
 			n.NextAttemptAt = notBefore
 		}
 	}); err != nil {
-		s.logger().Error("releasing a notification", "notification", n.ID, "reference", n.Reference, "err", err)
+		s.logger().ErrorContext(ctx, "releasing a notification", "notification", n.ID, "reference", n.Reference, "err", err)
 	}
 }
 
@@ -233,7 +233,7 @@ func (s *Service) saveNotification(ctx context.Context, lease leaseRun, n *Notif
 		if fresh.LeaseOwner != lease.owner || fresh.LeaseOwner != n.LeaseOwner || !fresh.LeaseUntil.Equal(n.LeaseUntil) ||
 			!fresh.DeliveredAt.IsZero() {
 			// Our lease ran out and another round owns the row now.
-			s.logger().Warn("notification lease lost", "notification", n.ID, "reference", n.Reference)
+			s.logger().WarnContext(ctx, "notification lease lost", "notification", n.ID, "reference", n.Reference)
 			return nil, nil
 		}
 		row = *fresh

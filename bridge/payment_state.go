@@ -81,7 +81,7 @@ func (s *Service) store(ctx context.Context, p *Payment, source string, change f
 		err = s.Store.Commit(ctx, c)
 		if err == nil {
 			if from != p.State {
-				s.logger().Info("payment state changed", "reference", p.Reference, "from", from, "to", p.State, "source", source)
+				s.logger().InfoContext(ctx, "payment state changed", "reference", p.Reference, "from", from, "to", p.State, "source", source)
 				s.Metrics.PaymentTransition(p.Unit, from, p.State, source, p.CreatedAt, s.now())
 			}
 			return p, nil

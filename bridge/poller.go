@@ -33,7 +33,7 @@ func (s *Service) PollOnce(ctx context.Context) (int, error) {
 			next := s.pollPayment(pctx, p)
 			cancel()
 			if err := s.Store.ReleasePoll(context.WithoutCancel(ctx), p.Reference, s.owner(), next); err != nil {
-				s.logger().Error("releasing poll", "reference", p.Reference, "err", err)
+				s.logger().ErrorContext(ctx, "releasing poll", "reference", p.Reference, "err", err)
 			}
 		}()
 	}
@@ -68,12 +68,12 @@ func (s *Service) pollPayment(ctx context.Context, p *Payment) time.Time {
 		if vipps.IsNotFound(err) && p.State == StatePending {
 			return s.now().Add(pollWhileWaiting)
 		}
-		s.logger().Warn("polling payment", "reference", p.Reference, "err", err)
+		s.logger().WarnContext(ctx, "polling payment", "reference", p.Reference, "err", err)
 		return s.now().Add(pollAfterError)
 	}
 	if fresh.State == StateAuthorized {
 		if err := s.guardKlarnaPayment(ctx, u, fresh); err != nil {
-			s.logger().Warn("double-payment guard", "reference", p.Reference, "err", err)
+			s.logger().WarnContext(ctx, "double-payment guard", "reference", p.Reference, "err", err)
 		}
 	}
 	if behind {
@@ -129,7 +129,7 @@ func (s *Service) every(ctx context.Context, d time.Duration, what string, f fun
 	defer t.Stop()
 	for {
 		if err := f(); err != nil && ctx.Err() == nil {
-			s.logger().Error(what, "err", err)
+			s.logger().ErrorContext(ctx, what, "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -43,7 +43,7 @@ func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (
 		} else if fresh, err := s.sync(ctx, u, p, source); err == nil {
 			p = fresh
 		} else {
-			s.logger().Warn("reading payment for the shopper", "reference", p.Reference, "err", err)
+			s.logger().WarnContext(ctx, "reading payment for the shopper", "reference", p.Reference, "err", err)
 		}
 	}
 	return s.view(u, p, token), nil

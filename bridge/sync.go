@@ -84,7 +84,7 @@ func (s *Service) syncBehind(ctx context.Context, u *Unit, p *Payment, source st
 	if differs(p, vp) {
 		events, eventsErr = u.Vipps.GetEvents(ctx, p.Reference)
 		if eventsErr != nil {
-			s.logger().Warn("reading the Vipps event log", "reference", p.Reference, "err", eventsErr)
+			s.logger().WarnContext(ctx, "reading the Vipps event log", "reference", p.Reference, "err", eventsErr)
 		}
 	}
 	for range 8 {
@@ -97,7 +97,7 @@ func (s *Service) syncBehind(ctx context.Context, u *Unit, p *Payment, source st
 		}
 		err = s.Store.Commit(ctx, c)
 		if err == nil {
-			s.afterCommit(c, ops)
+			s.afterCommit(ctx, c, ops)
 			return c.Payment, behind, nil
 		}
 		if !errors.Is(err, ErrConflict) {
@@ -248,9 +248,9 @@ func (s *Service) plan(ctx context.Context, u *Unit, stored *Payment, vp *vipps.
 
 // afterCommit starts the operations a change created. They are already
 // stored, so if this process dies first the operation sweep runs them.
-func (s *Service) afterCommit(c *Change, ops []Operation) {
+func (s *Service) afterCommit(ctx context.Context, c *Change, ops []Operation) {
 	for _, h := range c.History {
-		s.logger().Info("payment state changed", "reference", c.Payment.Reference, "from", h.FromState, "to", h.ToState, "source", h.Source)
+		s.logger().InfoContext(ctx, "payment state changed", "reference", c.Payment.Reference, "from", h.FromState, "to", h.ToState, "source", h.Source)
 		s.Metrics.PaymentTransition(c.Payment.Unit, h.FromState, h.ToState, h.Source, c.Payment.CreatedAt, s.now())
 		if h.Source == SourcePoller {
 			// Vipps reports every state by webhook: the poller found
@@ -268,8 +268,8 @@ func (s *Service) afterCommit(c *Change, ops []Operation) {
 			// each seeing the other not yet authorized. Looking again after
 			// our commit closes that gap: the later commit sees both.
 			s.goBackground(func() {
-				if err := s.recheckGuard(context.Background(), c.Payment.Reference); err != nil {
-					s.logger().Warn("double-payment guard after authorization", "reference", c.Payment.Reference, "err", err)
+				if err := s.recheckGuard(context.WithoutCancel(ctx), c.Payment.Reference); err != nil {
+					s.logger().WarnContext(ctx, "double-payment guard after authorization", "reference", c.Payment.Reference, "err", err)
 				}
 			})
 		}

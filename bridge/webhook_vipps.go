@@ -125,14 +125,14 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 	p, err := s.Store.Payment(ctx, ev.Reference)
 	if err != nil {
 		if ErrorCode(err) == ECodeNotFound {
-			s.logger().Info("webhook for an unknown reference", "unit", u.ID, "reference", ev.Reference, "event", ev.Name)
+			s.logger().InfoContext(ctx, "webhook for an unknown reference", "unit", u.ID, "reference", ev.Reference, "event", ev.Name)
 			return "ignored", nil
 		}
 		return "", err
 	}
 	pu, err := s.Unit(p.Unit)
 	if err != nil || pu.MSN != ev.MSN {
-		s.logger().Warn("webhook for a payment of another sales unit", "unit", u.ID, "reference", ev.Reference, "msn", ev.MSN)
+		s.logger().WarnContext(ctx, "webhook for a payment of another sales unit", "unit", u.ID, "reference", ev.Reference, "msn", ev.MSN)
 		return "ignored", nil
 	}
 	// Vipps wants an answer within 10 seconds, so the payment is read back
@@ -146,14 +146,14 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 		defer cancel()
 		fresh, behind, err := s.syncBehind(sctx, pu, p, SourceWebhook)
 		if err != nil {
-			s.logger().Warn("reading payment after webhook", "reference", p.Reference, "err", err)
+			s.logger().WarnContext(ctx, "reading payment after webhook", "reference", p.Reference, "err", err)
 			return
 		}
 		if !behind {
 			// Read back: the poll scheduled for safety is not needed now,
 			// and would spend the payment's read limit for nothing.
 			if err := s.Store.ReleasePoll(context.WithoutCancel(sctx), p.Reference, "", nextPoll(fresh, s.now())); err != nil {
-				s.logger().Warn("rescheduling poll after webhook", "reference", p.Reference, "err", err)
+				s.logger().WarnContext(ctx, "rescheduling poll after webhook", "reference", p.Reference, "err", err)
 			}
 		}
 	})
@@ -200,6 +200,6 @@ func (s *Service) EnsureWebhook(ctx context.Context, unitID string) (*WebhookReg
 	if err := s.Store.SaveWebhookRegistration(ctx, reg); err != nil {
 		return nil, err
 	}
-	s.logger().Info("webhook registered", "unit", u.ID, "id", reg.ID, "url", want)
+	s.logger().InfoContext(ctx, "webhook registered", "unit", u.ID, "id", reg.ID, "url", want)
 	return reg, nil
 }
