@@ -20,7 +20,7 @@ type FinancePage struct {
 	Totals     []financeTotal
 	Chart      template.HTML
 	Exceptions []financeException
-	Payouts    []reconcile.PayoutSummary
+	Payouts    []payoutView
 	Days       []reconcile.DaySummary
 	Pending    int
 	CSVURL     string
@@ -30,6 +30,13 @@ type financeTotal struct {
 	Provider, Currency   string
 	Gross, Fees, Net     string
 	Lines, Matched, Excs int
+}
+
+type payoutView struct {
+	Date, Provider, Currency, ID string
+	Gross, Fees, Net, Paid       string
+	Lines, Exceptions            int
+	Balanced                     bool
 }
 
 type financeException struct {
@@ -47,7 +54,7 @@ func (h *HTTP) financePage(c *gin.Context) {
 			Title: T(lang, "fin_title"), Body: ErrorMessage(err), Reason: ErrorReason(err)})
 		return
 	}
-	d := &FinancePage{From: from, To: to, Payouts: r.Payouts, Days: r.Days, Pending: len(r.Pending),
+	d := &FinancePage{From: from, To: to, Days: r.Days, Pending: len(r.Pending),
 		CSVURL: "/api/v1/reconciliation?format=csv&from=" + from + "&to=" + to}
 	d.PageData = PageData{Lang: lang, Brand: Brand{Name: "Finance", Color: "#1B1B1B"}, Title: T(lang, "fin_title")}
 	totals := map[string]*financeTotal{}
@@ -81,6 +88,12 @@ func (h *HTTP) financePage(c *gin.Context) {
 			fe.PaymentURL = "/api/v1/payments/" + e.Reference
 		}
 		d.Exceptions = append(d.Exceptions, fe)
+	}
+	for _, p := range r.Payouts {
+		m := func(v int64) string { return FormatMoney(lang, Money{v, p.Currency}) }
+		d.Payouts = append(d.Payouts, payoutView{Date: p.Date, Provider: string(p.Provider), Currency: p.Currency, ID: p.ID,
+			Gross: m(p.Gross), Fees: m(p.Fees), Net: m(p.Net), Paid: m(p.Paid), Lines: p.Lines, Exceptions: p.Exceptions,
+			Balanced: p.Paid == p.Net})
 	}
 	d.Chart = dayChart(r.Days, lang)
 	h.Pages.Render(c.Writer, http.StatusOK, "finance", &d.PageData, d)
