@@ -1,9 +1,12 @@
 package reconcile
 
 import (
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 )
 
 // Line and movement states while the engine runs.
@@ -21,23 +24,36 @@ const (
 )
 
 // engine is one run's state. Everything it indexes is an int32 position in
-// the caller's slices, so a million lines cost a few flat arrays instead of
-// a million small allocations.
+// the movements or the line store, so a million lines cost a few flat
+// arrays instead of a million small allocations.
 type engine struct {
-	cfg   *Config
-	ms    []Movement
-	lines []Line
-	loc   *time.Location
-	open  map[Day]struct{}
+	cfg  *Config
+	ms   []Movement
+	ls   lineStore
+	loc  *time.Location
+	open map[Day]struct{}
 	// lastOpen is each unit's latest open day.
 	lastOpen map[unit]string
 
-	movRef, lineRef     []int32 // rank of the reference, or -1
+	// refs finds our movements by reference while lines are added; movRef
+	// is each movement's reference rank (or -1), and byRank the first
+	// movement of each rank.
+	refs   refIndex
+	movRef []int32
+	byRank []int32
+	// byPSP maps our pspReferences to their reference rank, built the
+	// first time a line without a reference needs it.
+	byPSP map[string]int32
+	// queries are lines waiting for their reference to be looked up, and
+	// qbuf holds copies of their references.
+	queries []refQuery
+	qbuf    []byte
+
 	movState, lineState []uint8
-	// movLocal and lineLocal are the number of the match a matched
-	// movement or line belongs to within the current run.
-	movLocal, lineLocal []int32
-	unknown             []int32 // lines no run could place
+	// movLocal is the number of the match a matched movement belongs to
+	// within the current run (line.local for lines).
+	movLocal []int32
+	unknown  []int32 // lines no run could place
 
 	res *Result
 	// Match and exception key lists are windows of these, so that a match
@@ -52,23 +68,98 @@ type engine struct {
 // modifies its arguments and gives a deep-equal Result for the same input
 // in any order.
 func Run(cfg Config, ms []Movement, lines []Line, payouts []Payout) *Result {
-	e := &engine{
-		cfg: &cfg, ms: ms, lines: lines, loc: cfg.Location,
-		movState: make([]uint8, len(ms)), lineState: make([]uint8, len(lines)),
-		movLocal: make([]int32, len(ms)), lineLocal: make([]int32, len(lines)),
-		res: &Result{
-			// Every match holds at least one line.
-			Matches: make([]Match, 0, len(lines)),
-		},
-		matchKeys: make([]string, 0, len(lines)),
-		matchIDs:  make([]string, 0, len(ms)),
+	e := newEngine(cfg, ms)
+	for i := range lines {
+		e.add(&lines[i], len(lines)-i)
 	}
+	return e.finish(payouts)
+}
+
+func newEngine(cfg Config, ms []Movement) *engine {
+	e := &engine{cfg: &cfg, ms: ms, loc: cfg.Location}
 	if e.loc == nil {
 		e.loc = time.UTC
 	}
-	e.openDays()
-	movByRef, lineByRef, nref := e.index()
-	e.references(movByRef, lineByRef, nref)
+	e.open = make(map[Day]struct{}, len(cfg.OpenDays))
+	e.lastOpen = make(map[unit]string)
+	for _, d := range cfg.OpenDays {
+		e.addOpen(d)
+	}
+	e.index()
+	return e
+}
+
+// add stores a line and places it under its reference (or under its
+// capture's, found by pspReference, when it has none); hint is how many
+// lines are still coming, when known. Lines with a reference are placed
+// in batches (see refQuery).
+func (e *engine) add(l *Line, hint int) {
+	s := &e.ls
+	pos := int32(s.n)
+	n := line{key: s.arena.add(l.Key)}
+	s.setAmounts(&n, pos, l.Gross, l.Fee)
+	s.setSrcLine(&n, pos, l.SourceLine)
+	n.psp = s.pspOf(s.key(&n), l.PSPReference)
+	n.group = s.internGroup(lineGroup{
+		attrs: s.internAttrs(lineAttrs{provider: l.Provider, kind: l.Kind, msn: l.MSN, currency: l.Currency, source: l.Source, open: l.Open}),
+		book:  s.internBook(lineBook{payout: l.PayoutID, date: l.LedgerDate}),
+	})
+	if l.Open {
+		e.addOpen(Day{Provider: l.Provider, MSN: l.MSN, Date: l.LedgerDate})
+	}
+	s.push(&n, hint)
+	if l.Reference == "" {
+		rank := int32(-1)
+		if l.PSPReference != "" {
+			if e.byPSP == nil {
+				e.byPSP = e.referencesByPSP()
+			}
+			if r, ok := e.byPSP[l.PSPReference]; ok {
+				rank = r
+			}
+		}
+		e.place(pos, "", rank)
+		return
+	}
+	ref := l.Reference
+	if s.own {
+		// The caller may reuse its memory before the batch is resolved.
+		off := len(e.qbuf)
+		e.qbuf = append(e.qbuf, ref...)
+		ref = unsafe.String(&e.qbuf[off], len(ref))
+	}
+	e.queries = append(e.queries, refQuery{ref: ref, line: pos})
+	if len(e.queries) == refBatch {
+		e.resolve()
+	}
+}
+
+// place puts line i, with reference ref, under reference rank (-1: none).
+func (e *engine) place(i int32, ref string, rank int32) {
+	l := e.ls.at(i)
+	l.ref = rank
+	if rank < 0 || ref == "" {
+		l.ref = e.ls.oddRef(ref, rank)
+	}
+	if rank < 0 {
+		e.unknown = append(e.unknown, i)
+	}
+}
+
+// finish reconciles the lines added.
+func (e *engine) finish(payouts []Payout) *Result {
+	e.resolve()
+	e.refs, e.queries, e.qbuf = refIndex{}, nil, nil
+	e.byPSP = nil
+	nl := e.ls.n
+	e.movState, e.movLocal = make([]uint8, len(e.ms)), make([]int32, len(e.ms))
+	e.lineState = make([]uint8, nl)
+	// Every match holds at least one line.
+	e.res = &Result{Matches: make([]Match, 0, nl)}
+	e.matchKeys = make([]string, 0, nl)
+	e.matchIDs = make([]string, 0, len(e.ms))
+
+	e.referencesParallel()
 	for j, r := range e.movRef {
 		if r < 0 {
 			// Without a reference nothing can settle it.
@@ -87,32 +178,27 @@ type unit struct {
 	msn      string
 }
 
-func (e *engine) openDays() {
-	e.open = make(map[Day]struct{}, len(e.cfg.OpenDays))
-	e.lastOpen = make(map[unit]string)
-	add := func(d Day) {
-		e.open[d] = struct{}{}
-		u := unit{d.Provider, d.MSN}
-		e.lastOpen[u] = max(e.lastOpen[u], d.Date)
+func (e *engine) addOpen(d Day) {
+	if _, ok := e.open[d]; ok {
+		return
 	}
-	for _, d := range e.cfg.OpenDays {
-		add(d)
+	if e.ls.own {
+		d.Provider, d.MSN, d.Date = Provider(strings.Clone(string(d.Provider))), strings.Clone(d.MSN), strings.Clone(d.Date)
 	}
-	for i := range e.lines {
-		if l := &e.lines[i]; l.Open {
-			add(Day{Provider: l.Provider, MSN: l.MSN, Date: l.LedgerDate})
-		}
-	}
+	e.open[d] = struct{}{}
+	u := unit{d.Provider, d.MSN}
+	e.lastOpen[u] = max(e.lastOpen[u], d.Date)
 }
 
-// openSince reports whether line l's unit has an open day on or after the
+// openSince reports whether line i's unit has an open day on or after the
 // line's: money booked after the line's day (a fee) may still come.
-func (e *engine) openSince(l *Line) bool {
+func (e *engine) openSince(i int32) bool {
 	if len(e.lastOpen) == 0 {
 		return false
 	}
-	d, ok := e.lastOpen[unit{l.Provider, l.MSN}]
-	return ok && d >= l.LedgerDate
+	a := e.attrs(i)
+	d, ok := e.lastOpen[unit{a.provider, a.msn}]
+	return ok && d >= e.book(i).date
 }
 
 func (e *engine) isOpen(p Provider, msn, date string) bool {
@@ -123,98 +209,171 @@ func (e *engine) isOpen(p Provider, msn, date string) bool {
 	return ok
 }
 
-// grouping is a counting sort of positions by reference rank: the
-// positions of rank r are idx[off[r]:off[r+1]].
-type grouping struct {
-	off []int32
-	idx []int32
+// Line fields, by position in the store.
+
+func (e *engine) line(i int32) *line        { return e.ls.at(i) }
+func (e *engine) attrs(i int32) *lineAttrs  { return e.ls.attrsOf(e.ls.at(i)) }
+func (e *engine) book(i int32) *lineBook    { return e.ls.bookOf(e.ls.at(i)) }
+func (e *engine) key(i int32) string        { return e.ls.key(e.ls.at(i)) }
+func (e *engine) gross(i int32) int64       { return e.ls.gross(i, e.ls.at(i)) }
+func (e *engine) kind(i int32) Kind         { return e.attrs(i).kind }
+func (e *engine) provider(i int32) Provider { return e.attrs(i).provider }
+func (e *engine) currency(i int32) string   { return e.attrs(i).currency }
+func (e *engine) psp(i int32) string        { return e.ls.pspRef(e.ls.at(i)) }
+
+// reference is line i's Reference as it was added.
+func (e *engine) reference(i int32) string {
+	r := e.ls.at(i).ref
+	if r >= 0 {
+		return e.ms[e.byRank[r]].Reference
+	}
+	return e.ls.odd[^r].ref
 }
 
-func (g *grouping) group(r int) []int32 { return g.idx[g.off[r]:g.off[r+1]] }
+// rank is the rank of the reference line i is placed under, or -1.
+func (e *engine) rank(i int32) int32 {
+	r := e.ls.at(i).ref
+	if r >= 0 {
+		return r
+	}
+	return e.ls.odd[^r].rank
+}
 
-func groupBy(ref []int32, nref int) grouping {
-	g := grouping{off: make([]int32, nref+1)}
+// feeCost is what line i cost in fees (see feeCost).
+func (e *engine) feeCost(i int32) int64 {
+	l := e.ls.at(i)
+	if e.ls.attrsOf(l).kind == KindFee {
+		return e.ls.fee(i, l) - e.ls.gross(i, l)
+	}
+	return e.ls.fee(i, l)
+}
+
+// chains links the movements and the lines of each reference rank: the
+// first movement of rank r is byRank[r] and the next one movLocal's entry;
+// the first line is the returned head's entry and the next one its local.
+// Both fields serve as links until the rank's run, which then reads them
+// before it numbers its matches in them. It also counts the lines and
+// movements of each of parts ranges of ranks (see rankRange).
+func (e *engine) chains(parts int) (lineHead []int32, lines, movs []int) {
+	nref := len(e.byRank)
+	part := func(r int32) int { return int(int64(r) * int64(parts) / int64(nref)) }
+	lines, movs = make([]int, parts), make([]int, parts)
+	for r := range e.byRank {
+		e.byRank[r] = -1
+	}
+	for j := len(e.ms) - 1; j >= 0; j-- {
+		if r := e.movRef[j]; r >= 0 {
+			e.movLocal[j], e.byRank[r] = e.byRank[r], int32(j)
+			movs[part(r)]++
+		}
+	}
+	lineHead = make([]int32, nref)
+	for r := range lineHead {
+		lineHead[r] = -1
+	}
+	for i := int32(e.ls.n) - 1; i >= 0; i-- {
+		if r := e.rank(i); r >= 0 {
+			e.line(i).local, lineHead[r] = lineHead[r], i
+			lines[part(r)]++
+		}
+	}
+	return lineHead, lines, movs
+}
+
+// rankRange is the ranks r0 to r1 of part w of parts: those with
+// r*parts/nref = w.
+func rankRange(w, parts, nref int) (r0, r1 int) {
+	return (w*nref + parts - 1) / parts, ((w+1)*nref + parts - 1) / parts
+}
+
+// refsPerWorker is the fewest references worth a goroutine of their own.
+const refsPerWorker = 2048
+
+// referencesParallel works through the references in equal ranges of
+// ranks on up to GOMAXPROCS goroutines. What a range's run touches is its
+// own: its movements and lines (their states and links), its scratch, and
+// its region of the match and key arrays, which are as long as the range
+// has lines (every match holds one of them) and movements. The regions'
+// matches are then moved together in rank order; exceptions, pending
+// movements and unknown lines are sorted later anyway.
+func (e *engine) referencesParallel() {
+	nref := len(e.byRank)
+	parts := min(runtime.GOMAXPROCS(0), 8, nref/refsPerWorker)
+	parts = max(parts, 1)
+	lineHead, lines, movs := e.chains(parts)
+	if parts == 1 {
+		e.references(lineHead, 0, nref)
+		return
+	}
+	matches, keys, ids := e.res.Matches[:cap(e.res.Matches)], e.matchKeys[:cap(e.matchKeys)], e.matchIDs[:cap(e.matchIDs)]
+	ws := make([]*engine, parts)
+	var wg sync.WaitGroup
+	lo, mlo := 0, 0
+	for w := range ws {
+		p := *e
+		p.run = runScratch{}
+		p.res = &Result{Matches: matches[lo : lo : lo+lines[w]]}
+		p.matchKeys, p.matchIDs = keys[lo:lo:lo+lines[w]], ids[mlo:mlo:mlo+movs[w]]
+		p.excKeys, p.excIDs, p.unknown = nil, nil, nil
+		ws[w] = &p
+		lo, mlo = lo+lines[w], mlo+movs[w]
+		r0, r1 := rankRange(w, parts, nref)
+		wg.Go(func() { p.references(lineHead, r0, r1) })
+	}
+	wg.Wait()
 	n := 0
-	for _, r := range ref {
-		if r >= 0 {
-			g.off[r+1]++
-			n++
-		}
+	for _, p := range ws {
+		n += copy(matches[n:], p.res.Matches)
+		e.res.Exceptions = append(e.res.Exceptions, p.res.Exceptions...)
+		e.res.Pending = append(e.res.Pending, p.res.Pending...)
+		e.unknown = append(e.unknown, p.unknown...)
 	}
-	for r := 1; r <= nref; r++ {
-		g.off[r] += g.off[r-1]
-	}
-	g.idx = make([]int32, n)
-	next := slices.Clone(g.off[:nref])
-	for i, r := range ref {
-		if r >= 0 {
-			g.idx[next[r]] = int32(i)
-			next[r]++
-		}
-	}
-	return g
+	e.res.Matches = matches[:n]
+	// What is matched later (Kustom's own orders) holds only lines of no
+	// rank, for which the rest of the key array is.
+	e.matchKeys, e.matchIDs = keys[lo:lo], ids[mlo:mlo]
 }
 
 // index interns the references of our movements and ranks them in sorted
-// order, which is the order the references are worked through, then places
-// every line under its reference (or under its capture's, found by
-// pspReference, when it has none).
-func (e *engine) index() (movByRef, lineByRef grouping, nref int) {
-	ids := make(map[string]int32, len(e.ms))
-	var names []refName
+// order, which is the order the references are worked through.
+func (e *engine) index() {
 	e.movRef = make([]int32, len(e.ms))
+	e.refs.init(len(e.ms))
+	// Hash every reference first: the loads of the references' bytes do
+	// not wait on each other.
+	hs := make([]uint64, len(e.ms))
+	for i := range e.ms {
+		if r := e.ms[i].Reference; r != "" {
+			hs[i] = e.refs.hash(r)
+		}
+	}
+	first := make([]int32, 0, len(e.ms))
 	for i := range e.ms {
 		r := e.ms[i].Reference
 		if r == "" {
 			e.movRef[i] = -1
 			continue
 		}
-		id, ok := ids[r]
-		if !ok {
-			id = int32(len(names))
-			ids[r] = id
-			names = append(names, refName{name: r, id: id})
+		if j := e.refs.find(e.ms, r, hs[i], int32(i), true); j >= 0 {
+			e.movRef[i] = e.movRef[j]
+			continue
 		}
-		e.movRef[i] = id
+		e.movRef[i] = int32(len(first))
+		first = append(first, int32(i))
 	}
-	slices.SortFunc(names, func(a, b refName) int { return strings.Compare(a.name, b.name) })
-	rank := make([]int32, len(names))
-	for i, n := range names {
-		rank[n.id] = int32(i)
+	// first[id] is the first movement of reference id; sorted, it is the
+	// first movement of each rank.
+	sortReferences(e.ms, first)
+	rank := make([]int32, len(first))
+	for r, j := range first {
+		rank[e.movRef[j]] = int32(r)
 	}
-	for i, r := range e.movRef {
-		if r >= 0 {
-			e.movRef[i] = rank[r]
-		}
-	}
-
-	var byPSP map[string]int32
-	e.lineRef = make([]int32, len(e.lines))
-	for i := range e.lines {
-		l := &e.lines[i]
-		e.lineRef[i] = -1
-		if l.Reference != "" {
-			if id, ok := ids[l.Reference]; ok {
-				e.lineRef[i] = rank[id]
-			}
-		} else if l.PSPReference != "" {
-			if byPSP == nil {
-				byPSP = e.referencesByPSP()
-			}
-			if r, ok := byPSP[l.PSPReference]; ok {
-				e.lineRef[i] = r
-			}
-		}
-		if e.lineRef[i] < 0 {
-			e.unknown = append(e.unknown, int32(i))
+	for i, id := range e.movRef {
+		if id >= 0 {
+			e.movRef[i] = rank[id]
 		}
 	}
-	return groupBy(e.movRef, len(names)), groupBy(e.lineRef, len(names)), len(names)
-}
-
-type refName struct {
-	name string
-	id   int32
+	e.byRank = first
 }
 
 // referencesByPSP maps our movements' pspReferences to their reference
@@ -234,13 +393,21 @@ func (e *engine) referencesByPSP() map[string]int32 {
 	return m
 }
 
-// references works through our references in sorted order, each split into
-// runs of one provider and currency.
-func (e *engine) references(movByRef, lineByRef grouping, nref int) {
-	for r := 0; r < nref; r++ {
-		gm, gl := movByRef.group(r), lineByRef.group(r)
-		slices.SortFunc(gm, func(a, b int32) int { return cmpMovement(&e.ms[a], &e.ms[b]) })
-		slices.SortFunc(gl, func(a, b int32) int { return cmpLine(&e.lines[a], &e.lines[b]) })
+// references works through the references of ranks r0 to r1 in sorted
+// order, each split into runs of one provider and currency.
+func (e *engine) references(lineHead []int32, r0, r1 int) {
+	var bufM, bufL []int32
+	for r := r0; r < r1; r++ {
+		gm, gl := bufM[:0], bufL[:0]
+		for j := e.byRank[r]; j >= 0; j = e.movLocal[j] {
+			gm = append(gm, j)
+		}
+		for i := lineHead[r]; i >= 0; i = e.line(i).local {
+			gl = append(gl, i)
+		}
+		bufM, bufL = gm, gl
+		sortMovements(e, gm)
+		sortLines(e, gl)
 		for len(gm) > 0 || len(gl) > 0 {
 			p, cur := e.nextRun(gm, gl)
 			i := 0
@@ -248,7 +415,7 @@ func (e *engine) references(movByRef, lineByRef grouping, nref int) {
 				i++
 			}
 			j := 0
-			for j < len(gl) && e.lines[gl[j]].Provider == p && e.lines[gl[j]].Currency == cur {
+			for j < len(gl) && e.provider(gl[j]) == p && e.currency(gl[j]) == cur {
 				j++
 			}
 			if i == 0 {
@@ -267,17 +434,17 @@ func (e *engine) references(movByRef, lineByRef grouping, nref int) {
 func (e *engine) nextRun(gm, gl []int32) (Provider, string) {
 	switch {
 	case len(gm) == 0:
-		l := &e.lines[gl[0]]
-		return l.Provider, l.Currency
+		a := e.attrs(gl[0])
+		return a.provider, a.currency
 	case len(gl) == 0:
 		m := &e.ms[gm[0]]
 		return m.Provider, m.Currency
 	}
-	m, l := &e.ms[gm[0]], &e.lines[gl[0]]
-	if c := strings.Compare(string(m.Provider), string(l.Provider)); c < 0 || c == 0 && m.Currency <= l.Currency {
+	m, a := &e.ms[gm[0]], e.attrs(gl[0])
+	if c := strings.Compare(string(m.Provider), string(a.provider)); c < 0 || c == 0 && m.Currency <= a.currency {
 		return m.Provider, m.Currency
 	}
-	return l.Provider, l.Currency
+	return a.provider, a.currency
 }
 
 func (e *engine) sortResult() {

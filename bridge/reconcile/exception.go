@@ -12,12 +12,12 @@ import (
 func (e *engine) except(r Reason, ctx int32, lines, movs []int32, amount, expected int64, detail string) {
 	x := Exception{Reason: r, Amount: amount, Expected: expected, Detail: detail}
 	if len(lines) > 0 {
-		l := &e.lines[lines[0]]
-		x.Provider, x.Currency, x.Reference = l.Provider, l.Currency, l.Reference
-		x.MSN, x.PayoutID, x.Date = l.MSN, l.PayoutID, l.LedgerDate
+		a, b := e.attrs(lines[0]), e.book(lines[0])
+		x.Provider, x.Currency, x.Reference = a.provider, a.currency, e.reference(lines[0])
+		x.MSN, x.PayoutID, x.Date = a.msn, b.payout, b.date
 		start := len(e.excKeys)
 		for _, i := range lines {
-			e.excKeys = append(e.excKeys, e.lines[i].Key)
+			e.excKeys = append(e.excKeys, e.key(i))
 			if s := e.lineState[i]; s == stateFree || s == stateQueued {
 				e.lineState[i] = stateException
 			}
@@ -49,10 +49,9 @@ func (e *engine) except(r Reason, ctx int32, lines, movs []int32, amount, expect
 
 // duplicateKey records line i as line first read again.
 func (e *engine) duplicateKey(i, first int32) {
-	f := &e.lines[first]
 	e.lineState[i] = stateDuplicate
-	e.except(ReasonDuplicateLine, -1, []int32{i}, nil, e.lines[i].Gross, 0, fmt.Sprintf(
-		"key %q was already read from %s:%d", f.Key, f.Source, f.SourceLine))
+	e.except(ReasonDuplicateLine, -1, []int32{i}, nil, e.gross(i), 0, fmt.Sprintf(
+		"key %q was already read from %s:%d", e.key(first), e.attrs(first).source, e.ls.srcLine(first)))
 }
 
 // ledgerDate is the provider ledger date a movement belongs to.

@@ -20,35 +20,35 @@ func (e *engine) fees() {
 	captures := s.lDir[classIn]
 	byPSP := s.a[:0]
 	for _, i := range captures {
-		if e.lines[i].PSPReference != "" {
+		if e.psp(i) != "" {
 			byPSP = append(byPSP, i)
 		}
 	}
 	slices.SortStableFunc(byPSP, func(x, y int32) int {
-		return strings.Compare(e.lines[x].PSPReference, e.lines[y].PSPReference)
+		return strings.Compare(e.psp(x), e.psp(y))
 	})
 	s.a = byPSP
 
 	firstMatch := int32(-1)
 	for _, i := range captures {
 		if e.lineState[i] == stateMatched {
-			firstMatch = e.lineLocal[i]
+			firstMatch = e.line(i).local
 			break
 		}
 	}
 	floating := false
 	for _, f := range s.fees {
 		m := firstMatch
-		psp := e.lines[f].PSPReference
+		psp := e.psp(f)
 		lo, found := slices.BinarySearchFunc(byPSP, psp, func(i int32, p string) int {
-			return strings.Compare(e.lines[i].PSPReference, p)
+			return strings.Compare(e.psp(i), p)
 		})
 		switch {
 		case psp != "" && found:
 			m = -1
-			for k := lo; k < len(byPSP) && e.lines[byPSP[k]].PSPReference == psp; k++ {
+			for k := lo; k < len(byPSP) && e.psp(byPSP[k]) == psp; k++ {
 				if c := byPSP[k]; e.lineState[c] == stateMatched {
-					m = e.lineLocal[c]
+					m = e.line(c).local
 					break
 				}
 			}
@@ -81,7 +81,7 @@ func (e *engine) fees() {
 // ownFee reports whether fee line f is for a transaction of ours: it names
 // no pspReference, or one of the run's movements has it.
 func (e *engine) ownFee(f int32) bool {
-	psp := e.lines[f].PSPReference
+	psp := e.psp(f)
 	if psp == "" {
 		return true
 	}
@@ -141,9 +141,9 @@ func (e *engine) checkFees(floating bool) {
 			if e.lineState[i] != stateMatched {
 				continue
 			}
-			m, l := e.lineLocal[i], &e.lines[i]
-			s.feeGot[m] += feeCost(l)
-			if e.openSince(l) {
+			m := e.line(i).local
+			s.feeGot[m] += e.feeCost(i)
+			if e.openSince(i) {
 				s.feeOpen[m] = true
 			}
 		}
@@ -182,7 +182,7 @@ func (e *engine) checkFee(m int32, got, want, tol int64, open bool) {
 	lines, movs := s.c[:0], s.d[:0]
 	for _, ls := range [...][]int32{s.lDir[classIn], s.lDir[classOut], s.fees} {
 		for _, i := range ls {
-			if e.lineState[i] == stateMatched && (e.lineLocal[i] == m || m < 0 && s.feeKnown[e.lineLocal[i]] == feeKnown) {
+			if e.lineState[i] == stateMatched && (e.line(i).local == m || m < 0 && s.feeKnown[e.line(i).local] == feeKnown) {
 				lines = append(lines, i)
 			}
 		}

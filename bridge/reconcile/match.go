@@ -90,13 +90,12 @@ func (e *engine) matchRun(rm, rl []int32) {
 	}
 	prev := int32(-1)
 	for _, i := range rl {
-		l := &e.lines[i]
-		if prev >= 0 && e.lines[prev].Key == l.Key {
+		if prev >= 0 && e.key(prev) == e.key(i) {
 			e.duplicateKey(i, prev)
 			continue
 		}
 		prev = i
-		switch c := lineClass(l.Kind); c {
+		switch c := lineClass(e.kind(i)); c {
 		case classIn, classOut:
 			s.lDir[c] = append(s.lDir[c], i)
 		case classFee:
@@ -115,14 +114,14 @@ func (e *engine) matchRun(rm, rl []int32) {
 		if e.lineState[i] != stateFree {
 			continue
 		}
-		if e.lines[i].Provider == Kustom {
+		if e.provider(i) == Kustom {
 			// Kustom settles orders paid with Klarna on its own; a line
 			// that is not ours is judged with the other Kustom lines.
 			e.lineState[i] = stateQueued
 			e.unknown = append(e.unknown, i)
 			continue
 		}
-		e.except(ReasonSettledUnknown, s.ctx, []int32{i}, nil, e.lines[i].Gross, 0, e.unknownDetail(i))
+		e.except(ReasonSettledUnknown, s.ctx, []int32{i}, nil, e.gross(i), 0, e.unknownDetail(i))
 	}
 	for _, j := range rm {
 		if e.movState[j] == stateFree {
@@ -133,14 +132,14 @@ func (e *engine) matchRun(rm, rl []int32) {
 }
 
 func (e *engine) unknownDetail(i int32) string {
-	l := &e.lines[i]
-	switch lineClass(l.Kind) {
+	k := e.kind(i)
+	switch lineClass(k) {
 	case classFee:
-		return fmt.Sprintf("fee for pspReference %q of %s, which is none of ours", l.PSPReference, e.run.reference)
+		return fmt.Sprintf("fee for pspReference %q of %s, which is none of ours", e.psp(i), e.run.reference)
 	case classOther:
-		return fmt.Sprintf("%s line of %s ties to no capture or refund", kindName(l.Kind), e.run.reference)
+		return fmt.Sprintf("%s line of %s ties to no capture or refund", kindName(k), e.run.reference)
 	}
-	return fmt.Sprintf("%s of %s with pspReference %q ties to none of our movements of it", kindName(l.Kind), money(l.Gross, l.Currency), l.PSPReference)
+	return fmt.Sprintf("%s of %s with pspReference %q ties to none of our movements of it", kindName(k), money(e.gross(i), e.currency(i)), e.psp(i))
 }
 
 func kindName(k Kind) string {
@@ -156,7 +155,7 @@ func (e *engine) newMatch(p Pass) int32 {
 }
 
 func (e *engine) takeLine(m, i int32) {
-	e.lineState[i], e.lineLocal[i] = stateMatched, m
+	e.lineState[i], e.line(i).local = stateMatched, m
 }
 
 func (e *engine) takeMovement(m, j int32) {
@@ -202,7 +201,7 @@ func (e *engine) sumMovements(js []int32) (n int64) {
 
 func (e *engine) sumLines(is []int32) (n int64) {
 	for _, i := range is {
-		n += e.lines[i].Gross
+		n += e.gross(i)
 	}
 	return n
 }
@@ -225,7 +224,7 @@ func (e *engine) passID(dm, dl []int32) {
 		}
 	}
 	for _, i := range dl {
-		if e.lines[i].PSPReference != "" {
+		if e.psp(i) != "" {
 			pl = append(pl, i)
 		}
 	}
@@ -240,19 +239,19 @@ func (e *engine) passID(dm, dl []int32) {
 		return cmpInt64(e.signed(x), e.signed(y))
 	})
 	slices.SortStableFunc(pl, func(x, y int32) int {
-		if c := strings.Compare(e.lines[x].PSPReference, e.lines[y].PSPReference); c != 0 {
+		if c := strings.Compare(e.psp(x), e.psp(y)); c != 0 {
 			return c
 		}
-		return cmpInt64(e.lines[x].Gross, e.lines[y].Gross)
+		return cmpInt64(e.gross(x), e.gross(y))
 	})
 	for len(pm) > 0 && len(pl) > 0 {
-		a, b := e.ms[pm[0]].PSPReference, e.lines[pl[0]].PSPReference
+		a, b := e.ms[pm[0]].PSPReference, e.psp(pl[0])
 		k := 1
 		for k < len(pm) && e.ms[pm[k]].PSPReference == a {
 			k++
 		}
 		l := 1
-		for l < len(pl) && e.lines[pl[l]].PSPReference == b {
+		for l < len(pl) && e.psp(pl[l]) == b {
 			l++
 		}
 		switch {
@@ -270,7 +269,7 @@ func (e *engine) passID(dm, dl []int32) {
 func (e *engine) idBucket(bm, bl []int32) {
 	x, y := 0, 0
 	for x < len(bm) && y < len(bl) {
-		am, al := e.signed(bm[x]), e.lines[bl[y]].Gross
+		am, al := e.signed(bm[x]), e.gross(bl[y])
 		switch {
 		case am == al:
 			m := e.newMatch(PassID)
@@ -296,12 +295,12 @@ func (e *engine) idBucket(bm, bl []int32) {
 			return
 		}
 		e.except(ReasonAmountMismatch, s.ctx, ll, lm, got, want, fmt.Sprintf(
-			"pspReference %q: settled %s, we recorded %s", e.lines[ll[0]].PSPReference,
+			"pspReference %q: settled %s, we recorded %s", e.psp(ll[0]),
 			money(got, s.currency), money(want, s.currency)))
 	case len(ll) > 0:
 		for _, i := range ll {
-			e.except(ReasonDuplicateLine, s.ctx, []int32{i}, nil, e.lines[i].Gross, 0, fmt.Sprintf(
-				"pspReference %q is already settled in full", e.lines[i].PSPReference))
+			e.except(ReasonDuplicateLine, s.ctx, []int32{i}, nil, e.gross(i), 0, fmt.Sprintf(
+				"pspReference %q is already settled in full", e.psp(i)))
 		}
 	}
 }
@@ -321,10 +320,10 @@ func (e *engine) passReference(dm, dl []int32) {
 		}
 		return e.ms[x].At.Compare(e.ms[y].At)
 	})
-	slices.SortStableFunc(pl, func(x, y int32) int { return cmpInt64(e.lines[x].Gross, e.lines[y].Gross) })
+	slices.SortStableFunc(pl, func(x, y int32) int { return cmpInt64(e.gross(x), e.gross(y)) })
 	x, y := 0, 0
 	for x < len(pm) && y < len(pl) {
-		am, al := e.signed(pm[x]), e.lines[pl[y]].Gross
+		am, al := e.signed(pm[x]), e.gross(pl[y])
 		switch {
 		case am == al:
 			m := e.newMatch(PassReference)
@@ -408,7 +407,7 @@ func (e *engine) emitMatches(rm, rl []int32) {
 	cnt := e.counts(n)
 	for _, i := range rl {
 		if e.lineState[i] == stateMatched {
-			cnt[e.lineLocal[i]+1]++
+			cnt[e.line(i).local+1]++
 		}
 	}
 	keys, start := e.grow(&e.matchKeys, cnt)
@@ -416,13 +415,13 @@ func (e *engine) emitMatches(rm, rl []int32) {
 		if e.lineState[i] != stateMatched {
 			continue
 		}
-		l, m := &e.lines[i], e.lineLocal[i]
-		keys[cnt[m]] = l.Key
+		l, m := e.line(i), e.line(i).local
+		keys[cnt[m]] = e.ls.key(l)
 		cnt[m]++
-		if l.Kind != KindFee {
-			out[m].Gross += l.Gross
+		if e.ls.attrsOf(l).kind != KindFee {
+			out[m].Gross += e.ls.gross(i, l)
 		}
-		out[m].Fee += feeCost(l)
+		out[m].Fee += e.feeCost(i)
 	}
 	for m := range out {
 		out[m].Lines = keys[start[m]:cnt[m]:cnt[m]]

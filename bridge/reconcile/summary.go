@@ -23,7 +23,7 @@ type payoutTotals struct {
 	open      bool
 }
 
-func (t *Totals) add(l *Line, st uint8) {
+func (t *Totals) add(k Kind, gross, fee int64, st uint8) {
 	t.Lines++
 	if st == stateDuplicate {
 		return
@@ -31,15 +31,15 @@ func (t *Totals) add(l *Line, st uint8) {
 	if st == stateMatched {
 		t.Matched++
 	}
-	switch lineClass(l.Kind) {
+	switch lineClass(k) {
 	case classIn:
-		t.Captured += l.Gross
+		t.Captured += gross
 	case classOut:
-		t.Refunded += l.Gross
+		t.Refunded += gross
 	case classOther:
-		t.Other += l.Gross
+		t.Other += gross
 	}
-	t.Fees += feeCost(l)
+	t.Fees += fee
 }
 
 func (t *Totals) finish() {
@@ -56,34 +56,36 @@ func (e *engine) payouts(payouts []Payout) {
 	var day *Totals
 	var lastPay sumKey
 	var pay *payoutTotals
-	for i := range e.lines {
-		l, st := &e.lines[i], e.lineState[i]
-		if k := (sumKey{l.Provider, l.Currency, l.LedgerDate}); day == nil || k != lastDay {
+	for i := range int32(e.ls.n) {
+		l, st := e.line(i), e.lineState[i]
+		a, b := e.ls.attrsOf(l), e.ls.bookOf(l)
+		gross, fee := e.ls.gross(i, l), e.feeCost(i)
+		if k := (sumKey{a.provider, a.currency, b.date}); day == nil || k != lastDay {
 			lastDay, day = k, days[k]
 			if day == nil {
 				day = new(Totals)
 				days[k] = day
 			}
 		}
-		day.add(l, st)
-		if l.PayoutID == "" {
+		day.add(a.kind, gross, fee, st)
+		if b.payout == "" {
 			continue
 		}
-		if k := (sumKey{l.Provider, l.Currency, l.PayoutID}); pay == nil || k != lastPay {
+		if k := (sumKey{a.provider, a.currency, b.payout}); pay == nil || k != lastPay {
 			lastPay, pay = k, pays[k]
 			if pay == nil {
 				pay = new(payoutTotals)
 				pays[k] = pay
 			}
 		}
-		pay.add(l, st)
-		if st != stateDuplicate && (l.Open || e.isOpen(l.Provider, l.MSN, l.LedgerDate)) {
+		pay.add(a.kind, gross, fee, st)
+		if st != stateDuplicate && (a.open || e.isOpen(a.provider, a.msn, b.date)) {
 			pay.open = true
 		}
-		if l.MSN != "" && (pay.msn == "" || l.MSN < pay.msn) {
-			pay.msn = l.MSN
+		if a.msn != "" && (pay.msn == "" || a.msn < pay.msn) {
+			pay.msn = a.msn
 		}
-		pay.date = max(pay.date, l.LedgerDate)
+		pay.date = max(pay.date, b.date)
 	}
 	for _, t := range days {
 		t.finish()

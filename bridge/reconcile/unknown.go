@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"fmt"
-	"slices"
 )
 
 // unknownLines judges the lines no run placed. A Vipps line is money
@@ -11,14 +10,14 @@ import (
 // we also took Vipps money for it.
 func (e *engine) unknownLines() {
 	u := e.unknown
-	slices.SortFunc(u, func(a, b int32) int { return cmpLine(&e.lines[a], &e.lines[b]) })
+	sortLines(e, u)
 	var orders []kustomOrder
 	for len(u) > 0 {
-		first := &e.lines[u[0]]
+		first := u[0]
+		p, cur, ref := e.provider(first), e.currency(first), e.reference(first)
 		n := 1
 		for n < len(u) {
-			l := &e.lines[u[n]]
-			if l.Provider != first.Provider || l.Currency != first.Currency || l.Reference != first.Reference {
+			if i := u[n]; e.provider(i) != p || e.currency(i) != cur || e.reference(i) != ref {
 				break
 			}
 			n++
@@ -27,13 +26,13 @@ func (e *engine) unknownLines() {
 		u = u[n:]
 		prev := int32(-1)
 		for _, i := range chunk {
-			if prev >= 0 && e.lines[prev].Key == e.lines[i].Key {
+			if prev >= 0 && e.key(prev) == e.key(i) {
 				e.duplicateKey(i, prev)
 				continue
 			}
 			prev = i
 		}
-		if first.Provider == Kustom {
+		if p == Kustom {
 			orders = append(orders, kustomOrder{lines: chunk, ctx: -1})
 			continue
 		}
@@ -41,10 +40,10 @@ func (e *engine) unknownLines() {
 			if e.lineState[i] != stateFree {
 				continue
 			}
-			l := &e.lines[i]
-			e.except(ReasonSettledUnknown, -1, []int32{i}, nil, l.Gross, 0, fmt.Sprintf(
+			g := e.gross(i)
+			e.except(ReasonSettledUnknown, -1, []int32{i}, nil, g, 0, fmt.Sprintf(
 				"%s of %s: none of our captures or refunds has reference %q in %s",
-				kindName(l.Kind), money(l.Gross, l.Currency), l.Reference, l.Currency))
+				kindName(e.kind(i)), money(g, cur), ref, cur))
 		}
 	}
 	e.kustomOrders(orders)
@@ -68,8 +67,8 @@ func (e *engine) kustomOrders(orders []kustomOrder) {
 	}
 	byOrder := make(map[orderKey]int32, len(orders))
 	for g := range orders {
-		if l := &e.lines[orders[g].lines[0]]; l.Reference != "" {
-			byOrder[orderKey{l.Reference, l.Currency}] = int32(g)
+		if i := orders[g].lines[0]; e.reference(i) != "" {
+			byOrder[orderKey{e.reference(i), e.currency(i)}] = int32(g)
 		}
 	}
 	for j := range e.ms {
@@ -97,34 +96,35 @@ func (e *engine) kustomOrders(orders []kustomOrder) {
 				continue
 			}
 			lines = append(lines, i)
-			l := &e.lines[i]
-			switch lineClass(l.Kind) {
+			k, g := e.kind(i), e.gross(i)
+			switch lineClass(k) {
 			case classIn, classOut:
-				paid += l.Gross
+				paid += g
 			}
-			if l.Kind != KindFee {
-				gross += l.Gross
+			if k != KindFee {
+				gross += g
 			}
-			fee += feeCost(l)
+			fee += e.feeCost(i)
 		}
 		s.a = lines
 		if len(lines) == 0 {
 			continue
 		}
-		first := &e.lines[lines[0]]
+		first := lines[0]
+		ref, cur := e.reference(first), e.currency(first)
 		if o.vipps > 0 && paid > 0 && o.ctx >= 0 {
 			e.except(ReasonPaidTwice, o.ctx, lines, nil, paid, 0, fmt.Sprintf(
-				"KCO order %s was paid with Vipps (%s, %s net) and with Klarna (%s net)", first.Reference,
-				e.ms[o.ctx].Reference, money(o.vipps, first.Currency), money(paid, first.Currency)))
+				"KCO order %s was paid with Vipps (%s, %s net) and with Klarna (%s net)", ref,
+				e.ms[o.ctx].Reference, money(o.vipps, cur), money(paid, cur)))
 			continue
 		}
 		start := len(e.matchKeys)
 		for _, i := range lines {
 			e.lineState[i] = stateMatched
-			e.matchKeys = append(e.matchKeys, e.lines[i].Key)
+			e.matchKeys = append(e.matchKeys, e.key(i))
 		}
 		e.res.Matches = append(e.res.Matches, Match{
-			Pass: PassProvider, Provider: first.Provider, Currency: first.Currency, Reference: first.Reference,
+			Pass: PassProvider, Provider: e.provider(first), Currency: cur, Reference: ref,
 			Gross: gross, Fee: fee, Lines: e.matchKeys[start:len(e.matchKeys):len(e.matchKeys)],
 		})
 	}
