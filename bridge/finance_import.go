@@ -39,13 +39,30 @@ func (s *Service) ImportVippsFile(ctx context.Context, name string, data []byte)
 		}
 		if st.ID != "" {
 			imp.Payouts = append(imp.Payouts, SettlementPayout{
-				Provider: ProviderVipps, ID: st.ID, MSN: msn, Date: st.Date, Amount: st.Settled, Currency: cur,
+				Provider: ProviderVipps, ID: st.ID, MSN: msn, Date: st.Date, Amount: paidOut(st), Currency: cur,
 				Gross: st.Type == settlement.TypeGross, Source: name,
 			})
 		}
 	}
 	res, err := s.Store.ImportSettlement(ctx, imp)
 	return res, imp.Warnings, err
+}
+
+// paidOut is what a settlement paid out: the settled amount when the file
+// states one, else its stated net (the CSV report states no settled
+// amount), else the sum of its transactions' net.
+func paidOut(st settlement.Settlement) int64 {
+	switch {
+	case st.Stated.Has(settlement.TotalSettled):
+		return st.Settled
+	case st.Stated.Has(settlement.TotalNet):
+		return st.Net
+	}
+	var net int64
+	for _, t := range st.Transactions {
+		net += t.Net
+	}
+	return net
 }
 
 // vippsLineKey identifies one Vipps money movement whichever way it
