@@ -79,7 +79,7 @@ func TestPaymentRequestFromOrder(t *testing.T) {
 	require.Equal(t, "WEB_REDIRECT", req.UserFlow)
 	require.Equal(t, "WALLET", req.PaymentMethod.Type)
 	require.Equal(t, "4791234567", req.Customer.PhoneNumber)
-	require.Equal(t, "Demo, order 10042", req.PaymentDescription)
+	require.Equal(t, "Demo, ordre 10042", req.PaymentDescription, "in the order's language (nb-NO)")
 	require.Len(t, req.Receipt.OrderLines, 2)
 	l := req.Receipt.OrderLines[0]
 	require.Equal(t, int64(20000), l.TotalAmount)

@@ -41,13 +41,18 @@ func paymentRequest(u *Unit, o *klarna.Order, reference, returnURL string) vipps
 }
 
 // paymentDescription is shown in the app, the portal and the settlement
-// files, so it names the shop and the order the shopper and finance know.
+// files, so it names the shop and the order the shopper and finance know,
+// in the order's language.
 func paymentDescription(u *Unit, o *klarna.Order) string {
 	orderNo := o.MerchantReference1
 	if orderNo == "" {
 		orderNo = o.OrderID
 	}
-	d := fmt.Sprintf("%s, order %s", u.Name, orderNo)
+	word := "order"
+	if LangFromLocale(o.Locale) == LangNB {
+		word = "ordre"
+	}
+	d := fmt.Sprintf("%s, %s %s", u.Name, word, orderNo)
 	return truncateRunes(d, 100)
 }
 
