@@ -68,12 +68,7 @@ func (s *Service) StartCheckout(ctx context.Context, unitID, kcoOrderID, sig str
 		return nil, err
 	}
 
-	var last *Payment
-	for _, p := range attempts {
-		if p.Unit == u.ID {
-			last = p
-		}
-	}
+	last := lastOfUnit(attempts, u.ID)
 	if last != nil {
 		p, reuse, err := s.reuseAttempt(ctx, u, last, order)
 		if err != nil || reuse {
@@ -198,12 +193,21 @@ func (s *Service) latestAttempt(ctx context.Context, u *Unit, kcoOrderID string)
 	if err != nil {
 		return nil, err
 	}
-	for i := len(attempts) - 1; i >= 0; i-- {
-		if attempts[i].Unit == u.ID {
-			return attempts[i], nil
-		}
+	if last := lastOfUnit(attempts, u.ID); last != nil {
+		return last, nil
 	}
 	return nil, ErrNotFound
+}
+
+// lastOfUnit is the latest of an order's attempts (oldest first) made
+// through one unit, or nil.
+func lastOfUnit(attempts []*Payment, unit string) *Payment {
+	for i := len(attempts) - 1; i >= 0; i-- {
+		if attempts[i].Unit == unit {
+			return attempts[i]
+		}
+	}
+	return nil
 }
 
 // newAttempt stores attempt n, with its idempotency key and the exact create

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,12 +81,7 @@ func (s *Service) SyncSettlements(ctx context.Context, from, to string) ([]SyncR
 }
 
 func (s *Service) unitIDs() []string {
-	ids := make([]string, 0, len(s.Units))
-	for id := range s.Units {
-		ids = append(ids, id)
-	}
-	sortStrings(ids)
-	return ids
+	return slices.Sorted(maps.Keys(s.Units))
 }
 
 func (s *Service) syncLedger(ctx context.Context, u *Unit, l vipps.Ledger, from, to string) SyncResult {
@@ -129,10 +126,10 @@ func (s *Service) syncLedger(ctx context.Context, u *Unit, l vipps.Ledger, from,
 		res.Days = append(res.Days, day)
 		if open {
 			res.OpenDays = append(res.OpenDays, day)
-		} else if lastClosed == "" || day > lastClosed {
-			if len(res.OpenDays) == 0 {
-				lastClosed = day
-			}
+		} else if len(res.OpenDays) == 0 {
+			// The cursor only moves over closed days with no open day
+			// before them: days run in order, so this is the last of them.
+			lastClosed = day
 		}
 		fmt.Fprintf(&hash, "%s:%t:%d:%d;", day, open, len(funds), len(fees))
 		for _, e := range funds {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -168,8 +167,6 @@ func (s *Service) Unit(id string) (*Unit, error) {
 	}
 	return u, nil
 }
-
-func sortStrings(s []string) { slices.Sort(s) }
 
 // expand fills the placeholders of a unit's confirmation or checkout URL.
 func expand(tmpl string, p *Payment) string {
