@@ -257,7 +257,7 @@ func (r *crashRig) start() *testEnv {
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	m.Now = r.clk.Now
 	m.PollEvery = 50 * time.Millisecond
-	m.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: &crashRoute{
+	m.Providers.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: &crashRoute{
 		routes: map[string]*url.URL{"/sandbox/vipps": vu, "/sandbox/kustom": ku}, next: http.DefaultTransport,
 	}}
 	require.NoError(t, m.Run(context.Background()))

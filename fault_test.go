@@ -40,7 +40,7 @@ func TestFaultInjection1000Shoppers(t *testing.T) {
 	const workers = 16
 
 	e := startMain(t, nil, func(m *Main) {
-		m.HTTPClient = &http.Client{Timeout: 300 * time.Millisecond}
+		m.Providers.HTTPClient = &http.Client{Timeout: 300 * time.Millisecond}
 		m.PollEvery = 50 * time.Millisecond
 	})
 	fake := e.m.Sandbox.Vipps

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/finance"
 )
 
 func (e *testEnv) finance(method, path string, body io.Reader) (int, []byte) {
@@ -55,7 +56,7 @@ func TestSandboxReconciliation(t *testing.T) {
 	to := e.clock.Now().Format("2006-01-02")
 	status, body := e.finance("POST", "/api/v1/settlements/sync?from="+from+"&to="+to, nil)
 	require.Equal(t, http.StatusOK, status, string(body))
-	var syncs struct{ Syncs []bridge.SyncResult }
+	var syncs struct{ Syncs []finance.SyncResult }
 	require.NoError(t, json.Unmarshal(body, &syncs))
 	require.NotEmpty(t, syncs.Syncs)
 	for _, s := range syncs.Syncs {
@@ -71,7 +72,7 @@ func TestSandboxReconciliation(t *testing.T) {
 
 	status, body = e.finance("GET", "/api/v1/reconciliation?from="+day+"&to="+day, nil)
 	require.Equal(t, http.StatusOK, status, string(body))
-	var rec bridge.Reconciliation
+	var rec finance.Reconciliation
 	require.NoError(t, json.Unmarshal(body, &rec))
 	require.Empty(t, rec.Exceptions, string(body))
 	require.Empty(t, rec.Pending)
@@ -126,7 +127,7 @@ func TestFinanceImportAndExceptions(t *testing.T) {
 	}
 	status, body = e.finance("GET", "/api/v1/reconciliation?from="+from+"&to="+to, nil)
 	require.Equal(t, http.StatusOK, status, string(body))
-	var rec bridge.Reconciliation
+	var rec finance.Reconciliation
 	require.NoError(t, json.Unmarshal(body, &rec))
 	require.NotEmpty(t, rec.Exceptions)
 	for _, x := range rec.Exceptions {
@@ -161,19 +162,19 @@ func TestSettlementCommands(t *testing.T) {
 	env := func(string) string { return "" }
 
 	var out, progress strings.Builder
-	require.NoError(t, run([]string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", sample}, env, &out, &progress))
+	require.NoError(t, run(context.Background(), []string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", sample}, env, &out, &progress))
 	require.Contains(t, progress.String(), "100%", "a progress bar is drawn")
 	require.Contains(t, out.String(), `"new_lines": 48`)
 	out.Reset()
-	require.NoError(t, run([]string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", sample}, env, &out, io.Discard))
+	require.NoError(t, run(context.Background(), []string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", sample}, env, &out, io.Discard))
 	require.Contains(t, out.String(), `"already_imported": true`)
 
 	out.Reset()
-	require.NoError(t, run([]string{"-config", cfgFile, "reconcile", "-from", "2018-01-01", "-to", "2018-12-31"}, env, &out, io.Discard))
+	require.NoError(t, run(context.Background(), []string{"-config", cfgFile, "reconcile", "-from", "2018-01-01", "-to", "2018-12-31"}, env, &out, io.Discard))
 	require.True(t, strings.HasPrefix(out.String(), "section,reason"), out.String())
 	require.Contains(t, out.String(), "exception,settled_unknown")
 
-	err = run([]string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", "config.yaml"}, env, io.Discard, io.Discard)
+	err = run(context.Background(), []string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", "config.yaml"}, env, io.Discard, io.Discard)
 	require.Error(t, err, "a file that is not a settlement report is refused")
 }
 

@@ -1,7 +1,8 @@
 // Command vippskco is the Vipps MobilePay external payment method for Kustom
 // (Klarna) Checkout. It reads config.yaml, opens the store, wires the
 // providers and serves the HTTP surface. With sandbox: true it also runs
-// local fakes of Kustom and Vipps and a demo shop.
+// local fakes of Kustom and Vipps and a demo shop; a production build
+// (go build -tags nosandbox) leaves the fakes out of the binary.
 //
 //	go run .                          serve with ./config.yaml
 //	go run . -config other.yaml       serve with another file
@@ -13,8 +14,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,7 +26,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -33,22 +33,33 @@ import (
 
 	"vippskco/bridge"
 	"vippskco/bridge/config"
+	"vippskco/bridge/finance"
 	"vippskco/bridge/postgres"
 	"vippskco/bridge/sandbox"
 	"vippskco/bridge/sqlite"
+	"vippskco/bridge/web"
 	"vippskco/klarna"
 	"vippskco/templates"
 	"vippskco/vipps"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	ctx, stop := signalContext()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// signalContext is cancelled by Ctrl-C or SIGTERM: the server drains, a
+// command stops where it is and closes the store.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("vippskco", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "config.yaml", "path of the configuration file")
@@ -61,25 +72,24 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	}
 	switch cmd := fs.Arg(0); cmd {
 	case "", "serve":
-		return serve(cfg, stderr)
+		return serve(ctx, cfg, stderr)
 	case "epm":
-		return printEPM(cfg, fs.Args()[1:], stdout, stderr)
+		return epmCommand(cfg, fs.Args()[1:], stdout, stderr)
 	case "webhooks":
-		return webhooksCommand(cfg, fs.Args()[1:], stdout)
+		return webhooksCommand(ctx, cfg, fs.Args()[1:], stdout)
 	case "settlements":
-		return settlementsCommand(cfg, fs.Args()[1:], stdout, stderr)
+		return settlementsCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
 	case "reconcile":
-		return reconcileCommand(cfg, fs.Args()[1:], stdout, stderr)
+		return reconcileCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
 	default:
 		return fmt.Errorf("unknown command %q (serve, epm, webhooks, settlements or reconcile)", cmd)
 	}
 }
 
-func serve(cfg *config.Config, stderr io.Writer) error {
+// serve runs the service until ctx ends or the server fails.
+func serve(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
 	logger := slog.New(bridge.ContextHandler(slog.NewJSONHandler(stderr, nil)))
 	slog.SetDefault(logger)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	m := NewMain(cfg, logger)
 	if err := m.Run(ctx); err != nil {
 		return err
@@ -88,114 +98,14 @@ func serve(cfg *config.Config, stderr io.Writer) error {
 	if cfg.Sandbox {
 		fmt.Fprintf(stderr, "\nSandbox is running. Open %s/shop/ to pay with the fake Vipps.\n\n", m.PublicURL())
 	}
-	<-ctx.Done()
-	logger.Info("shutting down")
-	return m.Close()
-}
-
-// printEPM prints the external_payment_methods entry for a unit.
-func printEPM(cfg *config.Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("epm", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	order := fs.String("order", "", "KCO order id: print a signed redirect_url for this order")
-	locale := fs.String("locale", "nb-NO", "the order's locale (picks the description's language)")
-	unitID := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		unitID, args = args[0], args[1:]
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case serveErr = <-m.Failed():
+		logger.Error("the HTTP server stopped; shutting down", "err", serveErr)
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if unitID == "" {
-		return errors.New("usage: epm UNIT [-order KCO_ORDER_ID] [-locale nb-NO]")
-	}
-	svc := &bridge.Service{Units: units(cfg, nil, cfg.Server.PublicURL), PublicURL: cfg.Server.PublicURL, Signer: signer(cfg)}
-	entry, err := svc.EPMEntry(unitID, *order, *locale)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(map[string]any{"external_payment_methods": []any{entry}})
-}
-
-// webhooksCommand registers, lists or deletes a unit's webhook at Vipps:
-// `webhooks register UNIT`, `webhooks list UNIT`, `webhooks delete UNIT ID`.
-func webhooksCommand(cfg *config.Config, args []string, stdout io.Writer) error {
-	if len(args) < 2 {
-		return errors.New("usage: webhooks register|list UNIT, or webhooks delete UNIT ID")
-	}
-	if cfg.Sandbox {
-		return errors.New("in sandbox mode the fake Vipps lives inside the running service, which registers its webhooks at start-up")
-	}
-	action, unitID := args[0], args[1]
-	u, ok := cfg.Unit(unitID)
-	if !ok {
-		return fmt.Errorf("no unit %q in the configuration", unitID)
-	}
-	ctx := context.Background()
-	st, err := openStore(ctx, cfg, nil)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rec := &bridge.ExchangeRecorder{Store: st, Logger: slog.Default()}
-	vc, err := vippsClient(cfg, *u, u.Vipps.BaseURL, nil, rec)
-	if err != nil {
-		return err
-	}
-	svc := &bridge.Service{Store: st, Units: units(cfg, map[string]bridge.VippsAPI{u.ID: vc}, cfg.Server.PublicURL), PublicURL: cfg.Server.PublicURL}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	switch action {
-	case "register":
-		reg, err := svc.EnsureWebhook(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		return enc.Encode(map[string]any{"unit": reg.Unit, "id": reg.ID, "url": reg.URL, "events": reg.Events})
-	case "list":
-		list, err := vc.ListWebhooks(ctx)
-		if err != nil {
-			return err
-		}
-		return enc.Encode(map[string]any{"webhooks": list})
-	case "delete":
-		if len(args) < 3 {
-			return errors.New("usage: webhooks delete UNIT ID")
-		}
-		if err := vc.DeleteWebhook(ctx, args[2]); err != nil {
-			return err
-		}
-		if reg, err := st.WebhookRegistration(ctx, u.ID); err == nil && reg.ID == args[2] {
-			if err := st.DeleteWebhookRegistration(ctx, u.ID); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(stdout, "deleted webhook %s of unit %s\n", args[2], u.ID)
-		return nil
-	}
-	return fmt.Errorf("unknown webhooks action %q (register, list or delete)", action)
-}
-
-// openStore opens the configured store.
-func openStore(ctx context.Context, cfg *config.Config, now func() time.Time) (bridge.Store, error) {
-	switch cfg.Storage.Driver {
-	case "sqlite":
-		st, err := sqlite.Open(ctx, cfg.Storage.DSN, now)
-		if err != nil {
-			return nil, fmt.Errorf("storage: %w", err)
-		}
-		return st, nil
-	case "postgres":
-		st, err := postgres.Open(ctx, cfg.Storage.DSN, now)
-		if err != nil {
-			return nil, fmt.Errorf("storage: %w", err)
-		}
-		return st, nil
-	}
-	return nil, fmt.Errorf("storage.driver %q is not available in this build", cfg.Storage.Driver)
+	return errors.Join(serveErr, m.Close())
 }
 
 // Main is the whole service. Tests start it on port 0 with a temporary
@@ -203,29 +113,40 @@ func openStore(ctx context.Context, cfg *config.Config, now func() time.Time) (b
 type Main struct {
 	Config *config.Config
 	Logger *slog.Logger
-	// HTTPClient is used for provider calls; nil means a default one.
-	HTTPClient *http.Client
 	// Now is the clock of the service and the sandbox fakes; nil means
 	// time.Now. Tests set it to move time.
 	Now func() time.Time
+	// Providers overrides where the provider clients go (tests point them
+	// at fakes of their own); its zero value takes the configuration, or
+	// the sandbox's fakes.
+	Providers Providers
+	// PollEvery is how often the poller, the operation sweep and the
+	// outbox run; zero means 500 ms.
+	PollEvery time.Duration
 
+	// Set by Run.
 	Store   bridge.Store
 	Service *bridge.Service
+	Finance *finance.Service
 	// Metrics are served at /metrics; Run makes them when nil.
 	Metrics *bridge.Metrics
 	Sandbox *sandbox.Sandbox
 	// ShopHooks is the demo shop's notification receiver (sandbox only).
 	ShopHooks *sandbox.HookReceiver
 
-	// PollEvery is how often the poller, the operation sweep and the
-	// outbox run; zero means 500 ms.
-	PollEvery time.Duration
-
 	listener  net.Listener
 	server    *http.Server
 	publicURL string
-	stop      context.CancelFunc
-	done      chan struct{}
+	failed    chan error
+}
+
+// Providers says where the provider clients send their requests.
+type Providers struct {
+	// KustomURL replaces kustom.base_url; VippsURL replaces every unit's
+	// vipps.base_url.
+	KustomURL, VippsURL string
+	// HTTPClient carries every provider call; nil means a default one.
+	HTTPClient *http.Client
 }
 
 // NewMain returns a Main for cfg; Run starts it.
@@ -236,186 +157,99 @@ func NewMain(cfg *config.Config, logger *slog.Logger) *Main {
 	return &Main{Config: cfg, Logger: logger}
 }
 
-// Run opens the store, listens, wires the providers (or, in sandbox mode,
-// the fakes) and starts serving. It returns once the service is ready.
-func (m *Main) Run(ctx context.Context) error {
+// Run listens, opens the store, wires the service to the providers (in
+// sandbox mode, to the fakes it starts) and serves. It returns once the
+// service is ready; Failed reports if serving stops by itself.
+func (m *Main) Run(ctx context.Context) (err error) {
 	cfg := m.Config
-	ln, err := net.Listen("tcp", cfg.Server.Addr)
-	if err != nil {
+	defer func() {
+		if err != nil {
+			m.closeAll()
+		}
+	}()
+	if m.listener, err = net.Listen("tcp", cfg.Server.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
 	}
-	m.listener = ln
 	m.publicURL = cfg.Server.PublicURL
 	if cfg.Sandbox && strings.HasSuffix(cfg.Server.Addr, ":0") {
 		// Port 0 (tests): the public URL is wherever we really listen.
-		m.publicURL = "http://" + ln.Addr().String()
+		m.publicURL = "http://" + m.listener.Addr().String()
 	}
-
-	st, err := openStore(ctx, cfg, m.Now)
-	if err != nil {
-		ln.Close()
+	providers := m.Providers
+	if cfg.Sandbox {
+		if m.Sandbox, err = sandbox.New(cfg, m.publicURL, m.Logger, m.Now); err != nil {
+			return err
+		}
+		providers.KustomURL, providers.VippsURL = m.Sandbox.KustomURL(), m.Sandbox.VippsURL()
+	}
+	if m.Store, err = openStore(ctx, cfg, m.Now); err != nil {
 		return err
 	}
-	m.Store = st
-
-	httpClient := m.HTTPClient
-	mux := http.NewServeMux()
-	kustomURL := cfg.Kustom.BaseURL
-	vippsURLs := map[string]string{}
-	for _, u := range cfg.Units {
-		vippsURLs[u.ID] = u.Vipps.BaseURL
-	}
-	if cfg.Sandbox {
-		m.Sandbox = sandbox.New(cfg, m.publicURL, m.Logger, m.Now)
-		kustomURL = m.Sandbox.KustomURL()
-		for id := range vippsURLs {
-			vippsURLs[id] = m.Sandbox.VippsURL()
-		}
-		mux.Handle("/sandbox/", m.Sandbox.ProviderHandler())
-	}
-
 	if m.Metrics == nil {
 		m.Metrics = bridge.NewMetrics()
 	}
-	rec := &bridge.ExchangeRecorder{Store: m.Store, Logger: m.Logger, Metrics: m.Metrics}
-	kc, err := klarna.New(klarna.Config{
-		BaseURL: kustomURL, Username: cfg.Kustom.Username, APIKey: cfg.Kustom.APIKey,
-		HTTPClient: httpClient, UserAgent: cfg.System.Name + "/" + cfg.System.Version, Observer: rec.Kustom,
-	})
+	a, err := wire(cfg, m.Store, providers, m.publicURL, m.Logger, m.Now, m.Metrics)
 	if err != nil {
-		m.closeAll()
-		return fmt.Errorf("kustom client: %w", err)
-	}
-	clients := map[string]bridge.VippsAPI{}
-	for _, u := range cfg.Units {
-		vc, err := vippsClient(cfg, u, vippsURLs[u.ID], httpClient, rec)
-		if err != nil {
-			m.closeAll()
-			return err
-		}
-		clients[u.ID] = vc
-	}
-	hostname, _ := os.Hostname()
-
-	pages, err := bridge.ParsePages(templates.FS)
-	if err != nil {
-		m.closeAll()
 		return err
 	}
-	m.Service = &bridge.Service{
-		Store: m.Store, Kustom: kc, Units: units(cfg, clients, m.publicURL), PublicURL: m.publicURL,
-		Signer: signer(cfg), Logger: m.Logger, Now: m.Now,
-		Owner:             fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), uuid.NewString()[:8]),
-		KustomSettlements: kc,
-		Metrics:           m.Metrics,
-		MerchantWebhook: bridge.MerchantWebhook{
-			URL: cfg.ExpandPublicURL(cfg.MerchantWebhook.URL, m.publicURL), Secret: cfg.MerchantWebhook.Secret,
-			Client: &http.Client{Timeout: 10 * time.Second},
-		},
+	m.Service, m.Finance = a.service, a.finance
+	pages, err := web.ParsePages(templates.FS)
+	if err != nil {
+		return err
 	}
-	api := &bridge.HTTP{
-		Service: m.Service, Pages: pages, MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance,
-		Ready: m.ready, Logger: m.Logger,
+
+	mux := http.NewServeMux()
+	if m.Sandbox != nil {
+		m.ShopHooks, err = m.Sandbox.Mount(mux, sandbox.App{
+			Kustom: a.kustom, Service: a.service, Finance: a.finance, MerchantToken: cfg.APITokens.Merchant,
+			WebhookSecret: cfg.MerchantWebhook.Secret, Now: m.Now,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	api := &web.HTTP{
+		Service: a.service, Finance: a.finance, Pages: pages, Logger: m.Logger, Ready: m.ready,
+		MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance,
 		TrustedProxies: cfg.Server.TrustedProxies,
 	}
 	if rl := cfg.Server.ShopperRateLimit; rl.PerSecond > 0 {
-		api.ShopperLimit = &bridge.RateLimiter{Rate: rl.PerSecond, Burst: float64(rl.Burst)}
-	}
-	if cfg.Sandbox {
-		shop, err := m.Sandbox.Shop(kc, m.Service, cfg.APITokens.Merchant)
-		if err != nil {
-			m.closeAll()
-			return err
-		}
-		mux.Handle("/shop/", shop)
-		m.ShopHooks = m.Sandbox.HookReceiver(cfg.MerchantWebhook.Secret)
-		m.ShopHooks.Now = m.Now
-		mux.Handle(sandbox.HookPath, m.ShopHooks)
-		mux.Handle("/{$}", http.RedirectHandler("/shop/", http.StatusFound))
+		api.ShopperLimit = &web.RateLimiter{Rate: rl.PerSecond, Burst: float64(rl.Burst)}
 	}
 	mux.Handle("/", api.Handler())
 
 	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.failed = make(chan error, 1)
 	go func() {
-		if err := m.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.Logger.Error("http server stopped", "err", err)
+		if err := m.server.Serve(m.listener); !errors.Is(err, http.ErrServerClosed) {
+			m.failed <- fmt.Errorf("serving HTTP: %w", err)
 		}
 	}()
-
 	if cfg.RegisterWebhooks || cfg.Sandbox {
-		for _, u := range cfg.Units {
-			if u.Vipps.WebhookSecret != "" {
-				continue
-			}
-			if _, err := m.Service.EnsureWebhook(ctx, u.ID); err != nil {
-				// Without webhooks the poller still finds every outcome,
-				// only later; that is no reason to refuse to start.
-				m.Logger.Error("webhook registration failed; relying on polling", "unit", u.ID, "err", err)
-			}
-		}
+		m.registerWebhooks(ctx)
 	}
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	m.stop, m.done = stop, make(chan struct{})
-	var loops sync.WaitGroup
-	loops.Add(2)
-	go func() { defer loops.Done(); m.Service.RunBackground(bg, m.PollEvery) }()
-	// The outbox has its own loop: a slow merchant endpoint must not hold
-	// up the poller.
-	go func() { defer loops.Done(); m.Service.RunOutbox(bg, m.PollEvery) }()
-	go func() { loops.Wait(); close(m.done) }()
+	m.Service.Start(m.PollEvery)
 	return nil
 }
 
-// vippsClient builds the Vipps client of one sales unit.
-func vippsClient(cfg *config.Config, u config.Unit, baseURL string, httpClient *http.Client, rec *bridge.ExchangeRecorder) (*vipps.Client, error) {
-	vc, err := vipps.New(vipps.Config{
-		BaseURL: baseURL,
-		Credentials: vipps.Credentials{
-			ClientID: u.Vipps.ClientID, ClientSecret: u.Vipps.ClientSecret,
-			SubscriptionKey: u.Vipps.SubscriptionKey, MSN: u.MSN,
-		},
-		System: vipps.SystemInfo{
-			Name: cfg.System.Name, Version: cfg.System.Version,
-			PluginName: cfg.System.PluginName, PluginVersion: cfg.System.PluginVersion,
-		},
-		HTTPClient: httpClient,
-		Observer:   rec.Vipps,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("vipps client for unit %s: %w", u.ID, err)
+// registerWebhooks makes sure every unit without a configured secret has
+// its webhook registered at Vipps.
+func (m *Main) registerWebhooks(ctx context.Context) {
+	for _, u := range m.Config.Units {
+		if u.Vipps.WebhookSecret != "" {
+			continue
+		}
+		if _, err := m.Service.EnsureWebhook(ctx, u.ID); err != nil {
+			// Without webhooks the poller still finds every outcome, only
+			// later; that is no reason to refuse to start.
+			m.Logger.Error("webhook registration failed; relying on polling", "unit", u.ID, "err", err)
+		}
 	}
-	return vc, nil
 }
 
-// units builds the bridge's units from the configuration and the clients.
-func units(cfg *config.Config, clients map[string]bridge.VippsAPI, publicURL string) map[string]*bridge.Unit {
-	out := map[string]*bridge.Unit{}
-	for _, u := range cfg.Units {
-		out[u.ID] = &bridge.Unit{
-			ID: u.ID, Name: u.Name, MSN: u.MSN, Capture: u.Capture, Currency: u.Currency,
-			Countries: u.Countries, ReferencePrefix: u.ReferencePrefix,
-			ConfirmationURL: cfg.ExpandPublicURL(u.ConfirmationURL, publicURL),
-			CheckoutURL:     cfg.ExpandPublicURL(u.CheckoutURL, publicURL),
-			EPMName:         u.EPMName, EPMImageURL: u.EPMImageURL, Vipps: clients[u.ID],
-			WebhookSecret: u.Vipps.WebhookSecret,
-		}
-		if w, ok := clients[u.ID].(bridge.WebhookAPI); ok {
-			out[u.ID].Webhooks = w
-		}
-		if r, ok := clients[u.ID].(bridge.ReportAPI); ok {
-			out[u.ID].Report = r
-		}
-		out[u.ID].ExpectedFee = bridge.FeeModel{Bps: u.ExpectedFee.Bps, Fixed: u.ExpectedFee.Fixed, Tolerance: u.ExpectedFee.Tolerance}
-	}
-	return out
-}
-
-func signer(cfg *config.Config) *bridge.RedirectSigner {
-	if cfg.RedirectSigning.Secret == "" {
-		return nil
-	}
-	return &bridge.RedirectSigner{Secret: []byte(cfg.RedirectSigning.Secret), TTL: cfg.RedirectSigning.TTL}
-}
+// Failed delivers the error that stopped the HTTP server, if it stops by
+// itself; Close does not count.
+func (m *Main) Failed() <-chan error { return m.failed }
 
 // ready reports whether the store is reachable and fully migrated.
 func (m *Main) ready(ctx context.Context) error {
@@ -442,22 +276,25 @@ func (m *Main) Addr() string { return m.listener.Addr().String() }
 // PublicURL is the base URL shoppers and providers use.
 func (m *Main) PublicURL() string { return m.publicURL }
 
-// Close stops serving, letting requests in flight finish, and closes the store.
+// drainTimeout bounds how long Close lets requests in flight finish before
+// it closes their connections, which cancels what they wait for.
+const drainTimeout = 5 * time.Second
+
+// Close stops serving, letting requests in flight finish (at most
+// drainTimeout), stops the background work (at most 10 s more: leases let
+// what it abandons be taken up again) and closes the store.
 func (m *Main) Close() error {
 	var errs []error
 	if m.server != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 		if err := m.server.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
+			m.Logger.Warn("requests still in flight after the drain timeout; closing their connections", "err", err)
+			errs = append(errs, m.server.Close())
 		}
-	}
-	if m.stop != nil {
-		m.stop()
-		<-m.done
+		cancel()
 	}
 	if m.Service != nil {
-		m.Service.Wait()
+		errs = append(errs, m.Service.Close())
 	}
 	errs = append(errs, m.closeAll())
 	return errors.Join(errs...)
@@ -475,4 +312,96 @@ func (m *Main) closeAll() error {
 		m.listener.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// openStore opens the configured store.
+func openStore(ctx context.Context, cfg *config.Config, now func() time.Time) (bridge.Store, error) {
+	switch cfg.Storage.Driver {
+	case "sqlite":
+		st, err := sqlite.Open(ctx, cfg.Storage.DSN, now)
+		if err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+		return st, nil
+	case "postgres":
+		st, err := postgres.Open(ctx, cfg.Storage.DSN, now)
+		if err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("storage.driver %q is not available in this build", cfg.Storage.Driver)
+}
+
+// app is the service wired to its store and providers.
+type app struct {
+	kustom  *klarna.Client
+	vipps   map[string]*vipps.Client
+	service *bridge.Service
+	finance *finance.Service
+}
+
+// wire builds the provider clients, the payment service and the finance
+// service from the configuration. It is the one way they are built: the
+// server and every command use it, so a command sees the units exactly as
+// the server does.
+func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, logger *slog.Logger, now func() time.Time, metrics *bridge.Metrics) (*app, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	rec := &bridge.ExchangeRecorder{Store: st, Logger: logger, Metrics: metrics}
+	kc, err := klarna.New(klarna.Config{
+		BaseURL: cmp.Or(p.KustomURL, cfg.Kustom.BaseURL), Username: cfg.Kustom.Username, APIKey: cfg.Kustom.APIKey,
+		HTTPClient: p.HTTPClient, UserAgent: cfg.System.Name + "/" + cfg.System.Version, Observer: rec.Kustom,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kustom client: %w", err)
+	}
+	a := &app{kustom: kc, vipps: map[string]*vipps.Client{}}
+	units := map[string]*bridge.Unit{}
+	finUnits := map[string]*finance.Unit{}
+	for _, u := range cfg.Units {
+		vc, err := vipps.New(vipps.Config{
+			BaseURL: cmp.Or(p.VippsURL, u.Vipps.BaseURL),
+			Credentials: vipps.Credentials{
+				ClientID: u.Vipps.ClientID, ClientSecret: u.Vipps.ClientSecret,
+				SubscriptionKey: u.Vipps.SubscriptionKey, MSN: u.MSN,
+			},
+			System: vipps.SystemInfo{
+				Name: cfg.System.Name, Version: cfg.System.Version,
+				PluginName: cfg.System.PluginName, PluginVersion: cfg.System.PluginVersion,
+			},
+			HTTPClient: p.HTTPClient,
+			Observer:   rec.Vipps,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("vipps client for unit %s: %w", u.ID, err)
+		}
+		a.vipps[u.ID] = vc
+		units[u.ID] = &bridge.Unit{
+			ID: u.ID, Name: u.Name, MSN: u.MSN, Capture: u.Capture, Currency: u.Currency,
+			Countries: u.Countries, ReferencePrefix: u.ReferencePrefix,
+			ConfirmationURL: cfg.ExpandPublicURL(u.ConfirmationURL, publicURL),
+			CheckoutURL:     cfg.ExpandPublicURL(u.CheckoutURL, publicURL),
+			EPMName:         u.EPMName, EPMImageURL: u.EPMImageURL,
+			Vipps: vc, Webhooks: vc, WebhookSecret: u.Vipps.WebhookSecret,
+		}
+		finUnits[u.ID] = &finance.Unit{ID: u.ID, MSN: u.MSN, Currency: u.Currency, Report: vc, ExpectedFee: u.ExpectedFee}
+	}
+	var signer *bridge.RedirectSigner
+	if cfg.RedirectSigning.Secret != "" {
+		signer = &bridge.RedirectSigner{Secret: []byte(cfg.RedirectSigning.Secret), TTL: cfg.RedirectSigning.TTL}
+	}
+	hostname, _ := os.Hostname()
+	a.service = &bridge.Service{
+		Store: st, Kustom: kc, Units: units, PublicURL: publicURL, Signer: signer, Logger: logger, Now: now,
+		Owner:   fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), uuid.NewString()[:8]),
+		Metrics: metrics,
+		MerchantWebhook: bridge.MerchantWebhook{
+			URL: cfg.ExpandPublicURL(cfg.MerchantWebhook.URL, publicURL), Secret: cfg.MerchantWebhook.Secret,
+			Client: &http.Client{Timeout: 10 * time.Second},
+		},
+	}
+	a.finance = &finance.Service{Store: st, Units: finUnits, Kustom: kc, Metrics: metrics, Logger: logger, Now: now}
+	return a, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"vippskco/bridge"
 	"vippskco/bridge/config"
+	"vippskco/bridge/web"
 	"vippskco/klarna"
 )
 
@@ -132,11 +133,11 @@ func (e *testEnv) checkout(orderID string) (*http.Response, *bridge.Payment) {
 	return resp, ps[len(ps)-1]
 }
 
-func (e *testEnv) status(token string) bridge.StatusJSON {
+func (e *testEnv) status(token string) web.StatusJSON {
 	e.t.Helper()
 	resp, body := e.get(e.m.PublicURL() + "/status/" + token)
 	require.Equal(e.t, http.StatusOK, resp.StatusCode, body)
-	var s bridge.StatusJSON
+	var s web.StatusJSON
 	require.NoError(e.t, json.Unmarshal([]byte(body), &s))
 	return s
 }
@@ -389,7 +390,7 @@ func TestEPMEndpointAndCommand(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 
 	var out strings.Builder
-	require.NoError(t, run([]string{"epm", "webshop", "-order", "3fa85f64-5717-4562-b3fc-2c963f66afa6"}, func(string) string { return "" }, &out, io.Discard))
+	require.NoError(t, run(context.Background(), []string{"epm", "webshop", "-order", "3fa85f64-5717-4562-b3fc-2c963f66afa6"}, func(string) string { return "" }, &out, io.Discard))
 	require.Contains(t, out.String(), `"redirect_url": "http://localhost:8080/checkout/webshop/vipps?kco_order_id=3fa85f64-5717-4562-b3fc-2c963f66afa6&sig=`)
 }
 

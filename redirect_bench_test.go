@@ -56,7 +56,7 @@ func BenchmarkRedirect(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			timer := &providerTimer{next: http.DefaultTransport}
-			e := startMain(b, nil, func(m *Main) { m.HTTPClient = &http.Client{Transport: timer, Timeout: 15 * time.Second} })
+			e := startMain(b, nil, func(m *Main) { m.Providers.HTTPClient = &http.Client{Transport: timer, Timeout: 15 * time.Second} })
 
 			urls := make([]string, b.N)
 			for i := range urls {

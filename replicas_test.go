@@ -24,6 +24,7 @@ import (
 
 	"vippskco/bridge"
 	"vippskco/bridge/config"
+	"vippskco/bridge/notifysig"
 	"vippskco/klarna/klarnatest"
 	"vippskco/vipps/vippstest"
 )
@@ -62,12 +63,12 @@ func TestReplicas(t *testing.T) {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		if err := bridge.VerifyNotification(secret, r.Header, body, clk.Now(), 0); err != nil {
-			rr.problem("receiver: notification %s refused: %v", r.Header.Get(bridge.HeaderWebhookID), err)
+		if err := notifysig.Verify(secret, r.Header, body, clk.Now(), 0); err != nil {
+			rr.problem("receiver: notification %s refused: %v", r.Header.Get(notifysig.HeaderID), err)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		rr.receive(r.Header.Get(bridge.HeaderWebhookID), body)
+		rr.receive(r.Header.Get(notifysig.HeaderID), body)
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(receiver.Close)
@@ -122,7 +123,7 @@ func TestReplicas(t *testing.T) {
 		m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		m.Now = clk.Now
 		m.PollEvery = 50 * time.Millisecond
-		m.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: &crashRoute{
+		m.Providers.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: &crashRoute{
 			routes: map[string]*url.URL{"/sandbox/vipps": vu, "/sandbox/kustom": ku}, next: http.DefaultTransport,
 		}}
 		require.NoError(t, m.Run(ctx))

@@ -28,8 +28,10 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
+	ctx, stop := signalContext()
+	defer stop()
 	go func() {
-		done <- run([]string{"-config", cfgFile}, func(string) string { return "" }, io.Discard, pw)
+		done <- run(ctx, []string{"-config", cfgFile}, func(string) string { return "" }, io.Discard, pw)
 		pw.Close()
 	}()
 	addr := ""

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -277,7 +278,7 @@ func (s *Service) sendCreate(ctx context.Context, u *Unit, p *Payment) (*Payment
 	if !errors.Is(err, vipps.ErrOutcomeUnknown) && errors.As(err, &verr) && verr.StatusCode >= 400 && verr.StatusCode < 500 && verr.StatusCode != 429 && verr.StatusCode != 401 {
 		// Vipps refused this request for good; a retry with the same key
 		// gets the same answer. The shopper can go back and try again.
-		reason := fmt.Sprintf("Vipps refused the payment (HTTP %d, code %s): %s", verr.StatusCode, verr.ErrorCode, firstNonEmpty(verr.Detail, verr.Title))
+		reason := fmt.Sprintf("Vipps refused the payment (HTTP %d, code %s): %s", verr.StatusCode, verr.ErrorCode, cmp.Or(verr.Detail, verr.Title))
 		p, serr := s.store(ctx, p, SourceRedirect, func(p *Payment) (bool, PaymentState, error) {
 			from := p.State
 			if !canMove(p.State, StateFailed) {
@@ -299,15 +300,6 @@ func (s *Service) sendCreate(ctx context.Context, u *Unit, p *Payment) (*Payment
 		return p2, nil
 	}
 	return p, &Error{Code: ECodeUnavailable, Reason: "vipps_unavailable", Message: "Vipps did not answer; the payment was not started", Err: err}
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // newToken returns 256 random bits, URL-safe: the shopper's key to the

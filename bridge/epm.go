@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 
+	"vippskco/bridge/i18n"
 	"vippskco/klarna"
 )
 
@@ -26,7 +27,7 @@ func (s *Service) EPMEntry(unitID, kcoOrderID, locale string) (klarna.PaymentPro
 	}
 	image := u.EPMImageURL
 	if image == "" {
-		image = s.PublicURL + "/assets/" + strings.ToLower(brandOf(u).Name) + ".svg"
+		image = s.PublicURL + "/assets/" + strings.ToLower(u.Brand().Name) + ".svg"
 	}
 	fee := int64(0)
 	countries := make([]string, len(u.Countries))
@@ -38,13 +39,13 @@ func (s *Service) EPMEntry(unitID, kcoOrderID, locale string) (klarna.PaymentPro
 		RedirectURL: redirect,
 		ImageURL:    image,
 		Fee:         &fee,
-		Description: epmDescription(brandOf(u).Name, LangFromLocale(locale)),
+		Description: epmDescription(u.Brand().Name, i18n.LangFromLocale(locale)),
 		Countries:   countries,
 	}, nil
 }
 
-func epmDescription(brand string, lang Lang) string {
-	if lang == LangNB {
+func epmDescription(brand string, lang i18n.Lang) string {
+	if lang == i18n.LangNB {
 		return "Husk: " + brand + " er alltid gebyrfritt når du betaler til bedrifter."
 	}
 	return "Remember: " + brand + " is always free of charge when you pay a business."

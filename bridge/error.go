@@ -3,7 +3,6 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // Error codes. They are few on purpose: each maps to one HTTP status, and
@@ -77,24 +76,10 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
-// HTTPStatus maps an error code to its HTTP status.
-func HTTPStatus(code string) int {
-	switch code {
-	case ECodeInvalid:
-		return http.StatusBadRequest
-	case ECodeNotFound:
-		return http.StatusNotFound
-	case ECodeConflict:
-		return http.StatusConflict
-	case ECodeUnauthorized:
-		return http.StatusUnauthorized
-	case ECodeForbidden:
-		return http.StatusForbidden
-	case ECodeUnavailable:
-		return http.StatusBadGateway
-	case ECodeRateLimited:
-		return http.StatusTooManyRequests
-	default:
-		return http.StatusInternalServerError
+// NotFoundAs turns a store's bare not-found into a message naming the thing.
+func NotFoundAs(err error, format string, args ...any) error {
+	if ErrorCode(err) == ECodeNotFound {
+		return Errorf(ECodeNotFound, "not_found", format+" not found", args...)
 	}
+	return err
 }

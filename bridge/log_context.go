@@ -5,6 +5,14 @@ import (
 	"log/slog"
 )
 
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the id of the request it serves, so
+// that every line logged with it names the request.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
 // RequestID returns the id of the HTTP request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)

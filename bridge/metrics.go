@@ -3,17 +3,12 @@ package bridge
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"vippskco/bridge/reconcile"
 	"vippskco/klarna"
@@ -29,8 +24,7 @@ import (
 // and sources, the webhook rejection reasons, provider operation names,
 // HTTP statuses and provider error codes.
 type Metrics struct {
-	reg     *prometheus.Registry
-	handler http.Handler
+	reg *prometheus.Registry
 
 	transitions      *prometheus.CounterVec
 	payments         *prometheus.GaugeVec
@@ -118,23 +112,7 @@ func NewMetrics() *Metrics {
 		m.outboxDeliveries, m.outboxFailures, m.providerSeconds, m.providerErrors, m.reconExceptions,
 		backlogCollector{m},
 	)
-	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		// A failing backlog count must not hide every other metric.
-		ErrorHandling: promhttp.ContinueOnError,
-		ErrorLog:      slogPromLogger{},
-	})
 	return m
-}
-
-// Handler serves the metrics in the Prometheus exposition formats. A nil
-// *Metrics serves 404.
-func (m *Metrics) Handler() http.Handler {
-	if m == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "metrics are not enabled", http.StatusNotFound)
-		})
-	}
-	return m.handler
 }
 
 // Registry is the registry the metrics are on, for tests and for adding
@@ -313,19 +291,3 @@ func boundedCode(code string) string {
 	}
 	return code
 }
-
-// metricsHandler serves GET /metrics. It has no authentication: it is for
-// the operations network, and the load balancer must not route it from the
-// internet. The labels carry no payment reference, token or personal data.
-func (h *HTTP) metricsHandler() gin.HandlerFunc {
-	var m *Metrics
-	if h.Service != nil {
-		m = h.Service.Metrics
-	}
-	return gin.WrapH(m.Handler())
-}
-
-// slogPromLogger logs the errors promhttp meets while gathering.
-type slogPromLogger struct{}
-
-func (slogPromLogger) Println(v ...any) { slog.Error("serving metrics", "err", fmt.Sprint(v...)) }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,56 @@ import (
 
 	"vippskco/vipps"
 )
+
+// Operation kinds.
+const (
+	OpCapture = "capture"
+	OpCancel  = "cancel"
+	OpRefund  = "refund"
+)
+
+// Operation states. An operation is pending from the moment it is stored
+// (before Vipps is called) until its outcome is known; a pending operation
+// whose lease has run out is one whose runner died, and recovery finishes it
+// by reading the payment's event log, or by resending with the same key.
+const (
+	OperationPending   = "pending"
+	OperationSucceeded = "succeeded"
+	OperationFailed    = "failed"
+)
+
+// Operation is a capture, cancel or refund: asked for by the merchant, by
+// the direct-capture policy, or by the double-payment guard.
+type Operation struct {
+	ID        string
+	Reference string
+	Kind      string
+	// IdempotencyKey is the caller's key; it is unique. Internal operations
+	// get deterministic keys (direct-capture-<reference>), which is what
+	// makes them happen exactly once.
+	IdempotencyKey string
+	// RequestHash identifies the request body the key was first used with.
+	RequestHash string
+	Amount      Money
+	// VippsIdempotencyKey is sent to Vipps on every try of this operation.
+	VippsIdempotencyKey string
+	// Source is merchant, direct-capture or guard.
+	Source string
+	State  string
+	// ResponseStatus and ResponseBody are what the merchant API answered,
+	// replayed for a repeated request with the same key.
+	ResponseStatus int
+	ResponseBody   json.RawMessage
+	// Error says in words why it failed, with the provider's error code.
+	Error    string
+	Attempts int
+
+	LeaseOwner string
+	LeaseUntil time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Version    int64
+}
 
 // Operation sources.
 const (
@@ -61,7 +112,7 @@ func (s *Service) RequestOperation(ctx context.Context, kind, reference, key str
 	}
 	p, err := s.Store.Payment(ctx, reference)
 	if err != nil {
-		return nil, notFoundAs(err, "payment %q", reference)
+		return nil, NotFoundAs(err, "payment %q", reference)
 	}
 	if kind == OpCancel {
 		amount = Money{Currency: p.Amount.Currency}
@@ -116,33 +167,18 @@ func operationResult(op *Operation) *OperationResult {
 		body, _ := json.Marshal(map[string]any{"error": map[string]any{
 			"code": ECodeConflict, "reason": "operation_in_progress",
 			"message":   "this operation is still in progress; its outcome will be in the payment and in a notification",
-			"operation": operationJSON(op),
+			"operation": OperationView(op),
 		}})
 		return &OperationResult{Status: http.StatusConflict, Body: body}
 	}
 	return &OperationResult{Status: op.ResponseStatus, Body: op.ResponseBody}
 }
 
-// OperationJSON is an operation as the API shows it.
-type OperationJSON struct {
-	ID        string    `json:"id"`
-	Kind      string    `json:"kind"`
-	Amount    Money     `json:"amount"`
-	State     string    `json:"state"`
-	Source    string    `json:"source"`
-	Error     string    `json:"error,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-func operationJSON(op *Operation) OperationJSON {
-	return OperationJSON{ID: op.ID, Kind: op.Kind, Amount: op.Amount, State: op.State, Source: op.Source, Error: op.Error, CreatedAt: op.CreatedAt}
-}
-
 // goRun runs a stored operation in the background. If this process dies
 // first, the operation sweep finds it.
 func (s *Service) goRun(id string) {
-	s.goBackground(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), operationLease)
+	s.goBackground(func(bg context.Context) {
+		ctx, cancel := context.WithTimeout(bg, operationLease)
 		defer cancel()
 		if _, err := s.runOperation(ctx, id, 30*time.Second); err != nil {
 			s.logger().WarnContext(ctx, "running operation", "operation", id, "err", err)
@@ -251,7 +287,7 @@ func (s *Service) execute(ctx context.Context, op *Operation) (*Operation, error
 	}
 	var verr *vipps.Error
 	if !errors.Is(err, vipps.ErrOutcomeUnknown) && errors.As(err, &verr) && refusedForGood(verr) {
-		msg := fmt.Sprintf("Vipps refused the %s (HTTP %d, code %s): %s", op.Kind, verr.StatusCode, verr.ErrorCode, firstNonEmpty(verr.Detail, verr.Title))
+		msg := fmt.Sprintf("Vipps refused the %s (HTTP %d, code %s): %s", op.Kind, verr.StatusCode, verr.ErrorCode, cmp.Or(verr.Detail, verr.Title))
 		return s.fail(ctx, op, http.StatusUnprocessableEntity, "vipps_refused", msg, verr)
 	}
 	return s.unknown(ctx, op, err)
@@ -313,9 +349,9 @@ func (s *Service) succeed(ctx context.Context, u *Unit, op *Operation) (*Operati
 		s.logger().WarnContext(ctx, "reading payment after operation", "reference", op.Reference, "err", err)
 	}
 	hist, _ := s.Store.History(ctx, op.Reference)
-	body, _ := json.Marshal(map[string]any{"operation": operationJSON(&Operation{
+	body, _ := json.Marshal(map[string]any{"operation": OperationView(&Operation{
 		ID: op.ID, Kind: op.Kind, Amount: op.Amount, State: OperationSucceeded, Source: op.Source, CreatedAt: op.CreatedAt,
-	}), "payment": paymentJSON(p, hist, false)})
+	}), "payment": PaymentView(p, hist, false)})
 	return s.finish(ctx, op, OperationSucceeded, http.StatusOK, body, "")
 }
 

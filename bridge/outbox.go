@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"vippskco/bridge/notifysig"
 )
 
 // The outbox delivers each notification at least once: a row is written in
@@ -52,12 +54,9 @@ func (s *Service) DeliverOnce(ctx context.Context) (int, error) {
 	return delivered, err
 }
 
-// RunOutbox delivers notifications every interval until ctx ends, and at
+// runOutbox delivers notifications every interval until ctx ends, and at
 // once again while full batches keep coming.
-func (s *Service) RunOutbox(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		every = 500 * time.Millisecond
-	}
+func (s *Service) runOutbox(ctx context.Context, every time.Duration) {
 	s.Metrics.countOutboxBacklogWith(s.outboxBacklog)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -262,9 +261,9 @@ func (s *Service) post(ctx context.Context, hook *MerchantWebhook, n *Notificati
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", webhookUserAgent)
-	req.Header.Set(HeaderWebhookID, n.ID)
-	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(timestamp, 10))
-	req.Header.Set(HeaderWebhookSignature, SignNotification(hook.Secret, n.ID, timestamp, n.Payload))
+	req.Header.Set(notifysig.HeaderID, n.ID)
+	req.Header.Set(notifysig.HeaderTimestamp, strconv.FormatInt(timestamp, 10))
+	req.Header.Set(notifysig.HeaderSignature, notifysig.Sign(hook.Secret, n.ID, timestamp, n.Payload))
 
 	resp, err := webhookClient(hook.Client).Do(req)
 	if err != nil {
@@ -344,7 +343,7 @@ func (s *Service) RedeliverNotification(ctx context.Context, id string) (*Notifi
 	for range notificationWriteTries {
 		n, err := s.Store.Notification(ctx, id)
 		if err != nil {
-			return nil, notFoundAs(err, "notification %q", id)
+			return nil, NotFoundAs(err, "notification %q", id)
 		}
 		if n.State() == NotificationDelivered {
 			return nil, Errorf(ECodeConflict, "already_delivered", "notification %s was delivered at %s",

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/notifysig"
 	"vippskco/bridge/sqlite"
 )
 
@@ -89,9 +90,9 @@ func (m *merchant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} `json:"payment"`
 	}
 	_ = json.Unmarshal(body, &payload)
-	id := r.Header.Get(bridge.HeaderWebhookID)
+	id := r.Header.Get(notifysig.HeaderID)
 	p := post{method: r.Method, path: r.URL.Path, id: id, reference: payload.Payment.Reference, header: r.Header.Clone(), body: body,
-		verifyErr: bridge.VerifyNotification(m.secret, r.Header, body, m.now(), 0)}
+		verifyErr: notifysig.Verify(m.secret, r.Header, body, m.now(), 0)}
 
 	m.mu.Lock()
 	if m.calls == nil {
@@ -259,7 +260,7 @@ func TestDeliverOnceSigned(t *testing.T) {
 		{"User-Agent", "vippskco-webhooks/1"},
 		{"Webhook-Id", id},
 		{"Webhook-Timestamp", strconv.FormatInt(o.clock.Now().Unix(), 10)},
-		{"Webhook-Signature", bridge.SignNotification(testSecret, id, o.clock.Now().Unix(), stored.Payload)},
+		{"Webhook-Signature", notifysig.Sign(testSecret, id, o.clock.Now().Unix(), stored.Payload)},
 	} {
 		t.Run(h.name, func(t *testing.T) { require.Equal(t, h.want, got.header.Get(h.name)) })
 	}
@@ -331,7 +332,7 @@ func TestDeliverFailureRecorded(t *testing.T) {
 			w.Header().Set("Location", "/elsewhere")
 			w.WriteHeader(http.StatusFound)
 		}, wantStatus: 302, wantError: "HTTP 302"},
-		{name: "merchant refuses our signature", secret: "not-the-merchants-secret", wantStatus: 401, wantError: "HTTP 401: unauthorized"},
+		{name: "merchant refuses our signature", secret: "not-the-merchants-secret", wantStatus: 401, wantError: "HTTP 401: bad_signature"},
 		{name: "connection refused", url: func(o *outbox) string {
 			dead := httptest.NewServer(http.NotFoundHandler())
 			dead.Close()
@@ -790,12 +791,7 @@ func TestDeliverOnceConcurrentCallers(t *testing.T) {
 
 func TestRunOutbox(t *testing.T) {
 	o := newOutbox(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	stopped := make(chan struct{})
-	go func() {
-		o.svc.RunOutbox(ctx, 5*time.Millisecond)
-		close(stopped)
-	}()
+	o.svc.Start(5 * time.Millisecond)
 	// More than one batch, all due: the loop keeps going until they are out.
 	var ids []string
 	for i := range 45 {
@@ -807,7 +803,6 @@ func TestRunOutbox(t *testing.T) {
 		require.NoError(t, err)
 		return len(pending) == 0
 	}, 10*time.Second, 10*time.Millisecond)
-	cancel()
-	<-stopped
+	require.NoError(t, o.svc.Close(), "the loops stop when the service closes")
 	require.Len(t, o.merchant.Posts(), len(ids))
 }

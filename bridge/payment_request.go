@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"vippskco/bridge/i18n"
 	"vippskco/klarna"
 	"vippskco/vipps"
 )
@@ -49,7 +50,7 @@ func paymentDescription(u *Unit, o *klarna.Order) string {
 		orderNo = o.OrderID
 	}
 	word := "order"
-	if LangFromLocale(o.Locale) == LangNB {
+	if i18n.LangFromLocale(o.Locale) == i18n.LangNB {
 		word = "ordre"
 	}
 	d := fmt.Sprintf("%s, %s %s", u.Name, word, orderNo)

@@ -107,22 +107,6 @@ func (s *Service) abandonPending(ctx context.Context, u *Unit, p *Payment) time.
 	return time.Time{}
 }
 
-// RunBackground runs the poller and, in a loop of its own, the operation
-// sweep, until ctx ends.
-func (s *Service) RunBackground(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		every = 500 * time.Millisecond
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.every(ctx, 4*every, "operation sweep", func() error { return s.SweepOperations(ctx) })
-	}()
-	s.every(ctx, every, "poller", func() error { _, err := s.PollOnce(ctx); return err })
-	wg.Wait()
-}
-
 // every runs f now and then every d until ctx ends, logging its errors.
 func (s *Service) every(ctx context.Context, d time.Duration, what string, f func() error) {
 	t := time.NewTicker(d)

@@ -49,26 +49,42 @@ type Unit struct {
 	EPMImageURL     string
 	Vipps           VippsAPI
 	Webhooks        WebhookAPI
-	Report          ReportAPI
-	// ExpectedFee is the fee model finance expects for this unit's
-	// captures: basis points of the amount, plus a fixed part, ± tolerance.
-	ExpectedFee FeeModel
 	// WebhookSecret is a secret configured for a webhook registered outside
 	// this service; without one, EnsureWebhook registers and stores one.
 	WebhookSecret string
 }
 
+// Brand is the payment method's name and colour, as the EPM entry and our
+// pages show it.
+type Brand struct {
+	Name  string
+	Color string
+}
+
+// The brands: Vipps orange and MobilePay blue.
+var (
+	VippsBrand     = Brand{Name: "Vipps", Color: "#FF5B24"}
+	MobilePayBrand = Brand{Name: "MobilePay", Color: "#5A78FF"}
+)
+
+// Brand returns the unit's brand by its EPM name; a nil unit (a page shown
+// before we know the unit) is Vipps.
+func (u *Unit) Brand() Brand {
+	if u != nil && u.EPMName == "MobilePay" {
+		return MobilePayBrand
+	}
+	return VippsBrand
+}
+
 // Service runs the shopper path and holds what the handlers need.
 type Service struct {
-	Store  Store
-	Kustom KustomAPI
-	// KustomSettlements pulls Kustom's settlements; nil turns that off.
-	KustomSettlements KustomSettlementsAPI
-	Units             map[string]*Unit
-	PublicURL         string
-	Signer            *RedirectSigner
-	Logger            *slog.Logger
-	Now               func() time.Time
+	Store     Store
+	Kustom    KustomAPI
+	Units     map[string]*Unit
+	PublicURL string
+	Signer    *RedirectSigner
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// StatusCheckInterval is the least time between two reads of one
 	// payment from Vipps on behalf of the return and status pages; the GET
 	// limit is 120 a minute per reference.
@@ -88,8 +104,8 @@ type Service struct {
 
 	checkMu    sync.Mutex
 	lastChecks map[string]time.Time
-	bgMu       sync.Mutex
-	bgRunning  int
+
+	life lifecycle
 }
 
 func (s *Service) owner() string {
@@ -97,36 +113,6 @@ func (s *Service) owner() string {
 		return "local"
 	}
 	return s.Owner
-}
-
-// goBackground runs f in a goroutine that Wait waits for.
-func (s *Service) goBackground(f func()) {
-	s.bgMu.Lock()
-	s.bgRunning++
-	s.bgMu.Unlock()
-	go func() {
-		defer func() {
-			s.bgMu.Lock()
-			s.bgRunning--
-			s.bgMu.Unlock()
-		}()
-		f()
-	}()
-}
-
-// Wait blocks until nothing started in the background (operations, reads
-// after webhooks, guard checks) is running. Unlike a WaitGroup it may be
-// called while new work keeps being started.
-func (s *Service) Wait() {
-	for {
-		s.bgMu.Lock()
-		n := s.bgRunning
-		s.bgMu.Unlock()
-		if n == 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func (s *Service) now() time.Time {
@@ -141,12 +127,6 @@ func (s *Service) logger() *slog.Logger {
 		return s.Logger
 	}
 	return slog.Default()
-}
-
-// FeeModel is an expected fee in minor units: Bps basis points of the
-// amount plus Fixed, within Tolerance.
-type FeeModel struct {
-	Bps, Fixed, Tolerance int64
 }
 
 // MerchantWebhook is the merchant's endpoint for our signed notifications.
@@ -168,8 +148,8 @@ func (s *Service) Unit(id string) (*Unit, error) {
 	return u, nil
 }
 
-// expand fills the placeholders of a unit's confirmation or checkout URL.
-func expand(tmpl string, p *Payment) string {
+// ExpandURL fills the placeholders of a unit's confirmation or checkout URL.
+func ExpandURL(tmpl string, p *Payment) string {
 	r := strings.NewReplacer("{kco_order_id}", p.KCOOrderID, "{reference}", p.Reference)
 	return r.Replace(tmpl)
 }

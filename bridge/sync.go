@@ -267,8 +267,8 @@ func (s *Service) afterCommit(ctx context.Context, c *Change, ops []Operation) {
 			// Two attempts of one order may authorize at the same moment,
 			// each seeing the other not yet authorized. Looking again after
 			// our commit closes that gap: the later commit sees both.
-			s.goBackground(func() {
-				if err := s.recheckGuard(context.WithoutCancel(ctx), c.Payment.Reference); err != nil {
+			s.goBackground(func(bg context.Context) {
+				if err := s.recheckGuard(bg, c.Payment.Reference); err != nil {
 					s.logger().WarnContext(ctx, "double-payment guard after authorization", "reference", c.Payment.Reference, "err", err)
 				}
 			})
@@ -294,25 +294,6 @@ func moneyNotification(p *Payment, e *PaymentEvent, now time.Time) (Notification
 	return buildNotification(p, "payment."+strings.ToLower(e.Name), e, "", now), true
 }
 
-// NotificationPayload is the body of a merchant webhook.
-type NotificationPayload struct {
-	ID        string      `json:"id"`
-	Type      string      `json:"type"`
-	CreatedAt time.Time   `json:"created_at"`
-	Payment   PaymentJSON `json:"payment"`
-	Event     *EventJSON  `json:"event,omitempty"`
-	Detail    string      `json:"detail,omitempty"`
-}
-
-// EventJSON is a Vipps event as notifications and the API show it.
-type EventJSON struct {
-	Name         string    `json:"name"`
-	PSPReference string    `json:"psp_reference"`
-	Amount       Money     `json:"amount"`
-	Success      bool      `json:"success"`
-	OccurredAt   time.Time `json:"occurred_at"`
-}
-
 func (s *Service) notification(p *Payment, typ string, e *PaymentEvent, detail string) Notification {
 	return buildNotification(p, typ, e, detail, s.now())
 }
@@ -322,7 +303,7 @@ func (s *Service) notification(p *Payment, typ string, e *PaymentEvent, detail s
 // merchant can create its order from the notification alone.
 func buildNotification(p *Payment, typ string, e *PaymentEvent, detail string, now time.Time) Notification {
 	id := uuid.NewString()
-	body := NotificationPayload{ID: id, Type: typ, CreatedAt: now, Payment: paymentJSON(p, nil, true), Detail: detail}
+	body := NotificationPayload{ID: id, Type: typ, CreatedAt: now, Payment: PaymentView(p, nil, true), Detail: detail}
 	if e != nil {
 		body.Event = &EventJSON{Name: e.Name, PSPReference: e.PSPReference, Amount: e.Amount, Success: e.Success, OccurredAt: e.OccurredAt}
 	}

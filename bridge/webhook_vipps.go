@@ -141,8 +141,8 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 	if err := s.Store.ReleasePoll(ctx, p.Reference, "", s.now()); err != nil {
 		return "", err
 	}
-	s.goBackground(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
+	s.goBackground(func(bg context.Context) {
+		sctx, cancel := context.WithTimeout(bg, pollTimeout)
 		defer cancel()
 		fresh, behind, err := s.syncBehind(sctx, pu, p, SourceWebhook)
 		if err != nil {
@@ -202,4 +202,15 @@ func (s *Service) EnsureWebhook(ctx context.Context, unitID string) (*WebhookReg
 	}
 	s.logger().InfoContext(ctx, "webhook registered", "unit", u.ID, "id", reg.ID, "url", want)
 	return reg, nil
+}
+
+// WebhookRegistration is our webhook at Vipps for one sales unit, with the
+// secret Vipps returned when it was made.
+type WebhookRegistration struct {
+	Unit      string
+	ID        string
+	URL       string
+	Secret    string
+	Events    []string
+	CreatedAt time.Time
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"vippskco/bridge/reconcile"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -87,15 +89,7 @@ type Unit struct {
 	EPMImageURL string `yaml:"epm_image_url"`
 	// ExpectedFee is the capture fee finance expects from Vipps for this
 	// unit, for the reconciliation's fee check.
-	ExpectedFee ExpectedFee `yaml:"expected_fee"`
-}
-
-// ExpectedFee is basis points of the amount plus a fixed part in minor
-// units, with a tolerance in minor units.
-type ExpectedFee struct {
-	Bps       int64 `yaml:"bps"`
-	Fixed     int64 `yaml:"fixed"`
-	Tolerance int64 `yaml:"tolerance"`
+	ExpectedFee reconcile.FeeModel `yaml:"expected_fee"`
 }
 
 // Vipps holds a sales unit's API keys, resolved from the environment.
@@ -168,14 +162,25 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 
 // Parse is Load without the file.
 func Parse(raw []byte, getenv func(string) string) (*Config, error) {
+	c, err := Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Resolve(getenv); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Decode reads YAML strictly (an unknown key is an error) into a Config
+// that is not yet resolved nor validated: what a program that builds a
+// configuration (a test, a tool) edits before calling Resolve.
+func Decode(raw []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	var c Config
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
-	}
-	if err := c.resolve(getenv); err != nil {
-		return nil, err
 	}
 	return &c, nil
 }
@@ -220,7 +225,10 @@ func (c *Config) secret(key, envName string, getenv func(string) string, require
 	return v, nil
 }
 
-func (c *Config) resolve(getenv func(string) string) error {
+// Resolve fills in defaults, reads the secrets from the environment
+// variables the configuration names (through getenv) and validates the
+// result. Every error names the key. Call it once.
+func (c *Config) Resolve(getenv func(string) string) error {
 	var err error
 	if c.Server.Addr == "" {
 		c.Server.Addr = ":8080"

@@ -111,9 +111,9 @@ type Payout struct {
 // of the captured amount (rounded half away from zero) plus Fixed, with
 // Tolerance minor units of slack per capture for the provider's rounding.
 type FeeModel struct {
-	Bps       int64
-	Fixed     int64
-	Tolerance int64
+	Bps       int64 `yaml:"bps"`
+	Fixed     int64 `yaml:"fixed"`
+	Tolerance int64 `yaml:"tolerance"`
 }
 
 // Expected is the fee the model charges for one capture of gross. gross ×

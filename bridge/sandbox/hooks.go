@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"vippskco/bridge"
+	"vippskco/bridge/notifysig"
 )
 
 // HookPath is where the demo shop receives our notifications; the sandbox
@@ -49,14 +50,14 @@ type HookReceiver struct {
 	received []ReceivedNotification
 }
 
-// HookReceiver returns the demo shop's receiver for notifications signed
-// with secret, to be mounted at HookPath.
-func (s *Sandbox) HookReceiver(secret string) *HookReceiver {
-	logger := s.logger
+// NewHookReceiver returns the demo shop's receiver for notifications
+// signed with secret, to be mounted at HookPath; now is its clock (nil:
+// time.Now).
+func NewHookReceiver(secret string, logger *slog.Logger, now func() time.Time) *HookReceiver {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &HookReceiver{secret: secret, logger: logger}
+	return &HookReceiver{secret: secret, logger: logger, Now: now}
 }
 
 func (h *HookReceiver) now() time.Time {
@@ -90,7 +91,7 @@ func (h *HookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.now()
-	if err := bridge.VerifyNotification(h.secret, r.Header, body, now, 0); err != nil {
+	if err := notifysig.Verify(h.secret, r.Header, body, now, 0); err != nil {
 		h.logger.Warn("demo shop refused a notification", "reason", bridge.ErrorReason(err), "err", err)
 		http.Error(w, bridge.ErrorMessage(err), http.StatusUnauthorized)
 		return
@@ -101,7 +102,7 @@ func (h *HookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	got := ReceivedNotification{
-		ID: r.Header.Get(bridge.HeaderWebhookID), Type: payload.Type, Reference: payload.Payment.Reference, ReceivedAt: now,
+		ID: r.Header.Get(notifysig.HeaderID), Type: payload.Type, Reference: payload.Payment.Reference, ReceivedAt: now,
 	}
 	if h.keep(got) {
 		h.logger.Info("demo shop received a notification", "id", got.ID, "type", got.Type, "reference", got.Reference)

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/notifysig"
 	"vippskco/bridge/sqlite"
 )
 
@@ -24,10 +25,7 @@ const hookSecret = "sandbox-merchant-webhook-secret"
 var hookNow = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 
 func newHookReceiver() *HookReceiver {
-	s := &Sandbox{logger: slog.New(slog.DiscardHandler)}
-	h := s.HookReceiver(hookSecret)
-	h.Now = func() time.Time { return hookNow }
-	return h
+	return NewHookReceiver(hookSecret, slog.New(slog.DiscardHandler), func() time.Time { return hookNow })
 }
 
 // hookRequest is a notification signed as the outbox signs it.
@@ -44,9 +42,9 @@ func hookBody(id, typ, reference string) string {
 func signedRequest(secret, id, signed, body string, signedAt time.Time) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, HookPath, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(bridge.HeaderWebhookID, id)
-	req.Header.Set(bridge.HeaderWebhookTimestamp, strconv.FormatInt(signedAt.Unix(), 10))
-	req.Header.Set(bridge.HeaderWebhookSignature, bridge.SignNotification(secret, id, signedAt.Unix(), []byte(signed)))
+	req.Header.Set(notifysig.HeaderID, id)
+	req.Header.Set(notifysig.HeaderTimestamp, strconv.FormatInt(signedAt.Unix(), 10))
+	req.Header.Set(notifysig.HeaderSignature, notifysig.Sign(secret, id, signedAt.Unix(), []byte(signed)))
 	return req
 }
 
@@ -81,7 +79,7 @@ func TestHookReceiver(t *testing.T) {
 		}, status: http.StatusUnauthorized},
 		{name: "unsigned", req: func() *http.Request {
 			r := hookRequest("n-1", "payment.authorized", "ws-1-1", hookNow)
-			r.Header.Del(bridge.HeaderWebhookSignature)
+			r.Header.Del(notifysig.HeaderSignature)
 			return r
 		}, status: http.StatusUnauthorized},
 		{name: "signed but not a notification", req: func() *http.Request {

@@ -1,3 +1,5 @@
+//go:build !nosandbox
+
 // Package sandbox runs the local stand-ins that make `go run .` a complete,
 // offline payment: a fake Kustom Checkout (with a page standing in for the
 // KCO iframe), a fake Vipps MobilePay (with a landing page where a person
@@ -35,7 +37,7 @@ type Sandbox struct {
 // New builds the fakes, served under publicURL/sandbox/, with one fake
 // sales unit per configured unit and the configured Kustom key.
 // now is the fakes' clock (nil: time.Now).
-func New(cfg *config.Config, publicURL string, logger *slog.Logger, now func() time.Time) *Sandbox {
+func New(cfg *config.Config, publicURL string, logger *slog.Logger, now func() time.Time) (*Sandbox, error) {
 	s := &Sandbox{cfg: cfg, publicURL: strings.TrimRight(publicURL, "/"), logger: logger}
 	base := now
 	if base == nil {
@@ -53,7 +55,7 @@ func New(cfg *config.Config, publicURL string, logger *slog.Logger, now func() t
 		Now:         now,
 		Credentials: []klarnatest.Credential{{Username: cfg.Kustom.Username, APIKey: cfg.Kustom.APIKey}},
 	}, s.KustomURL())
-	return s
+	return s, nil
 }
 
 // Skew is how far the fakes' clock is ahead of the service's.
@@ -83,6 +85,23 @@ func (s *Sandbox) ProviderHandler() http.Handler {
 	mux.Handle("/sandbox/vipps/", http.StripPrefix("/sandbox/vipps", s.Vipps.Handler()))
 	mux.Handle("/sandbox/kustom/", http.StripPrefix("/sandbox/kustom", s.Kustom.Handler()))
 	return mux
+}
+
+// Mount serves on mux everything the sandbox adds to the service: both fakes
+// under /sandbox/, the demo shop under /shop/, the shop's notification
+// receiver at HookPath (returned, so tests can read what it got), and / as
+// a way into the shop.
+func (s *Sandbox) Mount(mux *http.ServeMux, app App) (*HookReceiver, error) {
+	shop, err := s.shopHandler(app)
+	if err != nil {
+		return nil, err
+	}
+	hooks := NewHookReceiver(app.WebhookSecret, s.logger, app.Now)
+	mux.Handle("/sandbox/", s.ProviderHandler())
+	mux.Handle("/shop/", shop)
+	mux.Handle(HookPath, hooks)
+	mux.Handle("/{$}", http.RedirectHandler("/shop/", http.StatusFound))
+	return hooks, nil
 }
 
 // Close stops the fakes' background work.

@@ -1,3 +1,5 @@
+//go:build !nosandbox
+
 package sandbox
 
 import (
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"vippskco/bridge"
+	"vippskco/bridge/finance"
+	"vippskco/bridge/i18n"
 	"vippskco/klarna"
 )
 
@@ -41,22 +45,23 @@ type shop struct {
 	sb        *Sandbox
 	kustom    *klarna.Client
 	svc       *bridge.Service
+	finance   *finance.Service
 	unit      string
 	token     string
 	tmpl      *template.Template
 	apiClient *http.Client
 }
 
-// Shop returns the demo shop's handler, mounted at /shop/.
-func (s *Sandbox) Shop(kc *klarna.Client, svc *bridge.Service, merchantToken string) (http.Handler, error) {
+// shopHandler returns the demo shop's handler, mounted at /shop/.
+func (s *Sandbox) shopHandler(app App) (http.Handler, error) {
 	t, err := template.New("shop.html").Funcs(template.FuncMap{"money": func(v int64) string {
-		return bridge.FormatMoney(bridge.LangNB, bridge.Money{Value: v, Currency: "NOK"})
+		return i18n.FormatMoney(i18n.LangNB, v, "NOK")
 	}}).ParseFS(shopFS, "shop.html")
 	if err != nil {
 		return nil, err
 	}
-	sh := &shop{sb: s, kustom: kc, svc: svc, unit: s.cfg.Units[0].ID, token: merchantToken, tmpl: t,
-		apiClient: &http.Client{Timeout: 10 * time.Second}}
+	sh := &shop{sb: s, kustom: app.Kustom, svc: app.Service, finance: app.Finance, unit: s.cfg.Units[0].ID,
+		token: app.MerchantToken, tmpl: t, apiClient: &http.Client{Timeout: 10 * time.Second}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /shop/{$}", sh.catalog)
 	mux.HandleFunc("POST /shop/cart", sh.cart)
@@ -226,8 +231,8 @@ func (sh *shop) thanks(w http.ResponseWriter, r *http.Request) {
 	for _, p := range body.Payments {
 		page.Payments = append(page.Payments, paymentView{
 			Reference: p.Reference, State: string(p.State),
-			Amount:   bridge.FormatMoney(bridge.LangNB, p.Amount),
-			Captured: bridge.FormatMoney(bridge.LangNB, bridge.Money{Value: p.Aggregate.Captured, Currency: p.Amount.Currency}),
+			Amount:   i18n.FormatMoney(i18n.LangNB, p.Amount.Value, p.Amount.Currency),
+			Captured: i18n.FormatMoney(i18n.LangNB, p.Aggregate.Captured, p.Amount.Currency),
 		})
 	}
 	sh.render(w, http.StatusOK, page)
@@ -240,7 +245,7 @@ func (sh *shop) nextDay(w http.ResponseWriter, r *http.Request) {
 	sh.sb.NextDay()
 	from := time.Now().AddDate(0, 0, -7).Format("2006-01-02")
 	to := time.Now().Add(sh.sb.Skew()).Format("2006-01-02")
-	if _, err := sh.svc.SyncSettlements(r.Context(), from, to); err != nil {
+	if _, err := sh.finance.SyncSettlements(r.Context(), from, to); err != nil {
 		sh.render(w, http.StatusBadGateway, shopPage{Page: "catalog", Error: "settlement sync: " + err.Error()})
 		return
 	}

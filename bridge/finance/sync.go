@@ -1,6 +1,7 @@
-package bridge
+package finance
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"vippskco/bridge"
 	"vippskco/klarna"
 	"vippskco/vipps"
 )
@@ -27,12 +29,12 @@ type KustomSettlementsAPI interface {
 
 // SyncResult says what a pull from the providers' APIs brought.
 type SyncResult struct {
-	Provider string       `json:"provider"`
-	Source   string       `json:"source"`
-	Days     []string     `json:"days,omitempty"`
-	OpenDays []string     `json:"open_days,omitempty"`
-	Result   ImportResult `json:"result"`
-	Error    string       `json:"error,omitempty"`
+	Provider string              `json:"provider"`
+	Source   string              `json:"source"`
+	Days     []string            `json:"days,omitempty"`
+	OpenDays []string            `json:"open_days,omitempty"`
+	Result   bridge.ImportResult `json:"result"`
+	Error    string              `json:"error,omitempty"`
 }
 
 // oslo is where Vipps ledger days run from midnight to midnight.
@@ -63,7 +65,7 @@ func (s *Service) SyncSettlements(ctx context.Context, from, to string) ([]SyncR
 		}
 		ledgers, err := u.Report.ListLedgers(ctx, u.MSN)
 		if err != nil {
-			out = append(out, SyncResult{Provider: ProviderVipps, Source: "report-api:" + u.ID, Error: err.Error()})
+			out = append(out, SyncResult{Provider: bridge.ProviderVipps, Source: "report-api:" + u.ID, Error: err.Error()})
 			continue
 		}
 		for _, l := range ledgers {
@@ -74,7 +76,7 @@ func (s *Service) SyncSettlements(ctx context.Context, from, to string) ([]SyncR
 			out = append(out, s.syncLedger(ctx, u, l, from, to))
 		}
 	}
-	if s.KustomSettlements != nil {
+	if s.Kustom != nil {
 		out = append(out, s.syncKustom(ctx, from, to))
 	}
 	return out, nil
@@ -85,7 +87,7 @@ func (s *Service) unitIDs() []string {
 }
 
 func (s *Service) syncLedger(ctx context.Context, u *Unit, l vipps.Ledger, from, to string) SyncResult {
-	res := SyncResult{Provider: ProviderVipps, Source: "report-api:" + l.LedgerID}
+	res := SyncResult{Provider: bridge.ProviderVipps, Source: "report-api:" + l.LedgerID}
 	cursorKey := "vipps-ledger-closed:" + l.LedgerID
 	start := from
 	if start == "" {
@@ -103,7 +105,7 @@ func (s *Service) syncLedger(ctx context.Context, u *Unit, l vipps.Ledger, from,
 	if m := l.MSNs(); len(m) == 1 {
 		msn = m[0]
 	}
-	imp := &SettlementImport{Provider: ProviderVipps, Source: res.Source}
+	imp := &bridge.SettlementImport{Provider: bridge.ProviderVipps, Source: res.Source}
 	var hash strings.Builder
 	lastClosed := ""
 	for day := start; day <= to; day = nextDay(day) {
@@ -180,24 +182,24 @@ func (s *Service) ledgerDay(ctx context.Context, api ReportAPI, ledgerID, topic,
 // matcher); the day's payout is its payout-scheduled entry, and every line
 // of the day belongs to it. Other entry types are kept as "other" lines
 // with their sign, for finance to look at.
-func vippsLedgerDay(source string, l vipps.Ledger, msn, day string, funds, fees []vipps.ReportEntry, open bool) ([]SettlementLine, *SettlementPayout) {
-	var payout *SettlementPayout
+func vippsLedgerDay(source string, l vipps.Ledger, msn, day string, funds, fees []vipps.ReportEntry, open bool) ([]bridge.SettlementLine, *bridge.SettlementPayout) {
+	var payout *bridge.SettlementPayout
 	for _, e := range funds {
 		if e.EntryType == vipps.EntryPayoutScheduled || e.EntryType == vipps.EntryScheduledForPayout {
-			payout = &SettlementPayout{Provider: ProviderVipps, ID: e.PSPReference, MSN: msn, Date: day,
-				Amount: -e.Amount, Currency: firstNonEmpty(e.Currency, l.Currency), Source: source}
+			payout = &bridge.SettlementPayout{Provider: bridge.ProviderVipps, ID: e.PSPReference, MSN: msn, Date: day,
+				Amount: -e.Amount, Currency: cmp.Or(e.Currency, l.Currency), Source: source}
 		}
 	}
 	payoutID := ""
 	if payout != nil {
 		payoutID = payout.ID
 	}
-	var lines []SettlementLine
+	var lines []bridge.SettlementLine
 	byPSP := map[string]int{}
 	for i, e := range funds {
-		line := SettlementLine{Provider: ProviderVipps, Source: source, SourceLine: i + 1, Reference: e.Reference,
-			PSPReference: e.PSPReference, MSN: msn, Currency: firstNonEmpty(e.Currency, l.Currency),
-			PayoutID: payoutID, LedgerDate: firstNonEmpty(e.LedgerDate, day), Open: open}
+		line := bridge.SettlementLine{Provider: bridge.ProviderVipps, Source: source, SourceLine: i + 1, Reference: e.Reference,
+			PSPReference: e.PSPReference, MSN: msn, Currency: cmp.Or(e.Currency, l.Currency),
+			PayoutID: payoutID, LedgerDate: cmp.Or(e.LedgerDate, day), Open: open}
 		switch e.EntryType {
 		case vipps.EntryCapture, vipps.EntryRefund:
 			line.Kind, line.Gross = e.EntryType, e.Amount
@@ -221,10 +223,10 @@ func vippsLedgerDay(source string, l vipps.Ledger, msn, day string, funds, fees 
 			lines[j].Fee += -e.Amount
 			continue
 		}
-		lines = append(lines, SettlementLine{Provider: ProviderVipps, Source: source, SourceLine: len(funds) + i + 1,
+		lines = append(lines, bridge.SettlementLine{Provider: bridge.ProviderVipps, Source: source, SourceLine: len(funds) + i + 1,
 			Key: "vipps:fee:" + e.PSPReference, Kind: "fee", Reference: e.Reference, PSPReference: e.PSPReference,
-			MSN: msn, Fee: -e.Amount, Currency: firstNonEmpty(e.Currency, l.Currency), PayoutID: payoutID,
-			LedgerDate: firstNonEmpty(e.LedgerDate, day), Open: open})
+			MSN: msn, Fee: -e.Amount, Currency: cmp.Or(e.Currency, l.Currency), PayoutID: payoutID,
+			LedgerDate: cmp.Or(e.LedgerDate, day), Open: open})
 	}
 	return lines, payout
 }
@@ -241,7 +243,7 @@ func nextDay(day string) string {
 // An order paid through us must never be in them; the matcher says so when
 // one is.
 func (s *Service) syncKustom(ctx context.Context, from, to string) SyncResult {
-	res := SyncResult{Provider: ProviderKustom, Source: "settlements-api"}
+	res := SyncResult{Provider: bridge.ProviderKustom, Source: "settlements-api"}
 	if from == "" {
 		from = s.now().AddDate(0, 0, -7).Format("2006-01-02")
 	}
@@ -251,16 +253,16 @@ func (s *Service) syncKustom(ctx context.Context, from, to string) SyncResult {
 		res.Error = "dates must be YYYY-MM-DD"
 		return res
 	}
-	imp := &SettlementImport{Provider: ProviderKustom, Source: res.Source}
+	imp := &bridge.SettlementImport{Provider: bridge.ProviderKustom, Source: res.Source}
 	var hash strings.Builder
-	for p, err := range s.KustomSettlements.AllPayouts(ctx, klarna.PayoutQuery{Start: start, End: end.Add(24*time.Hour - time.Second)}) {
+	for p, err := range s.Kustom.AllPayouts(ctx, klarna.PayoutQuery{Start: start, End: end.Add(24*time.Hour - time.Second)}) {
 		if err != nil {
 			res.Error = err.Error()
 			return res
 		}
 		imp.Payouts = append(imp.Payouts, kustomPayout(p, res.Source))
 		res.Days = append(res.Days, p.PayoutDate.UTC().Format("2006-01-02"))
-		for t, err := range s.KustomSettlements.AllTransactions(ctx, klarna.TransactionQuery{PaymentReference: p.PaymentReference}) {
+		for t, err := range s.Kustom.AllTransactions(ctx, klarna.TransactionQuery{PaymentReference: p.PaymentReference}) {
 			if err != nil {
 				res.Error = err.Error()
 				return res

@@ -1,4 +1,4 @@
-package bridge
+package web
 
 import (
 	"net/http"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"vippskco/bridge"
+	"vippskco/bridge/i18n"
 	"vippskco/templates"
 )
 
@@ -25,15 +27,15 @@ func (h *HTTP) redirect(c *gin.Context) {
 		// Already paid: the return page shows the outcome; never Vipps again.
 		target = h.Service.PublicURL + "/return/" + p.ReturnToken
 	}
-	lang := LangFromLocale(p.Locale)
+	lang := i18n.LangFromLocale(p.Locale)
 	// KCO runs in an iframe and the Vipps landing page must never load in
 	// one. A browser tells us when this request is a frame navigation; then
 	// we answer with a page that moves the top window instead.
 	if dest := c.GetHeader("Sec-Fetch-Dest"); dest == "iframe" || dest == "frame" {
-		b := brandOf(u)
+		b := u.Brand()
 		h.Pages.Render(c.Writer, http.StatusOK, "breakout", &PageData{
-			Lang: lang, Brand: b, Title: T(lang, "breakout_title", b.Name), Body: T(lang, "breakout_body"),
-			NextURL: target, RetryLabel: T(lang, "breakout_button", b.Name),
+			Lang: lang, Brand: b, Title: i18n.T(lang, "breakout_title", b.Name), Body: i18n.T(lang, "breakout_body"),
+			NextURL: target, RetryLabel: i18n.T(lang, "breakout_button", b.Name),
 		})
 		return
 	}
@@ -41,14 +43,14 @@ func (h *HTTP) redirect(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, target)
 }
 
-func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *Payment, err error) {
+func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *bridge.Payment, err error) {
 	u, _ := h.Service.Units[unitID]
-	lang := LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
+	lang := i18n.LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
 	if p != nil {
-		lang = LangFromLocale(p.Locale)
+		lang = i18n.LangFromLocale(p.Locale)
 	}
-	code, reason := ErrorCode(err), ErrorReason(err)
-	if code == ECodeInternal {
+	code, reason := bridge.ErrorCode(err), bridge.ErrorReason(err)
+	if code == bridge.ECodeInternal {
 		h.logger().ErrorContext(c.Request.Context(), "redirect failed", "unit", unitID, "err", err)
 	} else {
 		h.logger().InfoContext(c.Request.Context(), "redirect refused", "unit", unitID, "reason", reason, "err", err)
@@ -57,14 +59,14 @@ func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *Payme
 		writeJSONError(c, err)
 		return
 	}
-	b := brandOf(u)
-	d := &PageData{Lang: lang, Brand: b, Title: T(lang, "error_title"), Body: T(lang, errorMessageKey(reason, code), b.Name), Reason: reason}
+	b := u.Brand()
+	d := &PageData{Lang: lang, Brand: b, Title: i18n.T(lang, "error_title"), Body: i18n.T(lang, errorMessageKey(reason, code), b.Name), Reason: reason}
 	if u != nil {
-		if code == ECodeUnavailable && ValidKCOOrderID(kcoOrderID) {
+		if code == bridge.ECodeUnavailable && bridge.ValidKCOOrderID(kcoOrderID) {
 			d.RetryURL = c.Request.URL.String()
 		}
-		if ValidKCOOrderID(kcoOrderID) {
-			d.CheckoutURL = expand(u.CheckoutURL, &Payment{KCOOrderID: kcoOrderID})
+		if bridge.ValidKCOOrderID(kcoOrderID) {
+			d.CheckoutURL = bridge.ExpandURL(u.CheckoutURL, &bridge.Payment{KCOOrderID: kcoOrderID})
 		}
 	}
 	h.Pages.Render(c.Writer, HTTPStatus(code), "error", d)
@@ -79,36 +81,37 @@ func wantsJSON(c *gin.Context) bool {
 // status, then moves on to the confirmation, or shows why it failed.
 func (h *HTTP) returnPage(c *gin.Context) {
 	token := c.Param("token")
-	v, err := h.Service.PaymentForShopper(c.Request.Context(), token, SourceReturn)
+	v, err := h.Service.PaymentForShopper(c.Request.Context(), token, bridge.SourceReturn)
 	if err != nil {
-		lang := LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
-		code := ErrorCode(err)
-		h.Pages.Render(c.Writer, HTTPStatus(code), "error", &PageData{Lang: lang, Brand: brandOf(nil),
-			Title: T(lang, "error_title"), Body: T(lang, errorMessageKey(ErrorReason(err), code)), Reason: ErrorReason(err)})
+		lang := i18n.LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
+		code := bridge.ErrorCode(err)
+		h.Pages.Render(c.Writer, HTTPStatus(code), "error", &PageData{Lang: lang, Brand: bridge.VippsBrand,
+			Title: i18n.T(lang, "error_title"), Body: i18n.T(lang, errorMessageKey(bridge.ErrorReason(err), code)), Reason: bridge.ErrorReason(err)})
 		return
 	}
-	p, u, lang := v.Payment, v.Unit, v.Lang
-	b := brandOf(u)
-	d := &PageData{Lang: lang, Brand: b, Amount: FormatMoney(lang, p.Amount), OrderNumber: orderNumber(p), Reference: p.Reference}
+	p, u := v.Payment, v.Unit
+	lang := i18n.LangFromLocale(p.Locale)
+	b := u.Brand()
+	d := &PageData{Lang: lang, Brand: b, Amount: i18n.FormatMoney(lang, p.Amount.Value, p.Amount.Currency), OrderNumber: orderNumber(p), Reference: p.Reference}
 	switch {
-	case p.State == StateAuthorized:
+	case p.State == bridge.StateAuthorized:
 		if u.ConfirmationURL != "" {
 			c.Header("Cache-Control", "no-store")
 			c.Redirect(http.StatusSeeOther, v.Next)
 			return
 		}
-		d.Title, d.Body = T(lang, "confirmed_title"), T(lang, "confirmed_body", b.Name)
+		d.Title, d.Body = i18n.T(lang, "confirmed_title"), i18n.T(lang, "confirmed_body", b.Name)
 		h.Pages.Render(c.Writer, http.StatusOK, "confirmation", d)
 	case p.State.Final():
-		d.Title = T(lang, "failed_title")
-		d.Body = T(lang, "reason_"+string(p.State), b.Name)
+		d.Title = i18n.T(lang, "failed_title")
+		d.Body = i18n.T(lang, "reason_"+string(p.State), b.Name)
 		d.RetryURL = h.Service.RetryURL(u, p.KCOOrderID)
-		d.RetryLabel = T(lang, "failed_retry", b.Name)
-		d.CheckoutURL = expand(u.CheckoutURL, p)
+		d.RetryLabel = i18n.T(lang, "failed_retry", b.Name)
+		d.CheckoutURL = bridge.ExpandURL(u.CheckoutURL, p)
 		h.Pages.Render(c.Writer, http.StatusOK, "failure", d)
 	default:
-		d.Title, d.Body = T(lang, "waiting_title"), T(lang, "waiting_body", b.Name)
-		d.VippsURL, d.ReopenLabel = p.RedirectURL, T(lang, "waiting_reopen", b.Name)
+		d.Title, d.Body = i18n.T(lang, "waiting_title"), i18n.T(lang, "waiting_body", b.Name)
+		d.VippsURL, d.ReopenLabel = p.RedirectURL, i18n.T(lang, "waiting_reopen", b.Name)
 		d.StatusURL = h.Service.PublicURL + "/status/" + token
 		h.Pages.Render(c.Writer, http.StatusOK, "waiting", d)
 	}
@@ -116,16 +119,16 @@ func (h *HTTP) returnPage(c *gin.Context) {
 
 // StatusJSON is the body of GET /status/{token}.
 type StatusJSON struct {
-	Reference string `json:"reference"`
-	State     string `json:"state"`
-	Final     bool   `json:"final"`
-	Amount    Money  `json:"amount"`
-	Next      string `json:"next,omitempty"`
-	Message   string `json:"message"`
+	Reference string       `json:"reference"`
+	State     string       `json:"state"`
+	Final     bool         `json:"final"`
+	Amount    bridge.Money `json:"amount"`
+	Next      string       `json:"next,omitempty"`
+	Message   string       `json:"message"`
 }
 
 func (h *HTTP) status(c *gin.Context) {
-	v, err := h.Service.PaymentForShopper(c.Request.Context(), c.Param("token"), SourceStatus)
+	v, err := h.Service.PaymentForShopper(c.Request.Context(), c.Param("token"), bridge.SourceStatus)
 	if err != nil {
 		writeJSONError(c, err)
 		return
@@ -133,7 +136,7 @@ func (h *HTTP) status(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, StatusJSON{
 		Reference: v.Payment.Reference, State: string(v.Payment.State), Final: v.Final,
-		Amount: v.Payment.Amount, Next: v.Next, Message: v.Message,
+		Amount: v.Payment.Amount, Next: v.Next, Message: shopperMessage(v),
 	})
 }
 
@@ -141,7 +144,7 @@ func (h *HTTP) status(c *gin.Context) {
 func (h *HTTP) asset(c *gin.Context) {
 	name := c.Param("file")
 	if name != "vipps.svg" && name != "mobilepay.svg" {
-		writeJSONError(c, Errorf(ECodeNotFound, "", "no such asset"))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "", "no such asset"))
 		return
 	}
 	b, err := templates.FS.ReadFile(name)
@@ -151,4 +154,17 @@ func (h *HTTP) asset(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "public, max-age=86400")
 	c.Data(http.StatusOK, "image/svg+xml", b)
+}
+
+// shopperMessage is the one-line status the waiting page shows, in the
+// order's language.
+func shopperMessage(v *bridge.ShopperView) string {
+	lang := i18n.LangFromLocale(v.Payment.Locale)
+	switch {
+	case v.Payment.State == bridge.StateAuthorized:
+		return i18n.T(lang, "confirmed_title")
+	case v.Final:
+		return i18n.T(lang, "failed_title")
+	}
+	return i18n.T(lang, "waiting_body", v.Unit.Brand().Name)
 }

@@ -1,10 +1,12 @@
-package bridge
+package web
 
 import (
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
+
+	"vippskco/bridge"
 
 	"github.com/gin-gonic/gin"
 )
@@ -35,13 +37,13 @@ type NotificationJSON struct {
 	Payload       json.RawMessage `json:"payload"`
 }
 
-func notificationJSON(n *Notification) NotificationJSON {
+func notificationJSON(n *bridge.Notification) NotificationJSON {
 	out := NotificationJSON{
 		ID: n.ID, Reference: n.Reference, Type: n.Type, State: n.State(), Attempts: n.Attempts,
 		LastStatus: n.LastStatus, LastError: n.LastError, CreatedAt: n.CreatedAt, Payload: n.Payload,
 		LastAttemptAt: timeOrNil(n.LastAttemptAt), DeliveredAt: timeOrNil(n.DeliveredAt), GaveUpAt: timeOrNil(n.GaveUpAt),
 	}
-	if out.State == NotificationPending {
+	if out.State == bridge.NotificationPending {
 		out.NextAttemptAt = timeOrNil(n.NextAttemptAt)
 	}
 	if len(out.Payload) == 0 {
@@ -62,16 +64,16 @@ func timeOrNil(t time.Time) *time.Time {
 func (h *HTTP) listNotifications(c *gin.Context) {
 	state := c.Query("state")
 	switch state {
-	case "", NotificationPending, NotificationDelivered, NotificationFailed:
+	case "", bridge.NotificationPending, bridge.NotificationDelivered, bridge.NotificationFailed:
 	default:
-		writeJSONError(c, Errorf(ECodeInvalid, "bad_state", "state %q is not one of pending, delivered, failed", state))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "bad_state", "state %q is not one of pending, delivered, failed", state))
 		return
 	}
 	limit := defaultNotificationLimit
 	if raw, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > maxNotificationLimit {
-			writeJSONError(c, Errorf(ECodeInvalid, "bad_limit", "limit %q is not a whole number from 1 to %d", raw, maxNotificationLimit))
+			writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "bad_limit", "limit %q is not a whole number from 1 to %d", raw, maxNotificationLimit))
 			return
 		}
 		limit = n
@@ -92,7 +94,7 @@ func (h *HTTP) listNotifications(c *gin.Context) {
 func (h *HTTP) getNotification(c *gin.Context) {
 	n, err := h.Service.Store.Notification(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		writeJSONError(c, notFoundAs(err, "notification %q", c.Param("id")))
+		writeJSONError(c, bridge.NotFoundAs(err, "notification %q", c.Param("id")))
 		return
 	}
 	c.JSON(http.StatusOK, notificationJSON(n))

@@ -1,4 +1,4 @@
-package bridge
+package web
 
 import (
 	"context"
@@ -10,12 +10,16 @@ import (
 	"strings"
 	"time"
 
+	"vippskco/bridge"
+	"vippskco/bridge/finance"
+
 	"github.com/gin-gonic/gin"
 )
 
 // HTTP is the service's HTTP surface (DESIGN.md section 3).
 type HTTP struct {
-	Service       *Service
+	Service       *bridge.Service
+	Finance       *finance.Service
 	Pages         *Pages
 	MerchantToken string
 	FinanceToken  string
@@ -49,9 +53,9 @@ func (h *HTTP) Handler() http.Handler {
 	api.GET("/payments", h.listPayments)
 	api.GET("/payments/:reference", h.getPayment)
 	api.GET("/payments/:reference/log", h.paymentLog)
-	api.POST("/payments/:reference/capture", h.operation(OpCapture))
-	api.POST("/payments/:reference/cancel", h.operation(OpCancel))
-	api.POST("/payments/:reference/refund", h.operation(OpRefund))
+	api.POST("/payments/:reference/capture", h.operation(bridge.OpCapture))
+	api.POST("/payments/:reference/cancel", h.operation(bridge.OpCancel))
+	api.POST("/payments/:reference/refund", h.operation(bridge.OpRefund))
 	api.GET("/notifications", h.listNotifications)
 	api.GET("/notifications/:id", h.getNotification)
 	api.POST("/notifications/:id/redeliver", h.redeliverNotification)
@@ -69,7 +73,7 @@ func (h *HTTP) Handler() http.Handler {
 	// No authentication: /metrics is for the operations network (see metricsHandler).
 	r.GET("/metrics", h.metricsHandler())
 	r.NoRoute(func(c *gin.Context) {
-		writeJSONError(c, Errorf(ECodeNotFound, "no_route", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "no_route", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	r.NoMethod(func(c *gin.Context) {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": gin.H{"code": "method_not_allowed", "message": "method not allowed"}})
@@ -84,8 +88,6 @@ func (h *HTTP) logger() *slog.Logger {
 	return slog.Default()
 }
 
-type requestIDKey struct{}
-
 // requestID gives every request an id, in the response header and the logs.
 func (h *HTTP) requestID(c *gin.Context) {
 	id := c.GetHeader("X-Request-Id")
@@ -96,7 +98,7 @@ func (h *HTTP) requestID(c *gin.Context) {
 	}
 	c.Header("X-Request-Id", id)
 	c.Set("request_id", id)
-	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, id))
+	c.Request = c.Request.WithContext(bridge.WithRequestID(c.Request.Context(), id))
 	c.Next()
 }
 
@@ -109,7 +111,7 @@ func (h *HTTP) accessLog(c *gin.Context) {
 
 func (h *HTTP) recovered(c *gin.Context, err any) {
 	h.logger().ErrorContext(c.Request.Context(), "panic in handler", "panic", err)
-	writeJSONError(c, Errorf(ECodeInternal, "", "internal error"))
+	writeJSONError(c, bridge.Errorf(bridge.ECodeInternal, "", "internal error"))
 }
 
 // bearer checks the Authorization header against a token in constant time.
@@ -119,30 +121,12 @@ func (h *HTTP) bearer(token func() string) gin.HandlerFunc {
 		got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 		if !ok || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			c.Header("WWW-Authenticate", `Bearer realm="vippskco"`)
-			writeJSONError(c, Errorf(ECodeUnauthorized, "", "a valid bearer token is required"))
+			writeJSONError(c, bridge.Errorf(bridge.ECodeUnauthorized, "", "a valid bearer token is required"))
 			c.Abort()
 			return
 		}
 		c.Next()
 	}
-}
-
-// writeJSONError writes {"error": {"code", "message", "reason"}} with the
-// status for the error's code. Internal errors are logged and their detail
-// is not shown.
-func writeJSONError(c *gin.Context, err error) {
-	code := ErrorCode(err)
-	body := gin.H{"code": code, "message": ErrorMessage(err)}
-	if r := ErrorReason(err); r != "" {
-		body["reason"] = r
-	}
-	if id := c.GetString("request_id"); id != "" {
-		body["request_id"] = id
-	}
-	if code == ECodeInternal {
-		slog.Error("internal error", "request_id", c.GetString("request_id"), "path", c.Request.URL.Path, "err", err)
-	}
-	c.JSON(HTTPStatus(code), gin.H{"error": body})
 }
 
 func (h *HTTP) readyz(c *gin.Context) {

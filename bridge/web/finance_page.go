@@ -1,4 +1,4 @@
-package bridge
+package web
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"vippskco/bridge"
+	"vippskco/bridge/i18n"
 	"vippskco/bridge/reconcile"
 )
 
@@ -47,16 +49,16 @@ type financeException struct {
 
 func (h *HTTP) financePage(c *gin.Context) {
 	from, to := h.period(c)
-	lang := LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
-	r, err := h.Service.Reconcile(c.Request.Context(), from, to)
+	lang := i18n.LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
+	r, err := h.Finance.Reconcile(c.Request.Context(), from, to)
 	if err != nil {
-		h.Pages.Render(c.Writer, HTTPStatus(ErrorCode(err)), "error", &PageData{Lang: lang, Brand: brandOf(nil),
-			Title: T(lang, "fin_title"), Body: ErrorMessage(err), Reason: ErrorReason(err)})
+		h.Pages.Render(c.Writer, HTTPStatus(bridge.ErrorCode(err)), "error", &PageData{Lang: lang, Brand: bridge.VippsBrand,
+			Title: i18n.T(lang, "fin_title"), Body: bridge.ErrorMessage(err), Reason: bridge.ErrorReason(err)})
 		return
 	}
 	d := &FinancePage{From: from, To: to, Days: r.Days, Pending: len(r.Pending),
 		CSVURL: "/api/v1/reconciliation?format=csv&from=" + from + "&to=" + to}
-	d.PageData = PageData{Lang: lang, Brand: Brand{Name: "Finance", Color: "#1B1B1B"}, Title: T(lang, "fin_title")}
+	d.PageData = PageData{Lang: lang, Brand: bridge.Brand{Name: "Finance", Color: "#1B1B1B"}, Title: i18n.T(lang, "fin_title")}
 	totals := map[string]*financeTotal{}
 	sums := map[string]*reconcile.Totals{}
 	var keys []string
@@ -78,19 +80,19 @@ func (h *HTTP) financePage(c *gin.Context) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		t, ft := sums[k], totals[k]
-		ft.Gross, ft.Fees, ft.Net = FormatMoney(lang, Money{t.Gross, ft.Currency}), FormatMoney(lang, Money{t.Fees, ft.Currency}), FormatMoney(lang, Money{t.Net, ft.Currency})
+		ft.Gross, ft.Fees, ft.Net = i18n.FormatMoney(lang, t.Gross, ft.Currency), i18n.FormatMoney(lang, t.Fees, ft.Currency), i18n.FormatMoney(lang, t.Net, ft.Currency)
 		ft.Lines, ft.Matched, ft.Excs = t.Lines, t.Matched, t.Exceptions
 		d.Totals = append(d.Totals, *ft)
 	}
 	for _, e := range r.Exceptions {
-		fe := financeException{Exception: e, Amount: FormatMoney(lang, Money{e.Amount, e.Currency}), Expected: FormatMoney(lang, Money{e.Expected, e.Currency})}
+		fe := financeException{Exception: e, Amount: i18n.FormatMoney(lang, e.Amount, e.Currency), Expected: i18n.FormatMoney(lang, e.Expected, e.Currency)}
 		if e.Reference != "" && e.Provider == reconcile.Vipps {
 			fe.PaymentURL = "/api/v1/payments/" + e.Reference
 		}
 		d.Exceptions = append(d.Exceptions, fe)
 	}
 	for _, p := range r.Payouts {
-		m := func(v int64) string { return FormatMoney(lang, Money{v, p.Currency}) }
+		m := func(v int64) string { return i18n.FormatMoney(lang, v, p.Currency) }
 		d.Payouts = append(d.Payouts, payoutView{Date: p.Date, Provider: string(p.Provider), Currency: p.Currency, ID: p.ID,
 			Gross: m(p.Gross), Fees: m(p.Fees), Net: m(p.Net), Paid: m(p.Paid), Lines: p.Lines, Exceptions: p.Exceptions,
 			Balanced: p.Paid == p.Net})
@@ -101,7 +103,7 @@ func (h *HTTP) financePage(c *gin.Context) {
 
 // dayChart draws the net settled per day as an SVG bar chart, one colour
 // per provider and currency, so a gap or a spike stands out at a glance.
-func dayChart(days []reconcile.DaySummary, lang Lang) template.HTML {
+func dayChart(days []reconcile.DaySummary, lang i18n.Lang) template.HTML {
 	if len(days) == 0 {
 		return ""
 	}
@@ -132,7 +134,7 @@ func dayChart(days []reconcile.DaySummary, lang Lang) template.HTML {
 	slot := float64(w-2*pad) / float64(len(dates))
 	bar := slot / float64(len(names)+1)
 	var b bytes.Buffer
-	fmt.Fprintf(&b, `<svg viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h+40, template.HTMLEscapeString(T(lang, "fin_chart")))
+	fmt.Fprintf(&b, `<svg viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h+40, template.HTMLEscapeString(i18n.T(lang, "fin_chart")))
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999"/>`, pad, h, w-pad, h)
 	for i, date := range dates {
 		x0 := float64(pad) + float64(i)*slot
@@ -142,7 +144,7 @@ func dayChart(days []reconcile.DaySummary, lang Lang) template.HTML {
 			y := float64(h) - bh
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
 				x0+float64(j)*bar+bar/2, y, bar*0.9, bh, colors[j%len(colors)], template.HTMLEscapeString(n), date,
-				template.HTMLEscapeString(FormatMoney(lang, Money{v, n[len(n)-3:]})))
+				template.HTMLEscapeString(i18n.FormatMoney(lang, v, n[len(n)-3:])))
 		}
 		if len(dates) <= 16 || i%((len(dates)+15)/16) == 0 {
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11" text-anchor="middle">%s</text>`, x0+slot/2, h+16, date[5:])
@@ -154,4 +156,11 @@ func dayChart(days []reconcile.DaySummary, lang Lang) template.HTML {
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }

@@ -1,4 +1,4 @@
-package bridge
+package web
 
 import (
 	"bytes"
@@ -10,28 +10,16 @@ import (
 	"io/fs"
 	"net/http"
 
+	"vippskco/bridge"
+	"vippskco/bridge/i18n"
 	"vippskco/klarna"
 )
 
-// Brand is the payment method's name and colour on our pages.
-type Brand struct {
-	Name  string
-	Color string
-}
-
-// brandOf returns Vipps orange or MobilePay blue by the unit's EPM name.
-func brandOf(u *Unit) Brand {
-	if u != nil && u.EPMName == "MobilePay" {
-		return Brand{Name: "MobilePay", Color: "#5A78FF"}
-	}
-	return Brand{Name: "Vipps", Color: "#FF5B24"}
-}
-
 // PageData is what every page template gets.
 type PageData struct {
-	Lang        Lang
+	Lang        i18n.Lang
 	T           map[string]string
-	Brand       Brand
+	Brand       bridge.Brand
 	Nonce       string
 	Title       string
 	Body        string
@@ -74,10 +62,7 @@ func (ps *Pages) Render(w http.ResponseWriter, status int, page string, d *PageD
 	_, _ = rand.Read(nonce)
 	d.Nonce = hex.EncodeToString(nonce)
 	if d.T == nil {
-		d.T = messages[d.Lang]
-		if d.T == nil {
-			d.T = messages[LangEN]
-		}
+		d.T = i18n.Texts(d.Lang)
 	}
 	var buf bytes.Buffer
 	var exec any = d
@@ -106,7 +91,7 @@ func (ps *Pages) Render(w http.ResponseWriter, status int, page string, d *PageD
 
 // orderNumber is what the shopper knows the order as: the merchant's order
 // number when the KCO order has one, else the KCO order id.
-func orderNumber(p *Payment) string {
+func orderNumber(p *bridge.Payment) string {
 	var o klarna.Order
 	if len(p.Order) > 0 && json.Unmarshal(p.Order, &o) == nil && o.MerchantReference1 != "" {
 		return o.MerchantReference1

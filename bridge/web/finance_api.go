@@ -1,4 +1,4 @@
-package bridge
+package web
 
 import (
 	"crypto/subtle"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"vippskco/bridge"
 	"vippskco/klarna"
 )
 
@@ -26,7 +27,7 @@ func (h *HTTP) financeAuth(c *gin.Context) {
 	}
 	if !ok || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		c.Header("WWW-Authenticate", `Basic realm="vippskco finance", charset="UTF-8"`)
-		writeJSONError(c, Errorf(ECodeUnauthorized, "", "the finance token is required"))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeUnauthorized, "", "the finance token is required"))
 		c.Abort()
 		return
 	}
@@ -37,8 +38,8 @@ func (h *HTTP) financeAuth(c *gin.Context) {
 // body (or as the multipart field "file"), its name in ?name=.
 func (h *HTTP) uploadSettlement(c *gin.Context) {
 	provider := c.Param("provider")
-	if provider != ProviderVipps && provider != ProviderKustom {
-		writeJSONError(c, Errorf(ECodeNotFound, "unknown_provider", "provider must be vipps or kustom, not %q", provider))
+	if provider != bridge.ProviderVipps && provider != bridge.ProviderKustom {
+		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "unknown_provider", "provider must be vipps or kustom, not %q", provider))
 		return
 	}
 	name := c.Query("name")
@@ -48,7 +49,7 @@ func (h *HTTP) uploadSettlement(c *gin.Context) {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxSettlementFile)
 		fh, ferr := c.FormFile("file")
 		if ferr != nil {
-			writeJSONError(c, Errorf(ECodeInvalid, "file_missing", "the multipart field \"file\" is required: %v", ferr))
+			writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "file_missing", "the multipart field \"file\" is required: %v", ferr))
 			return
 		}
 		if name == "" {
@@ -65,20 +66,20 @@ func (h *HTTP) uploadSettlement(c *gin.Context) {
 		data, err = io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxSettlementFile))
 	}
 	if err != nil {
-		writeJSONError(c, Errorf(ECodeInvalid, "file_too_large", "the file could not be read (at most 256 MiB): %v", err))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "file_too_large", "the file could not be read (at most 256 MiB): %v", err))
 		return
 	}
 	if len(data) == 0 {
-		writeJSONError(c, Errorf(ECodeInvalid, "file_empty", "the file is empty"))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "file_empty", "the file is empty"))
 		return
 	}
 	if name == "" {
 		name = provider + "-upload-" + time.Now().UTC().Format("20060102T150405Z")
 	}
-	var res ImportResult
+	var res bridge.ImportResult
 	var warnings []string
-	if provider == ProviderVipps {
-		res, warnings, err = h.Service.ImportVippsFile(c.Request.Context(), name, data)
+	if provider == bridge.ProviderVipps {
+		res, warnings, err = h.Finance.ImportVippsFile(c.Request.Context(), name, data)
 	} else {
 		opt := klarna.CSVOptions{}
 		switch c.Query("separator") {
@@ -88,13 +89,13 @@ func (h *HTTP) uploadSettlement(c *gin.Context) {
 		case ",", "comma":
 			opt.Separator = ','
 		default:
-			writeJSONError(c, Errorf(ECodeInvalid, "bad_separator", "separator must be ; or ,"))
+			writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "bad_separator", "separator must be ; or ,"))
 			return
 		}
 		if cols := c.Query("columns"); cols != "" {
 			opt.Columns = strings.Split(cols, ",")
 		}
-		res, err = h.Service.ImportKustomCSV(c.Request.Context(), name, data, opt)
+		res, err = h.Finance.ImportKustomCSV(c.Request.Context(), name, data, opt)
 	}
 	if err != nil {
 		writeJSONError(c, err)
@@ -108,12 +109,12 @@ func (h *HTTP) syncSettlements(c *gin.Context) {
 	for _, d := range []string{from, to} {
 		if d != "" {
 			if _, err := time.Parse("2006-01-02", d); err != nil {
-				writeJSONError(c, Errorf(ECodeInvalid, "bad_date", "dates must be YYYY-MM-DD, not %q", d))
+				writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "bad_date", "dates must be YYYY-MM-DD, not %q", d))
 				return
 			}
 		}
 	}
-	res, err := h.Service.SyncSettlements(c.Request.Context(), from, to)
+	res, err := h.Finance.SyncSettlements(c.Request.Context(), from, to)
 	if err != nil {
 		writeJSONError(c, err)
 		return
@@ -125,7 +126,7 @@ func (h *HTTP) syncSettlements(c *gin.Context) {
 func (h *HTTP) period(c *gin.Context) (string, string) {
 	to := c.Query("to")
 	if to == "" {
-		to = h.Service.now().In(oslo).Format("2006-01-02")
+		to = h.Finance.Today()
 	}
 	from := c.Query("from")
 	if from == "" {
@@ -138,7 +139,7 @@ func (h *HTTP) period(c *gin.Context) (string, string) {
 
 func (h *HTTP) reconciliation(c *gin.Context) {
 	from, to := h.period(c)
-	r, err := h.Service.Reconcile(c.Request.Context(), from, to)
+	r, err := h.Finance.Reconcile(c.Request.Context(), from, to)
 	if err != nil {
 		writeJSONError(c, err)
 		return
@@ -155,6 +156,6 @@ func (h *HTTP) reconciliation(c *gin.Context) {
 		c.Status(http.StatusOK)
 		_ = r.WriteCSV(c.Writer)
 	default:
-		writeJSONError(c, Errorf(ECodeInvalid, "bad_format", "format must be json or csv"))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "bad_format", "format must be json or csv"))
 	}
 }

@@ -11,10 +11,8 @@ type ShopperView struct {
 	Unit    *Unit
 	// Next is where the shopper goes when the state is final: the merchant's
 	// confirmation page, or our own page for this payment.
-	Next    string
-	Final   bool
-	Message string
-	Lang    Lang
+	Next  string
+	Final bool
 }
 
 // PaymentForShopper finds the payment behind a return token and, when its
@@ -50,21 +48,16 @@ func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (
 }
 
 func (s *Service) view(u *Unit, p *Payment, token string) *ShopperView {
-	lang := LangFromLocale(p.Locale)
-	v := &ShopperView{Payment: p, Unit: u, Final: p.State.Final(), Lang: lang}
+	v := &ShopperView{Payment: p, Unit: u, Final: p.State.Final()}
 	own := s.PublicURL + "/return/" + url.PathEscape(token)
 	switch {
 	case p.State == StateAuthorized:
 		v.Next = own
 		if u.ConfirmationURL != "" {
-			v.Next = expand(u.ConfirmationURL, p)
+			v.Next = ExpandURL(u.ConfirmationURL, p)
 		}
-		v.Message = T(lang, "confirmed_title")
 	case p.State.Final():
 		v.Next = own
-		v.Message = T(lang, "failed_title")
-	default:
-		v.Message = T(lang, "waiting_body", brandOf(u).Name)
 	}
 	return v
 }

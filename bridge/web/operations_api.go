@@ -1,9 +1,11 @@
-package bridge
+package web
 
 import (
 	"encoding/json"
 	"io"
 	"net/http"
+
+	"vippskco/bridge"
 
 	"github.com/gin-gonic/gin"
 )
@@ -22,26 +24,26 @@ type operationRequest struct {
 
 func (h *HTTP) operation(kind string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var amount Money
-		if kind != OpCancel {
+		var amount bridge.Money
+		if kind != bridge.OpCancel {
 			var req operationRequest
 			dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&req); err != nil {
-				writeJSONError(c, Errorf(ECodeInvalid, "body_invalid", "the body must be {\"amount\": {\"value\": <minor units>, \"currency\": \"NOK\"}}: %v", err))
+				writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "body_invalid", "the body must be {\"amount\": {\"value\": <minor units>, \"currency\": \"NOK\"}}: %v", err))
 				return
 			}
 			if dec.More() {
-				writeJSONError(c, Errorf(ECodeInvalid, "body_invalid", "the body must hold one JSON object"))
+				writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "body_invalid", "the body must hold one JSON object"))
 				return
 			}
 			if req.Amount == nil || req.Amount.Value == nil {
-				writeJSONError(c, Errorf(ECodeInvalid, "amount_missing", "amount.value (integer minor units) is required"))
+				writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "amount_missing", "amount.value (integer minor units) is required"))
 				return
 			}
-			amount = Money{Value: *req.Amount.Value, Currency: req.Amount.Currency}
+			amount = bridge.Money{Value: *req.Amount.Value, Currency: req.Amount.Currency}
 		} else if _, err := io.Copy(io.Discard, http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)); err != nil {
-			writeJSONError(c, Errorf(ECodeInvalid, "body_invalid", "the body is too large"))
+			writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "body_invalid", "the body is too large"))
 			return
 		}
 		res, err := h.Service.RequestOperation(c.Request.Context(), kind, c.Param("reference"), c.GetHeader("Idempotency-Key"), amount)
@@ -59,12 +61,12 @@ func (h *HTTP) operation(kind string) gin.HandlerFunc {
 func (h *HTTP) vippsWebhook(c *gin.Context) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
 	if err != nil {
-		writeJSONError(c, Errorf(ECodeInvalid, "body_too_large", "the webhook body is too large"))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "body_too_large", "the webhook body is too large"))
 		return
 	}
 	status, err := h.Service.HandleVippsWebhook(c.Request.Context(), c.Param("unit"), c.Request.Header, body)
 	if err != nil {
-		h.logger().WarnContext(c.Request.Context(), "vipps webhook rejected", "unit", c.Param("unit"), "reason", ErrorReason(err), "err", err)
+		h.logger().WarnContext(c.Request.Context(), "vipps webhook rejected", "unit", c.Param("unit"), "reason", bridge.ErrorReason(err), "err", err)
 		writeJSONError(c, err)
 		return
 	}

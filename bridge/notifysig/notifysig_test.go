@@ -1,6 +1,7 @@
-package bridge_test
+package notifysig_test
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strconv"
 	"testing"
@@ -8,10 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"vippskco/bridge"
+	"vippskco/bridge/notifysig"
 )
 
-// The worked example of SignNotification's doc comment. The expected
+// The worked example of Sign's doc comment. The expected
 // header was computed independently with
 //
 //	printf '%s' "$id.$ts.$body" | openssl dgst -sha256 -hmac "$secret" -binary | base64
@@ -23,19 +24,28 @@ const (
 	exampleSignature = "v1,ccBGAGgXdSNtYMNDpYDNjeNXZR5GMuEkmTvViMQWEYY="
 )
 
+// A Standard Webhooks library takes the key as "whsec_" + base64(secret);
+// Verify accepts that form of the same key.
+func TestVerifyAcceptsStandardWebhooksKey(t *testing.T) {
+	whsec := "whsec_" + base64.StdEncoding.EncodeToString([]byte(exampleSecret))
+	require.NoError(t, notifysig.Verify(whsec, exampleHeader(), []byte(exampleBody), time.Unix(exampleTimestamp, 0), 0))
+	require.Equal(t, exampleSignature, notifysig.Sign(whsec, exampleID, exampleTimestamp, []byte(exampleBody)))
+	require.Error(t, notifysig.Verify("whsec_"+base64.StdEncoding.EncodeToString([]byte("other")), exampleHeader(), []byte(exampleBody), time.Unix(exampleTimestamp, 0), 0))
+}
+
 func TestSignNotificationWorkedExample(t *testing.T) {
-	require.Equal(t, exampleSignature, bridge.SignNotification(exampleSecret, exampleID, exampleTimestamp, []byte(exampleBody)))
+	require.Equal(t, exampleSignature, notifysig.Sign(exampleSecret, exampleID, exampleTimestamp, []byte(exampleBody)))
 	require.Equal(t, "2026-01-01T00:00:00Z", time.Unix(exampleTimestamp, 0).UTC().Format(time.RFC3339))
 
 	h := exampleHeader()
-	require.NoError(t, bridge.VerifyNotification(exampleSecret, h, []byte(exampleBody), time.Unix(exampleTimestamp, 0), 0))
+	require.NoError(t, notifysig.Verify(exampleSecret, h, []byte(exampleBody), time.Unix(exampleTimestamp, 0), 0))
 }
 
 func exampleHeader() http.Header {
 	h := http.Header{}
-	h.Set(bridge.HeaderWebhookID, exampleID)
-	h.Set(bridge.HeaderWebhookTimestamp, strconv.FormatInt(exampleTimestamp, 10))
-	h.Set(bridge.HeaderWebhookSignature, exampleSignature)
+	h.Set(notifysig.HeaderID, exampleID)
+	h.Set(notifysig.HeaderTimestamp, strconv.FormatInt(exampleTimestamp, 10))
+	h.Set(notifysig.HeaderSignature, exampleSignature)
 	return h
 }
 
@@ -54,47 +64,47 @@ func TestVerifyNotification(t *testing.T) {
 		{name: "valid at the edge of the default tolerance", now: signedAt.Add(5 * time.Minute)},
 		{name: "receiver's clock behind", now: signedAt.Add(-4 * time.Minute)},
 		{name: "one of several signatures (secret rotation)", now: signedAt, edit: func(h http.Header) {
-			h.Set(bridge.HeaderWebhookSignature, bridge.SignNotification("old-secret", exampleID, exampleTimestamp, []byte(exampleBody))+" "+exampleSignature)
+			h.Set(notifysig.HeaderSignature, notifysig.Sign("old-secret", exampleID, exampleTimestamp, []byte(exampleBody))+" "+exampleSignature)
 		}},
 		{name: "extra spaces around the signature", now: signedAt, edit: func(h http.Header) {
-			h.Set(bridge.HeaderWebhookSignature, "  "+exampleSignature+"  ")
+			h.Set(notifysig.HeaderSignature, "  "+exampleSignature+"  ")
 		}},
 		{name: "tampered body", now: signedAt, body: `{"id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","type":"payment.captured"}`, reason: "bad_signature"},
 		{name: "body with a space added", now: signedAt, body: exampleBody + " ", reason: "bad_signature"},
-		{name: "other id", now: signedAt, edit: func(h http.Header) { h.Set(bridge.HeaderWebhookID, "other") }, reason: "bad_signature"},
+		{name: "other id", now: signedAt, edit: func(h http.Header) { h.Set(notifysig.HeaderID, "other") }, reason: "bad_signature"},
 		{name: "other timestamp", now: signedAt, edit: func(h http.Header) {
-			h.Set(bridge.HeaderWebhookTimestamp, strconv.FormatInt(exampleTimestamp+1, 10))
+			h.Set(notifysig.HeaderTimestamp, strconv.FormatInt(exampleTimestamp+1, 10))
 		}, reason: "bad_signature"},
 		{name: "wrong secret", secret: "not-the-secret", now: signedAt, reason: "bad_signature"},
 		{name: "no secret configured", secret: "-", now: signedAt, reason: "bad_signature"},
 		{name: "signature without version", now: signedAt, edit: func(h http.Header) {
-			h.Set(bridge.HeaderWebhookSignature, exampleSignature[3:])
+			h.Set(notifysig.HeaderSignature, exampleSignature[3:])
 		}, reason: "bad_signature"},
 		{name: "signature of another version", now: signedAt, edit: func(h http.Header) {
-			h.Set(bridge.HeaderWebhookSignature, "v1a,"+exampleSignature[3:])
+			h.Set(notifysig.HeaderSignature, "v1a,"+exampleSignature[3:])
 		}, reason: "bad_signature"},
 		{name: "signature not base64", now: signedAt, edit: func(h http.Header) {
-			h.Set(bridge.HeaderWebhookSignature, "v1,!!!")
+			h.Set(notifysig.HeaderSignature, "v1,!!!")
 		}, reason: "bad_signature"},
 		{name: "stale", now: signedAt.Add(5*time.Minute + time.Second), reason: "stale_timestamp"},
 		{name: "replayed a day later", now: signedAt.Add(24 * time.Hour), reason: "stale_timestamp"},
 		{name: "from the future", now: signedAt.Add(-6 * time.Minute), reason: "stale_timestamp"},
 		{name: "stale under a shorter tolerance", now: signedAt.Add(31 * time.Second), tolerance: 30 * time.Second, reason: "stale_timestamp"},
 		{name: "timestamp in milliseconds", now: signedAt, edit: func(h http.Header) {
-			h.Set(bridge.HeaderWebhookTimestamp, strconv.FormatInt(exampleTimestamp*1000, 10))
+			h.Set(notifysig.HeaderTimestamp, strconv.FormatInt(exampleTimestamp*1000, 10))
 		}, reason: "bad_timestamp"},
 		{name: "timestamp not a number", now: signedAt, edit: func(h http.Header) {
-			h.Set(bridge.HeaderWebhookTimestamp, "2026-01-01T00:00:00Z")
+			h.Set(notifysig.HeaderTimestamp, "2026-01-01T00:00:00Z")
 		}, reason: "bad_timestamp"},
 		{name: "negative timestamp", now: signedAt, edit: func(h http.Header) {
-			h.Set(bridge.HeaderWebhookTimestamp, "-1")
+			h.Set(notifysig.HeaderTimestamp, "-1")
 		}, reason: "bad_timestamp"},
 		{name: "huge timestamp", now: signedAt, edit: func(h http.Header) {
-			h.Set(bridge.HeaderWebhookTimestamp, "9223372036854775807")
+			h.Set(notifysig.HeaderTimestamp, "9223372036854775807")
 		}, reason: "bad_timestamp"},
-		{name: "no id", now: signedAt, edit: func(h http.Header) { h.Del(bridge.HeaderWebhookID) }, reason: "missing_signature"},
-		{name: "no timestamp", now: signedAt, edit: func(h http.Header) { h.Del(bridge.HeaderWebhookTimestamp) }, reason: "missing_signature"},
-		{name: "no signature", now: signedAt, edit: func(h http.Header) { h.Del(bridge.HeaderWebhookSignature) }, reason: "missing_signature"},
+		{name: "no id", now: signedAt, edit: func(h http.Header) { h.Del(notifysig.HeaderID) }, reason: "missing_signature"},
+		{name: "no timestamp", now: signedAt, edit: func(h http.Header) { h.Del(notifysig.HeaderTimestamp) }, reason: "missing_signature"},
+		{name: "no signature", now: signedAt, edit: func(h http.Header) { h.Del(notifysig.HeaderSignature) }, reason: "missing_signature"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,14 +124,15 @@ func TestVerifyNotification(t *testing.T) {
 			if tc.body != "" {
 				body = tc.body
 			}
-			err := bridge.VerifyNotification(secret, h, []byte(body), tc.now, tc.tolerance)
+			err := notifysig.Verify(secret, h, []byte(body), tc.now, tc.tolerance)
 			if tc.reason == "" {
 				require.NoError(t, err)
 				return
 			}
 			require.Error(t, err)
-			require.Equal(t, bridge.ECodeUnauthorized, bridge.ErrorCode(err))
-			require.Equal(t, tc.reason, bridge.ErrorReason(err), "%v", err)
+			var verr *notifysig.Error
+			require.ErrorAs(t, err, &verr)
+			require.Equal(t, tc.reason, verr.Reason, "%v", err)
 		})
 	}
 }
@@ -137,14 +148,14 @@ func FuzzVerifyNotification(f *testing.F) {
 	now := time.Unix(exampleTimestamp, 0)
 	f.Fuzz(func(t *testing.T, id, timestamp, signature string, body []byte) {
 		h := http.Header{}
-		h.Set(bridge.HeaderWebhookID, id)
-		h.Set(bridge.HeaderWebhookTimestamp, timestamp)
-		h.Set(bridge.HeaderWebhookSignature, signature)
-		if bridge.VerifyNotification(exampleSecret, h, body, now, 0) != nil {
+		h.Set(notifysig.HeaderID, id)
+		h.Set(notifysig.HeaderTimestamp, timestamp)
+		h.Set(notifysig.HeaderSignature, signature)
+		if notifysig.Verify(exampleSecret, h, body, now, 0) != nil {
 			return
 		}
-		ts, err := strconv.ParseInt(h.Get(bridge.HeaderWebhookTimestamp), 10, 64)
+		ts, err := strconv.ParseInt(h.Get(notifysig.HeaderTimestamp), 10, 64)
 		require.NoError(t, err)
-		require.Contains(t, signature, bridge.SignNotification(exampleSecret, h.Get(bridge.HeaderWebhookID), ts, body)[3:])
+		require.Contains(t, signature, notifysig.Sign(exampleSecret, h.Get(notifysig.HeaderID), ts, body)[3:])
 	})
 }

@@ -1,4 +1,4 @@
-package bridge
+package web
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"vippskco/bridge"
+
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
 )
@@ -20,53 +22,53 @@ import (
 // outbox_test.go; these tests are in package bridge, which that store
 // imports.)
 type notificationStore struct {
-	Store
+	bridge.Store
 	mu   sync.Mutex
-	rows map[string]Notification
+	rows map[string]bridge.Notification
 }
 
-func (s *notificationStore) put(n Notification) {
+func (s *notificationStore) put(n bridge.Notification) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rows == nil {
-		s.rows = map[string]Notification{}
+		s.rows = map[string]bridge.Notification{}
 	}
 	n.Version = 1
 	s.rows[n.ID] = n
 }
 
-func (s *notificationStore) Notification(_ context.Context, id string) (*Notification, error) {
+func (s *notificationStore) Notification(_ context.Context, id string) (*bridge.Notification, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, ok := s.rows[id]
 	if !ok {
-		return nil, ErrNotFound
+		return nil, bridge.ErrNotFound
 	}
 	return &n, nil
 }
 
-func (s *notificationStore) Notifications(_ context.Context, reference, state string, limit int) ([]*Notification, error) {
+func (s *notificationStore) Notifications(_ context.Context, reference, state string, limit int) ([]*bridge.Notification, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := []*Notification{}
+	out := []*bridge.Notification{}
 	for _, n := range s.rows {
 		if (reference == "" || n.Reference == reference) && (state == "" || n.State() == state) {
 			out = append(out, &n)
 		}
 	}
-	slices.SortFunc(out, func(a, b *Notification) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	slices.SortFunc(out, func(a, b *bridge.Notification) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out[:min(limit, len(out))], nil
 }
 
-func (s *notificationStore) UpdateNotification(_ context.Context, n *Notification) error {
+func (s *notificationStore) UpdateNotification(_ context.Context, n *bridge.Notification) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stored, ok := s.rows[n.ID]
 	if !ok {
-		return ErrNotFound
+		return bridge.ErrNotFound
 	}
 	if stored.Version != n.Version {
-		return ErrConflict
+		return bridge.ErrConflict
 	}
 	n.Version++
 	s.rows[n.ID] = *n
@@ -90,18 +92,18 @@ func notificationAPI(t *testing.T) (http.Handler, *notificationStore, time.Time)
 	t.Helper()
 	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 	st := &notificationStore{}
-	st.put(Notification{ID: "n-delivered", Reference: "ws-1-1", Type: "payment.authorized",
+	st.put(bridge.Notification{ID: "n-delivered", Reference: "ws-1-1", Type: "payment.authorized",
 		Payload: json.RawMessage(`{"id":"n-delivered", "type":"payment.authorized"}`), CreatedAt: now.Add(-3 * time.Hour),
 		Attempts: 1, LastStatus: 204, LastAttemptAt: now.Add(-3 * time.Hour), DeliveredAt: now.Add(-3 * time.Hour), NextAttemptAt: now.Add(-3 * time.Hour)})
-	st.put(Notification{ID: "n-failed", Reference: "ws-1-1", Type: "payment.captured",
+	st.put(bridge.Notification{ID: "n-failed", Reference: "ws-1-1", Type: "payment.captured",
 		Payload: json.RawMessage(`{"id":"n-failed","type":"payment.captured"}`), CreatedAt: now.Add(-2 * time.Hour),
 		Attempts: 9, LastStatus: 500, LastError: "HTTP 500: boom", LastAttemptAt: now.Add(-time.Hour), GaveUpAt: now.Add(-time.Hour),
 		NextAttemptAt: now.Add(-time.Hour)})
-	st.put(Notification{ID: "n-pending", Reference: "ws-2-1", Type: "payment.authorized",
+	st.put(bridge.Notification{ID: "n-pending", Reference: "ws-2-1", Type: "payment.authorized",
 		Payload: json.RawMessage(`{"id":"n-pending","type":"payment.authorized"}`), CreatedAt: now.Add(-time.Hour),
 		Attempts: 2, LastError: `Post "https://shop.example/hooks": connection refused`, LastAttemptAt: now.Add(-time.Minute),
 		NextAttemptAt: now.Add(time.Minute)})
-	svc := &Service{Store: st, Now: func() time.Time { return now }}
+	svc := &bridge.Service{Store: st, Now: func() time.Time { return now }}
 	return notificationRouter(&HTTP{Service: svc, MerchantToken: "merchant-token"}), st, now
 }
 
@@ -242,12 +244,12 @@ func TestRedeliverNotificationHandler(t *testing.T) {
 			}
 			var got NotificationJSON
 			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
-			require.Equal(t, NotificationPending, got.State)
+			require.Equal(t, bridge.NotificationPending, got.State)
 			require.Equal(t, before.Attempts, got.Attempts, "attempts are kept")
 			require.NotNil(t, got.NextAttemptAt)
 			require.Equal(t, now, *got.NextAttemptAt)
 			require.Nil(t, got.GaveUpAt)
-			require.Equal(t, NotificationPending, after.State())
+			require.Equal(t, bridge.NotificationPending, after.State())
 			require.Equal(t, now, after.NextAttemptAt)
 			require.Equal(t, before.LastError, after.LastError)
 		})

@@ -1,4 +1,7 @@
-package bridge
+// Package i18n holds the texts shoppers and finance read, in each language
+// we serve, and the rules that pick a language from a KCO locale or a
+// browser's Accept-Language.
+package i18n
 
 import (
 	"fmt"
@@ -149,6 +152,21 @@ var messages = map[Lang]map[string]string{
 	},
 }
 
+// Has reports whether key has a text (in English, which has them all).
+func Has(key string) bool {
+	_, ok := messages[LangEN][key]
+	return ok
+}
+
+// Texts returns every text of lang (English for a language we do not
+// have), for templates that look texts up by key.
+func Texts(lang Lang) map[string]string {
+	if m, ok := messages[lang]; ok {
+		return m
+	}
+	return messages[LangEN]
+}
+
 // T returns the text for key in lang, with %s filled by args.
 func T(lang Lang, key string, args ...any) string {
 	m, ok := messages[lang]
@@ -165,32 +183,11 @@ func T(lang Lang, key string, args ...any) string {
 	return sprintf(s, args...)
 }
 
-// errorMessageKey maps an error reason to its message key.
-func errorMessageKey(reason, code string) string {
-	switch {
-	case strings.HasPrefix(reason, "signature_"):
-		return "err_signature"
-	case reason == "kustom_unavailable" || reason == "vipps_unavailable":
-		return "err_unavailable"
-	case reason != "":
-		if _, ok := messages[LangEN]["err_"+reason]; ok {
-			return "err_" + reason
-		}
-	}
-	switch code {
-	case ECodeNotFound:
-		return "err_not_found"
-	case ECodeUnavailable:
-		return "err_unavailable"
-	}
-	return "err_internal"
-}
-
 // FormatMoney formats minor units for people: "kr 1 499,00" in Norwegian,
 // "NOK 1,499.00" in English.
-func FormatMoney(lang Lang, m Money) string {
-	neg := m.Value < 0
-	v := m.Value
+func FormatMoney(lang Lang, value int64, currency string) string {
+	neg := value < 0
+	v := value
 	if neg {
 		v = -v
 	}
@@ -216,13 +213,13 @@ func FormatMoney(lang Lang, m Money) string {
 		sign = "-"
 	}
 	if lang == LangNB {
-		cur := m.Currency
+		cur := currency
 		if cur == "NOK" || cur == "DKK" {
 			cur = "kr"
 		}
 		return sign + cur + "\u00a0" + string(grouped) + "," + pad2(minor)
 	}
-	return sign + m.Currency + "\u00a0" + string(grouped) + "." + pad2(minor)
+	return sign + currency + "\u00a0" + string(grouped) + "." + pad2(minor)
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

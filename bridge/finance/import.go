@@ -1,13 +1,15 @@
-package bridge
+package finance
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strings"
 
+	"vippskco/bridge"
 	"vippskco/klarna"
 	"vippskco/vipps/settlement"
 )
@@ -16,30 +18,30 @@ import (
 // portal (XML v3, CSV or XLSX; the format is read from the content). Gross,
 // fee and net per transaction, fee signs normalised; each settlement's
 // payout. Importing the same file twice changes nothing.
-func (s *Service) ImportVippsFile(ctx context.Context, name string, data []byte) (ImportResult, []string, error) {
+func (s *Service) ImportVippsFile(ctx context.Context, name string, data []byte) (bridge.ImportResult, []string, error) {
 	rep, err := settlement.Parse(name, data)
 	if err != nil {
-		return ImportResult{}, nil, &Error{Code: ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
+		return bridge.ImportResult{}, nil, &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
 	}
-	imp := &SettlementImport{Provider: ProviderVipps, Source: name, Hash: hashOf(data), Warnings: rep.Warnings}
+	imp := &bridge.SettlementImport{Provider: bridge.ProviderVipps, Source: name, Hash: hashOf(data), Warnings: rep.Warnings}
 	for _, p := range rep.Check() {
 		imp.Warnings = append(imp.Warnings, fmt.Sprint(p))
 	}
 	for _, st := range rep.Settlements {
-		msn := firstNonEmpty(st.MSN, rep.MSN)
-		cur := firstNonEmpty(st.Currency, rep.Currency, s.currencyOfMSN(msn))
+		msn := cmp.Or(st.MSN, rep.MSN)
+		cur := cmp.Or(st.Currency, rep.Currency, s.currencyOfMSN(msn))
 		for _, t := range st.Transactions {
-			date := firstNonEmpty(t.SalesDate, st.Date)
-			imp.Lines = append(imp.Lines, SettlementLine{
-				Provider: ProviderVipps, Source: name, SourceLine: t.Line,
+			date := cmp.Or(t.SalesDate, st.Date)
+			imp.Lines = append(imp.Lines, bridge.SettlementLine{
+				Provider: bridge.ProviderVipps, Source: name, SourceLine: t.Line,
 				Key:  vippsLineKey(t.TransactionID, t.Kind),
 				Kind: t.Kind, Reference: t.OrderID, PSPReference: t.TransactionID, MSN: msn,
 				Gross: t.Gross, Fee: t.Fee, Currency: cur, PayoutID: st.ID, LedgerDate: date,
 			})
 		}
 		if st.ID != "" {
-			imp.Payouts = append(imp.Payouts, SettlementPayout{
-				Provider: ProviderVipps, ID: st.ID, MSN: msn, Date: st.Date, Amount: paidOut(st), Currency: cur,
+			imp.Payouts = append(imp.Payouts, bridge.SettlementPayout{
+				Provider: bridge.ProviderVipps, ID: st.ID, MSN: msn, Date: st.Date, Amount: paidOut(st), Currency: cur,
 				Gross: st.Type == settlement.TypeGross, Source: name,
 			})
 		}
@@ -75,14 +77,14 @@ func vippsLineKey(pspReference, kind string) string {
 // ImportKustomCSV imports a Kustom (Klarna) settlement CSV report. Amounts
 // are decimal major units in the file and minor units here; opt sets the
 // separator and column order when the file has no usable header.
-func (s *Service) ImportKustomCSV(ctx context.Context, name string, data []byte, opt klarna.CSVOptions) (ImportResult, error) {
+func (s *Service) ImportKustomCSV(ctx context.Context, name string, data []byte, opt klarna.CSVOptions) (bridge.ImportResult, error) {
 	rep, err := klarna.ParseSettlementCSV(bytes.NewReader(data), name, opt)
 	if err != nil {
-		return ImportResult{}, &Error{Code: ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
+		return bridge.ImportResult{}, &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
 	}
-	imp := &SettlementImport{Provider: ProviderKustom, Source: name, Hash: hashOf(data)}
+	imp := &bridge.SettlementImport{Provider: bridge.ProviderKustom, Source: name, Hash: hashOf(data)}
 	for _, r := range rep.Rows {
-		l := kustomLine(r.Type, r.OrderID, r.CaptureID, r.RefundID, r.Amount, r.Currency, r.PaymentReference, firstNonEmpty(r.CaptureDate, r.SaleDate))
+		l := kustomLine(r.Type, r.OrderID, r.CaptureID, r.RefundID, r.Amount, r.Currency, r.PaymentReference, cmp.Or(r.CaptureDate, r.SaleDate))
 		l.Source, l.SourceLine = name, r.Line
 		l.Key = fmt.Sprintf("kustom:csv:%s:%d", imp.Hash[:16], r.Line)
 		if r.PaymentReference != "" {
@@ -99,8 +101,8 @@ func (s *Service) ImportKustomCSV(ctx context.Context, name string, data []byte,
 // kustomLine maps a Kustom transaction. Kustom gives magnitudes and says
 // the direction by type: sales add, returns and reversals take away, fees
 // are costs.
-func kustomLine(typ, orderID, captureID, refundID string, amount int64, currency, payout, date string) SettlementLine {
-	l := SettlementLine{Provider: ProviderKustom, Reference: orderID, PSPReference: firstNonEmpty(captureID, refundID),
+func kustomLine(typ, orderID, captureID, refundID string, amount int64, currency, payout, date string) bridge.SettlementLine {
+	l := bridge.SettlementLine{Provider: bridge.ProviderKustom, Reference: orderID, PSPReference: cmp.Or(captureID, refundID),
 		Currency: currency, PayoutID: payout, LedgerDate: dateOnly(date)}
 	switch strings.ToUpper(typ) {
 	case "SALE":
@@ -117,9 +119,9 @@ func kustomLine(typ, orderID, captureID, refundID string, amount int64, currency
 	return l
 }
 
-func kustomPayout(p klarna.Payout, source string) SettlementPayout {
-	return SettlementPayout{
-		Provider: ProviderKustom, ID: p.PaymentReference, Date: p.PayoutDate.UTC().Format("2006-01-02"),
+func kustomPayout(p klarna.Payout, source string) bridge.SettlementPayout {
+	return bridge.SettlementPayout{
+		Provider: bridge.ProviderKustom, ID: p.PaymentReference, Date: p.PayoutDate.UTC().Format("2006-01-02"),
 		Amount: p.Totals.SettlementAmount, Currency: p.CurrencyCode, Gross: p.MerchantSettlementType == "GROSS", Source: source,
 	}
 }

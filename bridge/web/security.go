@@ -1,4 +1,4 @@
-package bridge
+package web
 
 import (
 	"math"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"vippskco/bridge"
 
 	"github.com/gin-gonic/gin"
 )
@@ -87,7 +89,7 @@ func (h *HTTP) limit(c *gin.Context) {
 	ok, wait := h.ShopperLimit.Allow(c.ClientIP(), time.Now())
 	if !ok {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		writeJSONError(c, Errorf(ECodeRateLimited, "rate_limited", "too many requests from this address; try again shortly"))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeRateLimited, "rate_limited", "too many requests from this address; try again shortly"))
 		c.Abort()
 		return
 	}

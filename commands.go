@@ -1,5 +1,7 @@
 package main
 
+// The command line: everything but serving.
+
 import (
 	"context"
 	"encoding/json"
@@ -16,9 +18,96 @@ import (
 	"vippskco/klarna"
 )
 
+// epmCommand prints the external_payment_methods entry for a unit.
+func epmCommand(cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("epm", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	order := fs.String("order", "", "KCO order id: print a signed redirect_url for this order")
+	locale := fs.String("locale", "nb-NO", "the order's locale (picks the description's language)")
+	unitID := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		unitID, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if unitID == "" {
+		return errors.New("usage: epm UNIT [-order KCO_ORDER_ID] [-locale nb-NO]")
+	}
+	a, err := wire(cfg, nil, Providers{}, cfg.Server.PublicURL, nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	entry, err := a.service.EPMEntry(unitID, *order, *locale)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(map[string]any{"external_payment_methods": []any{entry}})
+}
+
+// webhooksCommand registers, lists or deletes a unit's webhook at Vipps:
+// `webhooks register UNIT`, `webhooks list UNIT`, `webhooks delete UNIT ID`.
+func webhooksCommand(ctx context.Context, cfg *config.Config, args []string, stdout io.Writer) error {
+	if len(args) < 2 {
+		return errors.New("usage: webhooks register|list UNIT, or webhooks delete UNIT ID")
+	}
+	if cfg.Sandbox {
+		return errors.New("in sandbox mode the fake Vipps lives inside the running service, which registers its webhooks at start-up")
+	}
+	action, unitID := args[0], args[1]
+	u, ok := cfg.Unit(unitID)
+	if !ok {
+		return fmt.Errorf("no unit %q in the configuration", unitID)
+	}
+	st, err := openStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a, err := wire(cfg, st, Providers{}, cfg.Server.PublicURL, nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	svc, vc := a.service, a.vipps[u.ID]
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	switch action {
+	case "register":
+		reg, err := svc.EnsureWebhook(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(map[string]any{"unit": reg.Unit, "id": reg.ID, "url": reg.URL, "events": reg.Events})
+	case "list":
+		list, err := vc.ListWebhooks(ctx)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(map[string]any{"webhooks": list})
+	case "delete":
+		if len(args) < 3 {
+			return errors.New("usage: webhooks delete UNIT ID")
+		}
+		if err := vc.DeleteWebhook(ctx, args[2]); err != nil {
+			return err
+		}
+		if reg, err := st.WebhookRegistration(ctx, u.ID); err == nil && reg.ID == args[2] {
+			if err := st.DeleteWebhookRegistration(ctx, u.ID); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(stdout, "deleted webhook %s of unit %s\n", args[2], u.ID)
+		return nil
+	}
+	return fmt.Errorf("unknown webhooks action %q (register, list or delete)", action)
+}
+
 // settlementsCommand imports a settlement file from the command line:
 // `settlements import -provider vipps|kustom FILE`.
-func settlementsCommand(cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "import" {
 		return errors.New("usage: settlements import -provider vipps|kustom [-separator ';'] [-columns a,b,c] FILE")
 	}
@@ -34,17 +123,20 @@ func settlementsCommand(cfg *config.Config, args []string, stdout, stderr io.Wri
 		return errors.New("settlements import: give exactly one FILE")
 	}
 	path := fs.Arg(0)
-	data, err := readWithProgress(path, stderr)
+	data, err := readWithProgress(ctx, path, stderr)
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
 	st, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	svc := &bridge.Service{Store: st, Units: units(cfg, nil, cfg.Server.PublicURL), PublicURL: cfg.Server.PublicURL}
+	a, err := wire(cfg, st, Providers{}, cfg.Server.PublicURL, nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	svc := a.finance
 	start := time.Now()
 	fmt.Fprintf(stderr, "parsing and storing %s … ", path)
 	var res bridge.ImportResult
@@ -80,7 +172,7 @@ func settlementsCommand(cfg *config.Config, args []string, stdout, stderr io.Wri
 
 // reconcileCommand prints the reconciliation of a period:
 // `reconcile [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-format csv|json]`.
-func reconcileCommand(cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+func reconcileCommand(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	today := time.Now().Format("2006-01-02")
@@ -90,14 +182,16 @@ func reconcileCommand(cfg *config.Config, args []string, stdout, stderr io.Write
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx := context.Background()
 	st, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	svc := &bridge.Service{Store: st, Units: units(cfg, nil, cfg.Server.PublicURL), PublicURL: cfg.Server.PublicURL}
-	r, err := svc.Reconcile(ctx, *from, *to)
+	a, err := wire(cfg, st, Providers{}, cfg.Server.PublicURL, nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	r, err := a.finance.Reconcile(ctx, *from, *to)
 	if err != nil {
 		return err
 	}
@@ -111,8 +205,9 @@ func reconcileCommand(cfg *config.Config, args []string, stdout, stderr io.Write
 	return fmt.Errorf("reconcile: -format must be csv or json, not %q", *format)
 }
 
-// readWithProgress reads a file and draws a progress bar on w as it goes.
-func readWithProgress(path string, w io.Writer) ([]byte, error) {
+// readWithProgress reads a file and draws a progress bar on w as it goes;
+// it stops when ctx ends (Ctrl-C).
+func readWithProgress(ctx context.Context, path string, w io.Writer) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -126,6 +221,10 @@ func readWithProgress(path string, w io.Writer) ([]byte, error) {
 	data := make([]byte, 0, info.Size())
 	buf := make([]byte, 1<<20)
 	for {
+		if err := ctx.Err(); err != nil {
+			p.done()
+			return nil, err
+		}
 		n, err := f.Read(buf)
 		data = append(data, buf[:n]...)
 		p.add(int64(n))

@@ -1,4 +1,4 @@
-package bridge
+package finance
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"vippskco/bridge"
 	"vippskco/bridge/reconcile"
 )
 
@@ -31,17 +32,17 @@ type Reconciliation struct {
 func (s *Service) Reconcile(ctx context.Context, from, to string) (*Reconciliation, error) {
 	start, err := time.ParseInLocation("2006-01-02", from, oslo)
 	if err != nil {
-		return nil, Errorf(ECodeInvalid, "bad_from", "from must be a date YYYY-MM-DD, not %q", from)
+		return nil, bridge.Errorf(bridge.ECodeInvalid, "bad_from", "from must be a date YYYY-MM-DD, not %q", from)
 	}
 	end, err := time.ParseInLocation("2006-01-02", to, oslo)
 	if err != nil {
-		return nil, Errorf(ECodeInvalid, "bad_to", "to must be a date YYYY-MM-DD, not %q", to)
+		return nil, bridge.Errorf(bridge.ECodeInvalid, "bad_to", "to must be a date YYYY-MM-DD, not %q", to)
 	}
 	if end.Before(start) {
-		return nil, Errorf(ECodeInvalid, "bad_range", "to (%s) is before from (%s)", to, from)
+		return nil, bridge.Errorf(bridge.ECodeInvalid, "bad_range", "to (%s) is before from (%s)", to, from)
 	}
 	if end.Sub(start) > 400*24*time.Hour {
-		return nil, Errorf(ECodeInvalid, "bad_range", "a reconciliation covers at most 400 days")
+		return nil, bridge.Errorf(bridge.ECodeInvalid, "bad_range", "a reconciliation covers at most 400 days")
 	}
 	linesTo := end.AddDate(0, 0, settleSlack).Format("2006-01-02")
 	lines, err := s.Store.SettlementLines(ctx, from, linesTo)
@@ -65,8 +66,8 @@ func (s *Service) Reconcile(ctx context.Context, from, to string) (*Reconciliati
 	msnOf := map[string]string{}
 	for _, u := range s.Units {
 		msnOf[u.ID] = u.MSN
-		if u.ExpectedFee != (FeeModel{}) {
-			cfg.ExpectedFee[u.MSN] = reconcile.FeeModel{Bps: u.ExpectedFee.Bps, Fixed: u.ExpectedFee.Fixed, Tolerance: u.ExpectedFee.Tolerance}
+		if u.ExpectedFee != (reconcile.FeeModel{}) {
+			cfg.ExpectedFee[u.MSN] = u.ExpectedFee
 		}
 	}
 	ms := make([]reconcile.Movement, len(moves))

@@ -1,0 +1,55 @@
+// Package finance is what finance asks of the service: it imports the
+// providers' settlement files, pulls their settlement APIs, and reconciles
+// what was settled against the captures and refunds the payments made. It
+// reads the domain's movements through the store and knows nothing of HTTP.
+package finance
+
+import (
+	"log/slog"
+	"time"
+
+	"vippskco/bridge"
+	"vippskco/bridge/reconcile"
+)
+
+// Unit is what finance knows of a Vipps MobilePay sales unit: whose
+// settlements are whose (the MSN), in which currency, where its Report API
+// is (nil: settlement sync is off for it), and what its fees should be.
+type Unit struct {
+	ID       string
+	MSN      string
+	Currency string
+	Report   ReportAPI
+	// ExpectedFee is the fee finance expects for the unit's captures; the
+	// zero model checks no fee.
+	ExpectedFee reconcile.FeeModel
+}
+
+// Service imports, pulls and reconciles settlements.
+type Service struct {
+	Store bridge.Store
+	Units map[string]*Unit
+	// Kustom pulls Kustom's settlements; nil turns that off.
+	Kustom  KustomSettlementsAPI
+	Metrics *bridge.Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Today is the current Vipps ledger day, YYYY-MM-DD in Oslo: the default
+// end of a period.
+func (s *Service) Today() string { return s.now().In(oslo).Format("2006-01-02") }

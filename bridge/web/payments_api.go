@@ -1,0 +1,108 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"vippskco/bridge"
+
+	"github.com/gin-gonic/gin"
+)
+
+func (h *HTTP) epm(c *gin.Context) {
+	entry, err := h.Service.EPMEntry(c.Param("unit"), c.Query("kco_order_id"), c.Query("locale"))
+	if err != nil {
+		writeJSONError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"external_payment_methods": []any{entry}})
+}
+
+func (h *HTTP) listPayments(c *gin.Context) {
+	id := c.Query("kco_order_id")
+	if id == "" {
+		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "missing_kco_order_id", "kco_order_id is required"))
+		return
+	}
+	if !bridge.ValidKCOOrderID(id) {
+		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "malformed_order_id", "kco_order_id %q is not a KCO order id", id))
+		return
+	}
+	ps, err := h.Service.Store.PaymentsByOrder(c.Request.Context(), id)
+	if err != nil {
+		writeJSONError(c, err)
+		return
+	}
+	out := make([]bridge.PaymentJSON, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, bridge.PaymentView(p, nil, false))
+	}
+	c.JSON(http.StatusOK, gin.H{"payments": out})
+}
+
+func (h *HTTP) getPayment(c *gin.Context) {
+	ctx := c.Request.Context()
+	p, err := h.Service.Store.Payment(ctx, c.Param("reference"))
+	if err != nil {
+		writeJSONError(c, bridge.NotFoundAs(err, "payment %q", c.Param("reference")))
+		return
+	}
+	hist, err := h.Service.Store.History(ctx, p.Reference)
+	if err != nil {
+		writeJSONError(c, err)
+		return
+	}
+	out := bridge.PaymentView(p, hist, true)
+	events, err := h.Service.Store.PaymentEvents(ctx, p.Reference)
+	if err != nil {
+		writeJSONError(c, err)
+		return
+	}
+	for _, e := range events {
+		out.Events = append(out.Events, bridge.EventJSON{Name: e.Name, PSPReference: e.PSPReference, Amount: e.Amount, Success: e.Success, OccurredAt: e.OccurredAt})
+	}
+	ops, err := h.Service.Store.Operations(ctx, p.Reference)
+	if err != nil {
+		writeJSONError(c, err)
+		return
+	}
+	for _, op := range ops {
+		out.Operations = append(out.Operations, bridge.OperationView(op))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// ExchangeJSON is one provider request and response in a payment's log.
+type ExchangeJSON struct {
+	Provider        string    `json:"provider"`
+	Operation       string    `json:"operation"`
+	Method          string    `json:"method"`
+	URL             string    `json:"url"`
+	RequestHeaders  string    `json:"request_headers,omitempty"`
+	RequestBody     string    `json:"request_body,omitempty"`
+	StatusCode      int       `json:"status_code,omitempty"`
+	ResponseHeaders string    `json:"response_headers,omitempty"`
+	ResponseBody    string    `json:"response_body,omitempty"`
+	Error           string    `json:"error,omitempty"`
+	Attempt         int       `json:"attempt"`
+	StartedAt       time.Time `json:"started_at"`
+	DurationMS      int64     `json:"duration_ms"`
+}
+
+func (h *HTTP) paymentLog(c *gin.Context) {
+	log, err := h.Service.PaymentLog(c.Request.Context(), c.Param("reference"))
+	if err != nil {
+		writeJSONError(c, bridge.NotFoundAs(err, "payment %q", c.Param("reference")))
+		return
+	}
+	out := make([]ExchangeJSON, 0, len(log))
+	for _, e := range log {
+		out = append(out, ExchangeJSON{
+			Provider: e.Provider, Operation: e.Operation, Method: e.Method, URL: e.URL,
+			RequestHeaders: e.RequestHeaders, RequestBody: e.RequestBody, StatusCode: e.StatusCode,
+			ResponseHeaders: e.ResponseHeaders, ResponseBody: e.ResponseBody, Error: e.Error,
+			Attempt: e.Attempt, StartedAt: e.StartedAt, DurationMS: e.Duration.Milliseconds(),
+		})
+	}
+	c.JSON(http.StatusOK, gin.H{"reference": c.Param("reference"), "exchanges": out})
+}
