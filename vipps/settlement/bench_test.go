@@ -160,3 +160,21 @@ func BenchmarkParseXML(b *testing.B) {
 	data := genXML(100, benchTransactions/100)
 	benchmarkParse(b, data, func(d []byte) (*Report, error) { return ParseXML(bytes.NewReader(d), "bench.xml") })
 }
+
+// BenchmarkParseCSVFunc streams the report BenchmarkParseCSV parses.
+func BenchmarkParseCSVFunc(b *testing.B) {
+	data := genCSV(100, benchTransactions/100)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		_, _, err := ParseCSVFunc(bytes.NewReader(data), "bench.csv", func(Settlement, Transaction) error {
+			n++
+			return nil
+		})
+		if err != nil || n != benchTransactions {
+			b.Fatalf("%d transactions, %v", n, err)
+		}
+	}
+	b.ReportMetric(float64(benchTransactions)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
