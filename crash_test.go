@@ -204,7 +204,7 @@ func crashTypes(t *testing.T, e *testEnv, ref, typ string) []string {
 // file and address, against fakes that outlive every Main.
 type crashRig struct {
 	t      *testing.T
-	clk    *clock
+	clk    *vippstest.Clock
 	text   string // config.yaml with the database fixed
 	addr   string // 127.0.0.1:0 until the first start picks the port
 	cfg    *config.Config
@@ -219,7 +219,7 @@ func newCrashRig(t *testing.T) *crashRig {
 	text := strings.Replace(string(raw), `dsn: "file:bridge.db"`, `dsn: "file:`+filepath.Join(t.TempDir(), "bridge.db")+`"`, 1)
 	cfg, err := config.Parse([]byte(text), func(string) string { return "" })
 	require.NoError(t, err)
-	r := &crashRig{t: t, clk: &clock{now: time.Now().UTC()}, text: text, addr: "127.0.0.1:0", cfg: cfg}
+	r := &crashRig{t: t, clk: vippstest.NewClock(time.Now().UTC()), text: text, addr: "127.0.0.1:0", cfg: cfg}
 	r.vipps = vippstest.NewServer(vippstest.Options{Now: r.clk.Now, AllowInsecureLocalReturnURL: true})
 	for _, u := range cfg.Units {
 		r.vipps.AddSalesUnit(vippstest.SalesUnit{

@@ -726,7 +726,7 @@ func ftPool(n, workers int, f func(i int)) {
 }
 
 // ftRunClock moves clk forward by step every real interval until stopped.
-func ftRunClock(clk *clock, step, every time.Duration) (stop func()) {
+func ftRunClock(clk *vippstest.Clock, step, every time.Duration) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {

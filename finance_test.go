@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,11 +153,7 @@ func TestSettlementCommands(t *testing.T) {
 	if _, err := os.Stat(sample); err != nil {
 		t.Skip("the shared sample settlement files are not here: ", err)
 	}
-	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
-	raw, err := os.ReadFile("config.yaml")
-	require.NoError(t, err)
-	text := strings.Replace(string(raw), `dsn: "file:bridge.db"`, `dsn: "file:`+filepath.Join(t.TempDir(), "cli.db")+`"`, 1)
-	require.NoError(t, os.WriteFile(cfgFile, []byte(text), 0o600))
+	cfgFile := testConfigFile(t)
 	env := func(string) string { return "" }
 
 	var out, progress strings.Builder
@@ -174,7 +169,7 @@ func TestSettlementCommands(t *testing.T) {
 	require.True(t, strings.HasPrefix(out.String(), "section,reason"), out.String())
 	require.Contains(t, out.String(), "exception,settled_unknown")
 
-	err = run(context.Background(), []string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", "config.yaml"}, env, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", "config.yaml"}, env, io.Discard, io.Discard)
 	require.Error(t, err, "a file that is not a settlement report is refused")
 }
 

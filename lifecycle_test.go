@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/config"
+	"vippskco/bridge/reconcile"
 	"vippskco/vipps"
 	"vippskco/vipps/vippstest"
 )
@@ -310,7 +312,7 @@ func TestConcurrentIdenticalCapturesHaveOneEffect(t *testing.T) {
 }
 
 func TestDirectCaptureExactlyOnceFromThreeChannels(t *testing.T) {
-	e := startMain(t, func(s string) string { return strings.Replace(s, "capture: reserve", "capture: direct", 1) })
+	e := startMain(t, func(c *config.Config) { c.Units[0].Capture = "direct" })
 	o := e.order(nil)
 	_, p := e.checkout(o.OrderID)
 	require.NoError(t, e.m.Sandbox.Vipps.Approve(p.Reference))
@@ -354,21 +356,10 @@ func TestDoublePaymentGuardKlarna(t *testing.T) {
 // entries), opened in two tabs and both approved: the guard keeps one and
 // cancels the other, whichever channel sees it first.
 func TestDoublePaymentGuardSecondAuthorization(t *testing.T) {
-	e := startMain(t, func(s string) string {
-		second := `
-  - id: mobilepay
-    name: "Demo Shop"
-    msn: "123457"
-    capture: reserve
-    currency: NOK
-    countries: [NO]
-    reference_prefix: mp
-    epm_name: MobilePay
-    confirmation_url: "{public_url}/shop/thanks?order={kco_order_id}"
-    checkout_url: "{public_url}/shop/checkout/{kco_order_id}"
-`
-		return strings.Replace(s, "\n# Signs the EPM redirect_url", second+"\n# Signs the EPM redirect_url", 1)
-	})
+	e := startMain(t, withUnit("mobilepay", "mp", func(u *config.Unit) {
+		u.MSN, u.EPMName, u.Capture = "123457", "MobilePay", "reserve"
+		u.Vipps, u.ExpectedFee = config.Vipps{}, reconcile.FeeModel{}
+	}))
 	o := e.order(nil)
 	_, a := e.checkout(o.OrderID)
 	e.clock.Advance(time.Second)
@@ -438,24 +429,11 @@ func TestWebhookRegistration(t *testing.T) {
 // the reference prefix. Each store's payments are told apart by reference,
 // and Vipps's webhooks for the MSN reach whichever URL and still apply.
 func TestSharedSalesUnitTwoStores(t *testing.T) {
-	e := startMain(t, func(s string) string {
-		second := `
-  - id: outlet
-    name: "Demo Outlet"
-    msn: "123456"
-    vipps:
-      client_id_env: VIPPS_WEBSHOP_CLIENT_ID
-      client_secret_env: VIPPS_WEBSHOP_CLIENT_SECRET
-      subscription_key_env: VIPPS_WEBSHOP_SUBSCRIPTION_KEY
-    capture: direct
-    currency: NOK
-    countries: [NO]
-    reference_prefix: out
-    confirmation_url: "{public_url}/shop/thanks?order={kco_order_id}"
-    checkout_url: "{public_url}/shop/checkout/{kco_order_id}"
-`
-		return strings.Replace(s, "\n# Signs the EPM redirect_url", second+"\n# Signs the EPM redirect_url", 1)
-	})
+	e := startMain(t, withUnit("outlet", "out", func(u *config.Unit) {
+		u.Name, u.Capture = "Demo Outlet", "direct"
+		u.Vipps = config.Vipps{ClientIDEnv: u.Vipps.ClientIDEnv, ClientSecretEnv: u.Vipps.ClientSecretEnv, SubscriptionKeyEnv: u.Vipps.SubscriptionKeyEnv}
+		u.EPMName, u.ExpectedFee = "", reconcile.FeeModel{}
+	}))
 	a := e.paid()
 	o := e.order(nil)
 	entry, err := e.m.Service.EPMEntry("outlet", o.OrderID, "nb-NO")

@@ -117,8 +117,8 @@ type Main struct {
 	// time.Now. Tests set it to move time.
 	Now func() time.Time
 	// Providers overrides where the provider clients go (tests point them
-	// at fakes of their own); its zero value takes the configuration, or
-	// the sandbox's fakes.
+	// at fakes of their own, even in sandbox mode); its zero value takes
+	// the configuration, or the sandbox's fakes.
 	Providers Providers
 	// PollEvery is how often the poller, the operation sweep and the
 	// outbox run; zero means 500 ms.
@@ -180,7 +180,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if m.Sandbox, err = sandbox.New(cfg, m.publicURL, m.Logger, m.Now); err != nil {
 			return err
 		}
-		providers.KustomURL, providers.VippsURL = m.Sandbox.KustomURL(), m.Sandbox.VippsURL()
+		// The sandbox's fakes stand in for the providers unless a test
+		// pointed the clients at fakes of its own.
+		providers.KustomURL = cmp.Or(providers.KustomURL, m.Sandbox.KustomURL())
+		providers.VippsURL = cmp.Or(providers.VippsURL, m.Sandbox.VippsURL())
 	}
 	if m.Store, err = openStore(ctx, cfg, m.Now); err != nil {
 		return err

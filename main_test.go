@@ -7,10 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,50 +17,23 @@ import (
 	"vippskco/bridge/config"
 	"vippskco/bridge/web"
 	"vippskco/klarna"
+	"vippskco/vipps/vippstest"
 )
-
-// clock is a settable clock shared by the service and the fakes.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 type testEnv struct {
 	t     testing.TB
 	m     *Main
-	clock *clock
+	clock *vippstest.Clock
 	http  *http.Client
 }
 
 // startMain starts the whole service in sandbox mode on port 0 with a
-// temporary database. edit may change the shipped configuration text.
-// before, when given, adjusts Main before it runs.
-func startMain(t testing.TB, edit func(string) string, before ...func(*Main)) *testEnv {
+// temporary database. edit may change the shipped configuration (see
+// testConfig). before, when given, adjusts Main before it runs.
+func startMain(t testing.TB, edit func(*config.Config), before ...func(*Main)) *testEnv {
 	t.Helper()
-	raw, err := os.ReadFile("config.yaml")
-	require.NoError(t, err)
-	text := strings.Replace(string(raw), `addr: ":8080"`, `addr: "127.0.0.1:0"`, 1)
-	text = strings.Replace(text, `dsn: "file:bridge.db"`, `dsn: "file:`+filepath.Join(t.TempDir(), "bridge.db")+`"`, 1)
-	// Tests drive many shoppers from one address; the limit has its own test.
-	text = strings.Replace(text, "shopper_rate_limit: { per_second: 5, burst: 60 }", "shopper_rate_limit: { per_second: 0, burst: 0 }", 1)
-	if edit != nil {
-		text = edit(text)
-	}
-	cfg, err := config.Parse([]byte(text), func(string) string { return "" })
-	require.NoError(t, err)
-	clk := &clock{now: time.Now().UTC()}
+	cfg := testConfig(t, edit)
+	clk := vippstest.NewClock(time.Now().UTC())
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	m.Now = clk.Now
 	for _, f := range before {
@@ -361,9 +331,7 @@ func TestShopperPathRefusals(t *testing.T) {
 }
 
 func TestShopperPathUnsignedWhenSigningIsOff(t *testing.T) {
-	e := startMain(t, func(s string) string {
-		return strings.Replace(s, "  secret_env: REDIRECT_SIGNING_SECRET\n", "", 1)
-	})
+	e := startMain(t, func(c *config.Config) { c.RedirectSigning.SecretEnv = "" })
 	o := e.order(nil)
 	entry, err := e.m.Service.EPMEntry("webshop", "", "nb-NO")
 	require.NoError(t, err)

@@ -3,7 +3,6 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/config"
 	"vippskco/vipps"
 	"vippskco/vipps/vippstest"
 )
@@ -82,9 +82,7 @@ func TestMetricsAfterEndToEnd(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(merchant.Close)
-	e := startMain(t, func(s string) string {
-		return strings.Replace(s, `url: "{public_url}/shop/hooks/vipps"`, `url: "`+merchant.URL+`/hooks"`, 1)
-	})
+	e := startMain(t, func(c *config.Config) { c.MerchantWebhook.URL = merchant.URL + "/hooks" })
 	day := e.clock.Now().Format("2006-01-02")
 
 	// Paid, told by the webhook, and captured through the API.

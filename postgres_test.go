@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -45,12 +44,7 @@ func postgresDSN(t *testing.T) string {
 // The whole shopper path and a capture with the PostgreSQL store.
 func TestShopperPathOnPostgres(t *testing.T) {
 	dsn := postgresDSN(t)
-	e := startMain(t, func(s string) string {
-		s = strings.Replace(s, "driver: sqlite", "driver: postgres", 1)
-		i := strings.Index(s, `dsn: "file:`)
-		j := strings.Index(s[i:], "\n")
-		return s[:i] + `dsn: "` + dsn + `"` + s[i+j:]
-	})
+	e := startMain(t, onPostgres(dsn))
 	p := e.paid()
 	e.settle()
 	require.Equal(t, bridge.StateAuthorized, e.payment(p.Reference).State)

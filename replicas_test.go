@@ -50,7 +50,7 @@ func TestReplicas(t *testing.T) {
 	const workers = 16
 	const nReplicas = 3
 	ctx := context.Background()
-	clk := &clock{now: time.Now().UTC()}
+	clk := vippstest.NewClock(time.Now().UTC())
 	clockStart := clk.Now()
 
 	rr := &replicaRun{t: t, clk: clk, requested: map[string]map[string]int64{}, received: map[string]*replicaHook{}}
@@ -268,7 +268,7 @@ type rpShopper struct {
 
 type replicaRun struct {
 	t        *testing.T
-	clk      *clock
+	clk      *vippstest.Clock
 	vipps    *vippstest.Server
 	kustom   *klarnatest.Server
 	replicas []*replica

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"vippskco/bridge/config"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -94,9 +96,7 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 }
 
 func TestShopperRateLimit(t *testing.T) {
-	e := startMain(t, func(s string) string {
-		return strings.Replace(s, "shopper_rate_limit: { per_second: 0, burst: 0 }", "shopper_rate_limit: { per_second: 1, burst: 5 }", 1)
-	})
+	e := startMain(t, func(c *config.Config) { c.Server.ShopperRateLimit = config.RateLimit{PerSecond: 1, Burst: 5} })
 	limited := 0
 	for range 10 {
 		resp, _ := e.get(e.m.PublicURL() + "/status/" + strings.Repeat("x", 43))

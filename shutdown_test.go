@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,12 +17,7 @@ import (
 // finish, stops its background work (releasing its leases) and exits
 // cleanly.
 func TestSIGTERMShutsDownCleanly(t *testing.T) {
-	raw, err := os.ReadFile("config.yaml")
-	require.NoError(t, err)
-	text := strings.Replace(string(raw), `addr: ":8080"`, `addr: "127.0.0.1:0"`, 1)
-	text = strings.Replace(text, `dsn: "file:bridge.db"`, `dsn: "file:`+filepath.Join(t.TempDir(), "bridge.db")+`"`, 1)
-	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(text), 0o600))
+	cfgFile := testConfigFile(t)
 
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)

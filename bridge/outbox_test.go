@@ -21,6 +21,7 @@ import (
 	"vippskco/bridge"
 	"vippskco/bridge/notifysig"
 	"vippskco/bridge/sqlite"
+	"vippskco/vipps/vippstest"
 )
 
 // These tests run the outbox against the real SQLite store: its leases are
@@ -28,27 +29,10 @@ import (
 
 const testSecret = "test-merchant-secret"
 
-// clock is a settable clock shared by the service, the store and the merchant.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+// newClock is the clock shared by the service, the store and the merchant.
+func newClock() *vippstest.Clock {
+	return vippstest.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
 }
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // merchant is a webhook receiver that verifies what it gets the way a
 // merchant would and answers as a test tells it.
@@ -148,7 +132,7 @@ func (m *merchant) postedIDs(reference string) []string {
 
 // outbox is a service with a store and a merchant, at a settable time.
 type outbox struct {
-	clock    *clock
+	clock    *vippstest.Clock
 	store    *sqlite.Store
 	svc      *bridge.Service
 	merchant *merchant
@@ -166,7 +150,7 @@ func newOutbox(t *testing.T) *outbox {
 	return o
 }
 
-func openStore(t *testing.T, path string, c *clock) *sqlite.Store {
+func openStore(t *testing.T, path string, c *vippstest.Clock) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), path, c.Now)
 	require.NoError(t, err)
@@ -174,7 +158,7 @@ func openStore(t *testing.T, path string, c *clock) *sqlite.Store {
 	return st
 }
 
-func newService(st bridge.Store, c *clock, owner, url string) *bridge.Service {
+func newService(st bridge.Store, c *vippstest.Clock, owner, url string) *bridge.Service {
 	return &bridge.Service{
 		Store: st, Now: c.Now, Owner: owner, Logger: slog.New(slog.DiscardHandler),
 		MerchantWebhook: bridge.MerchantWebhook{URL: url, Secret: testSecret, Client: &http.Client{Timeout: 10 * time.Second}},

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"vippskco/bridge/config"
+)
+
+// The tests build their configuration on the typed config.yaml, never by
+// editing its text: a renamed key then fails to compile instead of leaving
+// a test quietly running on the shipped settings.
+
+// noEnv is the environment of a test: no variables, so sandbox secrets
+// take their development values.
+func noEnv(string) string { return "" }
+
+// testConfigRaw is the shipped config.yaml, decoded but not resolved, set
+// for a test: on a free loopback port, with a database in the test's
+// temporary folder and no shopper rate limit (tests drive many shoppers
+// from one address; the limit has its own test). edits change it further.
+func testConfigRaw(t testing.TB, edits ...func(*config.Config)) *config.Config {
+	t.Helper()
+	raw, err := os.ReadFile("config.yaml")
+	require.NoError(t, err)
+	cfg, err := config.Decode(raw)
+	require.NoError(t, err)
+	cfg.Server.Addr = "127.0.0.1:0"
+	cfg.Storage.DSN = "file:" + filepath.Join(t.TempDir(), "bridge.db")
+	cfg.Server.ShopperRateLimit = config.RateLimit{}
+	for _, edit := range edits {
+		if edit != nil {
+			edit(cfg)
+		}
+	}
+	return cfg
+}
+
+// testConfig is testConfigRaw, resolved and validated as start-up would.
+func testConfig(t testing.TB, edits ...func(*config.Config)) *config.Config {
+	t.Helper()
+	cfg := testConfigRaw(t, edits...)
+	require.NoError(t, cfg.Resolve(noEnv))
+	return cfg
+}
+
+// testConfigFile writes testConfigRaw to a file, for tests of the command
+// line, and checks that the file loads.
+func testConfigFile(t testing.TB, edits ...func(*config.Config)) string {
+	t.Helper()
+	b, err := yaml.Marshal(testConfigRaw(t, edits...))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	_, err = config.Load(path, noEnv)
+	require.NoError(t, err, "the written configuration loads")
+	return path
+}
+
+// onPostgres stores in PostgreSQL at dsn.
+func onPostgres(dsn string) func(*config.Config) {
+	return func(c *config.Config) { c.Storage.Driver, c.Storage.DSN = "postgres", dsn }
+}
+
+// withUnit adds a sales unit made from the first one (the same keys), with
+// its own id and reference prefix; edit changes it further.
+func withUnit(id, prefix string, edit func(*config.Unit)) func(*config.Config) {
+	return func(c *config.Config) {
+		u := c.Units[0]
+		u.Countries = append([]string(nil), u.Countries...)
+		u.ID, u.ReferencePrefix = id, prefix
+		if edit != nil {
+			edit(&u)
+		}
+		c.Units = append(c.Units, u)
+	}
+}
