@@ -35,9 +35,6 @@ import (
 
 const settlementsPath = "/settlements/v1"
 
-// MaxPageSize is the largest page the Settlements API serves.
-const MaxPageSize = 500
-
 // Transaction types (Transaction.Type).
 const (
 	TxSale                       = "SALE"
@@ -505,15 +502,6 @@ func (t *Transaction) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Pagination is where a page sits in its collection.
-type Pagination struct {
-	Count  int64  `json:"count"`
-	Total  int64  `json:"total,omitempty"`
-	Next   string `json:"next,omitempty"`
-	Prev   string `json:"prev,omitempty"`
-	Offset int64  `json:"offset"`
-}
-
 // PayoutPage is one page of GET /settlements/v1/payouts.
 type PayoutPage struct {
 	Payouts    []Payout   `json:"payouts"`
@@ -543,22 +531,6 @@ type TransactionQuery struct {
 	PaymentReference string
 	OrderID          string
 	Size, Offset     int
-}
-
-func pageParams(v url.Values, size, offset int) error {
-	if size < 0 || size > MaxPageSize {
-		return fmt.Errorf("size %d outside 1…%d", size, MaxPageSize)
-	}
-	if offset < 0 {
-		return fmt.Errorf("negative offset %d", offset)
-	}
-	if size > 0 {
-		v.Set("size", strconv.Itoa(size))
-	}
-	if offset > 0 {
-		v.Set("offset", strconv.Itoa(offset))
-	}
-	return nil
 }
 
 func (q PayoutQuery) values(withPage bool) (url.Values, error) {
@@ -596,28 +568,12 @@ func (c *Client) ListPayouts(ctx context.Context, q PayoutQuery) (*PayoutPage, e
 	if err != nil {
 		return nil, fmt.Errorf("klarna: ListPayouts: %w", err)
 	}
-	const op = "list-payouts"
-	res, err := c.do(ctx, request{op: op, method: http.MethodGet, path: withQuery(settlementsPath+"/payouts", v)})
+	path := withQuery(settlementsPath+"/payouts", v)
+	payouts, pagination, err := listPage[Payout](ctx, c, request{op: "list-payouts", method: http.MethodGet, path: path}, "payouts")
 	if err != nil {
 		return nil, err
 	}
-	var doc struct {
-		Payouts    *[]json.RawMessage `json:"payouts"`
-		Pagination *Pagination        `json:"pagination"`
-	}
-	if err := decodePage(op, res.body, &doc); err != nil {
-		return nil, err
-	}
-	if doc.Payouts == nil || doc.Pagination == nil {
-		return nil, fmt.Errorf("klarna: %s: decoding: payouts and pagination are required (body: %s)", op, excerpt(res.body, 200))
-	}
-	page := &PayoutPage{Payouts: make([]Payout, len(*doc.Payouts)), Pagination: *doc.Pagination}
-	for i, raw := range *doc.Payouts {
-		if err := json.Unmarshal(raw, &page.Payouts[i]); err != nil {
-			return nil, fmt.Errorf("klarna: %s: decoding payouts[%d]: %w", op, i, err)
-		}
-	}
-	return page, nil
+	return &PayoutPage{Payouts: payouts, Pagination: pagination}, nil
 }
 
 // GetPayout reads one payout. An unknown reference is an *Error for which
@@ -679,35 +635,12 @@ func (c *Client) ListTransactions(ctx context.Context, q TransactionQuery) (*Tra
 	if err := pageParams(v, q.Size, q.Offset); err != nil {
 		return nil, fmt.Errorf("klarna: ListTransactions: %w", err)
 	}
-	const op = "list-transactions"
-	res, err := c.do(ctx, request{op: op, orderID: q.OrderID, method: http.MethodGet, path: withQuery(settlementsPath+"/transactions", v)})
+	r := request{op: "list-transactions", orderID: q.OrderID, method: http.MethodGet, path: withQuery(settlementsPath+"/transactions", v)}
+	txs, pagination, err := listPage[Transaction](ctx, c, r, "transactions")
 	if err != nil {
 		return nil, err
 	}
-	var doc struct {
-		Transactions *[]json.RawMessage `json:"transactions"`
-		Pagination   *Pagination        `json:"pagination"`
-	}
-	if err := decodePage(op, res.body, &doc); err != nil {
-		return nil, err
-	}
-	if doc.Transactions == nil || doc.Pagination == nil {
-		return nil, fmt.Errorf("klarna: %s: decoding: transactions and pagination are required (body: %s)", op, excerpt(res.body, 200))
-	}
-	page := &TransactionPage{Transactions: make([]Transaction, len(*doc.Transactions)), Pagination: *doc.Pagination}
-	for i, raw := range *doc.Transactions {
-		if err := json.Unmarshal(raw, &page.Transactions[i]); err != nil {
-			return nil, fmt.Errorf("klarna: %s: decoding transactions[%d]: %w", op, i, err)
-		}
-	}
-	return page, nil
-}
-
-func decodePage(op string, body []byte, doc any) error {
-	if err := json.Unmarshal(body, doc); err != nil {
-		return fmt.Errorf("klarna: %s: decoding: %w (body: %s)", op, err, excerpt(body, 200))
-	}
-	return nil
+	return &TransactionPage{Transactions: txs, Pagination: pagination}, nil
 }
 
 // AllTransactions reads every page of the query's transactions, starting at
@@ -717,92 +650,26 @@ func decodePage(op string, body []byte, doc any) error {
 // empty page, or a next offset that does not move forward) ends the loop
 // with an error rather than looping for ever.
 func (c *Client) AllTransactions(ctx context.Context, q TransactionQuery) iter.Seq2[Transaction, error] {
-	return func(yield func(Transaction, error) bool) {
-		if q.Size == 0 {
-			q.Size = MaxPageSize
+	return allPages("AllTransactions", q.Size, q.Offset, func(size, offset int) ([]Transaction, Pagination, error) {
+		q.Size, q.Offset = size, offset
+		page, err := c.ListTransactions(ctx, q)
+		if err != nil {
+			return nil, Pagination{}, err
 		}
-		for {
-			page, err := c.ListTransactions(ctx, q)
-			if err != nil {
-				yield(Transaction{}, err)
-				return
-			}
-			for _, t := range page.Transactions {
-				if !yield(t, nil) {
-					return
-				}
-			}
-			next, more, err := nextOffset(page.Pagination, q.Offset, len(page.Transactions))
-			if err != nil {
-				yield(Transaction{}, fmt.Errorf("klarna: AllTransactions: %w", err))
-				return
-			}
-			if !more {
-				return
-			}
-			q.Offset = next
-		}
-	}
+		return page.Transactions, page.Pagination, nil
+	})
 }
 
 // AllPayouts reads every page of the query's payouts, like AllTransactions.
 func (c *Client) AllPayouts(ctx context.Context, q PayoutQuery) iter.Seq2[Payout, error] {
-	return func(yield func(Payout, error) bool) {
-		if q.Size == 0 {
-			q.Size = MaxPageSize
+	return allPages("AllPayouts", q.Size, q.Offset, func(size, offset int) ([]Payout, Pagination, error) {
+		q.Size, q.Offset = size, offset
+		page, err := c.ListPayouts(ctx, q)
+		if err != nil {
+			return nil, Pagination{}, err
 		}
-		for {
-			page, err := c.ListPayouts(ctx, q)
-			if err != nil {
-				yield(Payout{}, err)
-				return
-			}
-			for _, p := range page.Payouts {
-				if !yield(p, nil) {
-					return
-				}
-			}
-			next, more, err := nextOffset(page.Pagination, q.Offset, len(page.Payouts))
-			if err != nil {
-				yield(Payout{}, fmt.Errorf("klarna: AllPayouts: %w", err))
-				return
-			}
-			if !more {
-				return
-			}
-			q.Offset = next
-		}
-	}
-}
-
-// nextOffset decides whether another page follows one that was asked for
-// at offset and held n items. pagination.next is followed for its offset
-// only: the request goes to the client's own base URL, never to a host the
-// answer names. Without a next link, total decides.
-func nextOffset(p Pagination, offset, n int) (int, bool, error) {
-	if p.Next == "" {
-		if p.Total > 0 && int64(offset+n) < p.Total && n > 0 {
-			return offset + n, true, nil
-		}
-		return 0, false, nil
-	}
-	if n == 0 {
-		return 0, false, fmt.Errorf("empty page at offset %d has a next link %q", offset, p.Next)
-	}
-	next := offset + n
-	if u, err := url.Parse(p.Next); err == nil {
-		if s := u.Query().Get("offset"); s != "" {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				return 0, false, fmt.Errorf("next link %q: bad offset", p.Next)
-			}
-			next = v
-		}
-	}
-	if next <= offset {
-		return 0, false, fmt.Errorf("next link %q does not move past offset %d", p.Next, offset)
-	}
-	return next, true, nil
+		return page.Payouts, page.Pagination, nil
+	})
 }
 
 // object decodes a JSON object into its raw members; null and non-objects

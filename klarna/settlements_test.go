@@ -257,6 +257,12 @@ func TestSettlementsPagination(t *testing.T) {
 	if n := len(collect(t, c.AllTransactions(ctx, klarna.TransactionQuery{Size: 7, Offset: 30}))); n != total-30 {
 		t.Errorf("from offset 30: %d", n)
 	}
+	// Each loop over a sequence starts again where the query starts.
+	again := c.AllTransactions(ctx, klarna.TransactionQuery{Size: 7, Offset: 30})
+	collect(t, again)
+	if n := len(collect(t, again)); n != total-30 {
+		t.Errorf("second loop from offset 30: %d", n)
+	}
 	n := 0
 	for _, err := range c.AllTransactions(ctx, klarna.TransactionQuery{Size: 2}) {
 		if err != nil {
