@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -526,21 +526,15 @@ func TestSettlementsPaginationGuards(t *testing.T) {
 	}
 }
 
-// readSample reads a file from shared/specs/klarna/samples, beside the
-// module, or skips.
+// readSample reads one of the samples in testdata; testdata/SOURCES.md
+// says where each came from.
 func readSample(t *testing.T, name string) []byte {
 	t.Helper()
-	for _, up := range []string{"../../", "../../../"} {
-		b, err := os.ReadFile(up + "shared/specs/klarna/samples/" + name)
-		if err == nil {
-			return b
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			t.Fatal(err)
-		}
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Skipf("sample %s not found: shared/ is not beside the module", name)
-	return nil
+	return b
 }
 
 // serve answers every request with the sample file.

@@ -10,12 +10,11 @@ import (
 	"testing"
 )
 
-// addSamples seeds a fuzzer with the Vipps samples matching pattern; without
-// them the fuzzer still has the generated seeds and says so.
+// addSamples seeds a fuzzer with the Vipps samples matching pattern.
 func addSamples(f *testing.F, pattern string) {
-	paths, _ := filepath.Glob(filepath.Join(sampleDir, pattern))
-	if len(paths) == 0 {
-		f.Logf("no Vipps samples match %s under %s; fuzzing from the built-in seeds only", pattern, sampleDir)
+	paths, err := filepath.Glob(filepath.Join(sampleDir, pattern))
+	if err != nil || len(paths) == 0 {
+		f.Fatalf("no Vipps samples match %s under %s (%v)", pattern, sampleDir, err)
 	}
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
