@@ -34,6 +34,7 @@ import (
 	"vippskco/bridge"
 	"vippskco/bridge/config"
 	"vippskco/bridge/finance"
+	"vippskco/bridge/metrics"
 	"vippskco/bridge/postgres"
 	"vippskco/bridge/sandbox"
 	"vippskco/bridge/sqlite"
@@ -129,7 +130,7 @@ type Main struct {
 	Service *bridge.Service
 	Finance *finance.Service
 	// Metrics are served at /metrics; Run makes them when nil.
-	Metrics *bridge.Metrics
+	Metrics *metrics.Metrics
 	Sandbox *sandbox.Sandbox
 	// ShopHooks is the demo shop's notification receiver (sandbox only).
 	ShopHooks *sandbox.HookReceiver
@@ -189,7 +190,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if m.Metrics == nil {
-		m.Metrics = bridge.NewMetrics()
+		m.Metrics = metrics.New()
 	}
 	a, err := wire(cfg, m.Store, providers, m.publicURL, m.Logger, m.Now, m.Metrics)
 	if err != nil {
@@ -212,7 +213,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	api := &web.HTTP{
-		Service: a.service, Finance: a.finance, Pages: pages, Logger: m.Logger, Ready: m.ready,
+		Service: a.service, Finance: a.finance, Metrics: m.Metrics, Pages: pages, Logger: m.Logger, Ready: m.ready,
 		MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance,
 		TrustedProxies: cfg.Server.TrustedProxies,
 	}
@@ -348,11 +349,16 @@ type app struct {
 // service from the configuration. It is the one way they are built: the
 // server and every command use it, so a command sees the units exactly as
 // the server does.
-func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, logger *slog.Logger, now func() time.Time, metrics *bridge.Metrics) (*app, error) {
+func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, logger *slog.Logger, now func() time.Time, m *metrics.Metrics) (*app, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	rec := &bridge.ExchangeRecorder{Store: st, Logger: logger, Metrics: metrics}
+	rec := &bridge.ExchangeRecorder{Store: st, Logger: logger}
+	if m != nil {
+		// Only a real one: a nil *metrics.Metrics in the interface would
+		// not read as "none" to the domain.
+		rec.Metrics = m
+	}
 	kc, err := klarna.New(klarna.Config{
 		BaseURL: cmp.Or(p.KustomURL, cfg.Kustom.BaseURL), Username: cfg.Kustom.Username, APIKey: cfg.Kustom.APIKey,
 		HTTPClient: p.HTTPClient, UserAgent: cfg.System.Name + "/" + cfg.System.Version, Observer: rec.Kustom,
@@ -398,13 +404,15 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 	hostname, _ := os.Hostname()
 	a.service = &bridge.Service{
 		Store: st, Kustom: kc, Units: units, PublicURL: publicURL, Signer: signer, Logger: logger, Now: now,
-		Owner:   fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), uuid.NewString()[:8]),
-		Metrics: metrics,
+		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), uuid.NewString()[:8]),
 		MerchantWebhook: bridge.MerchantWebhook{
 			URL: cfg.ExpandPublicURL(cfg.MerchantWebhook.URL, publicURL), Secret: cfg.MerchantWebhook.Secret,
 			Client: &http.Client{Timeout: 10 * time.Second},
 		},
 	}
-	a.finance = &finance.Service{Store: st, Units: finUnits, Kustom: kc, Metrics: metrics, Logger: logger, Now: now}
+	if m != nil {
+		a.service.Metrics = m
+	}
+	a.finance = &finance.Service{Store: st, Units: finUnits, Kustom: kc, Metrics: m, Logger: logger, Now: now}
 	return a, nil
 }

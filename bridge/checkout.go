@@ -247,7 +247,7 @@ func (s *Service) newAttempt(ctx context.Context, u *Unit, order *klarna.Order, 
 	if err := s.Store.InsertPayment(ctx, p); err != nil {
 		return nil, err
 	}
-	s.Metrics.PaymentStored(u.ID)
+	s.metrics().PaymentStored(u.ID)
 	s.logger().InfoContext(ctx, "payment attempt stored", "reference", ref, "unit", u.ID, "attempt", n, "amount", p.Amount.String())
 	return p, nil
 }

@@ -57,7 +57,7 @@ func (s *Service) DeliverOnce(ctx context.Context) (int, error) {
 // runOutbox delivers notifications every interval until ctx ends, and at
 // once again while full batches keep coming.
 func (s *Service) runOutbox(ctx context.Context, every time.Duration) {
-	s.Metrics.countOutboxBacklogWith(s.outboxBacklog)
+	s.metrics().OutboxBacklog(s.outboxBacklog)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -76,10 +76,14 @@ func (s *Service) runOutbox(ctx context.Context, every time.Duration) {
 	}
 }
 
+// OutboxBacklogCap bounds the pending notifications counted at one scrape;
+// a backlog at the cap means "at least this many".
+const OutboxBacklogCap = 10000
+
 // outboxBacklog counts the notifications not yet delivered nor given up,
-// up to outboxBacklogCap.
+// up to OutboxBacklogCap.
 func (s *Service) outboxBacklog(ctx context.Context) (int, error) {
-	ns, err := s.Store.Notifications(ctx, "", NotificationPending, outboxBacklogCap)
+	ns, err := s.Store.Notifications(ctx, "", NotificationPending, OutboxBacklogCap)
 	return len(ns), err
 }
 
@@ -172,11 +176,11 @@ func (s *Service) deliverSequence(ctx context.Context, hook *MerchantWebhook, le
 			s.logger().ErrorContext(ctx, "recording a notification delivery", "notification", n.ID, "reference", n.Reference, "err", err)
 		}
 		if out.delivered() {
-			s.Metrics.OutboxDelivered()
+			s.metrics().OutboxDelivered()
 			delivered++
 			continue
 		}
-		s.Metrics.OutboxDeliveryFailed(out.status)
+		s.metrics().OutboxDeliveryFailed(out.status)
 		blocked = true
 		switch {
 		case saved == nil:

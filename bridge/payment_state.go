@@ -82,7 +82,7 @@ func (s *Service) store(ctx context.Context, p *Payment, source string, change f
 		if err == nil {
 			if from != p.State {
 				s.logger().InfoContext(ctx, "payment state changed", "reference", p.Reference, "from", from, "to", p.State, "source", source)
-				s.Metrics.PaymentTransition(p.Unit, from, p.State, source, p.CreatedAt, s.now())
+				s.metrics().PaymentTransition(p.Unit, from, p.State, source, p.CreatedAt, s.now())
 			}
 			return p, nil
 		}

@@ -38,7 +38,7 @@ type ExchangeRecorder struct {
 	}
 	// Metrics gets each exchange's duration and, for a failure, its
 	// status and error code; nil records nothing.
-	Metrics *Metrics
+	Metrics Metrics
 }
 
 // Vipps records one Vipps exchange.
@@ -53,7 +53,7 @@ func (r *ExchangeRecorder) Vipps(ctx context.Context, ex vipps.Exchange) {
 		StatusCode: ex.StatusCode, ResponseHeaders: headerText(ex.ResponseHeaders), ResponseBody: string(ex.ResponseBody),
 		Error: errText(ex.Err), Attempt: ex.Attempt, StartedAt: ex.Started.UTC(), Duration: ex.Duration,
 	})
-	r.Metrics.ProviderExchange("vipps", ex.Op, ex.StatusCode, ex.Duration, providerErrorCode(ex.Err))
+	r.metrics().ProviderExchange("vipps", ex.Op, ex.StatusCode, ex.Duration, ex.Err)
 }
 
 // Kustom records one Kustom exchange under its order's log key.
@@ -68,7 +68,14 @@ func (r *ExchangeRecorder) Kustom(ctx context.Context, ex klarna.Exchange) {
 		StatusCode: ex.StatusCode, ResponseHeaders: headerText(ex.ResponseHeaders), ResponseBody: string(ex.ResponseBody),
 		Error: errText(ex.Err), Attempt: ex.Attempt, StartedAt: ex.Started.UTC(), Duration: ex.Duration,
 	})
-	r.Metrics.ProviderExchange("kustom", ex.Op, ex.StatusCode, ex.Duration, providerErrorCode(ex.Err))
+	r.metrics().ProviderExchange("kustom", ex.Op, ex.StatusCode, ex.Duration, ex.Err)
+}
+
+func (r *ExchangeRecorder) metrics() Metrics {
+	if r.Metrics == nil {
+		return noMetrics{}
+	}
+	return r.Metrics
 }
 
 func (r *ExchangeRecorder) save(ctx context.Context, ex *ProviderExchange) {

@@ -100,7 +100,7 @@ type Service struct {
 
 	// Metrics records what Prometheus scrapes at /metrics; nil records
 	// nothing.
-	Metrics *Metrics
+	Metrics Metrics
 
 	checkMu    sync.Mutex
 	lastChecks map[string]time.Time

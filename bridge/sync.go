@@ -251,11 +251,11 @@ func (s *Service) plan(ctx context.Context, u *Unit, stored *Payment, vp *vipps.
 func (s *Service) afterCommit(ctx context.Context, c *Change, ops []Operation) {
 	for _, h := range c.History {
 		s.logger().InfoContext(ctx, "payment state changed", "reference", c.Payment.Reference, "from", h.FromState, "to", h.ToState, "source", h.Source)
-		s.Metrics.PaymentTransition(c.Payment.Unit, h.FromState, h.ToState, h.Source, c.Payment.CreatedAt, s.now())
+		s.metrics().PaymentTransition(c.Payment.Unit, h.FromState, h.ToState, h.Source, c.Payment.CreatedAt, s.now())
 		if h.Source == SourcePoller {
 			// Vipps reports every state by webhook: the poller found
 			// this one first, so the webhook was missed or late.
-			s.Metrics.PollerCatchup(c.Payment.Unit, h.ToState)
+			s.metrics().PollerCatchup(c.Payment.Unit, h.ToState)
 		}
 	}
 	for i := range ops {

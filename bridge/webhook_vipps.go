@@ -64,9 +64,9 @@ func (s *Service) HandleVippsWebhook(ctx context.Context, unitID string, header 
 	result, err := s.handleVippsWebhook(ctx, unitID, header, body)
 	if _, uerr := s.Unit(unitID); uerr == nil {
 		// Only configured units are counted: the path is the sender's.
-		s.Metrics.WebhookReceived(unitID)
+		s.metrics().WebhookReceived(unitID)
 		if code := ErrorCode(err); code == ECodeUnauthorized || code == ECodeInvalid {
-			s.Metrics.WebhookRejected(unitID, ErrorReason(err))
+			s.metrics().WebhookRejected(unitID, ErrorReason(err))
 		}
 	}
 	return result, err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vippskco/bridge"
+	"vippskco/bridge/metrics"
 	"vippskco/bridge/reconcile"
 )
 
@@ -30,8 +31,9 @@ type Service struct {
 	Store bridge.Store
 	Units map[string]*Unit
 	// Kustom pulls Kustom's settlements; nil turns that off.
-	Kustom  KustomSettlementsAPI
-	Metrics *bridge.Metrics
+	Kustom KustomSettlementsAPI
+	// Metrics gets each reconciliation's exceptions; nil records nothing.
+	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	Now     func() time.Time
 }

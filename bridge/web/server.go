@@ -12,14 +12,17 @@ import (
 
 	"vippskco/bridge"
 	"vippskco/bridge/finance"
+	"vippskco/bridge/metrics"
 
 	"github.com/gin-gonic/gin"
 )
 
 // HTTP is the service's HTTP surface (DESIGN.md section 3).
 type HTTP struct {
-	Service       *bridge.Service
-	Finance       *finance.Service
+	Service *bridge.Service
+	Finance *finance.Service
+	// Metrics are served at /metrics; nil serves 404.
+	Metrics       *metrics.Metrics
 	Pages         *Pages
 	MerchantToken string
 	FinanceToken  string
@@ -71,7 +74,7 @@ func (h *HTTP) Handler() http.Handler {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.readyz)
 	// No authentication: /metrics is for the operations network (see metricsHandler).
-	r.GET("/metrics", h.metricsHandler())
+	r.GET("/metrics", gin.WrapH(metrics.Handler(h.Metrics)))
 	r.NoRoute(func(c *gin.Context) {
 		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "no_route", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})

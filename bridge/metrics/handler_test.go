@@ -1,4 +1,4 @@
-package web
+package metrics
 
 import (
 	"net/http"
@@ -6,19 +6,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"vippskco/bridge"
 )
 
-func TestMetricsHandler(t *testing.T) {
+func TestHandler(t *testing.T) {
 	rec := httptest.NewRecorder()
-	MetricsHandler(nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	Handler(nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	require.Equal(t, http.StatusNotFound, rec.Code, "no metrics, no page")
 
-	m := bridge.NewMetrics()
+	m := New()
 	m.OutboxDelivered()
 	rec = httptest.NewRecorder()
-	MetricsHandler(m).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	Handler(m).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Contains(t, rec.Body.String(), "vippskco_outbox_deliveries_total 1")
 }

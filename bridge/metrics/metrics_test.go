@@ -1,4 +1,4 @@
-package bridge
+package metrics
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"vippskco/bridge"
 	"vippskco/bridge/reconcile"
 	"vippskco/klarna"
 	"vippskco/vipps"
@@ -51,25 +52,25 @@ func value(s *dto.Metric) float64 {
 func TestMetricsNilRecordsNothing(t *testing.T) {
 	var m *Metrics
 	m.PaymentStored("u")
-	m.PaymentTransition("u", StateCreated, StateAuthorized, SourceWebhook, time.Now(), time.Now())
-	m.PollerCatchup("u", StateAuthorized)
+	m.PaymentTransition("u", bridge.StateCreated, bridge.StateAuthorized, bridge.SourceWebhook, time.Now(), time.Now())
+	m.PollerCatchup("u", bridge.StateAuthorized)
 	m.WebhookReceived("u")
-	m.WebhookRejected("u", RejectStale)
+	m.WebhookRejected("u", bridge.RejectStale)
 	m.OutboxDelivered()
 	m.OutboxDeliveryFailed(500)
-	m.ProviderExchange("vipps", "get", 500, time.Second, "3010")
+	m.ProviderExchange("vipps", "get", 500, time.Second, &vipps.Error{StatusCode: 500, ErrorCode: "3010"})
 	m.Reconciled(nil)
-	m.countOutboxBacklogWith(nil)
+	m.OutboxBacklog(nil)
 	require.Nil(t, m.Registry())
 }
 
 func TestMetricsRecordTransitionsAndErrors(t *testing.T) {
-	m := NewMetrics()
+	m := New()
 	created := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	m.PaymentStored("webshop")
-	m.PaymentTransition("webshop", StatePending, StateCreated, SourceRedirect, created, created)
-	m.PaymentTransition("webshop", StateCreated, StateAuthorized, SourcePoller, created, created.Add(40*time.Second))
-	m.PaymentTransition("webshop", StateAuthorized, StateAuthorized, SourceWebhook, created, created.Add(time.Minute))
+	m.PaymentTransition("webshop", bridge.StatePending, bridge.StateCreated, bridge.SourceRedirect, created, created)
+	m.PaymentTransition("webshop", bridge.StateCreated, bridge.StateAuthorized, bridge.SourcePoller, created, created.Add(40*time.Second))
+	m.PaymentTransition("webshop", bridge.StateAuthorized, bridge.StateAuthorized, bridge.SourceWebhook, created, created.Add(time.Minute))
 	require.Equal(t, map[string]float64{
 		"state=AUTHORIZED,unit=webshop,": 1, "state=CREATED,unit=webshop,": 0, "state=PENDING,unit=webshop,": 0,
 	}, gathered(t, m, "vippskco_payments"))
@@ -78,11 +79,11 @@ func TestMetricsRecordTransitionsAndErrors(t *testing.T) {
 
 	// The code comes from the problem body as the clients parsed it.
 	m.ProviderExchange("vipps", "capture", 400, 80*time.Millisecond,
-		providerErrorCode(fmt.Errorf("capture: %w", &vipps.Error{StatusCode: 400, ErrorCode: "61"})))
-	m.ProviderExchange("kustom", "read", 404, 10*time.Millisecond, providerErrorCode(&klarna.Error{StatusCode: 404, ErrorCode: "NOT_FOUND"}))
-	m.ProviderExchange("vipps", "get", 0, 20*time.Second, providerErrorCode(fmt.Errorf("timeout")))
-	m.ProviderExchange("vipps", "get", 200, 50*time.Millisecond, "")
-	m.ProviderExchange("vipps", "get", 502, 50*time.Millisecond, `<html>"oops"`)
+		fmt.Errorf("capture: %w", &vipps.Error{StatusCode: 400, ErrorCode: "61"}))
+	m.ProviderExchange("kustom", "read", 404, 10*time.Millisecond, &klarna.Error{StatusCode: 404, ErrorCode: "NOT_FOUND"})
+	m.ProviderExchange("vipps", "get", 0, 20*time.Second, fmt.Errorf("timeout"))
+	m.ProviderExchange("vipps", "get", 200, 50*time.Millisecond, nil)
+	m.ProviderExchange("vipps", "get", 502, 50*time.Millisecond, &vipps.Error{StatusCode: 502, ErrorCode: `<html>"oops"`})
 	require.Equal(t, map[string]float64{
 		"code=61,operation=capture,provider=vipps,status=400,":      1,
 		"code=NOT_FOUND,operation=read,provider=kustom,status=404,": 1,
@@ -93,7 +94,7 @@ func TestMetricsRecordTransitionsAndErrors(t *testing.T) {
 }
 
 func TestMetricsReconciliationIsTheLatestRun(t *testing.T) {
-	m := NewMetrics()
+	m := New()
 	m.Reconciled([]reconcile.Exception{{Reason: reconcile.ReasonFeeMismatch}, {Reason: reconcile.ReasonFeeMismatch}, {Reason: "new_reason"}})
 	got := gathered(t, m, "vippskco_reconciliation_exceptions")
 	require.Equal(t, 2.0, got["reason=fee_mismatch,"])
@@ -106,13 +107,13 @@ func TestMetricsReconciliationIsTheLatestRun(t *testing.T) {
 }
 
 func TestMetricsOutboxBacklogAtScrape(t *testing.T) {
-	m := NewMetrics()
+	m := New()
 	require.Empty(t, gathered(t, m, "vippskco_outbox_backlog"), "nothing before the outbox runs")
-	m.countOutboxBacklogWith(func(context.Context) (int, error) { return 7, nil })
+	m.OutboxBacklog(func(context.Context) (int, error) { return 7, nil })
 	require.Equal(t, map[string]float64{"": 7}, gathered(t, m, "vippskco_outbox_backlog"))
 
 	// A store that fails hides the backlog, not the other metrics.
-	m.countOutboxBacklogWith(func(context.Context) (int, error) { return 0, errors.New("store closed") })
+	m.OutboxBacklog(func(context.Context) (int, error) { return 0, errors.New("store closed") })
 	m.OutboxDelivered()
 	families, err := m.Registry().Gather()
 	require.ErrorContains(t, err, "store closed", "the failing count is reported to the scraper")
