@@ -46,7 +46,6 @@ type Metrics struct {
 	backlog     func(context.Context) (int, error)
 }
 
-
 // backlogTimeout bounds the store read of one scrape.
 const backlogTimeout = 5 * time.Second
 
