@@ -98,10 +98,8 @@ func TestSandboxReconciliation(t *testing.T) {
 
 func TestFinanceImportAndExceptions(t *testing.T) {
 	e := startMain(t, nil)
-	sample, err := os.ReadFile("../shared/specs/vipps/settlement-files/xml/Example-Net.xml")
-	if err != nil {
-		t.Skip("the shared sample settlement files are not here: ", err)
-	}
+	sample, err := os.ReadFile("vipps/settlement/testdata/xml/Example-Net.xml")
+	require.NoError(t, err, "the sample is kept in the module")
 	status, body := e.finance("POST", "/api/v1/settlements/vipps?name=Example-Net.xml", strings.NewReader(string(sample)))
 	require.Equal(t, http.StatusOK, status, string(body))
 	var imp struct{ Result bridge.ImportResult }
@@ -149,10 +147,9 @@ func TestFinanceImportAndExceptions(t *testing.T) {
 }
 
 func TestSettlementCommands(t *testing.T) {
-	sample := "../shared/specs/vipps/settlement-files/xml/Example-Gross.xml"
-	if _, err := os.Stat(sample); err != nil {
-		t.Skip("the shared sample settlement files are not here: ", err)
-	}
+	sample := "vipps/settlement/testdata/xml/Example-Gross.xml"
+	_, err := os.Stat(sample)
+	require.NoError(t, err, "the sample is kept in the module")
 	cfgFile := testConfigFile(t)
 	env := func(string) string { return "" }
 
@@ -169,7 +166,7 @@ func TestSettlementCommands(t *testing.T) {
 	require.True(t, strings.HasPrefix(out.String(), "section,reason"), out.String())
 	require.Contains(t, out.String(), "exception,settled_unknown")
 
-	err := run(context.Background(), []string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", "config.yaml"}, env, io.Discard, io.Discard)
+	err = run(context.Background(), []string{"-config", cfgFile, "settlements", "import", "-provider", "vipps", "config.yaml"}, env, io.Discard, io.Discard)
 	require.Error(t, err, "a file that is not a settlement report is refused")
 }
 
@@ -178,10 +175,8 @@ func TestSettlementCommands(t *testing.T) {
 // not add up, and the reconciliation says so.)
 func TestVippsCSVPayoutIsItsNet(t *testing.T) {
 	e := startMain(t, nil)
-	sample, err := os.ReadFile("../shared/specs/vipps/settlement-files/csv/settlement-report.csv")
-	if err != nil {
-		t.Skip("the shared sample settlement files are not here: ", err)
-	}
+	sample, err := os.ReadFile("vipps/settlement/testdata/csv/settlement-report.csv")
+	require.NoError(t, err, "the sample is kept in the module")
 	status, body := e.finance("POST", "/api/v1/settlements/vipps?name=settlement-report.csv", strings.NewReader(string(sample)))
 	require.Equal(t, http.StatusOK, status, string(body))
 	payouts, err := e.m.Store.SettlementPayouts(context.Background(), "2000-01-01", "2100-01-01")
