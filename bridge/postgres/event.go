@@ -31,9 +31,7 @@ func (s *Store) PaymentEvents(ctx context.Context, reference string) ([]bridge.P
 // commits.
 func (s *Store) AppendRawEvent(ctx context.Context, e *bridge.RawEvent) error {
 	r := *e
-	if r.ReceivedAt.IsZero() {
-		r.ReceivedAt = s.clock()
-	}
+	r.PrepareInsert(s.clock())
 	var ta timeArgs
 	receivedAt := ta.at("ReceivedAt", &r.ReceivedAt)
 	if ta.err != nil {

@@ -193,17 +193,6 @@ func conflict(err error) error {
 	return err
 }
 
-// checkLease refuses a lease that nobody holds or that ends as it starts.
-func checkLease(owner string, lease time.Duration) error {
-	if owner == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "lease has no owner")
-	}
-	if lease <= 0 {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "lease of %s is not positive", lease)
-	}
-	return nil
-}
-
 // staleVersion explains why a version-checked update of the row that query
 // selects changed nothing: the row is missing (ErrNotFound) or its version is
 // not want (ErrConflict).

@@ -24,13 +24,8 @@ import (
 // first line, as if the lines were stored one by one.
 func (s *Store) ImportSettlement(ctx context.Context, imp *bridge.SettlementImport) (bridge.ImportResult, error) {
 	var res bridge.ImportResult
-	if imp.Provider == "" || imp.Hash == "" {
-		return res, bridge.Errorf(bridge.ECodeInvalid, "", "an import needs a provider and a hash")
-	}
-	for _, l := range imp.Lines {
-		if l.Key == "" {
-			return res, bridge.Errorf(bridge.ECodeInvalid, "", "%s line %d has no key", l.Source, l.SourceLine)
-		}
+	if err := imp.Validate(); err != nil {
+		return res, err
 	}
 	tx, err := s.begin(ctx)
 	if err != nil {

@@ -41,9 +41,7 @@ func (s *Store) AppendRawEvent(ctx context.Context, e *bridge.RawEvent) error {
 	defer tx.Rollback()
 
 	r := *e
-	if r.ReceivedAt.IsZero() {
-		r.ReceivedAt = tx.now
-	}
+	r.PrepareInsert(tx.now)
 	if err := insertRawEvent(ctx, tx, &r); err != nil {
 		return fmt.Errorf("append %s raw event of %q: %w", r.Source, r.Reference, err)
 	}

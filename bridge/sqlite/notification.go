@@ -29,7 +29,7 @@ const pendingNotification = `delivered_at = 0 AND gave_up_at = 0`
 // that a deliverer whose lease ran out and was taken over can no longer write
 // the notification. A limit below 1 claims nothing.
 func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*bridge.Notification, error) {
-	if err := checkLease(owner, lease); err != nil {
+	if err := bridge.CheckLease(owner, lease); err != nil {
 		return nil, err
 	}
 	if limit < 1 {
@@ -102,6 +102,12 @@ func (s *Store) Notification(ctx context.Context, id string) (*bridge.Notificati
 // payment or (reference "") of all, in one state or (state "") in any. An
 // unknown state is ECodeInvalid; a limit below 1 lists none.
 func (s *Store) Notifications(ctx context.Context, reference, state string, limit int) ([]*bridge.Notification, error) {
+	if err := bridge.CheckNotificationState(state); err != nil {
+		return nil, err
+	}
+	if limit < 1 {
+		return []*bridge.Notification{}, nil
+	}
 	var where []string
 	var args []any
 	if reference != "" {
@@ -109,19 +115,12 @@ func (s *Store) Notifications(ctx context.Context, reference, state string, limi
 		args = append(args, reference)
 	}
 	switch state {
-	case "":
 	case bridge.NotificationPending:
 		where = append(where, pendingNotification)
 	case bridge.NotificationDelivered:
 		where = append(where, `delivered_at <> 0`)
 	case bridge.NotificationFailed:
 		where = append(where, `delivered_at = 0 AND gave_up_at <> 0`)
-	default:
-		return nil, bridge.Errorf(bridge.ECodeInvalid, "", "notification state %q is not one of %s, %s, %s",
-			state, bridge.NotificationPending, bridge.NotificationDelivered, bridge.NotificationFailed)
-	}
-	if limit < 1 {
-		return []*bridge.Notification{}, nil
 	}
 	tx, err := s.beginRead(ctx)
 	if err != nil {
@@ -143,18 +142,6 @@ func (s *Store) Notifications(ctx context.Context, reference, state string, limi
 		return nil, fmt.Errorf("notifications of %q in state %q: %w", reference, state, err)
 	}
 	return ns, nil
-}
-
-// newNotification fills in what a new notification takes from the store: it
-// is due at once unless the caller says otherwise.
-func newNotification(n *bridge.Notification, now time.Time) {
-	if n.CreatedAt.IsZero() {
-		n.CreatedAt = now
-	}
-	if n.NextAttemptAt.IsZero() {
-		n.NextAttemptAt = n.CreatedAt
-	}
-	n.Version = 1
 }
 
 // notificationTimes holds the encoded times of a notification.

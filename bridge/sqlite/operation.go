@@ -22,7 +22,7 @@ const operationColumns = `id, reference, kind, idempotency_key, request_hash, am
 // operation is pending from the moment it is stored. It gives ErrNotFound
 // when the payment is not stored. op is changed only when the insert commits.
 func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error {
-	if err := checkOperation(op); err != nil {
+	if err := op.Validate(); err != nil {
 		return err
 	}
 	tx, err := s.beginWrite(ctx)
@@ -32,7 +32,7 @@ func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error
 	defer tx.Rollback()
 
 	o := *op
-	newOperation(&o, tx.now)
+	o.PrepareInsert(tx.now)
 	if err := insertOperation(ctx, tx, &o); err != nil {
 		return fmt.Errorf("insert operation %q: %w", op.ID, err)
 	}
@@ -123,7 +123,7 @@ func (s *Store) UpdateOperation(ctx context.Context, op *bridge.Operation) error
 // gives ErrNotFound for an unknown operation; when the lease is not taken it
 // returns the operation as stored and false.
 func (s *Store) ClaimOperation(ctx context.Context, id, owner string, now, until time.Time) (*bridge.Operation, bool, error) {
-	if err := checkLease(owner, until.Sub(now)); err != nil {
+	if err := bridge.CheckLease(owner, until.Sub(now)); err != nil {
 		return nil, false, err
 	}
 	at, err := nanos("now", now)
@@ -173,31 +173,6 @@ func (s *Store) StaleOperations(ctx context.Context, now time.Time, limit int) (
 		return nil, fmt.Errorf("stale operations: %w", err)
 	}
 	return ops, nil
-}
-
-// checkOperation refuses an operation without the keys that identify it.
-func checkOperation(op *bridge.Operation) error {
-	if op.ID == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "operation has no ID")
-	}
-	if op.IdempotencyKey == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "operation %q has no idempotency key", op.ID)
-	}
-	return nil
-}
-
-// newOperation fills in what a new operation takes from the store.
-func newOperation(op *bridge.Operation, now time.Time) {
-	if op.CreatedAt.IsZero() {
-		op.CreatedAt = now
-	}
-	if op.UpdatedAt.IsZero() {
-		op.UpdatedAt = now
-	}
-	if op.State == "" {
-		op.State = bridge.OperationPending
-	}
-	op.Version = 1
 }
 
 // operationTimes encodes the times of op that the store writes.

@@ -19,8 +19,8 @@ const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, am
 // InsertPayment stores a new attempt with Version 1. A zero CreatedAt or
 // UpdatedAt is set from the clock. p is changed only when the insert commits.
 func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
-	if p.Reference == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "payment has no reference")
+	if err := p.Validate(); err != nil {
+		return err
 	}
 	tx, err := s.beginWrite(ctx)
 	if err != nil {
@@ -29,13 +29,7 @@ func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
 	defer tx.Rollback()
 
 	q := *p
-	if q.CreatedAt.IsZero() {
-		q.CreatedAt = tx.now
-	}
-	if q.UpdatedAt.IsZero() {
-		q.UpdatedAt = tx.now
-	}
-	q.Version = 1
+	q.PrepareInsert(tx.now)
 	if err := insertPayment(ctx, tx, &q); err != nil {
 		return fmt.Errorf("insert payment %q: %w", p.Reference, err)
 	}
@@ -95,48 +89,6 @@ func (s *Store) PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*brid
 		return nil, fmt.Errorf("payments of order %q: %w", kcoOrderID, err)
 	}
 	return ps, nil
-}
-
-// UpdatePayment writes every field of p but Reference and CreatedAt, which
-// identify the attempt, when p.Version is the stored version. entry, when
-// not nil, is appended to the history in the same transaction; an empty
-// Reference or zero At is filled in. p and entry are changed only when the
-// update commits.
-func (s *Store) UpdatePayment(ctx context.Context, p *bridge.Payment, entry *bridge.HistoryEntry) error {
-	if entry != nil && entry.Reference != "" && entry.Reference != p.Reference {
-		return bridge.Errorf(bridge.ECodeInvalid, "",
-			"history entry of payment %q given with payment %q", entry.Reference, p.Reference)
-	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	q := *p
-	q.UpdatedAt = tx.now
-	if err := updatePayment(ctx, tx, &q); err != nil {
-		return fmt.Errorf("update payment %q: %w", p.Reference, err)
-	}
-	var e bridge.HistoryEntry
-	if entry != nil {
-		e = *entry
-		e.Reference = q.Reference
-		if e.At.IsZero() {
-			e.At = tx.now
-		}
-		if err := insertHistoryEntry(ctx, tx, &e); err != nil {
-			return fmt.Errorf("update payment %q: %w", p.Reference, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("update payment %q: commit: %w", p.Reference, err)
-	}
-	*p = q
-	if entry != nil {
-		*entry = e
-	}
-	return nil
 }
 
 // insertPayment inserts p as it is.

@@ -17,7 +17,7 @@ import (
 // update of the payment is not refused because of it. A limit below 1
 // claims nothing.
 func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*bridge.Payment, error) {
-	if err := checkLease(owner, lease); err != nil {
+	if err := bridge.CheckLease(owner, lease); err != nil {
 		return nil, err
 	}
 	if limit < 1 {
@@ -114,15 +114,4 @@ func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until i
 		return cmp.Or(a.NextPollAt.Compare(b.NextPollAt), cmp.Compare(a.Reference, b.Reference))
 	})
 	return ps, nil
-}
-
-// checkLease refuses a lease that nobody holds or that ends as it starts.
-func checkLease(owner string, lease time.Duration) error {
-	if owner == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "lease has no owner")
-	}
-	if lease <= 0 {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "lease of %s is not positive", lease)
-	}
-	return nil
 }

@@ -17,8 +17,8 @@ import (
 // import with a known (provider, hash) changes nothing.
 func (s *Store) ImportSettlement(ctx context.Context, imp *bridge.SettlementImport) (bridge.ImportResult, error) {
 	var res bridge.ImportResult
-	if imp.Provider == "" || imp.Hash == "" {
-		return res, bridge.Errorf(bridge.ECodeInvalid, "", "an import needs a provider and a hash")
+	if err := imp.Validate(); err != nil {
+		return res, err
 	}
 	tx, err := s.beginWrite(ctx)
 	if err != nil {
@@ -77,9 +77,6 @@ func insertLines(ctx context.Context, tx *tx, imp *bridge.SettlementImport, res 
 	defer closeOpen.Close()
 	now := tx.now.UnixNano()
 	for _, l := range imp.Lines {
-		if l.Key == "" {
-			return bridge.Errorf(bridge.ECodeInvalid, "", "%s line %d has no key", l.Source, l.SourceLine)
-		}
 		r, err := ins.ExecContext(ctx, l.Key, l.Provider, l.Source, l.SourceLine, l.Kind, l.Reference, l.PSPReference,
 			l.MSN, l.Gross, l.Fee, l.Currency, l.PayoutID, l.LedgerDate, boolInt(l.Open), now)
 		if err != nil {

@@ -20,8 +20,8 @@ const purgeBatch = 500
 // A record whose keepUntil has passed counts as forgotten, whether or not the
 // opportunistic purge of expired records has reached it yet.
 func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil time.Time) (bool, error) {
-	if signature == "" {
-		return false, bridge.Errorf(bridge.ECodeInvalid, "", "webhook has no signature")
+	if err := bridge.CheckSeenWebhook(signature); err != nil {
+		return false, err
 	}
 	until, err := nanos("keepUntil", keepUntil)
 	if err != nil {
@@ -69,8 +69,8 @@ func recordWebhook(ctx context.Context, tx *tx, signature string, until int64) (
 // has one. A zero CreatedAt is set from the clock; r is changed only when the
 // write commits.
 func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRegistration) error {
-	if r.Unit == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "webhook registration has no unit")
+	if err := r.Validate(); err != nil {
+		return err
 	}
 	tx, err := s.beginWrite(ctx)
 	if err != nil {
@@ -79,9 +79,7 @@ func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRe
 	defer tx.Rollback()
 
 	w := *r
-	if w.CreatedAt.IsZero() {
-		w.CreatedAt = tx.now
-	}
+	w.PrepareInsert(tx.now)
 	if err := saveWebhookRegistration(ctx, tx, &w); err != nil {
 		return fmt.Errorf("save webhook registration of %q: %w", r.Unit, err)
 	}
