@@ -43,18 +43,13 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner str
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	ns, err := claimNotifications(ctx, tx, at, owner, until, limit)
+	var ns []*bridge.Notification
+	err = s.transact(ctx, func(tx *tx) (err error) {
+		ns, err = claimNotifications(ctx, tx, at, owner, until, limit)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications for %q: %w", owner, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("claim notifications for %q: commit: %w", owner, err)
 	}
 	return ns, nil
 }
@@ -63,18 +58,12 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner str
 // CreatedAt, which identify it, when n.Version is the stored version, and
 // bumps n.Version. n is changed only when the update commits.
 func (s *Store) UpdateNotification(ctx context.Context, n *bridge.Notification) error {
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
 	m := *n
-	if err := updateNotification(ctx, tx, &m); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		return updateNotification(ctx, tx, &m)
+	})
+	if err != nil {
 		return fmt.Errorf("update notification %q: %w", n.ID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("update notification %q: commit: %w", n.ID, err)
 	}
 	*n = m
 	return nil
@@ -82,16 +71,15 @@ func (s *Store) UpdateNotification(ctx context.Context, n *bridge.Notification) 
 
 // Notification returns the notification with this ID.
 func (s *Store) Notification(ctx context.Context, id string) (*bridge.Notification, error) {
-	tx, err := s.beginRead(ctx)
+	var n *bridge.Notification
+	err := s.view(ctx, func(tx *tx) (err error) {
+		n, err = scanNotification(tx.QueryRowContext(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return bridge.ErrNotFound
+		}
+		return err
+	})
 	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	n, err := scanNotification(tx.QueryRowContext(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("notification %q: %w", id, bridge.ErrNotFound)
-	} else if err != nil {
 		return nil, fmt.Errorf("notification %q: %w", id, err)
 	}
 	return n, nil
@@ -122,12 +110,6 @@ func (s *Store) Notifications(ctx context.Context, reference, state string, limi
 	case bridge.NotificationFailed:
 		where = append(where, `delivered_at = 0 AND gave_up_at <> 0`)
 	}
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
 	query := `SELECT ` + notificationColumns + ` FROM notifications`
 	for i, w := range where {
 		if i == 0 {
@@ -137,7 +119,11 @@ func (s *Store) Notifications(ctx context.Context, reference, state string, limi
 		}
 	}
 	query += ` ORDER BY created_at DESC, rowid DESC LIMIT ?`
-	ns, err := queryNotifications(ctx, tx, query, append(args, limit)...)
+	var ns []*bridge.Notification
+	err := s.view(ctx, func(tx *tx) (err error) {
+		ns, err = queryNotifications(ctx, tx, query, append(args, limit)...)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("notifications of %q in state %q: %w", reference, state, err)
 	}

@@ -25,19 +25,13 @@ func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error
 	if err := op.Validate(); err != nil {
 		return err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
 	o := *op
-	o.PrepareInsert(tx.now)
-	if err := insertOperation(ctx, tx, &o); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		o.PrepareInsert(tx.now)
+		return insertOperation(ctx, tx, &o)
+	})
+	if err != nil {
 		return fmt.Errorf("insert operation %q: %w", op.ID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("insert operation %q: commit: %w", op.ID, err)
 	}
 	*op = o
 	return nil
@@ -45,13 +39,11 @@ func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error
 
 // Operation returns the operation with this ID.
 func (s *Store) Operation(ctx context.Context, id string) (*bridge.Operation, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	op, err := findOperation(ctx, tx, `id = ?`, id)
+	var op *bridge.Operation
+	err := s.view(ctx, func(tx *tx) (err error) {
+		op, err = findOperation(ctx, tx, `id = ?`, id)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("operation %q: %w", id, err)
 	}
@@ -60,13 +52,11 @@ func (s *Store) Operation(ctx context.Context, id string) (*bridge.Operation, er
 
 // OperationByKey returns the operation with this idempotency key.
 func (s *Store) OperationByKey(ctx context.Context, key string) (*bridge.Operation, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	op, err := findOperation(ctx, tx, `idempotency_key = ?`, key)
+	var op *bridge.Operation
+	err := s.view(ctx, func(tx *tx) (err error) {
+		op, err = findOperation(ctx, tx, `idempotency_key = ?`, key)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("operation by key %q: %w", key, err)
 	}
@@ -77,16 +67,14 @@ func (s *Store) OperationByKey(ctx context.Context, key string) (*bridge.Operati
 // created at the same instant in the order they were stored, or ErrNotFound
 // when there is no such payment.
 func (s *Store) Operations(ctx context.Context, reference string) ([]*bridge.Operation, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	if err := paymentExists(ctx, tx, reference); err != nil {
-		return nil, fmt.Errorf("operations of %q: %w", reference, err)
-	}
-	ops, err := findOperations(ctx, tx, `reference = ? ORDER BY created_at, rowid`, reference)
+	var ops []*bridge.Operation
+	err := s.view(ctx, func(tx *tx) (err error) {
+		if err = paymentExists(ctx, tx, reference); err != nil {
+			return err
+		}
+		ops, err = findOperations(ctx, tx, `reference = ? ORDER BY created_at, rowid`, reference)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("operations of %q: %w", reference, err)
 	}
@@ -97,19 +85,13 @@ func (s *Store) Operations(ctx context.Context, reference string) ([]*bridge.Ope
 // which identify it, when op.Version is the stored version, and bumps
 // op.Version and op.UpdatedAt. op is changed only when the update commits.
 func (s *Store) UpdateOperation(ctx context.Context, op *bridge.Operation) error {
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
 	o := *op
-	o.UpdatedAt = tx.now
-	if err := updateOperation(ctx, tx, &o); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		o.UpdatedAt = tx.now
+		return updateOperation(ctx, tx, &o)
+	})
+	if err != nil {
 		return fmt.Errorf("update operation %q: %w", op.ID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("update operation %q: commit: %w", op.ID, err)
 	}
 	*op = o
 	return nil
@@ -134,18 +116,16 @@ func (s *Store) ClaimOperation(ctx context.Context, id, owner string, now, until
 	if err != nil {
 		return nil, false, err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	defer tx.Rollback()
-
-	op, claimed, err := claimOperation(ctx, tx, id, owner, at, end)
+	var (
+		op      *bridge.Operation
+		claimed bool
+	)
+	err = s.transact(ctx, func(tx *tx) (err error) {
+		op, claimed, err = claimOperation(ctx, tx, id, owner, at, end)
+		return err
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("claim operation %q for %q: %w", id, owner, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, false, fmt.Errorf("claim operation %q for %q: commit: %w", id, owner, err)
 	}
 	return op, claimed, nil
 }
@@ -161,14 +141,12 @@ func (s *Store) StaleOperations(ctx context.Context, now time.Time, limit int) (
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
 	// The state is a literal so that the partial index operations_pending applies.
-	ops, err := findOperations(ctx, tx, `state = 'pending' AND lease_until <= ? ORDER BY created_at, rowid LIMIT ?`, at, limit)
+	var ops []*bridge.Operation
+	err = s.view(ctx, func(tx *tx) (err error) {
+		ops, err = findOperations(ctx, tx, `state = 'pending' AND lease_until <= ? ORDER BY created_at, rowid LIMIT ?`, at, limit)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("stale operations: %w", err)
 	}

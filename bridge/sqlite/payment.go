@@ -22,19 +22,13 @@ func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
 	q := *p
-	q.PrepareInsert(tx.now)
-	if err := insertPayment(ctx, tx, &q); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		q.PrepareInsert(tx.now)
+		return insertPayment(ctx, tx, &q)
+	})
+	if err != nil {
 		return fmt.Errorf("insert payment %q: %w", p.Reference, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("insert payment %q: commit: %w", p.Reference, err)
 	}
 	*p = q
 	return nil
@@ -42,13 +36,11 @@ func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
 
 // Payment returns the payment with this reference.
 func (s *Store) Payment(ctx context.Context, reference string) (*bridge.Payment, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	p, err := findPayment(ctx, tx, `reference = ?`, reference)
+	var p *bridge.Payment
+	err := s.view(ctx, func(tx *tx) (err error) {
+		p, err = findPayment(ctx, tx, `reference = ?`, reference)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("payment %q: %w", reference, err)
 	}
@@ -61,13 +53,11 @@ func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payme
 	if token == "" {
 		return nil, fmt.Errorf("payment by empty token: %w", bridge.ErrNotFound)
 	}
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	p, err := findPayment(ctx, tx, `return_token = ?`, token)
+	var p *bridge.Payment
+	err := s.view(ctx, func(tx *tx) (err error) {
+		p, err = findPayment(ctx, tx, `return_token = ?`, token)
+		return err
+	})
 	if err != nil {
 		// The token is a secret; it stays out of the error.
 		return nil, fmt.Errorf("payment by token: %w", err)
@@ -78,13 +68,11 @@ func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payme
 // PaymentsByOrder returns the attempts for a KCO order by attempt number;
 // none is not an error.
 func (s *Store) PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*bridge.Payment, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	ps, err := findPayments(ctx, tx, kcoOrderID)
+	var ps []*bridge.Payment
+	err := s.view(ctx, func(tx *tx) (err error) {
+		ps, err = findPayments(ctx, tx, kcoOrderID)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("payments of order %q: %w", kcoOrderID, err)
 	}

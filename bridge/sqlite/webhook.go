@@ -27,18 +27,13 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 	if err != nil {
 		return false, err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-
-	seen, err := recordWebhook(ctx, tx, signature, until)
+	var seen bool
+	err = s.transact(ctx, func(tx *tx) (err error) {
+		seen, err = recordWebhook(ctx, tx, signature, until)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("seen webhook: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("seen webhook: commit: %w", err)
 	}
 	return seen, nil
 }
@@ -72,19 +67,13 @@ func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRe
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
 	w := *r
-	w.PrepareInsert(tx.now)
-	if err := saveWebhookRegistration(ctx, tx, &w); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		w.PrepareInsert(tx.now)
+		return saveWebhookRegistration(ctx, tx, &w)
+	})
+	if err != nil {
 		return fmt.Errorf("save webhook registration of %q: %w", r.Unit, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("save webhook registration of %q: commit: %w", r.Unit, err)
 	}
 	*r = w
 	return nil
@@ -92,13 +81,11 @@ func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRe
 
 // WebhookRegistration returns the registration of unit.
 func (s *Store) WebhookRegistration(ctx context.Context, unit string) (*bridge.WebhookRegistration, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	r, err := findWebhookRegistration(ctx, tx, unit)
+	var r *bridge.WebhookRegistration
+	err := s.view(ctx, func(tx *tx) (err error) {
+		r, err = findWebhookRegistration(ctx, tx, unit)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook registration of %q: %w", unit, err)
 	}
@@ -109,17 +96,12 @@ func (s *Store) WebhookRegistration(ctx context.Context, unit string) (*bridge.W
 // that is not stored is not an error, so that an unregistration that died
 // halfway can simply be run again.
 func (s *Store) DeleteWebhookRegistration(ctx context.Context, unit string) error {
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM webhook_registrations WHERE unit = ?`, unit)
 		return err
-	}
-	defer tx.Rollback()
-
-	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_registrations WHERE unit = ?`, unit); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("delete webhook registration of %q: %w", unit, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("delete webhook registration of %q: commit: %w", unit, err)
 	}
 	return nil
 }
