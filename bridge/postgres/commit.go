@@ -53,43 +53,41 @@ func (s *Store) UpdatePayment(ctx context.Context, p *bridge.Payment, entry *bri
 // then fails on the version: the notifications and operations of one step
 // are written by one replica.
 func (s *Store) commit(ctx context.Context, c *bridge.Change) error {
-	tx, err := s.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx)
-
-	w := c.Prepare(tx.now)
-	if err := updatePayment(ctx, tx, w.Payment); err != nil {
-		return err
-	}
-	for i := range w.History {
-		if err := insertHistoryEntry(ctx, tx, &w.History[i]); err != nil {
+	var w *bridge.Change
+	err := s.transact(ctx, func(tx *tx) error {
+		w = c.Prepare(tx.now)
+		if err := updatePayment(ctx, tx, w.Payment); err != nil {
 			return err
 		}
-	}
-	for i := range w.Events {
-		e := &w.Events[i]
-		inserted, err := insertPaymentEvent(ctx, tx, e)
-		if err != nil {
-			return fmt.Errorf("event %s %q: %w", e.Name, e.PSPReference, err)
+		for i := range w.History {
+			if err := insertHistoryEntry(ctx, tx, &w.History[i]); err != nil {
+				return err
+			}
 		}
-		if !inserted {
-			*e = c.Events[i]
+		for i := range w.Events {
+			e := &w.Events[i]
+			inserted, err := insertPaymentEvent(ctx, tx, e)
+			if err != nil {
+				return fmt.Errorf("event %s %q: %w", e.Name, e.PSPReference, err)
+			}
+			if !inserted {
+				*e = c.Events[i]
+			}
 		}
-	}
-	for i := range w.Notifications {
-		if err := insertNotification(ctx, tx, &w.Notifications[i]); err != nil {
-			return fmt.Errorf("notification %q: %w", w.Notifications[i].ID, err)
+		for i := range w.Notifications {
+			if err := insertNotification(ctx, tx, &w.Notifications[i]); err != nil {
+				return fmt.Errorf("notification %q: %w", w.Notifications[i].ID, err)
+			}
 		}
-	}
-	for i := range w.Operations {
-		if err := insertOperation(ctx, tx, &w.Operations[i]); err != nil {
-			return fmt.Errorf("operation %q: %w", w.Operations[i].ID, err)
+		for i := range w.Operations {
+			if err := insertOperation(ctx, tx, &w.Operations[i]); err != nil {
+				return fmt.Errorf("operation %q: %w", w.Operations[i].ID, err)
+			}
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	*c.Payment = *w.Payment
 	copy(c.History, w.History)

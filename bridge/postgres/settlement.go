@@ -27,33 +27,28 @@ func (s *Store) ImportSettlement(ctx context.Context, imp *bridge.SettlementImpo
 	if err := imp.Validate(); err != nil {
 		return res, err
 	}
-	tx, err := s.begin(ctx)
+	err := s.transact(ctx, func(tx *tx) error {
+		warnings := imp.Warnings
+		if warnings == nil {
+			warnings = []string{}
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO settlement_imports (provider, hash, source, lines, warnings, imported_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, hash) DO NOTHING`,
+			imp.Provider, imp.Hash, imp.Source, len(imp.Lines), warnings, tx.now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			res.AlreadyImported = true
+			return nil
+		}
+		if err := mergeLines(ctx, tx, imp.Lines, &res); err != nil {
+			return err
+		}
+		return insertPayouts(ctx, tx, imp.Payouts, &res)
+	})
 	if err != nil {
-		return res, err
-	}
-	defer tx.Rollback(ctx)
-
-	warnings := imp.Warnings
-	if warnings == nil {
-		warnings = []string{}
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO settlement_imports (provider, hash, source, lines, warnings, imported_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, hash) DO NOTHING`,
-		imp.Provider, imp.Hash, imp.Source, len(imp.Lines), warnings, tx.now)
-	if err != nil {
 		return res, fmt.Errorf("import %s: %w", imp.Source, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return bridge.ImportResult{AlreadyImported: true}, nil
-	}
-	if err := mergeLines(ctx, tx, imp.Lines, &res); err != nil {
-		return res, fmt.Errorf("import %s: %w", imp.Source, err)
-	}
-	if err := insertPayouts(ctx, tx, imp.Payouts, &res); err != nil {
-		return res, fmt.Errorf("import %s: %w", imp.Source, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return res, fmt.Errorf("import %s: commit: %w", imp.Source, err)
 	}
 	return res, nil
 }
