@@ -1,6 +1,10 @@
 package bridge
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"time"
+)
 
 // The rules a store applies before it writes: what it refuses, and what it
 // fills in from its own clock. They are the domain's, not SQL's: written here
@@ -136,11 +140,72 @@ func sameReference(kind, got, ref string) error {
 	return nil
 }
 
-// Prepare returns a copy of c as a store writes it at now, leaving c as it
-// is, so that the caller's change is touched only once the transaction
-// commits: the payment updated now, every row named for the payment, and
-// each row's PrepareInsert applied.
-func (c *Change) Prepare(now time.Time) *Change {
+// ChangeRows is a store's SQL for each kind of row a Change holds, run inside
+// one of its transactions. WriteChange calls it, so that every store writes a
+// step of the state machine the same way and keeps only its SQL.
+type ChangeRows interface {
+	// UpdatePayment writes p over the stored row if the stored version is
+	// p.Version, and sets p to the row as stored, its Version bumped. A stale
+	// version is ErrConflict, a payment not stored ErrNotFound.
+	UpdatePayment(ctx context.Context, p *Payment) error
+	// InsertHistoryEntry appends e and sets its ID.
+	InsertHistoryEntry(ctx context.Context, e *HistoryEntry) error
+	// InsertPaymentEvent inserts e and sets its ID, unless an event with the
+	// same reference, name and PSP reference is stored; it reports which.
+	InsertPaymentEvent(ctx context.Context, e *PaymentEvent) (inserted bool, err error)
+	// InsertNotification inserts n; a duplicate ID is ErrConflict.
+	InsertNotification(ctx context.Context, n *Notification) error
+	// InsertOperation inserts op; a duplicate ID or idempotency key is
+	// ErrConflict.
+	InsertOperation(ctx context.Context, op *Operation) error
+}
+
+// WriteChange writes a validated change through rows, inside the store's
+// transaction that started at now, and returns the change as written: the
+// payment first, so that a stale version stops the step before anything else
+// is written, then its history, its events, its notifications and its
+// operations, each row named for the payment and given what it takes from the
+// store's clock. An event already stored is skipped and returned as the
+// caller gave it, with ID 0, so the caller can tell it from one that was new.
+// c itself is left as it is, for the store to SetStored once its transaction
+// has committed.
+func WriteChange(ctx context.Context, rows ChangeRows, c *Change, now time.Time) (*Change, error) {
+	w := c.prepare(now)
+	if err := rows.UpdatePayment(ctx, w.Payment); err != nil {
+		return nil, err
+	}
+	for i := range w.History {
+		if err := rows.InsertHistoryEntry(ctx, &w.History[i]); err != nil {
+			return nil, err
+		}
+	}
+	for i := range w.Events {
+		e := &w.Events[i]
+		inserted, err := rows.InsertPaymentEvent(ctx, e)
+		if err != nil {
+			return nil, fmt.Errorf("event %s %q: %w", e.Name, e.PSPReference, err)
+		}
+		if !inserted {
+			*e = c.Events[i]
+		}
+	}
+	for i := range w.Notifications {
+		if err := rows.InsertNotification(ctx, &w.Notifications[i]); err != nil {
+			return nil, fmt.Errorf("notification %q: %w", w.Notifications[i].ID, err)
+		}
+	}
+	for i := range w.Operations {
+		if err := rows.InsertOperation(ctx, &w.Operations[i]); err != nil {
+			return nil, fmt.Errorf("operation %q: %w", w.Operations[i].ID, err)
+		}
+	}
+	return w, nil
+}
+
+// prepare returns a copy of c as a store writes it at now, leaving c as it
+// is: the payment updated now, every row named for the payment, and each
+// row's PrepareInsert applied.
+func (c *Change) prepare(now time.Time) *Change {
 	p := *c.Payment
 	p.UpdatedAt = now
 	w := &Change{
@@ -167,6 +232,16 @@ func (c *Change) Prepare(now time.Time) *Change {
 		w.Operations[i].PrepareInsert(now)
 	}
 	return w
+}
+
+// SetStored sets c, and what it points to, to stored: the change WriteChange
+// returned, once the transaction it was written in has committed.
+func (c *Change) SetStored(stored *Change) {
+	*c.Payment = *stored.Payment
+	copy(c.History, stored.History)
+	copy(c.Events, stored.Events)
+	copy(c.Notifications, stored.Notifications)
+	copy(c.Operations, stored.Operations)
 }
 
 // Validate refuses a registration without the unit it is keyed by.

@@ -1,6 +1,8 @@
 package bridge_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -106,50 +108,146 @@ func TestChangeValidate(t *testing.T) {
 	}
 }
 
-func TestChangePrepare(t *testing.T) {
+// fakeRows is a store's ChangeRows that records what it is asked to write.
+// It fails the call named by fail, and skips the events named in stored as
+// if they were stored already.
+type fakeRows struct {
+	fail   string
+	stored map[string]bool
+	calls  []string
+	nextID int64
+}
+
+func (f *fakeRows) call(name string) error {
+	f.calls = append(f.calls, name)
+	if name == f.fail {
+		return fmt.Errorf("%s: %w", name, bridge.ErrConflict)
+	}
+	return nil
+}
+
+func (f *fakeRows) UpdatePayment(_ context.Context, p *bridge.Payment) error {
+	if err := f.call("payment " + p.Reference); err != nil {
+		return err
+	}
+	p.Version++
+	return nil
+}
+
+func (f *fakeRows) InsertHistoryEntry(_ context.Context, e *bridge.HistoryEntry) error {
+	if err := f.call("history " + e.Detail); err != nil {
+		return err
+	}
+	f.nextID++
+	e.ID = f.nextID
+	return nil
+}
+
+func (f *fakeRows) InsertPaymentEvent(_ context.Context, e *bridge.PaymentEvent) (bool, error) {
+	if err := f.call("event " + e.Name); err != nil {
+		return false, err
+	}
+	if f.stored[e.Name] {
+		return false, nil
+	}
+	f.nextID++
+	e.ID = f.nextID
+	return true, nil
+}
+
+func (f *fakeRows) InsertNotification(_ context.Context, n *bridge.Notification) error {
+	return f.call("notification " + n.ID)
+}
+
+func (f *fakeRows) InsertOperation(_ context.Context, op *bridge.Operation) error {
+	return f.call("operation " + op.ID)
+}
+
+func TestWriteChange(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	earlier := now.Add(-time.Hour)
 	later := now.Add(time.Hour)
-	c := &bridge.Change{
-		Payment: &bridge.Payment{Reference: "ws-1", Version: 4, CreatedAt: earlier, UpdatedAt: earlier},
-		History: []bridge.HistoryEntry{{Detail: "undated"}, {Detail: "dated", At: earlier}},
-		Events:  []bridge.PaymentEvent{{Name: "AUTHORIZED"}, {Name: "CAPTURED", RecordedAt: earlier}},
-		Notifications: []bridge.Notification{
-			{ID: "n-1"},
-			{ID: "n-2", CreatedAt: earlier},
-			{ID: "n-3", CreatedAt: earlier, NextAttemptAt: later, Version: 9},
-		},
-		Operations: []bridge.Operation{
-			{ID: "op-1", Version: 7},
-			{ID: "op-2", State: bridge.OperationSucceeded, CreatedAt: earlier, UpdatedAt: earlier},
-		},
+	change := func() *bridge.Change {
+		return &bridge.Change{
+			Payment: &bridge.Payment{Reference: "ws-1", Version: 4, CreatedAt: earlier, UpdatedAt: earlier},
+			History: []bridge.HistoryEntry{{Detail: "undated"}, {Detail: "dated", At: earlier}},
+			Events:  []bridge.PaymentEvent{{Name: "AUTHORIZED"}, {Name: "CAPTURED", RecordedAt: earlier}},
+			Notifications: []bridge.Notification{
+				{ID: "n-1"},
+				{ID: "n-2", CreatedAt: earlier},
+				{ID: "n-3", CreatedAt: earlier, NextAttemptAt: later, Version: 9},
+			},
+			Operations: []bridge.Operation{
+				{ID: "op-1", Version: 7},
+				{ID: "op-2", State: bridge.OperationSucceeded, CreatedAt: earlier, UpdatedAt: earlier},
+			},
+		}
 	}
-	before := *c.Payment
+	allCalls := []string{"payment ws-1", "history undated", "history dated", "event AUTHORIZED", "event CAPTURED",
+		"notification n-1", "notification n-2", "notification n-3", "operation op-1", "operation op-2"}
 
-	w := c.Prepare(now)
+	tests := []struct {
+		name      string
+		rows      fakeRows
+		wantCalls []string
+		wantErr   string
+		check     func(t *testing.T, stored *bridge.Change)
+	}{
+		{"every row, named and dated", fakeRows{}, allCalls, "", func(t *testing.T, stored *bridge.Change) {
+			require.Equal(t, bridge.Payment{Reference: "ws-1", Version: 5, CreatedAt: earlier, UpdatedAt: now}, *stored.Payment)
+			require.Equal(t, []bridge.HistoryEntry{
+				{ID: 1, Reference: "ws-1", Detail: "undated", At: now},
+				{ID: 2, Reference: "ws-1", Detail: "dated", At: earlier},
+			}, stored.History)
+			require.Equal(t, []bridge.PaymentEvent{
+				{ID: 3, Reference: "ws-1", Name: "AUTHORIZED", RecordedAt: now},
+				{ID: 4, Reference: "ws-1", Name: "CAPTURED", RecordedAt: earlier},
+			}, stored.Events)
+			require.Equal(t, []bridge.Notification{
+				{ID: "n-1", Reference: "ws-1", CreatedAt: now, NextAttemptAt: now, Version: 1},
+				{ID: "n-2", Reference: "ws-1", CreatedAt: earlier, NextAttemptAt: earlier, Version: 1},
+				{ID: "n-3", Reference: "ws-1", CreatedAt: earlier, NextAttemptAt: later, Version: 1},
+			}, stored.Notifications)
+			require.Equal(t, []bridge.Operation{
+				{ID: "op-1", Reference: "ws-1", State: bridge.OperationPending, CreatedAt: now, UpdatedAt: now, Version: 1},
+				{ID: "op-2", Reference: "ws-1", State: bridge.OperationSucceeded, CreatedAt: earlier, UpdatedAt: earlier, Version: 1},
+			}, stored.Operations)
+		}},
+		{"an event stored before is returned as given", fakeRows{stored: map[string]bool{"AUTHORIZED": true}}, allCalls, "",
+			func(t *testing.T, stored *bridge.Change) {
+				require.Equal(t, []bridge.PaymentEvent{
+					{Name: "AUTHORIZED"},
+					{ID: 3, Reference: "ws-1", Name: "CAPTURED", RecordedAt: earlier},
+				}, stored.Events)
+			}},
+		{"a stale payment stops the step", fakeRows{fail: "payment ws-1"}, allCalls[:1],
+			"payment ws-1: conflict: conflict", nil},
+		{"a failed event is named", fakeRows{fail: "event CAPTURED"}, allCalls[:5],
+			`event CAPTURED "": event CAPTURED: conflict: conflict`, nil},
+		{"a failed notification is named", fakeRows{fail: "notification n-2"}, allCalls[:7],
+			`notification "n-2": notification n-2: conflict: conflict`, nil},
+		{"a failed operation is named", fakeRows{fail: "operation op-1"}, allCalls[:9],
+			`operation "op-1": operation op-1: conflict: conflict`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := change()
+			stored, err := bridge.WriteChange(t.Context(), &tt.rows, c, now)
+			require.Equal(t, tt.wantCalls, tt.rows.calls)
+			require.Equal(t, change(), c, "the caller's change was written to")
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, bridge.ErrConflict)
+				require.EqualError(t, err, tt.wantErr)
+				require.Nil(t, stored)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, stored)
 
-	require.Equal(t, before, *c.Payment, "the caller's payment changed")
-	require.Equal(t, bridge.HistoryEntry{Detail: "undated"}, c.History[0], "the caller's history changed")
-	require.Equal(t, "", c.Operations[0].Reference, "the caller's operation changed")
-
-	require.Equal(t, bridge.Payment{Reference: "ws-1", Version: 4, CreatedAt: earlier, UpdatedAt: now}, *w.Payment)
-	require.Equal(t, []bridge.HistoryEntry{
-		{Reference: "ws-1", Detail: "undated", At: now},
-		{Reference: "ws-1", Detail: "dated", At: earlier},
-	}, w.History)
-	require.Equal(t, []bridge.PaymentEvent{
-		{Reference: "ws-1", Name: "AUTHORIZED", RecordedAt: now},
-		{Reference: "ws-1", Name: "CAPTURED", RecordedAt: earlier},
-	}, w.Events)
-	require.Equal(t, []bridge.Notification{
-		{ID: "n-1", Reference: "ws-1", CreatedAt: now, NextAttemptAt: now, Version: 1},
-		{ID: "n-2", Reference: "ws-1", CreatedAt: earlier, NextAttemptAt: earlier, Version: 1},
-		{ID: "n-3", Reference: "ws-1", CreatedAt: earlier, NextAttemptAt: later, Version: 1},
-	}, w.Notifications)
-	require.Equal(t, []bridge.Operation{
-		{ID: "op-1", Reference: "ws-1", State: bridge.OperationPending, CreatedAt: now, UpdatedAt: now, Version: 1},
-		{ID: "op-2", Reference: "ws-1", State: bridge.OperationSucceeded, CreatedAt: earlier, UpdatedAt: earlier, Version: 1},
-	}, w.Operations)
+			c.SetStored(stored)
+			require.Equal(t, stored, c)
+		})
+	}
 }
 
 func TestPrepareInsert(t *testing.T) {

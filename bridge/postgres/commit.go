@@ -7,14 +7,13 @@ import (
 	"vippskco/bridge"
 )
 
-// Commit writes one step of the state machine in one transaction: the
-// payment, if c.Payment.Version is the stored version, then its history
-// entries, the events not stored yet, the notifications and the operations.
-// Missing references, times and versions are filled in as the single-row
-// methods do (see bridge.Change.Prepare). An event already stored (same
-// reference, name and PSP reference) is skipped and keeps ID 0, so the
-// caller can tell it from one that was new. c and what it points to are
-// changed only when the transaction commits.
+// Commit writes one step of the state machine in one transaction, as
+// bridge.WriteChange lays it out, if c.Payment.Version is the stored version.
+// c and what it points to are changed only when the transaction commits.
+//
+// The payment's row stays locked from its update to the commit, so a
+// concurrent Commit of the same payment waits and then fails on the version:
+// the notifications and operations of one step are written by one replica.
 func (s *Store) Commit(ctx context.Context, c *bridge.Change) error {
 	if err := c.Validate(); err != nil {
 		return err
@@ -26,10 +25,10 @@ func (s *Store) Commit(ctx context.Context, c *bridge.Change) error {
 }
 
 // UpdatePayment writes every field of p but Reference and CreatedAt, which
-// identify the attempt, when p.Version is the stored version. entry, when
-// not nil, is appended to the history in the same transaction; an empty
-// Reference or zero At is filled in. p and entry are changed only when the
-// update commits. It is a Commit of a change that holds only these two.
+// identify the attempt, when p.Version is the stored version, and appends
+// entry, when not nil, to the history in the same transaction: it is a Commit
+// of a change that holds only these two. p and entry are changed only when
+// the update commits.
 func (s *Store) UpdatePayment(ctx context.Context, p *bridge.Payment, entry *bridge.HistoryEntry) error {
 	c := &bridge.Change{Payment: p}
 	if entry != nil {
@@ -48,51 +47,22 @@ func (s *Store) UpdatePayment(ctx context.Context, p *bridge.Payment, entry *bri
 }
 
 // commit writes c in one transaction and, once it has committed, sets c and
-// what it points to as stored. The payment's row stays locked from its
-// update to the commit, so a concurrent commit of the same payment waits and
-// then fails on the version: the notifications and operations of one step
-// are written by one replica.
+// what it points to as stored.
 func (s *Store) commit(ctx context.Context, c *bridge.Change) error {
-	var w *bridge.Change
-	err := s.transact(ctx, func(tx *tx) error {
-		w = c.Prepare(tx.now)
-		if err := updatePayment(ctx, tx, w.Payment); err != nil {
-			return err
-		}
-		for i := range w.History {
-			if err := insertHistoryEntry(ctx, tx, &w.History[i]); err != nil {
-				return err
-			}
-		}
-		for i := range w.Events {
-			e := &w.Events[i]
-			inserted, err := insertPaymentEvent(ctx, tx, e)
-			if err != nil {
-				return fmt.Errorf("event %s %q: %w", e.Name, e.PSPReference, err)
-			}
-			if !inserted {
-				*e = c.Events[i]
-			}
-		}
-		for i := range w.Notifications {
-			if err := insertNotification(ctx, tx, &w.Notifications[i]); err != nil {
-				return fmt.Errorf("notification %q: %w", w.Notifications[i].ID, err)
-			}
-		}
-		for i := range w.Operations {
-			if err := insertOperation(ctx, tx, &w.Operations[i]); err != nil {
-				return fmt.Errorf("operation %q: %w", w.Operations[i].ID, err)
-			}
-		}
-		return nil
+	var stored *bridge.Change
+	err := s.transact(ctx, func(tx *tx) (err error) {
+		stored, err = bridge.WriteChange(ctx, tx, c, tx.now)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	*c.Payment = *w.Payment
-	copy(c.History, w.History)
-	copy(c.Events, w.Events)
-	copy(c.Notifications, w.Notifications)
-	copy(c.Operations, w.Operations)
+	c.SetStored(stored)
 	return nil
+}
+
+// InsertOperation stores op inside the transaction, for bridge.WriteChange;
+// InsertOperation on the store writes one on its own.
+func (tx *tx) InsertOperation(ctx context.Context, op *bridge.Operation) error {
+	return insertOperation(ctx, tx, op)
 }

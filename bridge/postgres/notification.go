@@ -139,9 +139,9 @@ func (s *Store) Notifications(ctx context.Context, reference, state string, limi
 	return ns, nil
 }
 
-// insertNotification inserts n as it is and sets its times to what was
+// InsertNotification inserts n as it is and sets its times to what was
 // stored. A duplicate ID is ErrConflict, an unknown payment ErrNotFound.
-func insertNotification(ctx context.Context, db querier, n *bridge.Notification) error {
+func (tx *tx) InsertNotification(ctx context.Context, n *bridge.Notification) error {
 	var ta timeArgs
 	args := []any{
 		n.ID, n.Reference, n.Type, bytea(n.Payload), ta.at("CreatedAt", &n.CreatedAt), n.Attempts,
@@ -152,7 +152,7 @@ func insertNotification(ctx context.Context, db querier, n *bridge.Notification)
 	if ta.err != nil {
 		return ta.err
 	}
-	_, err := db.Exec(ctx, `INSERT INTO notifications (`+notificationColumns+`)
+	_, err := tx.Exec(ctx, `INSERT INTO notifications (`+notificationColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
 	return conflict(err)
 }

@@ -91,11 +91,11 @@ func insertPayment(ctx context.Context, db querier, p *bridge.Payment) error {
 	return conflict(err)
 }
 
-// updatePayment writes p over the stored row if the stored version is
+// UpdatePayment writes p over the stored row if the stored version is
 // p.Version, and then bumps p.Version. It tells a stale version
 // (ErrConflict) from a missing payment (ErrNotFound). The poll lease is not
 // part of the payment and is left as it is.
-func updatePayment(ctx context.Context, db querier, p *bridge.Payment) error {
+func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 	var ta timeArgs
 	args := []any{
 		p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
@@ -111,7 +111,7 @@ func updatePayment(ctx context.Context, db querier, p *bridge.Payment) error {
 	// makes this one wait; PostgreSQL then checks the version again against
 	// the row it committed, so exactly one of them updates.
 	var created pgtype.Timestamptz
-	err := db.QueryRow(ctx, `UPDATE payments SET
+	err := tx.QueryRow(ctx, `UPDATE payments SET
 		unit = $1, kco_order_id = $2, attempt = $3, amount_value = $4, amount_currency = $5, state = $6,
 		create_idempotency_key = $7, create_request = $8, redirect_url = $9, return_token = $10, psp_reference = $11,
 		authorized = $12, captured = $13, refunded = $14, cancelled = $15, locale = $16, kco_order = $17,
@@ -119,7 +119,7 @@ func updatePayment(ctx context.Context, db querier, p *bridge.Payment) error {
 		WHERE reference = $21 AND version = $22
 		RETURNING created_at`, args...).Scan(&created)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return staleVersion(ctx, db, `SELECT version FROM payments WHERE reference = $1`, p.Reference, p.Version)
+		return staleVersion(ctx, tx, `SELECT version FROM payments WHERE reference = $1`, p.Reference, p.Version)
 	} else if err != nil {
 		return conflict(err)
 	}

@@ -58,9 +58,9 @@ func (s *Store) RawEvents(ctx context.Context, reference string) ([]bridge.RawEv
 	return es, nil
 }
 
-// insertPaymentEvent inserts e and sets its ID, unless an event with the same
+// InsertPaymentEvent inserts e and sets its ID, unless an event with the same
 // reference, name and PSP reference is stored; it reports which.
-func insertPaymentEvent(ctx context.Context, tx *tx, e *bridge.PaymentEvent) (bool, error) {
+func (tx *tx) InsertPaymentEvent(ctx context.Context, e *bridge.PaymentEvent) (bool, error) {
 	occurredAt, err := nanos("OccurredAt", e.OccurredAt)
 	if err != nil {
 		return false, err

@@ -36,8 +36,8 @@ func paymentExists(ctx context.Context, tx *tx, reference string) error {
 	return err
 }
 
-// insertHistoryEntry appends e and sets its ID.
-func insertHistoryEntry(ctx context.Context, tx *tx, e *bridge.HistoryEntry) error {
+// InsertHistoryEntry appends e and sets its ID.
+func (tx *tx) InsertHistoryEntry(ctx context.Context, e *bridge.HistoryEntry) error {
 	at, err := encodeTime("history At", e.At)
 	if err != nil {
 		return err

@@ -160,9 +160,9 @@ func encodeNotificationTimes(n *bridge.Notification) (notificationTimes, error) 
 	return t, nil
 }
 
-// insertNotification inserts n as it is. A duplicate ID is ErrConflict, an
+// InsertNotification inserts n as it is. A duplicate ID is ErrConflict, an
 // unknown payment ErrNotFound.
-func insertNotification(ctx context.Context, tx *tx, n *bridge.Notification) error {
+func (tx *tx) InsertNotification(ctx context.Context, n *bridge.Notification) error {
 	t, err := encodeNotificationTimes(n)
 	if err != nil {
 		return err

@@ -28,7 +28,7 @@ func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error
 	o := *op
 	err := s.transact(ctx, func(tx *tx) error {
 		o.PrepareInsert(tx.now)
-		return insertOperation(ctx, tx, &o)
+		return tx.InsertOperation(ctx, &o)
 	})
 	if err != nil {
 		return fmt.Errorf("insert operation %q: %w", op.ID, err)
@@ -165,9 +165,9 @@ func operationTimes(op *bridge.Operation) (leaseUntil, createdAt, updatedAt int6
 	return
 }
 
-// insertOperation inserts op as it is. A duplicate ID or idempotency key is
+// InsertOperation inserts op as it is. A duplicate ID or idempotency key is
 // ErrConflict, an unknown payment ErrNotFound.
-func insertOperation(ctx context.Context, tx *tx, op *bridge.Operation) error {
+func (tx *tx) InsertOperation(ctx context.Context, op *bridge.Operation) error {
 	leaseUntil, createdAt, updatedAt, err := operationTimes(op)
 	if err != nil {
 		return err

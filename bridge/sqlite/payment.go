@@ -103,11 +103,11 @@ func insertPayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
 	return conflict(err)
 }
 
-// updatePayment writes p over the stored row if the stored version is
+// UpdatePayment writes p over the stored row if the stored version is
 // p.Version, and then bumps p.Version. It tells a stale version
 // (ErrConflict) from a missing payment (ErrNotFound). The poll lease is not
 // part of the payment and is left as it is.
-func updatePayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
+func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 	updatedAt, err := encodeTime("UpdatedAt", p.UpdatedAt)
 	if err != nil {
 		return err
