@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"vippskco/vipps"
 )
 
 // The rules a store applies before it writes: what it refuses, and what it
@@ -305,4 +307,14 @@ func (imp *SettlementImport) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MovementKind is the kind of the money movement that a successful Vipps
+// event of a payment records: a refund for REFUNDED, a capture for CAPTURED,
+// the only other event a store reads Movements from.
+func MovementKind(event string) string {
+	if event == string(vipps.EventRefunded) {
+		return OpRefund
+	}
+	return OpCapture
 }

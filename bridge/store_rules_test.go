@@ -383,3 +383,18 @@ func TestSettlementImportValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestMovementKind(t *testing.T) {
+	tests := []struct {
+		event string
+		want  string
+	}{
+		{"CAPTURED", bridge.OpCapture},
+		{"REFUNDED", bridge.OpRefund},
+	}
+	for _, tt := range tests {
+		t.Run(tt.event, func(t *testing.T) {
+			require.Equal(t, tt.want, bridge.MovementKind(tt.event))
+		})
+	}
+}

@@ -187,10 +187,7 @@ func (s *Store) Movements(ctx context.Context, from, to time.Time) ([]bridge.Mov
 			if err := rows.Scan(&m.Reference, &m.KCOOrderID, &m.Unit, &name, &m.PSPReference, &m.Amount, &m.Currency, &at); err != nil {
 				return err
 			}
-			m.Kind = "capture"
-			if name == "REFUNDED" {
-				m.Kind = "refund"
-			}
+			m.Kind = bridge.MovementKind(name)
 			m.At = fromNanos(at)
 			out = append(out, m)
 		}
