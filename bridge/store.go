@@ -5,10 +5,32 @@ import (
 	"time"
 )
 
-// Store keeps payments, their history and the provider log. Implementations
-// (bridge/sqlite, later bridge/postgres) pass the conformance suite in
-// bridge/storetest.
+// Store keeps everything the bridge remembers. It is the union of the roles
+// below, so that main can wire one value while a piece of the domain, or a
+// test fake, can name only the role it uses. Implementations (bridge/sqlite,
+// bridge/postgres) pass the conformance suite in bridge/storetest.
 type Store interface {
+	PaymentStore
+	ProviderLog
+	RawEventLog
+	PollSchedule
+	OperationStore
+	Outbox
+	WebhookRegistrationStore
+	WebhookReplayStore
+	SettlementStore
+
+	// Ping checks that the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store.
+	Close() error
+}
+
+// PaymentStore keeps the payments (one per attempt) and what the state
+// machine has written about them: their history and the Vipps events it
+// applied. Commit writes one step of the state machine, with the
+// notifications and operations it causes, in one transaction.
+type PaymentStore interface {
 	// InsertPayment stores a new attempt. It returns ErrConflict when the
 	// reference, the return token, or the (unit, KCO order, attempt) triple
 	// already exists, so two concurrent redirects cannot both create one.
@@ -26,10 +48,6 @@ type Store interface {
 	UpdatePayment(ctx context.Context, p *Payment, entry *HistoryEntry) error
 	// History returns a payment's history, oldest first.
 	History(ctx context.Context, reference string) ([]HistoryEntry, error)
-	// AppendExchange adds one provider request/response to the log.
-	AppendExchange(ctx context.Context, ex *ProviderExchange) error
-	// Exchanges returns the provider log of a payment, oldest first.
-	Exchanges(ctx context.Context, reference string) ([]ProviderExchange, error)
 
 	// Commit writes one step of the state machine (see Change) in one
 	// transaction if c.Payment.Version equals the stored version, then bumps
@@ -40,15 +58,33 @@ type Store interface {
 	Commit(ctx context.Context, c *Change) error
 	// PaymentEvents returns the Vipps events applied to a payment, oldest first.
 	PaymentEvents(ctx context.Context, reference string) ([]PaymentEvent, error)
+}
+
+// ProviderLog keeps every request made to a provider with its answer, whether
+// or not it led to a payment, so that a payment's log shows exactly what was
+// said. It is only appended to.
+type ProviderLog interface {
+	// AppendExchange adds one provider request/response to the log.
+	AppendExchange(ctx context.Context, ex *ProviderExchange) error
+	// Exchanges returns the provider log of a payment, oldest first.
+	Exchanges(ctx context.Context, reference string) ([]ProviderExchange, error)
+}
+
+// RawEventLog keeps every input exactly as it arrived (webhook bodies, what
+// polls and page reads returned), whether or not it could be matched to a
+// payment or changed anything. It is only appended to.
+type RawEventLog interface {
 	// AppendRawEvent keeps one input as it arrived and sets its ID.
 	AppendRawEvent(ctx context.Context, e *RawEvent) error
 	// RawEvents returns the raw inputs about a payment, oldest first.
 	RawEvents(ctx context.Context, reference string) ([]RawEvent, error)
-	// SeenWebhook records a webhook signature and reports whether it was
-	// already recorded (a replay). Records older than keepUntil's window are
-	// forgotten: keepUntil is when this record may be dropped.
-	SeenWebhook(ctx context.Context, signature string, keepUntil time.Time) (bool, error)
+}
 
+// PollSchedule is when each payment is to be read from Vipps next. Replicas
+// share it through leases, so that one payment is polled by one of them at a
+// time. The lease is kept beside the payment, not in it: claiming a poll does
+// not change the payment's Version.
+type PollSchedule interface {
 	// ClaimDuePolls leases up to limit payments whose NextPollAt is set and
 	// not after now, and whose poll lease is free or expired, to owner until
 	// now+lease. Two replicas never get the same payment while a lease holds.
@@ -56,7 +92,12 @@ type Store interface {
 	// ReleasePoll sets a payment's NextPollAt (zero: no more polls) and
 	// frees the poll lease if owner holds it. It does not touch Version.
 	ReleasePoll(ctx context.Context, reference, owner string, next time.Time) error
+}
 
+// OperationStore keeps the captures, cancels and refunds, each stored before
+// Vipps is called so that its outcome can be recovered after a crash, and
+// leases them to one runner at a time.
+type OperationStore interface {
 	// InsertOperation stores a new operation (Version 1). A duplicate ID or
 	// idempotency key gives ErrConflict.
 	InsertOperation(ctx context.Context, op *Operation) error
@@ -73,13 +114,19 @@ type Store interface {
 	// lease is free or expired at now AND no other pending operation of the
 	// same payment holds a live lease or was stored before it, so a
 	// payment's operations run one at a time, in order, across replicas: a
-	// later capture never overtakes an earlier one whose outcome is unknown. It reports whether the lease was taken and
-	// returns the operation as stored after the claim.
+	// later capture never overtakes an earlier one whose outcome is unknown.
+	// It reports whether the lease was taken and returns the operation as
+	// stored after the claim.
 	ClaimOperation(ctx context.Context, id, owner string, now, until time.Time) (*Operation, bool, error)
 	// StaleOperations returns up to limit pending operations whose lease is
 	// free or expired at now: the ones whose runner died or never started.
 	StaleOperations(ctx context.Context, now time.Time, limit int) ([]*Operation, error)
+}
 
+// Outbox keeps the notifications to the merchant, written by Commit with the
+// change they report, until they are delivered or given up. Deliverers on
+// several replicas share it through leases.
+type Outbox interface {
 	// ClaimNotifications leases up to limit undelivered, not given-up
 	// notifications whose NextAttemptAt is not after now and whose lease is
 	// free or expired, to owner until now+lease, oldest first.
@@ -92,14 +139,33 @@ type Store interface {
 	// Notifications lists notifications, newest first, filtered by
 	// reference and state (NotificationPending/Delivered/Failed; "" = all).
 	Notifications(ctx context.Context, reference, state string, limit int) ([]*Notification, error)
+}
 
+// WebhookRegistrationStore keeps our webhook at Vipps for each sales unit,
+// with the secret its signatures are checked with.
+type WebhookRegistrationStore interface {
 	// SaveWebhookRegistration stores (or replaces) a unit's registration.
 	SaveWebhookRegistration(ctx context.Context, r *WebhookRegistration) error
 	// WebhookRegistration returns a unit's registration or ErrNotFound.
 	WebhookRegistration(ctx context.Context, unit string) (*WebhookRegistration, error)
 	// DeleteWebhookRegistration forgets a unit's registration.
 	DeleteWebhookRegistration(ctx context.Context, unit string) error
+}
 
+// WebhookReplayStore remembers the webhooks already received, for as long as
+// a replay of one could still pass the signature's age check, so that a
+// replayed webhook is recognised and dropped.
+type WebhookReplayStore interface {
+	// SeenWebhook records a webhook signature and reports whether it was
+	// already recorded (a replay). Records older than keepUntil's window are
+	// forgotten: keepUntil is when this record may be dropped.
+	SeenWebhook(ctx context.Context, signature string, keepUntil time.Time) (bool, error)
+}
+
+// SettlementStore keeps what reconciliation works from: the settlement lines
+// and payouts imported from the providers' reports, the feed cursors of those
+// imports, and the money our payments moved.
+type SettlementStore interface {
 	// ImportSettlement stores an import's lines and payouts in one
 	// transaction. Lines whose Key is known are left alone, except that a
 	// line stored as Open becomes closed when it comes again closed; payouts
@@ -118,9 +184,4 @@ type Store interface {
 	ReportCursor(ctx context.Context, key string) (string, error)
 	// SetReportCursor persists a feed cursor.
 	SetReportCursor(ctx context.Context, key, cursor string) error
-
-	// Ping checks that the store is reachable.
-	Ping(ctx context.Context) error
-	// Close releases the store.
-	Close() error
 }

@@ -31,9 +31,7 @@ func (s *Store) PaymentEvents(ctx context.Context, reference string) ([]bridge.P
 // commits.
 func (s *Store) AppendRawEvent(ctx context.Context, e *bridge.RawEvent) error {
 	r := *e
-	if r.ReceivedAt.IsZero() {
-		r.ReceivedAt = s.clock()
-	}
+	r.PrepareInsert(s.clock())
 	var ta timeArgs
 	receivedAt := ta.at("ReceivedAt", &r.ReceivedAt)
 	if ta.err != nil {
@@ -80,10 +78,10 @@ func (s *Store) RawEvents(ctx context.Context, reference string) ([]bridge.RawEv
 	return es, nil
 }
 
-// insertPaymentEvent inserts e and sets its ID, unless an event with the same
+// InsertPaymentEvent inserts e and sets its ID, unless an event with the same
 // reference, name and PSP reference is stored; it reports which. An event
 // being stored by a concurrent transaction is waited for, then skipped.
-func insertPaymentEvent(ctx context.Context, db querier, e *bridge.PaymentEvent) (bool, error) {
+func (tx *tx) InsertPaymentEvent(ctx context.Context, e *bridge.PaymentEvent) (bool, error) {
 	var ta timeArgs
 	occurredAt := ta.at("OccurredAt", &e.OccurredAt)
 	recordedAt := ta.at("RecordedAt", &e.RecordedAt)
@@ -91,7 +89,7 @@ func insertPaymentEvent(ctx context.Context, db querier, e *bridge.PaymentEvent)
 		return false, ta.err
 	}
 	var id int64
-	err := db.QueryRow(ctx, `INSERT INTO payment_events (
+	err := tx.QueryRow(ctx, `INSERT INTO payment_events (
 		reference, name, psp_reference, amount_value, amount_currency, success,
 		idempotency_key, occurred_at, source, recorded_at
 	) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)

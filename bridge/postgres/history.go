@@ -36,15 +36,15 @@ func paymentExists(ctx context.Context, db querier, reference string) error {
 	return err
 }
 
-// insertHistoryEntry appends e and sets its ID. An unknown payment is
+// InsertHistoryEntry appends e and sets its ID. An unknown payment is
 // ErrNotFound.
-func insertHistoryEntry(ctx context.Context, db querier, e *bridge.HistoryEntry) error {
+func (tx *tx) InsertHistoryEntry(ctx context.Context, e *bridge.HistoryEntry) error {
 	var ta timeArgs
 	at := ta.at("history At", &e.At)
 	if ta.err != nil {
 		return ta.err
 	}
-	err := db.QueryRow(ctx, `INSERT INTO payment_history (reference, source, from_state, to_state, detail, at)
+	err := tx.QueryRow(ctx, `INSERT INTO payment_history (reference, source, from_state, to_state, detail, at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 		e.Reference, e.Source, string(e.FromState), string(e.ToState), e.Detail, at,
 	).Scan(&e.ID)

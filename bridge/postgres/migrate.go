@@ -58,38 +58,32 @@ func (s *Store) migrate(ctx context.Context) error {
 // transaction, so two replicas cannot both apply it, and a replica that
 // waited sees it applied.
 func (s *Store) migrateFile(ctx context.Context, name string) error {
-	tx, err := s.begin(ctx)
-	if err != nil {
+	return s.transact(ctx, func(tx *tx) error {
+		if _, err := tx.Exec(ctx, migrationLock); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, createMigrationsTable); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var applied bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)`, name).Scan(&applied); err != nil {
+			return err
+		}
+		if applied {
+			return nil
+		}
+		body, err := fs.ReadFile(migrations, name)
+		if err != nil {
+			return err
+		}
+		// Without arguments pgx sends the file as one simple query, which may
+		// hold several statements.
+		if _, err := tx.Exec(ctx, string(body)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)`, name, tx.now)
 		return err
-	}
-	defer tx.Rollback(ctx)
-
-	if _, err := tx.Exec(ctx, migrationLock); err != nil {
-		return fmt.Errorf("lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, createMigrationsTable); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	var applied bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)`, name).Scan(&applied); err != nil {
-		return err
-	}
-	if applied {
-		return nil
-	}
-	body, err := fs.ReadFile(migrations, name)
-	if err != nil {
-		return err
-	}
-	// Without arguments pgx sends the file as one simple query, which may
-	// hold several statements.
-	if _, err := tx.Exec(ctx, string(body)); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)`, name, tx.now); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	})
 }
 
 // MigrationsApplied reports whether every migration this binary carries has

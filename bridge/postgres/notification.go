@@ -35,7 +35,7 @@ const pendingNotification = `delivered_at IS NULL AND gave_up_at IS NULL`
 // was taken over can no longer write the notification. A limit below 1
 // claims nothing.
 func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*bridge.Notification, error) {
-	if err := checkLease(owner, lease); err != nil {
+	if err := bridge.CheckLease(owner, lease); err != nil {
 		return nil, err
 	}
 	if limit < 1 {
@@ -100,6 +100,12 @@ func (s *Store) Notification(ctx context.Context, id string) (*bridge.Notificati
 // (reference "") of all, in one state or (state "") in any. An unknown state
 // is ECodeInvalid; a limit below 1 lists none.
 func (s *Store) Notifications(ctx context.Context, reference, state string, limit int) ([]*bridge.Notification, error) {
+	if err := bridge.CheckNotificationState(state); err != nil {
+		return nil, err
+	}
+	if limit < 1 {
+		return []*bridge.Notification{}, nil
+	}
 	var (
 		where []string
 		args  []any
@@ -109,19 +115,12 @@ func (s *Store) Notifications(ctx context.Context, reference, state string, limi
 		where = append(where, `reference = $`+strconv.Itoa(len(args)))
 	}
 	switch state {
-	case "":
 	case bridge.NotificationPending:
 		where = append(where, pendingNotification)
 	case bridge.NotificationDelivered:
 		where = append(where, `delivered_at IS NOT NULL`)
 	case bridge.NotificationFailed:
 		where = append(where, `delivered_at IS NULL AND gave_up_at IS NOT NULL`)
-	default:
-		return nil, bridge.Errorf(bridge.ECodeInvalid, "", "notification state %q is not one of %s, %s, %s",
-			state, bridge.NotificationPending, bridge.NotificationDelivered, bridge.NotificationFailed)
-	}
-	if limit < 1 {
-		return []*bridge.Notification{}, nil
 	}
 	query := `SELECT ` + notificationColumns + ` FROM notifications`
 	if len(where) > 0 {
@@ -140,21 +139,9 @@ func (s *Store) Notifications(ctx context.Context, reference, state string, limi
 	return ns, nil
 }
 
-// newNotification fills in what a new notification takes from the store: it
-// is due at once unless the caller says otherwise.
-func newNotification(n *bridge.Notification, now time.Time) {
-	if n.CreatedAt.IsZero() {
-		n.CreatedAt = now
-	}
-	if n.NextAttemptAt.IsZero() {
-		n.NextAttemptAt = n.CreatedAt
-	}
-	n.Version = 1
-}
-
-// insertNotification inserts n as it is and sets its times to what was
+// InsertNotification inserts n as it is and sets its times to what was
 // stored. A duplicate ID is ErrConflict, an unknown payment ErrNotFound.
-func insertNotification(ctx context.Context, db querier, n *bridge.Notification) error {
+func (tx *tx) InsertNotification(ctx context.Context, n *bridge.Notification) error {
 	var ta timeArgs
 	args := []any{
 		n.ID, n.Reference, n.Type, bytea(n.Payload), ta.at("CreatedAt", &n.CreatedAt), n.Attempts,
@@ -165,7 +152,7 @@ func insertNotification(ctx context.Context, db querier, n *bridge.Notification)
 	if ta.err != nil {
 		return ta.err
 	}
-	_, err := db.Exec(ctx, `INSERT INTO notifications (`+notificationColumns+`)
+	_, err := tx.Exec(ctx, `INSERT INTO notifications (`+notificationColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
 	return conflict(err)
 }

@@ -25,11 +25,11 @@ const operationColumns = `id, reference, kind, idempotency_key, request_hash, am
 // when the payment is not stored. op is changed only when the insert
 // commits, to the operation as stored.
 func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error {
-	if err := checkOperation(op); err != nil {
+	if err := op.Validate(); err != nil {
 		return err
 	}
 	o := *op
-	newOperation(&o, s.clock())
+	o.PrepareInsert(s.clock())
 	if err := insertOperation(ctx, s.pool, &o); err != nil {
 		return fmt.Errorf("insert operation %q: %w", op.ID, err)
 	}
@@ -95,7 +95,7 @@ func (s *Store) UpdateOperation(ctx context.Context, op *bridge.Operation) error
 // for an unknown operation; when the lease is not taken it returns the
 // operation as stored and false.
 func (s *Store) ClaimOperation(ctx context.Context, id, owner string, now, until time.Time) (*bridge.Operation, bool, error) {
-	if err := checkLease(owner, until.Sub(now)); err != nil {
+	if err := bridge.CheckLease(owner, until.Sub(now)); err != nil {
 		return nil, false, err
 	}
 	updated := s.clock()
@@ -151,31 +151,6 @@ func (s *Store) StaleOperations(ctx context.Context, now time.Time, limit int) (
 		return nil, fmt.Errorf("stale operations: %w", err)
 	}
 	return ops, nil
-}
-
-// checkOperation refuses an operation without the keys that identify it.
-func checkOperation(op *bridge.Operation) error {
-	if op.ID == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "operation has no ID")
-	}
-	if op.IdempotencyKey == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "operation %q has no idempotency key", op.ID)
-	}
-	return nil
-}
-
-// newOperation fills in what a new operation takes from the store.
-func newOperation(op *bridge.Operation, now time.Time) {
-	if op.CreatedAt.IsZero() {
-		op.CreatedAt = now
-	}
-	if op.UpdatedAt.IsZero() {
-		op.UpdatedAt = now
-	}
-	if op.State == "" {
-		op.State = bridge.OperationPending
-	}
-	op.Version = 1
 }
 
 // insertOperation inserts op as it is and sets its times to what was

@@ -22,18 +22,11 @@ const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, am
 // UpdatedAt is set from the clock. p is changed only when the insert commits,
 // to the payment as stored.
 func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
-	if p.Reference == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "payment has no reference")
+	if err := p.Validate(); err != nil {
+		return err
 	}
-	now := s.clock()
 	q := *p
-	if q.CreatedAt.IsZero() {
-		q.CreatedAt = now
-	}
-	if q.UpdatedAt.IsZero() {
-		q.UpdatedAt = now
-	}
-	q.Version = 1
+	q.PrepareInsert(s.clock())
 	if err := insertPayment(ctx, s.pool, &q); err != nil {
 		return fmt.Errorf("insert payment %q: %w", p.Reference, err)
 	}
@@ -80,50 +73,6 @@ func (s *Store) PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*brid
 	return ps, nil
 }
 
-// UpdatePayment writes every field of p but Reference and CreatedAt, which
-// identify the attempt, when p.Version is the stored version. entry, when
-// not nil, is appended to the history in the same transaction; an empty
-// Reference or zero At is filled in. p and entry are changed only when the
-// update commits.
-func (s *Store) UpdatePayment(ctx context.Context, p *bridge.Payment, entry *bridge.HistoryEntry) error {
-	if entry != nil && entry.Reference != "" && entry.Reference != p.Reference {
-		return bridge.Errorf(bridge.ECodeInvalid, "",
-			"history entry of payment %q given with payment %q", entry.Reference, p.Reference)
-	}
-	tx, err := s.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx)
-
-	q := *p
-	q.UpdatedAt = tx.now
-	var e bridge.HistoryEntry
-	if entry != nil {
-		e = *entry
-		e.Reference = q.Reference
-		if e.At.IsZero() {
-			e.At = tx.now
-		}
-	}
-	if err := updatePayment(ctx, tx, &q); err != nil {
-		return fmt.Errorf("update payment %q: %w", p.Reference, err)
-	}
-	if entry != nil {
-		if err := insertHistoryEntry(ctx, tx, &e); err != nil {
-			return fmt.Errorf("update payment %q: %w", p.Reference, err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("update payment %q: commit: %w", p.Reference, err)
-	}
-	*p = q
-	if entry != nil {
-		*entry = e
-	}
-	return nil
-}
-
 // insertPayment inserts p as it is and sets its times to what was stored.
 func insertPayment(ctx context.Context, db querier, p *bridge.Payment) error {
 	var ta timeArgs
@@ -142,11 +91,11 @@ func insertPayment(ctx context.Context, db querier, p *bridge.Payment) error {
 	return conflict(err)
 }
 
-// updatePayment writes p over the stored row if the stored version is
+// UpdatePayment writes p over the stored row if the stored version is
 // p.Version, and then bumps p.Version. It tells a stale version
 // (ErrConflict) from a missing payment (ErrNotFound). The poll lease is not
 // part of the payment and is left as it is.
-func updatePayment(ctx context.Context, db querier, p *bridge.Payment) error {
+func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 	var ta timeArgs
 	args := []any{
 		p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
@@ -162,7 +111,7 @@ func updatePayment(ctx context.Context, db querier, p *bridge.Payment) error {
 	// makes this one wait; PostgreSQL then checks the version again against
 	// the row it committed, so exactly one of them updates.
 	var created pgtype.Timestamptz
-	err := db.QueryRow(ctx, `UPDATE payments SET
+	err := tx.QueryRow(ctx, `UPDATE payments SET
 		unit = $1, kco_order_id = $2, attempt = $3, amount_value = $4, amount_currency = $5, state = $6,
 		create_idempotency_key = $7, create_request = $8, redirect_url = $9, return_token = $10, psp_reference = $11,
 		authorized = $12, captured = $13, refunded = $14, cancelled = $15, locale = $16, kco_order = $17,
@@ -170,7 +119,7 @@ func updatePayment(ctx context.Context, db querier, p *bridge.Payment) error {
 		WHERE reference = $21 AND version = $22
 		RETURNING created_at`, args...).Scan(&created)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return staleVersion(ctx, db, `SELECT version FROM payments WHERE reference = $1`, p.Reference, p.Version)
+		return staleVersion(ctx, tx, `SELECT version FROM payments WHERE reference = $1`, p.Reference, p.Version)
 	} else if err != nil {
 		return conflict(err)
 	}

@@ -21,7 +21,7 @@ import (
 // poller's own update of the payment is not refused because of it. A limit
 // below 1 claims nothing.
 func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*bridge.Payment, error) {
-	if err := checkLease(owner, lease); err != nil {
+	if err := bridge.CheckLease(owner, lease); err != nil {
 		return nil, err
 	}
 	if limit < 1 {

@@ -97,13 +97,24 @@ type tx struct {
 	now time.Time
 }
 
-// begin starts a transaction. A deferred Rollback after Commit does nothing.
-func (s *Store) begin(ctx context.Context) (*tx, error) {
+// transact runs f in a transaction and commits it when f returns nil. An
+// error from f, a panic in f or a failed commit rolls it back, so a method's
+// writes are stored together or not at all; the deferred Rollback does
+// nothing after a commit.
+func (s *Store) transact(ctx context.Context, f func(tx *tx) error) error {
 	t, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
-	return &tx{Tx: t, now: s.clock()}, nil
+	defer t.Rollback(ctx)
+
+	if err := f(&tx{Tx: t, now: s.clock()}); err != nil {
+		return err
+	}
+	if err := t.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 // clock reads the store's clock as a timestamptz column keeps it.
@@ -191,17 +202,6 @@ func conflict(err error) error {
 		}
 	}
 	return err
-}
-
-// checkLease refuses a lease that nobody holds or that ends as it starts.
-func checkLease(owner string, lease time.Duration) error {
-	if owner == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "lease has no owner")
-	}
-	if lease <= 0 {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "lease of %s is not positive", lease)
-	}
-	return nil
 }
 
 // staleVersion explains why a version-checked update of the row that query

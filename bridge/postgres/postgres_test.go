@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -218,4 +219,63 @@ func TestBytesKept(t *testing.T) {
 	raw, err := s.RawEvents(ctx, "KCO-1-1")
 	require.NoError(t, err)
 	require.Equal(t, []bridge.RawEvent{*e}, raw)
+}
+
+// TestTransact checks that transact commits when f returns nil, and that
+// an error or a panic in f rolls back: without the rollback the connection
+// would stay out of the pool, inside its transaction, until the store is
+// closed. The failing fs write nothing, so that such a leak fails the test
+// instead of making the schema's cleanup wait for its locks.
+func TestTransact(t *testing.T) {
+	failed := errors.New("f failed")
+	tests := []struct {
+		name       string
+		f          func(ctx context.Context, tx *tx, p *bridge.Payment) error
+		wantErr    error
+		wantPanic  bool
+		wantStored bool
+	}{
+		{"nil commits", func(ctx context.Context, tx *tx, p *bridge.Payment) error {
+			return insertPayment(ctx, tx, p)
+		}, nil, false, true},
+		{"an error rolls back", func(ctx context.Context, tx *tx, p *bridge.Payment) error {
+			return failed
+		}, failed, false, false},
+		{"a panic rolls back", func(ctx context.Context, tx *tx, p *bridge.Payment) error {
+			panic(failed)
+		}, nil, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			s, err := Open(ctx, newSchema(t), newTestClock().Now)
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				// Close waits for every connection to come back, which a
+				// leaked one never does.
+				if s.pool.Stat().AcquiredConns() == 0 {
+					s.Close()
+				}
+			})
+			p := payment("KCO-1", 1)
+			p.PrepareInsert(time.Now())
+
+			run := func() error {
+				return s.transact(ctx, func(tx *tx) error { return tt.f(ctx, tx, p) })
+			}
+			if tt.wantPanic {
+				require.PanicsWithValue(t, failed, func() { _ = run() })
+			} else {
+				require.ErrorIs(t, run(), tt.wantErr)
+			}
+			require.Zero(t, s.pool.Stat().AcquiredConns(), "the transaction's connection is still held")
+
+			_, err = s.Payment(ctx, p.Reference)
+			if tt.wantStored {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, bridge.ErrNotFound)
+			}
+		})
+	}
 }

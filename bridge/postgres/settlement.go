@@ -24,41 +24,31 @@ import (
 // first line, as if the lines were stored one by one.
 func (s *Store) ImportSettlement(ctx context.Context, imp *bridge.SettlementImport) (bridge.ImportResult, error) {
 	var res bridge.ImportResult
-	if imp.Provider == "" || imp.Hash == "" {
-		return res, bridge.Errorf(bridge.ECodeInvalid, "", "an import needs a provider and a hash")
-	}
-	for _, l := range imp.Lines {
-		if l.Key == "" {
-			return res, bridge.Errorf(bridge.ECodeInvalid, "", "%s line %d has no key", l.Source, l.SourceLine)
-		}
-	}
-	tx, err := s.begin(ctx)
-	if err != nil {
+	if err := imp.Validate(); err != nil {
 		return res, err
 	}
-	defer tx.Rollback(ctx)
-
-	warnings := imp.Warnings
-	if warnings == nil {
-		warnings = []string{}
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO settlement_imports (provider, hash, source, lines, warnings, imported_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, hash) DO NOTHING`,
-		imp.Provider, imp.Hash, imp.Source, len(imp.Lines), warnings, tx.now)
+	err := s.transact(ctx, func(tx *tx) error {
+		warnings := imp.Warnings
+		if warnings == nil {
+			warnings = []string{}
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO settlement_imports (provider, hash, source, lines, warnings, imported_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, hash) DO NOTHING`,
+			imp.Provider, imp.Hash, imp.Source, len(imp.Lines), warnings, tx.now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			res.AlreadyImported = true
+			return nil
+		}
+		if err := mergeLines(ctx, tx, imp.Lines, &res); err != nil {
+			return err
+		}
+		return insertPayouts(ctx, tx, imp.Payouts, &res)
+	})
 	if err != nil {
 		return res, fmt.Errorf("import %s: %w", imp.Source, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return bridge.ImportResult{AlreadyImported: true}, nil
-	}
-	if err := mergeLines(ctx, tx, imp.Lines, &res); err != nil {
-		return res, fmt.Errorf("import %s: %w", imp.Source, err)
-	}
-	if err := insertPayouts(ctx, tx, imp.Payouts, &res); err != nil {
-		return res, fmt.Errorf("import %s: %w", imp.Source, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return res, fmt.Errorf("import %s: commit: %w", imp.Source, err)
 	}
 	return res, nil
 }
@@ -233,10 +223,7 @@ func (s *Store) Movements(ctx context.Context, from, to time.Time) ([]bridge.Mov
 		if err := rows.Scan(&m.Reference, &m.KCOOrderID, &m.Unit, &name, &m.PSPReference, &m.Amount, &m.Currency, &at); err != nil {
 			return nil, fmt.Errorf("movements: %w", err)
 		}
-		m.Kind = "capture"
-		if name == "REFUNDED" {
-			m.Kind = "refund"
-		}
+		m.Kind = bridge.MovementKind(name)
 		m.At = timeOf(at)
 		out = append(out, m)
 	}

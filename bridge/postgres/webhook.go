@@ -29,8 +29,8 @@ const purgeBatch = 500
 // The purge runs first, so that when it fails nothing is recorded and the
 // webhook's retry is not taken for a replay.
 func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil time.Time) (bool, error) {
-	if signature == "" {
-		return false, bridge.Errorf(bridge.ECodeInvalid, "", "webhook has no signature")
+	if err := bridge.CheckSeenWebhook(signature); err != nil {
+		return false, err
 	}
 	var ta timeArgs
 	until := ta.instant("keepUntil", &keepUntil)
@@ -58,13 +58,11 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 // has one. A zero CreatedAt is set from the clock; r is changed only when the
 // write commits.
 func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRegistration) error {
-	if r.Unit == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "webhook registration has no unit")
+	if err := r.Validate(); err != nil {
+		return err
 	}
 	w := *r
-	if w.CreatedAt.IsZero() {
-		w.CreatedAt = s.clock()
-	}
+	w.PrepareInsert(s.clock())
 	var ta timeArgs
 	createdAt := ta.at("CreatedAt", &w.CreatedAt)
 	if ta.err != nil {

@@ -13,16 +13,14 @@ import (
 // PaymentEvents returns the Vipps events applied to a payment in the order
 // they were stored, or ErrNotFound when there is no such payment.
 func (s *Store) PaymentEvents(ctx context.Context, reference string) ([]bridge.PaymentEvent, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	if err := paymentExists(ctx, tx, reference); err != nil {
-		return nil, fmt.Errorf("events of %q: %w", reference, err)
-	}
-	es, err := findPaymentEvents(ctx, tx, reference)
+	var es []bridge.PaymentEvent
+	err := s.view(ctx, func(tx *tx) (err error) {
+		if err = paymentExists(ctx, tx, reference); err != nil {
+			return err
+		}
+		es, err = findPaymentEvents(ctx, tx, reference)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("events of %q: %w", reference, err)
 	}
@@ -34,21 +32,13 @@ func (s *Store) PaymentEvents(ctx context.Context, reference string) ([]bridge.P
 // kept whether or not it could be matched. e is changed only when the insert
 // commits.
 func (s *Store) AppendRawEvent(ctx context.Context, e *bridge.RawEvent) error {
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
 	r := *e
-	if r.ReceivedAt.IsZero() {
-		r.ReceivedAt = tx.now
-	}
-	if err := insertRawEvent(ctx, tx, &r); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		r.PrepareInsert(tx.now)
+		return insertRawEvent(ctx, tx, &r)
+	})
+	if err != nil {
 		return fmt.Errorf("append %s raw event of %q: %w", r.Source, r.Reference, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append %s raw event of %q: commit: %w", r.Source, r.Reference, err)
 	}
 	*e = r
 	return nil
@@ -57,22 +47,20 @@ func (s *Store) AppendRawEvent(ctx context.Context, e *bridge.RawEvent) error {
 // RawEvents returns the raw inputs about a reference in the order they were
 // kept; the empty reference gives those that named no payment.
 func (s *Store) RawEvents(ctx context.Context, reference string) ([]bridge.RawEvent, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	es, err := findRawEvents(ctx, tx, reference)
+	var es []bridge.RawEvent
+	err := s.view(ctx, func(tx *tx) (err error) {
+		es, err = findRawEvents(ctx, tx, reference)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("raw events of %q: %w", reference, err)
 	}
 	return es, nil
 }
 
-// insertPaymentEvent inserts e and sets its ID, unless an event with the same
+// InsertPaymentEvent inserts e and sets its ID, unless an event with the same
 // reference, name and PSP reference is stored; it reports which.
-func insertPaymentEvent(ctx context.Context, tx *tx, e *bridge.PaymentEvent) (bool, error) {
+func (tx *tx) InsertPaymentEvent(ctx context.Context, e *bridge.PaymentEvent) (bool, error) {
 	occurredAt, err := nanos("OccurredAt", e.OccurredAt)
 	if err != nil {
 		return false, err

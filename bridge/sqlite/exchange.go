@@ -13,18 +13,12 @@ import (
 // may be empty or name a payment not stored yet: a request is logged whether
 // or not it led to a payment.
 func (s *Store) AppendExchange(ctx context.Context, ex *bridge.ProviderExchange) error {
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
 	e := *ex
-	if err := insertExchange(ctx, tx, &e); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		return insertExchange(ctx, tx, &e)
+	})
+	if err != nil {
 		return fmt.Errorf("append %s %s exchange: %w", e.Provider, e.Operation, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append %s %s exchange: commit: %w", e.Provider, e.Operation, err)
 	}
 	*ex = e
 	return nil
@@ -33,13 +27,11 @@ func (s *Store) AppendExchange(ctx context.Context, ex *bridge.ProviderExchange)
 // Exchanges returns the provider log of a payment in the order it was
 // written; the empty reference gives the exchanges that belong to no payment.
 func (s *Store) Exchanges(ctx context.Context, reference string) ([]bridge.ProviderExchange, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	exs, err := findExchanges(ctx, tx, reference)
+	var exs []bridge.ProviderExchange
+	err := s.view(ctx, func(tx *tx) (err error) {
+		exs, err = findExchanges(ctx, tx, reference)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("exchanges of %q: %w", reference, err)
 	}

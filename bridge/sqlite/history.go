@@ -12,16 +12,14 @@ import (
 // History returns the history of a payment in the order it was written, or
 // ErrNotFound when there is no such payment.
 func (s *Store) History(ctx context.Context, reference string) ([]bridge.HistoryEntry, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	if err := paymentExists(ctx, tx, reference); err != nil {
-		return nil, fmt.Errorf("history of %q: %w", reference, err)
-	}
-	es, err := findHistory(ctx, tx, reference)
+	var es []bridge.HistoryEntry
+	err := s.view(ctx, func(tx *tx) (err error) {
+		if err = paymentExists(ctx, tx, reference); err != nil {
+			return err
+		}
+		es, err = findHistory(ctx, tx, reference)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("history of %q: %w", reference, err)
 	}
@@ -38,8 +36,8 @@ func paymentExists(ctx context.Context, tx *tx, reference string) error {
 	return err
 }
 
-// insertHistoryEntry appends e and sets its ID.
-func insertHistoryEntry(ctx context.Context, tx *tx, e *bridge.HistoryEntry) error {
+// InsertHistoryEntry appends e and sets its ID.
+func (tx *tx) InsertHistoryEntry(ctx context.Context, e *bridge.HistoryEntry) error {
 	at, err := encodeTime("history At", e.At)
 	if err != nil {
 		return err

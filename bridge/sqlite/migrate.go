@@ -51,31 +51,25 @@ func (s *Store) migrate(ctx context.Context) error {
 // check runs inside the write transaction, so two processes opening the same
 // file cannot both apply it.
 func (s *Store) migrateFile(ctx context.Context, name string) error {
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
+	return s.transact(ctx, func(tx *tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		body, err := fs.ReadFile(migrations, name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`,
+			name, tx.now.UnixNano())
 		return err
-	}
-	defer tx.Rollback()
-
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	body, err := fs.ReadFile(migrations, name)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`,
-		name, tx.now.UnixNano()); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // MigrationsApplied reports whether every migration this binary carries has
@@ -85,20 +79,22 @@ func (s *Store) MigrationsApplied(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("list migrations: %w", err)
 	}
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-
-	for _, name := range names {
-		var applied string
-		err := tx.QueryRowContext(ctx, `SELECT name FROM schema_migrations WHERE name = ?`, name).Scan(&applied)
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, nil
-		} else if err != nil {
-			return false, fmt.Errorf("read schema_migrations: %w", err)
+	applied := true
+	err = s.view(ctx, func(tx *tx) error {
+		for _, name := range names {
+			var got string
+			err := tx.QueryRowContext(ctx, `SELECT name FROM schema_migrations WHERE name = ?`, name).Scan(&got)
+			if errors.Is(err, sql.ErrNoRows) {
+				applied = false
+				return nil
+			} else if err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("read schema_migrations: %w", err)
 	}
-	return true, nil
+	return applied, nil
 }

@@ -29,7 +29,7 @@ const pendingNotification = `delivered_at = 0 AND gave_up_at = 0`
 // that a deliverer whose lease ran out and was taken over can no longer write
 // the notification. A limit below 1 claims nothing.
 func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*bridge.Notification, error) {
-	if err := checkLease(owner, lease); err != nil {
+	if err := bridge.CheckLease(owner, lease); err != nil {
 		return nil, err
 	}
 	if limit < 1 {
@@ -43,18 +43,13 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner str
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	ns, err := claimNotifications(ctx, tx, at, owner, until, limit)
+	var ns []*bridge.Notification
+	err = s.transact(ctx, func(tx *tx) (err error) {
+		ns, err = claimNotifications(ctx, tx, at, owner, until, limit)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications for %q: %w", owner, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("claim notifications for %q: commit: %w", owner, err)
 	}
 	return ns, nil
 }
@@ -63,18 +58,12 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner str
 // CreatedAt, which identify it, when n.Version is the stored version, and
 // bumps n.Version. n is changed only when the update commits.
 func (s *Store) UpdateNotification(ctx context.Context, n *bridge.Notification) error {
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
 	m := *n
-	if err := updateNotification(ctx, tx, &m); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		return updateNotification(ctx, tx, &m)
+	})
+	if err != nil {
 		return fmt.Errorf("update notification %q: %w", n.ID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("update notification %q: commit: %w", n.ID, err)
 	}
 	*n = m
 	return nil
@@ -82,16 +71,15 @@ func (s *Store) UpdateNotification(ctx context.Context, n *bridge.Notification) 
 
 // Notification returns the notification with this ID.
 func (s *Store) Notification(ctx context.Context, id string) (*bridge.Notification, error) {
-	tx, err := s.beginRead(ctx)
+	var n *bridge.Notification
+	err := s.view(ctx, func(tx *tx) (err error) {
+		n, err = scanNotification(tx.QueryRowContext(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return bridge.ErrNotFound
+		}
+		return err
+	})
 	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	n, err := scanNotification(tx.QueryRowContext(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("notification %q: %w", id, bridge.ErrNotFound)
-	} else if err != nil {
 		return nil, fmt.Errorf("notification %q: %w", id, err)
 	}
 	return n, nil
@@ -102,6 +90,12 @@ func (s *Store) Notification(ctx context.Context, id string) (*bridge.Notificati
 // payment or (reference "") of all, in one state or (state "") in any. An
 // unknown state is ECodeInvalid; a limit below 1 lists none.
 func (s *Store) Notifications(ctx context.Context, reference, state string, limit int) ([]*bridge.Notification, error) {
+	if err := bridge.CheckNotificationState(state); err != nil {
+		return nil, err
+	}
+	if limit < 1 {
+		return []*bridge.Notification{}, nil
+	}
 	var where []string
 	var args []any
 	if reference != "" {
@@ -109,26 +103,13 @@ func (s *Store) Notifications(ctx context.Context, reference, state string, limi
 		args = append(args, reference)
 	}
 	switch state {
-	case "":
 	case bridge.NotificationPending:
 		where = append(where, pendingNotification)
 	case bridge.NotificationDelivered:
 		where = append(where, `delivered_at <> 0`)
 	case bridge.NotificationFailed:
 		where = append(where, `delivered_at = 0 AND gave_up_at <> 0`)
-	default:
-		return nil, bridge.Errorf(bridge.ECodeInvalid, "", "notification state %q is not one of %s, %s, %s",
-			state, bridge.NotificationPending, bridge.NotificationDelivered, bridge.NotificationFailed)
 	}
-	if limit < 1 {
-		return []*bridge.Notification{}, nil
-	}
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
 	query := `SELECT ` + notificationColumns + ` FROM notifications`
 	for i, w := range where {
 		if i == 0 {
@@ -138,23 +119,15 @@ func (s *Store) Notifications(ctx context.Context, reference, state string, limi
 		}
 	}
 	query += ` ORDER BY created_at DESC, rowid DESC LIMIT ?`
-	ns, err := queryNotifications(ctx, tx, query, append(args, limit)...)
+	var ns []*bridge.Notification
+	err := s.view(ctx, func(tx *tx) (err error) {
+		ns, err = queryNotifications(ctx, tx, query, append(args, limit)...)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("notifications of %q in state %q: %w", reference, state, err)
 	}
 	return ns, nil
-}
-
-// newNotification fills in what a new notification takes from the store: it
-// is due at once unless the caller says otherwise.
-func newNotification(n *bridge.Notification, now time.Time) {
-	if n.CreatedAt.IsZero() {
-		n.CreatedAt = now
-	}
-	if n.NextAttemptAt.IsZero() {
-		n.NextAttemptAt = n.CreatedAt
-	}
-	n.Version = 1
 }
 
 // notificationTimes holds the encoded times of a notification.
@@ -187,9 +160,9 @@ func encodeNotificationTimes(n *bridge.Notification) (notificationTimes, error) 
 	return t, nil
 }
 
-// insertNotification inserts n as it is. A duplicate ID is ErrConflict, an
+// InsertNotification inserts n as it is. A duplicate ID is ErrConflict, an
 // unknown payment ErrNotFound.
-func insertNotification(ctx context.Context, tx *tx, n *bridge.Notification) error {
+func (tx *tx) InsertNotification(ctx context.Context, n *bridge.Notification) error {
 	t, err := encodeNotificationTimes(n)
 	if err != nil {
 		return err

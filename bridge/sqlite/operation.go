@@ -22,22 +22,16 @@ const operationColumns = `id, reference, kind, idempotency_key, request_hash, am
 // operation is pending from the moment it is stored. It gives ErrNotFound
 // when the payment is not stored. op is changed only when the insert commits.
 func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error {
-	if err := checkOperation(op); err != nil {
+	if err := op.Validate(); err != nil {
 		return err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
 	o := *op
-	newOperation(&o, tx.now)
-	if err := insertOperation(ctx, tx, &o); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		o.PrepareInsert(tx.now)
+		return tx.InsertOperation(ctx, &o)
+	})
+	if err != nil {
 		return fmt.Errorf("insert operation %q: %w", op.ID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("insert operation %q: commit: %w", op.ID, err)
 	}
 	*op = o
 	return nil
@@ -45,13 +39,11 @@ func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error
 
 // Operation returns the operation with this ID.
 func (s *Store) Operation(ctx context.Context, id string) (*bridge.Operation, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	op, err := findOperation(ctx, tx, `id = ?`, id)
+	var op *bridge.Operation
+	err := s.view(ctx, func(tx *tx) (err error) {
+		op, err = findOperation(ctx, tx, `id = ?`, id)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("operation %q: %w", id, err)
 	}
@@ -60,13 +52,11 @@ func (s *Store) Operation(ctx context.Context, id string) (*bridge.Operation, er
 
 // OperationByKey returns the operation with this idempotency key.
 func (s *Store) OperationByKey(ctx context.Context, key string) (*bridge.Operation, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	op, err := findOperation(ctx, tx, `idempotency_key = ?`, key)
+	var op *bridge.Operation
+	err := s.view(ctx, func(tx *tx) (err error) {
+		op, err = findOperation(ctx, tx, `idempotency_key = ?`, key)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("operation by key %q: %w", key, err)
 	}
@@ -77,16 +67,14 @@ func (s *Store) OperationByKey(ctx context.Context, key string) (*bridge.Operati
 // created at the same instant in the order they were stored, or ErrNotFound
 // when there is no such payment.
 func (s *Store) Operations(ctx context.Context, reference string) ([]*bridge.Operation, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	if err := paymentExists(ctx, tx, reference); err != nil {
-		return nil, fmt.Errorf("operations of %q: %w", reference, err)
-	}
-	ops, err := findOperations(ctx, tx, `reference = ? ORDER BY created_at, rowid`, reference)
+	var ops []*bridge.Operation
+	err := s.view(ctx, func(tx *tx) (err error) {
+		if err = paymentExists(ctx, tx, reference); err != nil {
+			return err
+		}
+		ops, err = findOperations(ctx, tx, `reference = ? ORDER BY created_at, rowid`, reference)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("operations of %q: %w", reference, err)
 	}
@@ -97,19 +85,13 @@ func (s *Store) Operations(ctx context.Context, reference string) ([]*bridge.Ope
 // which identify it, when op.Version is the stored version, and bumps
 // op.Version and op.UpdatedAt. op is changed only when the update commits.
 func (s *Store) UpdateOperation(ctx context.Context, op *bridge.Operation) error {
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
 	o := *op
-	o.UpdatedAt = tx.now
-	if err := updateOperation(ctx, tx, &o); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		o.UpdatedAt = tx.now
+		return updateOperation(ctx, tx, &o)
+	})
+	if err != nil {
 		return fmt.Errorf("update operation %q: %w", op.ID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("update operation %q: commit: %w", op.ID, err)
 	}
 	*op = o
 	return nil
@@ -123,7 +105,7 @@ func (s *Store) UpdateOperation(ctx context.Context, op *bridge.Operation) error
 // gives ErrNotFound for an unknown operation; when the lease is not taken it
 // returns the operation as stored and false.
 func (s *Store) ClaimOperation(ctx context.Context, id, owner string, now, until time.Time) (*bridge.Operation, bool, error) {
-	if err := checkLease(owner, until.Sub(now)); err != nil {
+	if err := bridge.CheckLease(owner, until.Sub(now)); err != nil {
 		return nil, false, err
 	}
 	at, err := nanos("now", now)
@@ -134,18 +116,16 @@ func (s *Store) ClaimOperation(ctx context.Context, id, owner string, now, until
 	if err != nil {
 		return nil, false, err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	defer tx.Rollback()
-
-	op, claimed, err := claimOperation(ctx, tx, id, owner, at, end)
+	var (
+		op      *bridge.Operation
+		claimed bool
+	)
+	err = s.transact(ctx, func(tx *tx) (err error) {
+		op, claimed, err = claimOperation(ctx, tx, id, owner, at, end)
+		return err
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("claim operation %q for %q: %w", id, owner, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, false, fmt.Errorf("claim operation %q for %q: commit: %w", id, owner, err)
 	}
 	return op, claimed, nil
 }
@@ -161,43 +141,16 @@ func (s *Store) StaleOperations(ctx context.Context, now time.Time, limit int) (
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
 	// The state is a literal so that the partial index operations_pending applies.
-	ops, err := findOperations(ctx, tx, `state = 'pending' AND lease_until <= ? ORDER BY created_at, rowid LIMIT ?`, at, limit)
+	var ops []*bridge.Operation
+	err = s.view(ctx, func(tx *tx) (err error) {
+		ops, err = findOperations(ctx, tx, `state = 'pending' AND lease_until <= ? ORDER BY created_at, rowid LIMIT ?`, at, limit)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("stale operations: %w", err)
 	}
 	return ops, nil
-}
-
-// checkOperation refuses an operation without the keys that identify it.
-func checkOperation(op *bridge.Operation) error {
-	if op.ID == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "operation has no ID")
-	}
-	if op.IdempotencyKey == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "operation %q has no idempotency key", op.ID)
-	}
-	return nil
-}
-
-// newOperation fills in what a new operation takes from the store.
-func newOperation(op *bridge.Operation, now time.Time) {
-	if op.CreatedAt.IsZero() {
-		op.CreatedAt = now
-	}
-	if op.UpdatedAt.IsZero() {
-		op.UpdatedAt = now
-	}
-	if op.State == "" {
-		op.State = bridge.OperationPending
-	}
-	op.Version = 1
 }
 
 // operationTimes encodes the times of op that the store writes.
@@ -212,9 +165,9 @@ func operationTimes(op *bridge.Operation) (leaseUntil, createdAt, updatedAt int6
 	return
 }
 
-// insertOperation inserts op as it is. A duplicate ID or idempotency key is
+// InsertOperation inserts op as it is. A duplicate ID or idempotency key is
 // ErrConflict, an unknown payment ErrNotFound.
-func insertOperation(ctx context.Context, tx *tx, op *bridge.Operation) error {
+func (tx *tx) InsertOperation(ctx context.Context, op *bridge.Operation) error {
 	leaseUntil, createdAt, updatedAt, err := operationTimes(op)
 	if err != nil {
 		return err

@@ -19,28 +19,16 @@ const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, am
 // InsertPayment stores a new attempt with Version 1. A zero CreatedAt or
 // UpdatedAt is set from the clock. p is changed only when the insert commits.
 func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
-	if p.Reference == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "payment has no reference")
-	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
+	if err := p.Validate(); err != nil {
 		return err
 	}
-	defer tx.Rollback()
-
 	q := *p
-	if q.CreatedAt.IsZero() {
-		q.CreatedAt = tx.now
-	}
-	if q.UpdatedAt.IsZero() {
-		q.UpdatedAt = tx.now
-	}
-	q.Version = 1
-	if err := insertPayment(ctx, tx, &q); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		q.PrepareInsert(tx.now)
+		return insertPayment(ctx, tx, &q)
+	})
+	if err != nil {
 		return fmt.Errorf("insert payment %q: %w", p.Reference, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("insert payment %q: commit: %w", p.Reference, err)
 	}
 	*p = q
 	return nil
@@ -48,13 +36,11 @@ func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
 
 // Payment returns the payment with this reference.
 func (s *Store) Payment(ctx context.Context, reference string) (*bridge.Payment, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	p, err := findPayment(ctx, tx, `reference = ?`, reference)
+	var p *bridge.Payment
+	err := s.view(ctx, func(tx *tx) (err error) {
+		p, err = findPayment(ctx, tx, `reference = ?`, reference)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("payment %q: %w", reference, err)
 	}
@@ -67,13 +53,11 @@ func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payme
 	if token == "" {
 		return nil, fmt.Errorf("payment by empty token: %w", bridge.ErrNotFound)
 	}
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	p, err := findPayment(ctx, tx, `return_token = ?`, token)
+	var p *bridge.Payment
+	err := s.view(ctx, func(tx *tx) (err error) {
+		p, err = findPayment(ctx, tx, `return_token = ?`, token)
+		return err
+	})
 	if err != nil {
 		// The token is a secret; it stays out of the error.
 		return nil, fmt.Errorf("payment by token: %w", err)
@@ -84,59 +68,15 @@ func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payme
 // PaymentsByOrder returns the attempts for a KCO order by attempt number;
 // none is not an error.
 func (s *Store) PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*bridge.Payment, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	ps, err := findPayments(ctx, tx, kcoOrderID)
+	var ps []*bridge.Payment
+	err := s.view(ctx, func(tx *tx) (err error) {
+		ps, err = findPayments(ctx, tx, kcoOrderID)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("payments of order %q: %w", kcoOrderID, err)
 	}
 	return ps, nil
-}
-
-// UpdatePayment writes every field of p but Reference and CreatedAt, which
-// identify the attempt, when p.Version is the stored version. entry, when
-// not nil, is appended to the history in the same transaction; an empty
-// Reference or zero At is filled in. p and entry are changed only when the
-// update commits.
-func (s *Store) UpdatePayment(ctx context.Context, p *bridge.Payment, entry *bridge.HistoryEntry) error {
-	if entry != nil && entry.Reference != "" && entry.Reference != p.Reference {
-		return bridge.Errorf(bridge.ECodeInvalid, "",
-			"history entry of payment %q given with payment %q", entry.Reference, p.Reference)
-	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	q := *p
-	q.UpdatedAt = tx.now
-	if err := updatePayment(ctx, tx, &q); err != nil {
-		return fmt.Errorf("update payment %q: %w", p.Reference, err)
-	}
-	var e bridge.HistoryEntry
-	if entry != nil {
-		e = *entry
-		e.Reference = q.Reference
-		if e.At.IsZero() {
-			e.At = tx.now
-		}
-		if err := insertHistoryEntry(ctx, tx, &e); err != nil {
-			return fmt.Errorf("update payment %q: %w", p.Reference, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("update payment %q: commit: %w", p.Reference, err)
-	}
-	*p = q
-	if entry != nil {
-		*entry = e
-	}
-	return nil
 }
 
 // insertPayment inserts p as it is.
@@ -163,11 +103,11 @@ func insertPayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
 	return conflict(err)
 }
 
-// updatePayment writes p over the stored row if the stored version is
+// UpdatePayment writes p over the stored row if the stored version is
 // p.Version, and then bumps p.Version. It tells a stale version
 // (ErrConflict) from a missing payment (ErrNotFound). The poll lease is not
 // part of the payment and is left as it is.
-func updatePayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
+func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 	updatedAt, err := encodeTime("UpdatedAt", p.UpdatedAt)
 	if err != nil {
 		return err

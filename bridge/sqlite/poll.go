@@ -17,7 +17,7 @@ import (
 // update of the payment is not refused because of it. A limit below 1
 // claims nothing.
 func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*bridge.Payment, error) {
-	if err := checkLease(owner, lease); err != nil {
+	if err := bridge.CheckLease(owner, lease); err != nil {
 		return nil, err
 	}
 	if limit < 1 {
@@ -31,18 +31,13 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, 
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	ps, err := claimDuePolls(ctx, tx, at, owner, until, limit)
+	var ps []*bridge.Payment
+	err = s.transact(ctx, func(tx *tx) (err error) {
+		ps, err = claimDuePolls(ctx, tx, at, owner, until, limit)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due polls for %q: %w", owner, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("claim due polls for %q: commit: %w", owner, err)
 	}
 	return ps, nil
 }
@@ -57,27 +52,24 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 	if err != nil {
 		return err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	res, err := tx.ExecContext(ctx, `UPDATE payments SET
-		next_poll_at = ?,
-		poll_owner = CASE WHEN poll_owner = ? THEN '' ELSE poll_owner END,
-		poll_lease_until = CASE WHEN poll_owner = ? THEN 0 ELSE poll_lease_until END
-		WHERE reference = ?`, at, owner, owner, reference)
+	err = s.transact(ctx, func(tx *tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE payments SET
+			next_poll_at = ?,
+			poll_owner = CASE WHEN poll_owner = ? THEN '' ELSE poll_owner END,
+			poll_lease_until = CASE WHEN poll_owner = ? THEN 0 ELSE poll_lease_until END
+			WHERE reference = ?`, at, owner, owner, reference)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return bridge.ErrNotFound
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("release poll of %q: %w", reference, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("release poll of %q: %w", reference, err)
-	} else if n == 0 {
-		return fmt.Errorf("release poll of %q: %w", reference, bridge.ErrNotFound)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("release poll of %q: commit: %w", reference, err)
 	}
 	return nil
 }
@@ -114,15 +106,4 @@ func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until i
 		return cmp.Or(a.NextPollAt.Compare(b.NextPollAt), cmp.Compare(a.Reference, b.Reference))
 	})
 	return ps, nil
-}
-
-// checkLease refuses a lease that nobody holds or that ends as it starts.
-func checkLease(owner string, lease time.Duration) error {
-	if owner == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "lease has no owner")
-	}
-	if lease <= 0 {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "lease of %s is not positive", lease)
-	}
-	return nil
 }

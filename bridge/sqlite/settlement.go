@@ -17,44 +17,39 @@ import (
 // import with a known (provider, hash) changes nothing.
 func (s *Store) ImportSettlement(ctx context.Context, imp *bridge.SettlementImport) (bridge.ImportResult, error) {
 	var res bridge.ImportResult
-	if imp.Provider == "" || imp.Hash == "" {
-		return res, bridge.Errorf(bridge.ECodeInvalid, "", "an import needs a provider and a hash")
-	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
+	if err := imp.Validate(); err != nil {
 		return res, err
 	}
-	defer tx.Rollback()
-
-	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM settlement_imports WHERE provider = ? AND hash = ?`, imp.Provider, imp.Hash).Scan(&one)
-	if err == nil {
-		res.AlreadyImported = true
-		return res, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return res, fmt.Errorf("import %s: %w", imp.Source, err)
-	}
-	if err := insertLines(ctx, tx, imp, &res); err != nil {
-		return res, fmt.Errorf("import %s: %w", imp.Source, err)
-	}
-	for _, p := range imp.Payouts {
-		r, err := tx.ExecContext(ctx, `INSERT INTO settlement_payouts (provider, id, msn, date, amount, currency, gross, source)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, id) DO NOTHING`,
-			p.Provider, p.ID, p.MSN, p.Date, p.Amount, p.Currency, boolInt(p.Gross), p.Source)
-		if err != nil {
-			return res, fmt.Errorf("import %s: payout %s: %w", imp.Source, p.ID, err)
+	err := s.transact(ctx, func(tx *tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM settlement_imports WHERE provider = ? AND hash = ?`, imp.Provider, imp.Hash).Scan(&one)
+		if err == nil {
+			res.AlreadyImported = true
+			return nil
 		}
-		if n, _ := r.RowsAffected(); n > 0 {
-			res.NewPayouts++
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO settlement_imports (provider, hash, source, lines, warnings, imported_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, imp.Provider, imp.Hash, imp.Source, len(imp.Lines), strings.Join(imp.Warnings, "\n"), tx.now.UnixNano()); err != nil {
+		if err := insertLines(ctx, tx, imp, &res); err != nil {
+			return err
+		}
+		for _, p := range imp.Payouts {
+			r, err := tx.ExecContext(ctx, `INSERT INTO settlement_payouts (provider, id, msn, date, amount, currency, gross, source)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, id) DO NOTHING`,
+				p.Provider, p.ID, p.MSN, p.Date, p.Amount, p.Currency, boolInt(p.Gross), p.Source)
+			if err != nil {
+				return fmt.Errorf("payout %s: %w", p.ID, err)
+			}
+			if n, _ := r.RowsAffected(); n > 0 {
+				res.NewPayouts++
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO settlement_imports (provider, hash, source, lines, warnings, imported_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, imp.Provider, imp.Hash, imp.Source, len(imp.Lines), strings.Join(imp.Warnings, "\n"), tx.now.UnixNano())
+		return err
+	})
+	if err != nil {
 		return res, fmt.Errorf("import %s: %w", imp.Source, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return res, fmt.Errorf("import %s: commit: %w", imp.Source, err)
 	}
 	return res, nil
 }
@@ -77,9 +72,6 @@ func insertLines(ctx context.Context, tx *tx, imp *bridge.SettlementImport, res 
 	defer closeOpen.Close()
 	now := tx.now.UnixNano()
 	for _, l := range imp.Lines {
-		if l.Key == "" {
-			return bridge.Errorf(bridge.ECodeInvalid, "", "%s line %d has no key", l.Source, l.SourceLine)
-		}
 		r, err := ins.ExecContext(ctx, l.Key, l.Provider, l.Source, l.SourceLine, l.Kind, l.Reference, l.PSPReference,
 			l.MSN, l.Gross, l.Fee, l.Currency, l.PayoutID, l.LedgerDate, boolInt(l.Open), now)
 		if err != nil {
@@ -112,57 +104,59 @@ func boolInt(b bool) int {
 
 // SettlementLines returns the lines of the ledger days from..to.
 func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]bridge.SettlementLine, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT key, provider, source, source_line, kind, reference, psp_reference, msn,
-		gross, fee, currency, payout_id, ledger_date, open, imported_at
-		FROM settlement_lines WHERE ledger_date >= ? AND ledger_date <= ? ORDER BY provider, ledger_date, key`, from, to)
+	out := []bridge.SettlementLine{}
+	err := s.view(ctx, func(tx *tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT key, provider, source, source_line, kind, reference, psp_reference, msn,
+			gross, fee, currency, payout_id, ledger_date, open, imported_at
+			FROM settlement_lines WHERE ledger_date >= ? AND ledger_date <= ? ORDER BY provider, ledger_date, key`, from, to)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var l bridge.SettlementLine
+			var open int
+			var imported int64
+			if err := rows.Scan(&l.Key, &l.Provider, &l.Source, &l.SourceLine, &l.Kind, &l.Reference, &l.PSPReference, &l.MSN,
+				&l.Gross, &l.Fee, &l.Currency, &l.PayoutID, &l.LedgerDate, &open, &imported); err != nil {
+				return err
+			}
+			l.Open, l.ImportedAt = open == 1, fromNanos(imported)
+			out = append(out, l)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("settlement lines: %w", err)
 	}
-	defer rows.Close()
-	out := []bridge.SettlementLine{}
-	for rows.Next() {
-		var l bridge.SettlementLine
-		var open int
-		var imported int64
-		if err := rows.Scan(&l.Key, &l.Provider, &l.Source, &l.SourceLine, &l.Kind, &l.Reference, &l.PSPReference, &l.MSN,
-			&l.Gross, &l.Fee, &l.Currency, &l.PayoutID, &l.LedgerDate, &open, &imported); err != nil {
-			return nil, fmt.Errorf("settlement lines: %w", err)
-		}
-		l.Open, l.ImportedAt = open == 1, fromNanos(imported)
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SettlementPayouts returns the payouts dated from..to.
 func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]bridge.SettlementPayout, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT provider, id, msn, date, amount, currency, gross, source
-		FROM settlement_payouts WHERE date >= ? AND date <= ? ORDER BY provider, date, id`, from, to)
+	out := []bridge.SettlementPayout{}
+	err := s.view(ctx, func(tx *tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT provider, id, msn, date, amount, currency, gross, source
+			FROM settlement_payouts WHERE date >= ? AND date <= ? ORDER BY provider, date, id`, from, to)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p bridge.SettlementPayout
+			var gross int
+			if err := rows.Scan(&p.Provider, &p.ID, &p.MSN, &p.Date, &p.Amount, &p.Currency, &gross, &p.Source); err != nil {
+				return err
+			}
+			p.Gross = gross == 1
+			out = append(out, p)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("settlement payouts: %w", err)
 	}
-	defer rows.Close()
-	out := []bridge.SettlementPayout{}
-	for rows.Next() {
-		var p bridge.SettlementPayout
-		var gross int
-		if err := rows.Scan(&p.Provider, &p.ID, &p.MSN, &p.Date, &p.Amount, &p.Currency, &gross, &p.Source); err != nil {
-			return nil, fmt.Errorf("settlement payouts: %w", err)
-		}
-		p.Gross = gross == 1
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Movements returns the successful captures and refunds in [from, to).
@@ -175,50 +169,46 @@ func (s *Store) Movements(ctx context.Context, from, to time.Time) ([]bridge.Mov
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT e.reference, p.kco_order_id, p.unit, e.name, e.psp_reference,
-		e.amount_value, e.amount_currency, e.occurred_at
-		FROM payment_events e JOIN payments p ON p.reference = e.reference
-		WHERE e.name IN ('CAPTURED', 'REFUNDED') AND e.success = 1 AND e.occurred_at >= ? AND e.occurred_at < ?
-		ORDER BY e.occurred_at, e.id`, f, t)
+	out := []bridge.Movement{}
+	err = s.view(ctx, func(tx *tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT e.reference, p.kco_order_id, p.unit, e.name, e.psp_reference,
+			e.amount_value, e.amount_currency, e.occurred_at
+			FROM payment_events e JOIN payments p ON p.reference = e.reference
+			WHERE e.name IN ('CAPTURED', 'REFUNDED') AND e.success = 1 AND e.occurred_at >= ? AND e.occurred_at < ?
+			ORDER BY e.occurred_at, e.id`, f, t)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m bridge.Movement
+			var name string
+			var at int64
+			if err := rows.Scan(&m.Reference, &m.KCOOrderID, &m.Unit, &name, &m.PSPReference, &m.Amount, &m.Currency, &at); err != nil {
+				return err
+			}
+			m.Kind = bridge.MovementKind(name)
+			m.At = fromNanos(at)
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("movements: %w", err)
 	}
-	defer rows.Close()
-	out := []bridge.Movement{}
-	for rows.Next() {
-		var m bridge.Movement
-		var name string
-		var at int64
-		if err := rows.Scan(&m.Reference, &m.KCOOrderID, &m.Unit, &name, &m.PSPReference, &m.Amount, &m.Currency, &at); err != nil {
-			return nil, fmt.Errorf("movements: %w", err)
-		}
-		m.Kind = "capture"
-		if name == "REFUNDED" {
-			m.Kind = "refund"
-		}
-		m.At = fromNanos(at)
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ReportCursor returns the persisted cursor for key, or "".
 func (s *Store) ReportCursor(ctx context.Context, key string) (string, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer tx.Rollback()
 	var c string
-	err = tx.QueryRowContext(ctx, `SELECT cursor FROM report_cursors WHERE key = ?`, key).Scan(&c)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
+	err := s.view(ctx, func(tx *tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT cursor FROM report_cursors WHERE key = ?`, key).Scan(&c)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("report cursor %q: %w", key, err)
 	}
@@ -227,14 +217,13 @@ func (s *Store) ReportCursor(ctx context.Context, key string) (string, error) {
 
 // SetReportCursor persists the cursor for key.
 func (s *Store) SetReportCursor(ctx context.Context, key, cursor string) error {
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO report_cursors (key, cursor, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`, key, cursor, tx.now.UnixNano())
 		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO report_cursors (key, cursor, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`, key, cursor, tx.now.UnixNano()); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("report cursor %q: %w", key, err)
 	}
-	return tx.Commit()
+	return nil
 }

@@ -139,23 +139,37 @@ type tx struct {
 	now time.Time
 }
 
-// beginWrite starts a write transaction on the single writer connection.
-func (s *Store) beginWrite(ctx context.Context) (*tx, error) {
+// transact runs f in a write transaction on the single writer connection
+// and commits it when f returns nil. An error from f, a panic in f or a
+// failed commit rolls it back, so a method's writes are stored together or
+// not at all; the deferred Rollback does nothing after a commit.
+func (s *Store) transact(ctx context.Context, f func(tx *tx) error) error {
 	t, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
-	return &tx{Tx: t, now: s.now().UTC()}, nil
+	defer t.Rollback()
+
+	if err := f(&tx{Tx: t, now: s.now().UTC()}); err != nil {
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
-// beginRead starts a read transaction, so that a method reading more than one
-// statement sees one snapshot. It reads no clock: nothing it does is dated.
-func (s *Store) beginRead(ctx context.Context) (*tx, error) {
+// view runs f in a read-only transaction, so that a method reading more
+// than one statement sees one snapshot, and then rolls it back: it has
+// nothing to commit. It reads no clock: nothing it does is dated.
+func (s *Store) view(ctx context.Context, f func(tx *tx) error) error {
 	t, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
-	return &tx{Tx: t}, nil
+	defer t.Rollback()
+
+	return f(&tx{Tx: t})
 }
 
 // splitDSN separates a DSN into the database name and its query.

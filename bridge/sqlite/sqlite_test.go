@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -316,4 +317,64 @@ func BenchmarkUpdatePaymentWithHistory(b *testing.B) {
 	}
 	b.StopTimer()
 	reportOps(b)
+}
+
+// TestTransact checks that transact stores f's writes only when f returns
+// nil, and that neither an error nor a panic leaves the single writer
+// connection inside a transaction, where every later write would wait for
+// it forever.
+func TestTransact(t *testing.T) {
+	failed := errors.New("f failed")
+	tests := []struct {
+		name      string
+		f         func(ctx context.Context, tx *tx, p *bridge.Payment) error
+		wantErr   error
+		wantPanic bool
+	}{
+		{"nil commits", func(ctx context.Context, tx *tx, p *bridge.Payment) error {
+			return insertPayment(ctx, tx, p)
+		}, nil, false},
+		{"an error rolls back", func(ctx context.Context, tx *tx, p *bridge.Payment) error {
+			if err := insertPayment(ctx, tx, p); err != nil {
+				return err
+			}
+			return failed
+		}, failed, false},
+		{"a panic rolls back", func(ctx context.Context, tx *tx, p *bridge.Payment) error {
+			if err := insertPayment(ctx, tx, p); err != nil {
+				return err
+			}
+			panic(failed)
+		}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTestStore(t)
+			defer s.Close()
+			p := payment("KCO-1", 1)
+			p.PrepareInsert(time.Now())
+
+			run := func() error {
+				return s.transact(ctx, func(tx *tx) error { return tt.f(ctx, tx, p) })
+			}
+			if tt.wantPanic {
+				require.PanicsWithValue(t, failed, func() { _ = run() })
+			} else {
+				require.ErrorIs(t, run(), tt.wantErr)
+			}
+
+			_, err := s.Payment(ctx, p.Reference)
+			if tt.wantErr == nil && !tt.wantPanic {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, bridge.ErrNotFound)
+			}
+			// The writer is free again: a leaked transaction would make this
+			// write wait until the deadline.
+			wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			require.NoError(t, s.InsertPayment(wait, payment("KCO-2", 1)))
+		})
+	}
 }

@@ -20,25 +20,20 @@ const purgeBatch = 500
 // A record whose keepUntil has passed counts as forgotten, whether or not the
 // opportunistic purge of expired records has reached it yet.
 func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil time.Time) (bool, error) {
-	if signature == "" {
-		return false, bridge.Errorf(bridge.ECodeInvalid, "", "webhook has no signature")
+	if err := bridge.CheckSeenWebhook(signature); err != nil {
+		return false, err
 	}
 	until, err := nanos("keepUntil", keepUntil)
 	if err != nil {
 		return false, err
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-
-	seen, err := recordWebhook(ctx, tx, signature, until)
+	var seen bool
+	err = s.transact(ctx, func(tx *tx) (err error) {
+		seen, err = recordWebhook(ctx, tx, signature, until)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("seen webhook: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("seen webhook: commit: %w", err)
 	}
 	return seen, nil
 }
@@ -69,24 +64,16 @@ func recordWebhook(ctx context.Context, tx *tx, signature string, until int64) (
 // has one. A zero CreatedAt is set from the clock; r is changed only when the
 // write commits.
 func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRegistration) error {
-	if r.Unit == "" {
-		return bridge.Errorf(bridge.ECodeInvalid, "", "webhook registration has no unit")
-	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
+	if err := r.Validate(); err != nil {
 		return err
 	}
-	defer tx.Rollback()
-
 	w := *r
-	if w.CreatedAt.IsZero() {
-		w.CreatedAt = tx.now
-	}
-	if err := saveWebhookRegistration(ctx, tx, &w); err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		w.PrepareInsert(tx.now)
+		return saveWebhookRegistration(ctx, tx, &w)
+	})
+	if err != nil {
 		return fmt.Errorf("save webhook registration of %q: %w", r.Unit, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("save webhook registration of %q: commit: %w", r.Unit, err)
 	}
 	*r = w
 	return nil
@@ -94,13 +81,11 @@ func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRe
 
 // WebhookRegistration returns the registration of unit.
 func (s *Store) WebhookRegistration(ctx context.Context, unit string) (*bridge.WebhookRegistration, error) {
-	tx, err := s.beginRead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	r, err := findWebhookRegistration(ctx, tx, unit)
+	var r *bridge.WebhookRegistration
+	err := s.view(ctx, func(tx *tx) (err error) {
+		r, err = findWebhookRegistration(ctx, tx, unit)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook registration of %q: %w", unit, err)
 	}
@@ -111,17 +96,12 @@ func (s *Store) WebhookRegistration(ctx context.Context, unit string) (*bridge.W
 // that is not stored is not an error, so that an unregistration that died
 // halfway can simply be run again.
 func (s *Store) DeleteWebhookRegistration(ctx context.Context, unit string) error {
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
+	err := s.transact(ctx, func(tx *tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM webhook_registrations WHERE unit = ?`, unit)
 		return err
-	}
-	defer tx.Rollback()
-
-	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_registrations WHERE unit = ?`, unit); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("delete webhook registration of %q: %w", unit, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("delete webhook registration of %q: commit: %w", unit, err)
 	}
 	return nil
 }
