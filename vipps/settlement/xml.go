@@ -40,7 +40,7 @@ func ParseXML(r io.Reader, source string) (*Report, error) {
 	}
 	p := &xmlParser{
 		source: source,
-		d:      xml.NewDecoder(r),
+		d:      xml.NewDecoder(&xmlLineEnds{r: r}),
 		oslo:   loc,
 		rep:    &Report{Format: FormatXML, Source: source},
 	}
@@ -48,6 +48,39 @@ func ParseXML(r io.Reader, source string) (*Report, error) {
 		return nil, err
 	}
 	return p.rep, nil
+}
+
+// xmlLineEnds turns the line ends \r\n and a lone \r into \n, as XML
+// reads them (XML 1.0 §2.11), before the decoder sees them. The decoder
+// does the same to the text it hands over, but it counts only \n as a line
+// break, so without this every line after a lone \r would be misnumbered.
+type xmlLineEnds struct {
+	r  io.Reader
+	cr bool // the last byte read was \r
+}
+
+func (x *xmlLineEnds) Read(b []byte) (int, error) {
+	for {
+		n, err := x.r.Read(b)
+		if !x.cr && bytes.IndexByte(b[:n], '\r') < 0 {
+			return n, err
+		}
+		w := 0
+		for _, c := range b[:n] {
+			if c == '\n' && x.cr {
+				x.cr = false
+				continue
+			}
+			if x.cr = c == '\r'; x.cr {
+				c = '\n'
+			}
+			b[w] = c
+			w++
+		}
+		if w > 0 || n == 0 || err != nil {
+			return w, err
+		}
+	}
 }
 
 type xmlFrame struct {
@@ -74,10 +107,11 @@ type xmlParser struct {
 	oslo   *time.Location
 	rep    *Report
 
-	stack    []xmlFrame
-	ns       []nsBinding
-	text     []byte
-	rootDone bool
+	stack     []xmlFrame
+	ns        []nsBinding
+	text      []byte
+	rootDone  bool
+	tokenLine int // the line where the token being read begins
 
 	// SettlementDetailsInfo and PaymentsInfo being read.
 	msn, salesUnit, orgName, orgNumber string
@@ -112,6 +146,7 @@ func (p *xmlParser) run() error {
 	// token and keeps its own namespace maps; the parser resolves
 	// namespaces and matches end tags itself.
 	for {
+		p.tokenLine = p.line()
 		tok, err := p.d.RawToken()
 		if err == io.EOF {
 			break
@@ -296,9 +331,12 @@ func (p *xmlParser) chars(t xml.CharData) error {
 		return nil
 	}
 	if text := bytes.TrimSpace(t); len(text) > 0 {
-		// The decoder is past the text now; count back to where it begins.
+		// Count on from where the token began; counting back from its end
+		// would also count a character reference such as &#10; after the
+		// text. One in the leading space can only make the count overshoot,
+		// and never past where the token ends.
 		lead := t[:bytes.Index(t, text)]
-		line := p.line() - bytes.Count(t, []byte("\n")) + bytes.Count(lead, []byte("\n"))
+		line := min(p.tokenLine+bytes.Count(lead, []byte("\n")), p.line())
 		return p.errf(line, top.elem.name, "unexpected text %q", truncate(string(text), 40))
 	}
 	return nil
