@@ -61,7 +61,8 @@
 //
 // # Fuzzing
 //
-// Every parser has a fuzz target (FuzzParseXML, FuzzParseCSV, FuzzParseXLSX,
-// FuzzDecimal) seeded with the Vipps samples; inputs that once crashed a
-// parser are kept under testdata/fuzz and run with the tests.
+// Every parser has a fuzz target (FuzzParseXML, FuzzParseCSV,
+// FuzzParseCSVFunc, FuzzParseXLSX, FuzzDecimal) seeded with the Vipps
+// samples. A few inputs of each, and every input that once made one fail,
+// are kept under testdata/fuzz and run with the tests.
 package settlement
