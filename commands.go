@@ -15,6 +15,7 @@ import (
 
 	"vippskco/bridge"
 	"vippskco/bridge/config"
+	"vippskco/bridge/reconcile"
 	"vippskco/klarna"
 )
 
@@ -143,9 +144,9 @@ func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, 
 	var warnings []string
 	name := path[strings.LastIndex(path, "/")+1:]
 	switch *provider {
-	case bridge.ProviderVipps:
+	case string(reconcile.Vipps):
 		res, warnings, err = svc.ImportVippsFile(ctx, name, data)
-	case bridge.ProviderKustom:
+	case string(reconcile.Kustom):
 		opt := klarna.CSVOptions{}
 		if *separator != "" {
 			opt.Separator = []rune(*separator)[0]

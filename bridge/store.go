@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"time"
+
+	"vippskco/bridge/reconcile"
 )
 
 // Store keeps everything the bridge remembers. It is the union of the roles
@@ -174,9 +176,9 @@ type SettlementStore interface {
 	ImportSettlement(ctx context.Context, imp *SettlementImport) (ImportResult, error)
 	// SettlementLines returns the lines with from <= LedgerDate <= to
 	// (YYYY-MM-DD), ordered by provider, ledger date and key.
-	SettlementLines(ctx context.Context, from, to string) ([]SettlementLine, error)
+	SettlementLines(ctx context.Context, from, to string) ([]reconcile.Line, error)
 	// SettlementPayouts returns the payouts with from <= Date <= to.
-	SettlementPayouts(ctx context.Context, from, to string) ([]SettlementPayout, error)
+	SettlementPayouts(ctx context.Context, from, to string) ([]reconcile.Payout, error)
 	// Movements returns the successful captures and refunds of our payments
 	// that happened in [from, to).
 	Movements(ctx context.Context, from, to time.Time) ([]Movement, error)

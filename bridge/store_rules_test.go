@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/reconcile"
 )
 
 // requireInvalid fails unless err is an ECodeInvalid error with this message;
@@ -363,17 +364,17 @@ func TestCheckNotificationState(t *testing.T) {
 }
 
 func TestSettlementImportValidate(t *testing.T) {
-	line := bridge.SettlementLine{Key: "vipps:1", Source: "report.csv", SourceLine: 2}
+	line := reconcile.Line{Key: "vipps:1", Source: "report.csv", SourceLine: 2}
 	tests := []struct {
 		name string
 		imp  bridge.SettlementImport
 		want string
 	}{
-		{"complete", bridge.SettlementImport{Provider: "vipps", Hash: "ab12", Lines: []bridge.SettlementLine{line}}, ""},
+		{"complete", bridge.SettlementImport{Provider: "vipps", Hash: "ab12", Lines: []reconcile.Line{line}}, ""},
 		{"no lines", bridge.SettlementImport{Provider: "vipps", Hash: "ab12"}, ""},
 		{"no provider", bridge.SettlementImport{Hash: "ab12"}, "an import needs a provider and a hash"},
 		{"no hash", bridge.SettlementImport{Provider: "vipps"}, "an import needs a provider and a hash"},
-		{"a line without key", bridge.SettlementImport{Provider: "vipps", Hash: "ab12", Lines: []bridge.SettlementLine{
+		{"a line without key", bridge.SettlementImport{Provider: "vipps", Hash: "ab12", Lines: []reconcile.Line{
 			line, {Source: "report.csv", SourceLine: 3},
 		}}, "report.csv line 3 has no key"},
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"vippskco/bridge"
+	"vippskco/bridge/reconcile"
 	"vippskco/klarna"
 	"vippskco/vipps/settlement"
 )
@@ -23,7 +24,7 @@ func (s *Service) ImportVippsFile(ctx context.Context, name string, data []byte)
 	if err != nil {
 		return bridge.ImportResult{}, nil, &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
 	}
-	imp := &bridge.SettlementImport{Provider: bridge.ProviderVipps, Source: name, Hash: hashOf(data), Warnings: rep.Warnings}
+	imp := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: name, Hash: hashOf(data), Warnings: rep.Warnings}
 	for _, p := range rep.Check() {
 		imp.Warnings = append(imp.Warnings, fmt.Sprint(p))
 	}
@@ -32,16 +33,16 @@ func (s *Service) ImportVippsFile(ctx context.Context, name string, data []byte)
 		cur := cmp.Or(st.Currency, rep.Currency, s.currencyOfMSN(msn))
 		for _, t := range st.Transactions {
 			date := cmp.Or(t.SalesDate, st.Date)
-			imp.Lines = append(imp.Lines, bridge.SettlementLine{
-				Provider: bridge.ProviderVipps, Source: name, SourceLine: t.Line,
+			imp.Lines = append(imp.Lines, reconcile.Line{
+				Provider: reconcile.Vipps, Source: name, SourceLine: t.Line,
 				Key:  vippsLineKey(t.TransactionID, t.Kind),
-				Kind: t.Kind, Reference: t.OrderID, PSPReference: t.TransactionID, MSN: msn,
+				Kind: reconcile.Kind(t.Kind), Reference: t.OrderID, PSPReference: t.TransactionID, MSN: msn,
 				Gross: t.Gross, Fee: t.Fee, Currency: cur, PayoutID: st.ID, LedgerDate: date,
 			})
 		}
 		if st.ID != "" {
-			imp.Payouts = append(imp.Payouts, bridge.SettlementPayout{
-				Provider: bridge.ProviderVipps, ID: st.ID, MSN: msn, Date: st.Date, Amount: paidOut(st), Currency: cur,
+			imp.Payouts = append(imp.Payouts, reconcile.Payout{
+				Provider: reconcile.Vipps, ID: st.ID, MSN: msn, Date: st.Date, Amount: paidOut(st), Currency: cur,
 				Gross: st.Type == settlement.TypeGross, Source: name,
 			})
 		}
@@ -82,7 +83,7 @@ func (s *Service) ImportKustomCSV(ctx context.Context, name string, data []byte,
 	if err != nil {
 		return bridge.ImportResult{}, &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
 	}
-	imp := &bridge.SettlementImport{Provider: bridge.ProviderKustom, Source: name, Hash: hashOf(data)}
+	imp := &bridge.SettlementImport{Provider: reconcile.Kustom, Source: name, Hash: hashOf(data)}
 	for _, r := range rep.Rows {
 		l := kustomLine(r.Type, r.OrderID, r.CaptureID, r.RefundID, r.Amount, r.Currency, r.PaymentReference, cmp.Or(r.CaptureDate, r.SaleDate))
 		l.Source, l.SourceLine = name, r.Line
@@ -101,8 +102,8 @@ func (s *Service) ImportKustomCSV(ctx context.Context, name string, data []byte,
 // kustomLine maps a Kustom transaction. Kustom gives magnitudes and says
 // the direction by type: sales add, returns and reversals take away, fees
 // are costs.
-func kustomLine(typ, orderID, captureID, refundID string, amount int64, currency, payout, date string) bridge.SettlementLine {
-	l := bridge.SettlementLine{Provider: bridge.ProviderKustom, Reference: orderID, PSPReference: cmp.Or(captureID, refundID),
+func kustomLine(typ, orderID, captureID, refundID string, amount int64, currency, payout, date string) reconcile.Line {
+	l := reconcile.Line{Provider: reconcile.Kustom, Reference: orderID, PSPReference: cmp.Or(captureID, refundID),
 		Currency: currency, PayoutID: payout, LedgerDate: dateOnly(date)}
 	switch strings.ToUpper(typ) {
 	case "SALE":
@@ -119,9 +120,9 @@ func kustomLine(typ, orderID, captureID, refundID string, amount int64, currency
 	return l
 }
 
-func kustomPayout(p klarna.Payout, source string) bridge.SettlementPayout {
-	return bridge.SettlementPayout{
-		Provider: bridge.ProviderKustom, ID: p.PaymentReference, Date: p.PayoutDate.UTC().Format("2006-01-02"),
+func kustomPayout(p klarna.Payout, source string) reconcile.Payout {
+	return reconcile.Payout{
+		Provider: reconcile.Kustom, ID: p.PaymentReference, Date: p.PayoutDate.UTC().Format("2006-01-02"),
 		Amount: p.Totals.SettlementAmount, Currency: p.CurrencyCode, Gross: p.MerchantSettlementType == "GROSS", Source: source,
 	}
 }

@@ -78,20 +78,7 @@ func (s *Service) Reconcile(ctx context.Context, from, to string) (*Reconciliati
 			PSPReference: m.PSPReference, Amount: m.Amount, Currency: m.Currency, At: m.At,
 		}
 	}
-	ls := make([]reconcile.Line, len(lines))
-	for i, l := range lines {
-		ls[i] = reconcile.Line{
-			Provider: reconcile.Provider(l.Provider), Source: l.Source, SourceLine: l.SourceLine, Key: l.Key,
-			Kind: reconcile.Kind(l.Kind), Reference: l.Reference, PSPReference: l.PSPReference, MSN: l.MSN,
-			Gross: l.Gross, Fee: l.Fee, Currency: l.Currency, PayoutID: l.PayoutID, LedgerDate: l.LedgerDate, Open: l.Open,
-		}
-	}
-	ps := make([]reconcile.Payout, len(payouts))
-	for i, p := range payouts {
-		ps[i] = reconcile.Payout{Provider: reconcile.Provider(p.Provider), ID: p.ID, MSN: p.MSN, Date: p.Date,
-			Amount: p.Amount, Currency: p.Currency, Gross: p.Gross}
-	}
-	res := reconcile.Run(cfg, ms, ls, ps)
+	res := reconcile.Run(cfg, ms, lines, payouts)
 	s.Metrics.Reconciled(res.Exceptions)
 	return &Reconciliation{From: from, To: to, RanAt: cfg.Now, Result: *res}, nil
 }

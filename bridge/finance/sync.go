@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"vippskco/bridge"
+	"vippskco/bridge/reconcile"
 	"vippskco/klarna"
 	"vippskco/vipps"
 )
@@ -29,7 +30,7 @@ type KustomSettlementsAPI interface {
 
 // SyncResult says what a pull from the providers' APIs brought.
 type SyncResult struct {
-	Provider string              `json:"provider"`
+	Provider reconcile.Provider  `json:"provider"`
 	Source   string              `json:"source"`
 	Days     []string            `json:"days,omitempty"`
 	OpenDays []string            `json:"open_days,omitempty"`
@@ -65,7 +66,7 @@ func (s *Service) SyncSettlements(ctx context.Context, from, to string) ([]SyncR
 		}
 		ledgers, err := u.Report.ListLedgers(ctx, u.MSN)
 		if err != nil {
-			out = append(out, SyncResult{Provider: bridge.ProviderVipps, Source: "report-api:" + u.ID, Error: err.Error()})
+			out = append(out, SyncResult{Provider: reconcile.Vipps, Source: "report-api:" + u.ID, Error: err.Error()})
 			continue
 		}
 		for _, l := range ledgers {
@@ -87,7 +88,7 @@ func (s *Service) unitIDs() []string {
 }
 
 func (s *Service) syncLedger(ctx context.Context, u *Unit, l vipps.Ledger, from, to string) SyncResult {
-	res := SyncResult{Provider: bridge.ProviderVipps, Source: "report-api:" + l.LedgerID}
+	res := SyncResult{Provider: reconcile.Vipps, Source: "report-api:" + l.LedgerID}
 	cursorKey := "vipps-ledger-closed:" + l.LedgerID
 	start := from
 	if start == "" {
@@ -105,7 +106,7 @@ func (s *Service) syncLedger(ctx context.Context, u *Unit, l vipps.Ledger, from,
 	if m := l.MSNs(); len(m) == 1 {
 		msn = m[0]
 	}
-	imp := &bridge.SettlementImport{Provider: bridge.ProviderVipps, Source: res.Source}
+	imp := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: res.Source}
 	var hash strings.Builder
 	lastClosed := ""
 	for day := start; day <= to; day = nextDay(day) {
@@ -182,11 +183,11 @@ func (s *Service) ledgerDay(ctx context.Context, api ReportAPI, ledgerID, topic,
 // matcher); the day's payout is its payout-scheduled entry, and every line
 // of the day belongs to it. Other entry types are kept as "other" lines
 // with their sign, for finance to look at.
-func vippsLedgerDay(source string, l vipps.Ledger, msn, day string, funds, fees []vipps.ReportEntry, open bool) ([]bridge.SettlementLine, *bridge.SettlementPayout) {
-	var payout *bridge.SettlementPayout
+func vippsLedgerDay(source string, l vipps.Ledger, msn, day string, funds, fees []vipps.ReportEntry, open bool) ([]reconcile.Line, *reconcile.Payout) {
+	var payout *reconcile.Payout
 	for _, e := range funds {
 		if e.EntryType == vipps.EntryPayoutScheduled || e.EntryType == vipps.EntryScheduledForPayout {
-			payout = &bridge.SettlementPayout{Provider: bridge.ProviderVipps, ID: e.PSPReference, MSN: msn, Date: day,
+			payout = &reconcile.Payout{Provider: reconcile.Vipps, ID: e.PSPReference, MSN: msn, Date: day,
 				Amount: -e.Amount, Currency: cmp.Or(e.Currency, l.Currency), Source: source}
 		}
 	}
@@ -194,15 +195,15 @@ func vippsLedgerDay(source string, l vipps.Ledger, msn, day string, funds, fees 
 	if payout != nil {
 		payoutID = payout.ID
 	}
-	var lines []bridge.SettlementLine
+	var lines []reconcile.Line
 	byPSP := map[string]int{}
 	for i, e := range funds {
-		line := bridge.SettlementLine{Provider: bridge.ProviderVipps, Source: source, SourceLine: i + 1, Reference: e.Reference,
+		line := reconcile.Line{Provider: reconcile.Vipps, Source: source, SourceLine: i + 1, Reference: e.Reference,
 			PSPReference: e.PSPReference, MSN: msn, Currency: cmp.Or(e.Currency, l.Currency),
 			PayoutID: payoutID, LedgerDate: cmp.Or(e.LedgerDate, day), Open: open}
 		switch e.EntryType {
 		case vipps.EntryCapture, vipps.EntryRefund:
-			line.Kind, line.Gross = e.EntryType, e.Amount
+			line.Kind, line.Gross = reconcile.Kind(e.EntryType), e.Amount
 			line.Key = vippsLineKey(e.PSPReference, e.EntryType)
 			byPSP[e.PSPReference] = len(lines)
 		case vipps.EntryPayoutScheduled, vipps.EntryScheduledForPayout, vipps.EntryFeesRetained:
@@ -223,7 +224,7 @@ func vippsLedgerDay(source string, l vipps.Ledger, msn, day string, funds, fees 
 			lines[j].Fee += -e.Amount
 			continue
 		}
-		lines = append(lines, bridge.SettlementLine{Provider: bridge.ProviderVipps, Source: source, SourceLine: len(funds) + i + 1,
+		lines = append(lines, reconcile.Line{Provider: reconcile.Vipps, Source: source, SourceLine: len(funds) + i + 1,
 			Key: "vipps:fee:" + e.PSPReference, Kind: "fee", Reference: e.Reference, PSPReference: e.PSPReference,
 			MSN: msn, Fee: -e.Amount, Currency: cmp.Or(e.Currency, l.Currency), PayoutID: payoutID,
 			LedgerDate: cmp.Or(e.LedgerDate, day), Open: open})
@@ -243,7 +244,7 @@ func nextDay(day string) string {
 // An order paid through us must never be in them; the matcher says so when
 // one is.
 func (s *Service) syncKustom(ctx context.Context, from, to string) SyncResult {
-	res := SyncResult{Provider: bridge.ProviderKustom, Source: "settlements-api"}
+	res := SyncResult{Provider: reconcile.Kustom, Source: "settlements-api"}
 	if from == "" {
 		from = s.now().AddDate(0, 0, -7).Format("2006-01-02")
 	}
@@ -253,7 +254,7 @@ func (s *Service) syncKustom(ctx context.Context, from, to string) SyncResult {
 		res.Error = "dates must be YYYY-MM-DD"
 		return res
 	}
-	imp := &bridge.SettlementImport{Provider: bridge.ProviderKustom, Source: res.Source}
+	imp := &bridge.SettlementImport{Provider: reconcile.Kustom, Source: res.Source}
 	var hash strings.Builder
 	for p, err := range s.Kustom.AllPayouts(ctx, klarna.PayoutQuery{Start: start, End: end.Add(24*time.Hour - time.Second)}) {
 		if err != nil {

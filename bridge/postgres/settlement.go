@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"vippskco/bridge"
+	"vippskco/bridge/reconcile"
 )
 
 // ImportSettlement stores an import's lines and payouts in one transaction.
@@ -61,7 +62,7 @@ var importLineColumns = []string{"ord", "key", "provider", "source", "source_lin
 // mergeLines copies lines into a temporary table that lives until the
 // transaction ends, inserts the keys not stored yet, and closes the stored
 // open lines that come again closed.
-func mergeLines(ctx context.Context, tx *tx, lines []bridge.SettlementLine, res *bridge.ImportResult) error {
+func mergeLines(ctx context.Context, tx *tx, lines []reconcile.Line, res *bridge.ImportResult) error {
 	if len(lines) == 0 {
 		return nil
 	}
@@ -124,7 +125,7 @@ func mergeLines(ctx context.Context, tx *tx, lines []bridge.SettlementLine, res 
 }
 
 // insertPayouts stores the payouts not known yet, in one round trip.
-func insertPayouts(ctx context.Context, tx *tx, payouts []bridge.SettlementPayout, res *bridge.ImportResult) error {
+func insertPayouts(ctx context.Context, tx *tx, payouts []reconcile.Payout, res *bridge.ImportResult) error {
 	if len(payouts) == 0 {
 		return nil
 	}
@@ -147,25 +148,23 @@ func insertPayouts(ctx context.Context, tx *tx, payouts []bridge.SettlementPayou
 }
 
 // SettlementLines returns the lines of the ledger days from..to.
-func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]bridge.SettlementLine, error) {
+func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]reconcile.Line, error) {
 	rows, err := s.pool.Query(ctx, `SELECT key, provider, source, source_line, kind, reference, psp_reference, msn,
-		gross, fee, currency, payout_id, ledger_date, open, imported_at
+		gross, fee, currency, payout_id, ledger_date, open
 		FROM settlement_lines WHERE ledger_date >= $1 AND ledger_date <= $2 ORDER BY provider, ledger_date, key`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("settlement lines: %w", err)
 	}
 	defer rows.Close()
-	out := []bridge.SettlementLine{}
+	out := []reconcile.Line{}
 	for rows.Next() {
 		var (
-			l        bridge.SettlementLine
-			imported pgtype.Timestamptz
+			l reconcile.Line
 		)
 		if err := rows.Scan(&l.Key, &l.Provider, &l.Source, &l.SourceLine, &l.Kind, &l.Reference, &l.PSPReference, &l.MSN,
-			&l.Gross, &l.Fee, &l.Currency, &l.PayoutID, &l.LedgerDate, &l.Open, &imported); err != nil {
+			&l.Gross, &l.Fee, &l.Currency, &l.PayoutID, &l.LedgerDate, &l.Open); err != nil {
 			return nil, fmt.Errorf("settlement lines: %w", err)
 		}
-		l.ImportedAt = timeOf(imported)
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
@@ -175,16 +174,16 @@ func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]bridge.
 }
 
 // SettlementPayouts returns the payouts dated from..to.
-func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]bridge.SettlementPayout, error) {
+func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]reconcile.Payout, error) {
 	rows, err := s.pool.Query(ctx, `SELECT provider, id, msn, date, amount, currency, gross, source
 		FROM settlement_payouts WHERE date >= $1 AND date <= $2 ORDER BY provider, date, id`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("settlement payouts: %w", err)
 	}
 	defer rows.Close()
-	out := []bridge.SettlementPayout{}
+	out := []reconcile.Payout{}
 	for rows.Next() {
-		var p bridge.SettlementPayout
+		var p reconcile.Payout
 		if err := rows.Scan(&p.Provider, &p.ID, &p.MSN, &p.Date, &p.Amount, &p.Currency, &p.Gross, &p.Source); err != nil {
 			return nil, fmt.Errorf("settlement payouts: %w", err)
 		}

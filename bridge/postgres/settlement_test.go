@@ -7,12 +7,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/reconcile"
 )
 
 // line returns a settlement line of day 2026-11-20.
-func line(key string, i int, open bool) bridge.SettlementLine {
-	return bridge.SettlementLine{
-		Provider: bridge.ProviderVipps, Source: "report.xml", SourceLine: i + 1, Key: key, Kind: "capture",
+func line(key string, i int, open bool) reconcile.Line {
+	return reconcile.Line{
+		Provider: reconcile.Vipps, Source: "report.xml", SourceLine: i + 1, Key: key, Kind: "capture",
 		Reference: fmt.Sprintf("order-%d", i), PSPReference: "psp-" + key, MSN: "123456", Gross: int64(1000 + i),
 		Fee: 17, Currency: "NOK", LedgerDate: "2026-11-20", Open: open,
 	}
@@ -25,7 +26,7 @@ func TestImportSettlementLarge(t *testing.T) {
 	s, _ := openStore(t, newTestClock().Now)
 	const n, added = 100_000, 10
 
-	first := &bridge.SettlementImport{Provider: bridge.ProviderVipps, Source: "report.xml", Hash: "h1"}
+	first := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: "report.xml", Hash: "h1"}
 	for i := range n {
 		first.Lines = append(first.Lines, line(fmt.Sprintf("k%06d", i), i, i%2 == 1))
 	}
@@ -33,7 +34,7 @@ func TestImportSettlementLarge(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, bridge.ImportResult{NewLines: n}, res)
 
-	closed := &bridge.SettlementImport{Provider: bridge.ProviderVipps, Source: "report.xml", Hash: "h2"}
+	closed := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: "report.xml", Hash: "h2"}
 	for i := range n + added {
 		l := line(fmt.Sprintf("k%06d", i), i, false)
 		l.PayoutID = "P-1"
@@ -67,9 +68,9 @@ func TestImportSettlementRepeatedKey(t *testing.T) {
 	s, _ := openStore(t, newTestClock().Now)
 	openLine, closedLine, again := line("dup", 0, true), line("dup", 1, false), line("dup", 2, false)
 	closedLine.PayoutID, again.PayoutID = "P-1", "P-2"
-	imp := &bridge.SettlementImport{Provider: bridge.ProviderVipps, Source: "feed", Hash: "h1",
-		Lines:   []bridge.SettlementLine{openLine, closedLine, again, line("once", 3, true)},
-		Payouts: []bridge.SettlementPayout{{Provider: bridge.ProviderVipps, ID: "P-1", Date: "2026-11-20"}, {Provider: bridge.ProviderVipps, ID: "P-1", Date: "2026-11-21"}},
+	imp := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: "feed", Hash: "h1",
+		Lines:   []reconcile.Line{openLine, closedLine, again, line("once", 3, true)},
+		Payouts: []reconcile.Payout{{Provider: reconcile.Vipps, ID: "P-1", Date: "2026-11-20"}, {Provider: reconcile.Vipps, ID: "P-1", Date: "2026-11-21"}},
 	}
 	res, err := s.ImportSettlement(ctx, imp)
 	require.NoError(t, err)

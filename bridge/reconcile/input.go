@@ -105,6 +105,9 @@ type Payout struct {
 	// payout is the sum of its lines' gross (refunds included) rather than
 	// their net.
 	Gross bool
+	// Source says where the payout was read (a file name or an API), for
+	// people.
+	Source string
 }
 
 // FeeModel is what a sales unit is charged per capture: Bps basis points

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vippskco/bridge"
+	"vippskco/bridge/reconcile"
 )
 
 // ImportSettlement stores an import's lines and payouts in one transaction.
@@ -103,25 +104,24 @@ func boolInt(b bool) int {
 }
 
 // SettlementLines returns the lines of the ledger days from..to.
-func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]bridge.SettlementLine, error) {
-	out := []bridge.SettlementLine{}
+func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]reconcile.Line, error) {
+	out := []reconcile.Line{}
 	err := s.view(ctx, func(tx *tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT key, provider, source, source_line, kind, reference, psp_reference, msn,
-			gross, fee, currency, payout_id, ledger_date, open, imported_at
+			gross, fee, currency, payout_id, ledger_date, open
 			FROM settlement_lines WHERE ledger_date >= ? AND ledger_date <= ? ORDER BY provider, ledger_date, key`, from, to)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var l bridge.SettlementLine
+			var l reconcile.Line
 			var open int
-			var imported int64
 			if err := rows.Scan(&l.Key, &l.Provider, &l.Source, &l.SourceLine, &l.Kind, &l.Reference, &l.PSPReference, &l.MSN,
-				&l.Gross, &l.Fee, &l.Currency, &l.PayoutID, &l.LedgerDate, &open, &imported); err != nil {
+				&l.Gross, &l.Fee, &l.Currency, &l.PayoutID, &l.LedgerDate, &open); err != nil {
 				return err
 			}
-			l.Open, l.ImportedAt = open == 1, fromNanos(imported)
+			l.Open = open == 1
 			out = append(out, l)
 		}
 		return rows.Err()
@@ -133,8 +133,8 @@ func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]bridge.
 }
 
 // SettlementPayouts returns the payouts dated from..to.
-func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]bridge.SettlementPayout, error) {
-	out := []bridge.SettlementPayout{}
+func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]reconcile.Payout, error) {
+	out := []reconcile.Payout{}
 	err := s.view(ctx, func(tx *tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT provider, id, msn, date, amount, currency, gross, source
 			FROM settlement_payouts WHERE date >= ? AND date <= ? ORDER BY provider, date, id`, from, to)
@@ -143,7 +143,7 @@ func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]bridg
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var p bridge.SettlementPayout
+			var p reconcile.Payout
 			var gross int
 			if err := rows.Scan(&p.Provider, &p.ID, &p.MSN, &p.Date, &p.Amount, &p.Currency, &gross, &p.Source); err != nil {
 				return err

@@ -8,11 +8,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/reconcile"
 )
 
-func settlementLine(key, date string, gross, fee int64, open bool) bridge.SettlementLine {
-	return bridge.SettlementLine{
-		Provider: bridge.ProviderVipps, Source: "report.xml", SourceLine: 7, Key: key, Kind: "capture",
+func settlementLine(key, date string, gross, fee int64, open bool) reconcile.Line {
+	return reconcile.Line{
+		Provider: reconcile.Vipps, Source: "report.xml", SourceLine: 7, Key: key, Kind: "capture",
 		Reference: "ws-order-1", PSPReference: "psp-" + key, MSN: "123456", Gross: gross, Fee: fee,
 		Currency: "NOK", LedgerDate: date, Open: open,
 	}
@@ -24,12 +25,12 @@ func settlementLine(key, date string, gross, fee int64, open bool) bridge.Settle
 func testSettlementImport(t *testing.T, s bridge.Store) {
 	ctx := context.Background()
 	imp := &bridge.SettlementImport{
-		Provider: bridge.ProviderVipps, Source: "report.xml", Hash: "h1",
-		Lines: []bridge.SettlementLine{
+		Provider: reconcile.Vipps, Source: "report.xml", Hash: "h1",
+		Lines: []reconcile.Line{
 			settlementLine("a", "2026-11-20", 10000, 175, false),
 			settlementLine("b", "2026-11-21", -2500, 0, true),
 		},
-		Payouts:  []bridge.SettlementPayout{{Provider: bridge.ProviderVipps, ID: "L1-7", MSN: "123456", Date: "2026-11-20", Amount: 9825, Currency: "NOK", Source: "report.xml"}},
+		Payouts:  []reconcile.Payout{{Provider: reconcile.Vipps, ID: "L1-7", MSN: "123456", Date: "2026-11-20", Amount: 9825, Currency: "NOK", Source: "report.xml"}},
 		Warnings: []string{"line 3: note"},
 	}
 	res, err := s.ImportSettlement(ctx, imp)
@@ -40,8 +41,8 @@ func testSettlementImport(t *testing.T, s bridge.Store) {
 	require.NoError(t, err)
 	require.True(t, res.AlreadyImported)
 
-	again := &bridge.SettlementImport{Provider: bridge.ProviderVipps, Source: "feed", Hash: "h2",
-		Lines: []bridge.SettlementLine{settlementLine("a", "2026-11-20", 10000, 175, false), settlementLine("b", "2026-11-21", -2500, 0, false)}}
+	again := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: "feed", Hash: "h2",
+		Lines: []reconcile.Line{settlementLine("a", "2026-11-20", 10000, 175, false), settlementLine("b", "2026-11-21", -2500, 0, false)}}
 	again.Lines[1].PayoutID = "L1-8"
 	res, err = s.ImportSettlement(ctx, again)
 	require.NoError(t, err)
@@ -64,16 +65,16 @@ func testSettlementImport(t *testing.T, s bridge.Store) {
 
 	payouts, err := s.SettlementPayouts(ctx, "2026-11-20", "2026-11-20")
 	require.NoError(t, err)
-	require.Equal(t, []bridge.SettlementPayout{imp.Payouts[0]}, payouts)
+	require.Equal(t, []reconcile.Payout{imp.Payouts[0]}, payouts)
 
-	bad := &bridge.SettlementImport{Provider: bridge.ProviderVipps, Source: "bad", Hash: "h3",
-		Lines: []bridge.SettlementLine{settlementLine("c", "2026-11-22", 1, 0, false), {Source: "bad", SourceLine: 2}}}
+	bad := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: "bad", Hash: "h3",
+		Lines: []reconcile.Line{settlementLine("c", "2026-11-22", 1, 0, false), {Source: "bad", SourceLine: 2}}}
 	_, err = s.ImportSettlement(ctx, bad)
 	require.Error(t, err)
 	lines, err = s.SettlementLines(ctx, "2026-11-22", "2026-11-22")
 	require.NoError(t, err)
 	require.Empty(t, lines, "nothing of a failed import is kept")
-	_, err = s.ImportSettlement(ctx, &bridge.SettlementImport{Provider: bridge.ProviderVipps})
+	_, err = s.ImportSettlement(ctx, &bridge.SettlementImport{Provider: reconcile.Vipps})
 	require.Equal(t, bridge.ECodeInvalid, bridge.ErrorCode(err))
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"vippskco/bridge"
+	"vippskco/bridge/reconcile"
 	"vippskco/klarna"
 )
 
@@ -38,7 +39,7 @@ func (h *HTTP) financeAuth(c *gin.Context) {
 // body (or as the multipart field "file"), its name in ?name=.
 func (h *HTTP) uploadSettlement(c *gin.Context) {
 	provider := c.Param("provider")
-	if provider != bridge.ProviderVipps && provider != bridge.ProviderKustom {
+	if provider != string(reconcile.Vipps) && provider != string(reconcile.Kustom) {
 		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "unknown_provider", "provider must be vipps or kustom, not %q", provider))
 		return
 	}
@@ -78,7 +79,7 @@ func (h *HTTP) uploadSettlement(c *gin.Context) {
 	}
 	var res bridge.ImportResult
 	var warnings []string
-	if provider == bridge.ProviderVipps {
+	if provider == string(reconcile.Vipps) {
 		res, warnings, err = h.Finance.ImportVippsFile(c.Request.Context(), name, data)
 	} else {
 		opt := klarna.CSVOptions{}
