@@ -90,7 +90,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func serve(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
 	logger := slog.New(bridge.ContextHandler(slog.NewJSONHandler(stderr, nil)))
 	slog.SetDefault(logger)
-	m := NewMain(cfg, logger)
+	return serveMain(ctx, NewMain(cfg, logger), stderr)
+}
+
+// serveMain runs m until ctx ends or its HTTP server fails, then closes it.
+// It is serve's whole life after the Main is built, apart so that tests can
+// run it on a Main of their own (its providers pointed at their fakes).
+func serveMain(ctx context.Context, m *Main, stderr io.Writer) error {
+	cfg, logger := m.Config, m.Logger
 	if err := m.Run(ctx); err != nil {
 		return err
 	}

@@ -2,20 +2,25 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"vippskco/bridge"
+	"vippskco/bridge/sqlite"
 )
 
-// On SIGTERM the service stops taking requests, lets the ones in flight
-// finish, stops its background work (releasing its leases) and exits
-// cleanly.
+// On SIGTERM the process path (run, serve) stops taking requests and
+// exits cleanly.
 func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	cfgFile := testConfigFile(t)
 
@@ -53,4 +58,119 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	}
 	_, err = http.Get("http://" + addr + "/healthz")
 	require.Error(t, err, "no more requests are taken")
+}
+
+// SIGTERM while a shopper's redirect waits for Vipps to create its payment
+// and a merchant's capture waits for Vipps to capture: the service stops
+// taking connections at once, both requests still get their normal answer,
+// and once it has stopped no poll, operation or notification is left
+// leased in the database.
+func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
+	r := newShutdownRig(t, nil)
+	logs := newLogWatch("listening")
+	m := r.newMain(logs)
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	ctx, stop := signalContext()
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- serveMain(ctx, m, io.Discard) }()
+	within(t, logs.seen("listening"), 10*time.Second, "the service starts")
+	addr := m.Addr()
+
+	// An authorized payment for the merchant to capture.
+	paid := r.order()
+	a := redirect(m, paid.OrderID)
+	require.NoError(t, a.err)
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	ps, err := m.Store.PaymentsByOrder(context.Background(), paid.OrderID)
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	ref := ps[0].Reference
+	require.NoError(t, r.vipps.Approve(ref))
+	eventually(t, func() bool {
+		p, err := m.Store.Payment(context.Background(), ref)
+		return err == nil && p.State == bridge.StateAuthorized
+	}, 10*time.Second, "the payment is authorized")
+
+	// Vipps takes its time with the next create and with the capture.
+	creates := r.vippsH.Hold("create", false, post("/epayment/v1/payments"))
+	captures := r.vippsH.Hold("capture", false, post("/capture"))
+	next := r.order()
+	redirected, captured := make(chan answer, 1), make(chan answer, 1)
+	go func() { redirected <- redirect(m, next.OrderID) }()
+	go func() { captured <- capture(m, ref, "ship-"+ref, 44700) }()
+	creates.waitArrived(t, 10*time.Second)
+	captures.waitArrived(t, 10*time.Second)
+
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	within(t, ctx.Done(), 5*time.Second, "SIGTERM reaches the service")
+	eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, 3*time.Second, "new connections are refused once shutdown starts")
+	require.Empty(t, redirected, "the redirect is still waiting for Vipps")
+	require.Empty(t, captured, "the capture is still waiting for Vipps")
+	select {
+	case err := <-done:
+		t.Fatalf("the service stopped with requests in flight: %v", err)
+	default:
+	}
+
+	// Vipps answers: both requests finish with their normal answer.
+	creates.Release()
+	captures.Release()
+	got := receive(t, redirected, 10*time.Second, "the redirect")
+	require.NoError(t, got.err)
+	require.Equal(t, http.StatusSeeOther, got.status, got.body)
+	require.True(t, strings.HasPrefix(got.location, r.vippsTS.URL+"/landing?token="), got.location)
+	got = receive(t, captured, 10*time.Second, "the capture")
+	require.NoError(t, got.err)
+	require.Equal(t, http.StatusOK, got.status, got.body)
+	var op struct {
+		Operation bridge.OperationJSON
+		Payment   bridge.PaymentJSON
+	}
+	require.NoError(t, json.Unmarshal([]byte(got.body), &op), got.body)
+	require.Equal(t, bridge.OperationSucceeded, op.Operation.State)
+	require.Equal(t, int64(44700), op.Payment.Aggregate.Captured)
+	require.Zero(t, creates.Abandoned()+captures.Abandoned(), "no provider call was cut off")
+
+	select {
+	case err := <-done:
+		require.NoError(t, err, "a clean stop")
+	case <-time.After(15 * time.Second):
+		t.Fatal("the service did not stop within 15 s of SIGTERM")
+	}
+
+	// Nothing is left leased, and what the requests did is stored.
+	require.Empty(t, heldLeases(t, r.dsn), "leases left held after shutdown")
+	st, err := sqlite.Open(context.Background(), r.dsn, nil)
+	require.NoError(t, err)
+	defer st.Close()
+	p, err := st.Payment(context.Background(), ref)
+	require.NoError(t, err)
+	require.Equal(t, int64(44700), p.Captured)
+	ps, err = st.PaymentsByOrder(context.Background(), next.OrderID)
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	require.Equal(t, bridge.StateCreated, ps[0].State)
+}
+
+// receive waits for one answer, at most d.
+func receive(t testing.TB, ch <-chan answer, d time.Duration, what string) answer {
+	t.Helper()
+	select {
+	case a := <-ch:
+		return a
+	case <-time.After(d):
+		t.Fatalf("%s got no answer within %s", what, d)
+		return answer{}
+	}
 }
