@@ -119,6 +119,10 @@ func (hs *holder) wrap(next http.Handler) http.Handler {
 			return
 		}
 		if !h.after {
+			// Read the body first: only then does the server notice a
+			// caller that hangs up, and end the request's context.
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			if hs.wait(h, r) {
 				next.ServeHTTP(w, r)
 			}
@@ -333,7 +337,7 @@ func capture(m *Main, reference, key string, amount int64) answer {
 // listed too, with its state.
 func heldLeases(t testing.TB, dsn string) []string {
 	t.Helper()
-	db, err := sql.Open("sqlite", dsn+"?mode=ro")
+	db, err := sql.Open("sqlite", dsn+"?mode=ro&_pragma=busy_timeout(5000)")
 	require.NoError(t, err)
 	defer db.Close()
 	rows, err := db.Query(`
@@ -357,10 +361,22 @@ func heldLeases(t testing.TB, dsn string) []string {
 	return held
 }
 
+// operationLeaseUntil is when the lease of the one leased operation in the
+// database file runs out.
+func operationLeaseUntil(t testing.TB, dsn string) time.Time {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn+"?mode=ro&_pragma=busy_timeout(5000)")
+	require.NoError(t, err)
+	defer db.Close()
+	var nanos int64
+	require.NoError(t, db.QueryRow(`SELECT lease_until FROM operations WHERE lease_owner <> ''`).Scan(&nanos))
+	return time.Unix(0, nanos)
+}
+
 // countRows counts the rows of a table in the database file.
 func countRows(t testing.TB, dsn, table string) int {
 	t.Helper()
-	db, err := sql.Open("sqlite", dsn+"?mode=ro")
+	db, err := sql.Open("sqlite", dsn+"?mode=ro&_pragma=busy_timeout(5000)")
 	require.NoError(t, err)
 	defer db.Close()
 	var n int

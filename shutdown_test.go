@@ -16,7 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/config"
 	"vippskco/bridge/sqlite"
+	"vippskco/vipps/vippstest"
 )
 
 // On SIGTERM the process path (run, serve) stops taking requests and
@@ -173,4 +175,78 @@ func receive(t testing.TB, ch <-chan answer, d time.Duration, what string) answe
 		t.Fatalf("%s got no answer within %s", what, d)
 		return answer{}
 	}
+}
+
+// Close returns well within its 10 s bound while the background work waits
+// on providers that never answer: Vipps took the direct capture and went
+// silent, and the merchant's notification endpoint hangs. The leases it
+// abandons let the next process finish the work, exactly once.
+func TestCloseWithHungProviders(t *testing.T) {
+	r := newShutdownRig(t, func(c *config.Config) { c.Units[0].Capture = "direct" })
+	// Vipps captures but its answer never comes; the merchant never answers.
+	captures := r.vippsH.Hold("capture", true, post("/capture"))
+	hooks := r.hooksH.Hold("merchant", false, func(*http.Request) bool { return true })
+
+	logs := newLogWatch()
+	m := r.newMain(logs)
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	require.NoError(t, m.Run(context.Background()))
+	r.started(m)
+	firstOwner := m.Service.Owner
+
+	o := r.order()
+	a := redirect(m, o.OrderID)
+	require.NoError(t, a.err)
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	ps, err := m.Store.PaymentsByOrder(context.Background(), o.OrderID)
+	require.NoError(t, err)
+	ref := ps[0].Reference
+	require.NoError(t, r.vipps.Approve(ref))
+	captures.waitArrived(t, 10*time.Second)
+	hooks.waitArrived(t, 10*time.Second)
+	snap, _ := r.vipps.Payment(ref)
+	require.Equal(t, int64(44700), snap.Captured, "Vipps did capture")
+
+	start := time.Now()
+	err = m.Close()
+	took := time.Since(start)
+	t.Logf("Close took %s with a capture and a notification hanging", took)
+	require.NoError(t, err)
+	require.Less(t, took, 5*time.Second, "Close waits for nothing that hangs")
+	require.Equal(t, 1, captures.Abandoned(), "the capture's caller gave up")
+	eventually(t, func() bool { return hooks.Abandoned() >= 1 }, 5*time.Second, "the notification's post was given up")
+
+	// The capture is left pending under a lease of the stopped process;
+	// nothing else is.
+	held := heldLeases(t, r.dsn)
+	require.Len(t, held, 1, "%v", held)
+	require.Contains(t, held[0], " capture pending owner="+firstOwner)
+	until := operationLeaseUntil(t, r.dsn)
+
+	// The next process, with Vipps and the merchant answering again, takes
+	// the capture over once that lease has run out, and does not capture
+	// twice.
+	captures.Release()
+	hooks.Release()
+	m = r.newMain(nil)
+	require.NoError(t, m.Run(context.Background()))
+	t.Cleanup(func() { require.NoError(t, m.Close()) })
+	require.NotEqual(t, firstOwner, m.Service.Owner)
+	r.clk.Set(until.Add(time.Second))
+	eventually(t, func() bool {
+		ops, err := m.Store.Operations(context.Background(), ref)
+		return err == nil && len(ops) == 1 && ops[0].State == bridge.OperationSucceeded
+	}, 10*time.Second, "the capture is taken over and finished")
+	eventually(t, func() bool { return r.hooks.delivered("payment.captured") == 1 }, 10*time.Second,
+		"the merchant hears of the capture")
+	require.Equal(t, 1, r.vipps.Calls(vippstest.OpCapture), "Vipps was asked to capture once")
+	snap, _ = r.vipps.Payment(ref)
+	require.Equal(t, int64(44700), snap.Captured)
+	p, err := m.Store.Payment(context.Background(), ref)
+	require.NoError(t, err)
+	require.Equal(t, int64(44700), p.Captured)
 }
