@@ -250,3 +250,97 @@ func TestCloseWithHungProviders(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(44700), p.Captured)
 }
+
+// Close with a merchant's request stuck on a Vipps call that never
+// answers: the drain gives up after its timeout, the request's call is
+// cancelled, and Close still returns well within its bound. The capture it
+// abandoned is taken over by the next process, exactly once.
+func TestCloseWithARequestHungAtAProvider(t *testing.T) {
+	r := newShutdownRig(t, nil)
+	logs := newLogWatch()
+	m := r.newMain(logs)
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	require.NoError(t, m.Run(context.Background()))
+	r.started(m)
+	firstOwner := m.Service.Owner
+
+	o := r.order()
+	a := redirect(m, o.OrderID)
+	require.NoError(t, a.err)
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	ps, err := m.Store.PaymentsByOrder(context.Background(), o.OrderID)
+	require.NoError(t, err)
+	ref := ps[0].Reference
+	require.NoError(t, r.vipps.Approve(ref))
+	eventually(t, func() bool {
+		p, err := m.Store.Payment(context.Background(), ref)
+		return err == nil && p.State == bridge.StateAuthorized
+	}, 10*time.Second, "the payment is authorized")
+
+	// Vipps never answers the capture; the request waits on it.
+	captures := r.vippsH.Hold("capture", false, post("/capture"))
+	captured := make(chan answer, 1)
+	go func() { captured <- capture(m, ref, "ship-"+ref, 44700) }()
+	captures.waitArrived(t, 10*time.Second)
+
+	start := time.Now()
+	err = m.Close()
+	took := time.Since(start)
+	t.Logf("Close took %s with a request waiting on a capture that never answers", took)
+	require.NoError(t, err)
+	require.Less(t, took, drainTimeout+3*time.Second, "Close gives up on the request after the drain timeout")
+	got := receive(t, captured, 5*time.Second, "the capture")
+	require.Error(t, got.err, "the merchant's connection is closed, not answered: %d %s", got.status, got.body)
+	eventually(t, func() bool { return captures.Abandoned() == 1 }, 5*time.Second, "the Vipps call was cancelled")
+
+	held := heldLeases(t, r.dsn)
+	t.Logf("after Close: %v", held)
+	require.Len(t, held, 1, "%v", held)
+	require.Contains(t, held[0], " capture pending owner="+firstOwner)
+	until := operationLeaseUntil(t, r.dsn)
+	t.Logf("the abandoned lease runs out %s after the clock", until.Sub(r.clk.Now()))
+
+	// The request, its call cancelled, recorded what it learned before the
+	// store closed: the capture's outcome is unknown (retried after a short
+	// backoff, not after the whole lease), and the cut-off call is in the
+	// provider log.
+	st, err := sqlite.Open(context.Background(), r.dsn, nil)
+	require.NoError(t, err)
+	ops, err := st.Operations(context.Background(), ref)
+	require.NoError(t, err)
+	require.Len(t, ops, 1)
+	require.True(t, strings.HasPrefix(ops[0].Error, "outcome unknown"), "operation error %q", ops[0].Error)
+	exchanges, err := st.Exchanges(context.Background(), ref)
+	require.NoError(t, err)
+	var cut []string
+	for _, ex := range exchanges {
+		if ex.Operation == "capture" {
+			cut = append(cut, ex.Error)
+		}
+	}
+	require.NoError(t, st.Close())
+	require.Len(t, cut, 1, "the cut-off capture call is in the provider log")
+	require.NotEmpty(t, cut[0])
+
+	// The next process takes the capture over once that lease has run out;
+	// the merchant's retry with the same key gets the one outcome.
+	captures.Release()
+	m = r.newMain(nil)
+	require.NoError(t, m.Run(context.Background()))
+	t.Cleanup(func() { require.NoError(t, m.Close()) })
+	r.clk.Set(until.Add(time.Second))
+	eventually(t, func() bool {
+		ops, err := m.Store.Operations(context.Background(), ref)
+		return err == nil && len(ops) == 1 && ops[0].State == bridge.OperationSucceeded
+	}, 10*time.Second, "the capture is taken over and finished")
+	again := capture(m, ref, "ship-"+ref, 44700)
+	require.NoError(t, again.err)
+	require.Equal(t, http.StatusOK, again.status, again.body)
+	require.LessOrEqual(t, r.vipps.Calls(vippstest.OpCapture), 2, "at most the lost try and its resend with the same key")
+	snap, _ := r.vipps.Payment(ref)
+	require.Equal(t, int64(44700), snap.Captured, "captured once")
+}
