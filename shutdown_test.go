@@ -344,3 +344,37 @@ func TestCloseWithARequestHungAtAProvider(t *testing.T) {
 	snap, _ := r.vipps.Payment(ref)
 	require.Equal(t, int64(44700), snap.Captured, "captured once")
 }
+
+// When the HTTP server stops by itself (here its listener is closed under
+// it), serve does not wait for a signal that may never come: it closes
+// the service and returns the server's error, which main turns into exit
+// status 1.
+func TestServeFailureStopsMain(t *testing.T) {
+	r := newShutdownRig(t, nil)
+	logs := newLogWatch("listening", "the HTTP server stopped; shutting down")
+	m := r.newMain(logs)
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- serveMain(context.Background(), m, io.Discard) }()
+	within(t, logs.seen("listening"), 10*time.Second, "the service starts")
+	a := redirect(m, r.order().OrderID)
+	require.NoError(t, a.err)
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+
+	require.NoError(t, m.listener.Close())
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve kept running after its HTTP server failed")
+	}
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "serving HTTP")
+	within(t, logs.seen("the HTTP server stopped; shutting down"), time.Second, "the failure is logged")
+	require.Error(t, m.Store.Ping(context.Background()), "the store is closed")
+	require.Empty(t, heldLeases(t, r.dsn), "leases left held after the failure")
+}
