@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -91,7 +92,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func serve(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
 	logger := slog.New(bridge.ContextHandler(slog.NewJSONHandler(stderr, nil)))
 	slog.SetDefault(logger)
-	m := NewMain(cfg, logger)
+	return serveMain(ctx, NewMain(cfg, logger), stderr)
+}
+
+// serveMain runs m until ctx ends or its HTTP server fails, then closes it.
+// It is serve's whole life after the Main is built, apart so that tests can
+// run it on a Main of their own (its providers pointed at their fakes).
+func serveMain(ctx context.Context, m *Main, stderr io.Writer) error {
+	cfg, logger := m.Config, m.Logger
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
@@ -135,10 +143,12 @@ type Main struct {
 	// ShopHooks is the demo shop's notification receiver (sandbox only).
 	ShopHooks *sandbox.HookReceiver
 
-	listener  net.Listener
-	server    *http.Server
-	publicURL string
-	failed    chan error
+	listener    net.Listener
+	server      *http.Server
+	requests    inFlight
+	endRequests context.CancelFunc
+	publicURL   string
+	failed      chan error
 }
 
 // Providers says where the provider clients send their requests.
@@ -222,7 +232,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	mux.Handle("/", api.Handler())
 
-	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Requests run under a context of ours, so that Close can end the ones
+	// still running after the drain, and are counted, so that it can let
+	// them record what they learned before it closes the store.
+	reqCtx, endRequests := context.WithCancel(context.Background())
+	m.endRequests = endRequests
+	m.server = &http.Server{
+		Handler: m.requests.count(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return reqCtx },
+	}
 	m.failed = make(chan error, 1)
 	go func() {
 		if err := m.server.Serve(m.listener); !errors.Is(err, http.ErrServerClosed) {
@@ -281,20 +299,32 @@ func (m *Main) Addr() string { return m.listener.Addr().String() }
 func (m *Main) PublicURL() string { return m.publicURL }
 
 // drainTimeout bounds how long Close lets requests in flight finish before
-// it closes their connections, which cancels what they wait for.
+// it cancels what they wait for and closes their connections.
 const drainTimeout = 5 * time.Second
 
+// endGrace bounds how long Close then waits for those requests to return:
+// their provider calls cancelled, they only write down what they learned
+// (an operation's unknown outcome, the provider log), and need the store
+// for that.
+const endGrace = 2 * time.Second
+
 // Close stops serving, letting requests in flight finish (at most
-// drainTimeout), stops the background work (at most 10 s more: leases let
-// what it abandons be taken up again) and closes the store.
+// drainTimeout; the ones left are cancelled and get endGrace to record
+// what they learned), stops the background work (at most 10 s more: leases
+// let what it abandons be taken up again) and closes the store.
 func (m *Main) Close() error {
 	var errs []error
 	if m.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 		if err := m.server.Shutdown(ctx); err != nil {
-			m.Logger.Warn("requests still in flight after the drain timeout; closing their connections", "err", err)
+			m.Logger.Warn("requests still in flight after the drain timeout; cancelling them", "err", err)
+			m.endRequests()
 			errs = append(errs, m.server.Close())
+			if !m.requests.wait(endGrace) {
+				m.Logger.Warn("requests still running after they were cancelled; closing the store under them")
+			}
 		}
+		m.endRequests()
 		cancel()
 	}
 	if m.Service != nil {
@@ -302,6 +332,53 @@ func (m *Main) Close() error {
 	}
 	errs = append(errs, m.closeAll())
 	return errors.Join(errs...)
+}
+
+// inFlight counts the requests being served.
+type inFlight struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to zero, if someone waits
+}
+
+func (f *inFlight) count(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.n++
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			if f.n--; f.n == 0 && f.idle != nil {
+				close(f.idle)
+				f.idle = nil
+			}
+			f.mu.Unlock()
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// wait waits until no request is being served, at most d, and reports
+// whether none is.
+func (f *inFlight) wait(d time.Duration) bool {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return true
+	}
+	if f.idle == nil {
+		f.idle = make(chan struct{})
+	}
+	idle := f.idle
+	f.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 func (m *Main) closeAll() error {
