@@ -145,7 +145,7 @@ type Main struct {
 
 	listener    net.Listener
 	server      *http.Server
-	requests    inFlight
+	requests    web.InFlight
 	endRequests context.CancelFunc
 	publicURL   string
 	failed      chan error
@@ -238,8 +238,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	reqCtx, endRequests := context.WithCancel(context.Background())
 	m.endRequests = endRequests
 	m.server = &http.Server{
-		Handler: m.requests.count(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		Handler: m.requests.Count(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return reqCtx },
+		ConnState:   m.requests.ConnState,
 	}
 	m.failed = make(chan error, 1)
 	go func() {
@@ -278,16 +279,12 @@ func (m *Main) ready(ctx context.Context) error {
 	if err := m.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("store unreachable: %w", err)
 	}
-	if mg, ok := m.Store.(interface {
-		MigrationsApplied(context.Context) (bool, error)
-	}); ok {
-		applied, err := mg.MigrationsApplied(ctx)
-		if err != nil {
-			return err
-		}
-		if !applied {
-			return errors.New("store migrations are not all applied")
-		}
+	applied, err := m.Store.MigrationsApplied(ctx)
+	if err != nil {
+		return err
+	}
+	if !applied {
+		return errors.New("store migrations are not all applied")
 	}
 	return nil
 }
@@ -316,11 +313,14 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-		if err := m.server.Shutdown(ctx); err != nil {
+		stopSweep := m.closeUnusedConns()
+		err := m.server.Shutdown(ctx)
+		stopSweep()
+		if err != nil {
 			m.Logger.Warn("requests still in flight after the drain timeout; cancelling them", "err", err)
 			m.endRequests()
 			errs = append(errs, m.server.Close())
-			if !m.requests.wait(endGrace) {
+			if !m.requests.Wait(endGrace) {
 				m.Logger.Warn("requests still running after they were cancelled; closing the store under them")
 			}
 		}
@@ -334,51 +334,27 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
-// inFlight counts the requests being served.
-type inFlight struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed when n drops to zero, if someone waits
-}
-
-func (f *inFlight) count(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		f.n++
-		f.mu.Unlock()
-		defer func() {
-			f.mu.Lock()
-			if f.n--; f.n == 0 && f.idle != nil {
-				close(f.idle)
-				f.idle = nil
+// closeUnusedConns closes, while Shutdown drains, the connections that
+// never began a request (Shutdown would wait 5 s for each); it returns the
+// function that stops it.
+func (m *Main) closeUnusedConns() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			m.requests.CloseUnused(250 * time.Millisecond)
+			select {
+			case <-done:
+				return
+			case <-t.C:
 			}
-			f.mu.Unlock()
-		}()
-		h.ServeHTTP(w, r)
-	})
-}
-
-// wait waits until no request is being served, at most d, and reports
-// whether none is.
-func (f *inFlight) wait(d time.Duration) bool {
-	f.mu.Lock()
-	if f.n == 0 {
-		f.mu.Unlock()
-		return true
-	}
-	if f.idle == nil {
-		f.idle = make(chan struct{})
-	}
-	idle := f.idle
-	f.mu.Unlock()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-idle:
-		return true
-	case <-t.C:
-		return false
-	}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 func (m *Main) closeAll() error {

@@ -24,6 +24,10 @@ type Store interface {
 
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
+	// MigrationsApplied reports whether every migration this build knows
+	// is applied: a replica of an older build must not serve a newer
+	// schema, nor the other way round.
+	MigrationsApplied(ctx context.Context) (bool, error)
 	// Close releases the store.
 	Close() error
 }
