@@ -1,135 +1,253 @@
 package main
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"bytes"
+	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"vippskco/bridge"
-	"vippskco/bridge/config"
-	"vippskco/klarna/klarnatest"
-	"vippskco/vipps"
 	"vippskco/vipps/vippstest"
 )
 
-// TestCrashRecovery stops the service in the middle of a capture and starts
-// a fresh Main on the same database file and address, the way a deploy or
-// a crash does. The fake Vipps and Kustom run on their own listeners and
-// outlive both processes, as the real ones do: the sandbox's in-process
-// fakes die with Main, so the service's provider traffic to its sandbox
-// URLs is routed to these long-lived fakes by the HTTP client's transport
-// (Main.HTTPClient), set before Run, which is all the service lets a test
-// change without touching its code.
+// TestCrashRecovery kills the service with SIGKILL in the middle of the
+// three things it must never do twice or lose, restarts it on the same
+// SQLite file, and checks the outcome from the outside: at the fake Vipps
+// (its own count of payments, captures and events), at the merchant's
+// webhook receiver, and in the merchant API.
+//
+// The service runs as a child process: this test binary re-executed with
+// crashChildConfigEnv set, which makes TestMain call run(), the product's
+// own entry point, with a config.yaml written here (crashchild_test.go).
+// The fakes, the receiver and the public URL (a TLS front, since the
+// service insists on https outside sandbox mode) live in the test process
+// and outlive every child, as the real ones outlive ours. A gate in front
+// of the fake Vipps and of the receiver holds the chosen request unanswered
+// while the child is killed.
+//
+// Each crash point runs twice where it matters: once held before the
+// provider acted (the request never landed), once after (it landed and only
+// the answer was lost, the case an idempotency key exists for). While a
+// dead process's lease holds, the restarted one must leave its work alone;
+// then the test moves the clock (the child's and the fakes') past the lease
+// and the work must be finished exactly once.
 func TestCrashRecovery(t *testing.T) {
-	t.Run("stopped before Vipps answered", func(t *testing.T) { crashDuringCapture(t, false) })
-	t.Run("Vipps committed, answer lost", func(t *testing.T) { crashDuringCapture(t, true) })
+	t.Run("redirect/held before Vipps acted", func(t *testing.T) { crashDuringRedirect(t, false) })
+	t.Run("redirect/Vipps created, answer lost", func(t *testing.T) { crashDuringRedirect(t, true) })
+	t.Run("capture/held before Vipps acted", func(t *testing.T) { crashDuringCapture(t, false) })
+	t.Run("capture/Vipps captured, answer lost", func(t *testing.T) { crashDuringCapture(t, true) })
+	t.Run("notification/received, not answered", crashDuringNotification)
 }
 
-func crashDuringCapture(t *testing.T, vippsCommitted bool) {
-	ctx := context.Background()
-	r := newCrashRig(t)
-	e := r.start()
+// The leases a killed process leaves behind run out after 2 minutes for an
+// operation and 1 minute for a notification (operationLease and outboxLease
+// in package bridge): the restarted service's clock is moved past them. If
+// those grow, these must too.
+const (
+	crashPastOperationLease    = 3 * time.Minute
+	crashPastNotificationLease = 2 * time.Minute
+	// crashQuiet is how long the restarted service is watched for touching
+	// work a live lease still covers: its start-up sweep and two outbox
+	// rounds.
+	crashQuiet = time.Second
+)
 
-	// An authorized payment, by the shopper's path.
-	o, err := r.kustom.CreateOrder(ftOrder(0))
-	require.NoError(t, err)
-	resp, body := e.get(e.redirectURL(o.OrderID))
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	require.True(t, strings.HasPrefix(resp.Header.Get("Location"), r.vipps.URL()+"/landing?token="), resp.Header.Get("Location"))
-	ps, err := e.m.Store.PaymentsByOrder(ctx, o.OrderID)
-	require.NoError(t, err)
-	require.Len(t, ps, 1)
-	ref := ps[0].Reference
-	require.NoError(t, r.vipps.Approve(ref))
-	require.Equal(t, "AUTHORIZED", e.status(ps[0].ReturnToken).State)
-	r.settle(e)
-	p := e.payment(ref)
-	require.Equal(t, bridge.StateAuthorized, p.State)
-	amount := bridge.Money{Value: p.Authorized, Currency: p.Amount.Currency}
-	require.Equal(t, int64(44700), amount.Value)
+const crashCaptureBody = `{"amount":{"value":44700,"currency":"NOK"}}`
 
-	// The merchant's capture as RequestOperation stores it, leased by a
-	// runner that had counted its attempt and was calling Vipps when its
-	// process died.
-	now := e.clock.Now()
-	op := &bridge.Operation{
-		ID: uuid.NewString(), Reference: ref, Kind: bridge.OpCapture, IdempotencyKey: "merchant:ship-1",
-		RequestHash: crashRequestHash(bridge.OpCapture, ref, amount), Amount: amount,
-		VippsIdempotencyKey: uuid.NewString(), Source: bridge.SourceMerchant, State: bridge.OperationPending,
-		Attempts: 1, LeaseOwner: "dead-replica", LeaseUntil: now.Add(2 * time.Minute),
-		CreatedAt: now, UpdatedAt: now,
+// crashDuringRedirect: the shopper's redirect has reached Vipps as a
+// create-payment request when the service dies.
+func crashDuringRedirect(t *testing.T, vippsActs bool) {
+	w := newCrashWorld(t)
+	c := w.start()
+	o := w.order()
+	redirect := w.redirectURL(o.OrderID)
+	ref := crashPrefix + "-" + o.OrderID + "-1"
+
+	if vippsActs {
+		// Vipps's webhook about the new payment is lost too: the restarted
+		// service must find out by asking.
+		w.vipps.SetFaults(vippstest.Faults{DropWebhookRate: 1})
 	}
-	require.NoError(t, e.m.Store.InsertOperation(ctx, op))
-	if vippsCommitted {
-		// The request reached Vipps and was done; its answer, and the
-		// webhook about it, never arrived.
-		r.vipps.SetFaults(vippstest.Faults{DropWebhookRate: 1})
-		_, err := r.vippsClient(t).Capture(ctx, ref, op.VippsIdempotencyKey, vipps.Amount{Currency: vipps.NOK, Value: amount.Value})
-		require.NoError(t, err)
-		r.vipps.SetFaults(vippstest.Faults{})
+	held := w.vippsGate.holdNext(vippsActs, func(r *http.Request) bool {
+		return r.Method == http.MethodPost && r.URL.Path == "/epayment/v1/payments"
+	})
+	shopper := make(chan int, 1)
+	go func() { code, _, _ := w.shopperGet(redirect); shopper <- code }()
+	call := w.waitHeld(held, "the create-payment request")
+	var sent struct {
+		Reference string `json:"reference"`
 	}
-	capturesBefore := 0
-	if vippsCommitted {
-		capturesBefore = 1
+	require.NoError(t, json.Unmarshal(call.Request.Body, &sent))
+	require.Equal(t, ref, sent.Reference)
+	key := call.Request.Header.Get("Idempotency-Key")
+	require.NotEmpty(t, key)
+	select {
+	case code := <-shopper:
+		t.Fatalf("the shopper was answered (%d) before the kill", code)
+	default:
 	}
-	require.Equal(t, capturesBefore, r.vipps.Calls(vippstest.OpCapture))
-	require.Empty(t, crashTypes(t, e, ref, "payment.captured"), "nothing told the old process about the capture")
-	r.stop()
-
-	// A fresh process on the same database. While the dead runner's lease
-	// holds, nobody touches the operation.
-	e = r.start()
-	time.Sleep(300 * time.Millisecond) // the start-up sweep and a few background rounds
-	require.NoError(t, e.m.Service.SweepOperations(ctx))
-	held, err := e.m.Store.Operation(ctx, op.ID)
-	require.NoError(t, err)
-	require.Equal(t, bridge.OperationPending, held.State)
-	require.Equal(t, "dead-replica", held.LeaseOwner)
-	require.Equal(t, capturesBefore, r.vipps.Calls(vippstest.OpCapture))
-	// The merchant's job retries meanwhile: told to wait, and Vipps hears
-	// nothing.
-	shipBody := fmt.Sprintf(`{"amount":{"value":%d,"currency":"NOK"}}`, amount.Value)
-	status, out := e.call("POST", "/api/v1/payments/"+ref+"/capture", "ship-1", shipBody)
-	require.Equal(t, http.StatusConflict, status, out)
-	require.Equal(t, "operation_in_progress", out["error"].(map[string]any)["reason"])
-	require.Equal(t, capturesBefore, r.vipps.Calls(vippstest.OpCapture))
-
-	// Once the lease has run out the sweep finishes it, exactly once.
-	e.clock.Advance(2*time.Minute + time.Second)
-	require.NoError(t, e.m.Service.SweepOperations(ctx))
-	require.Eventually(t, func() bool {
-		got, err := e.m.Store.Operation(ctx, op.ID)
-		return err == nil && got.State != bridge.OperationPending
-	}, 10*time.Second, 20*time.Millisecond)
-	r.settle(e)
-	done, err := e.m.Store.Operation(ctx, op.ID)
-	require.NoError(t, err)
-	require.Equal(t, bridge.OperationSucceeded, done.State, "error: %s", done.Error)
-	require.Equal(t, http.StatusOK, done.ResponseStatus)
-	require.Equal(t, op.VippsIdempotencyKey, done.VippsIdempotencyKey, "never a new key")
-	wantAttempts := 2
-	if vippsCommitted {
-		wantAttempts = 1 // found in the event log: not sent again
+	w.killMidFlight(c, call, "the create-payment request")
+	require.NotEqual(t, http.StatusSeeOther, <-shopper, "the shopper's browser sees an error, not Vipps")
+	w.vipps.SetFaults(vippstest.Faults{})
+	_, atVipps := w.vipps.Payment(ref)
+	require.Equal(t, vippsActs, atVipps, "Vipps has the payment only if it acted on the held request")
+	if vippsActs {
+		require.Equal(t, http.StatusCreated, call.Committed.Code, call.Committed.Body.String())
 	}
-	require.Equal(t, wantAttempts, done.Attempts)
 
-	require.Equal(t, 1, r.vipps.Calls(vippstest.OpCapture), "Vipps was asked to capture exactly once")
-	snap, ok := r.vipps.Payment(ref)
+	w.start()
+	// The attempt was stored before the call, so it survived the crash.
+	var list struct {
+		Payments []crashPayment `json:"payments"`
+	}
+	w.apiJSON("/api/v1/payments?kco_order_id="+o.OrderID, &list)
+	require.Len(t, list.Payments, 1)
+	require.Equal(t, ref, list.Payments[0].Reference)
+	if !vippsActs {
+		require.Equal(t, "PENDING", list.Payments[0].State)
+	}
+
+	// The shopper reloads the page: the same attempt goes to Vipps again,
+	// with the same key, and the shopper reaches its landing page.
+	code, header, body := w.shopperGet(redirect)
+	require.Equal(t, http.StatusSeeOther, code, body)
+	snap, ok := w.vipps.Payment(ref)
 	require.True(t, ok)
-	require.Equal(t, amount.Value, snap.Captured)
+	require.Equal(t, snap.RedirectURL, header.Get("Location"))
+	w.approve(header.Get("Location"))
+	w.waitNotified(ref, "payment.authorized")
+
+	// Vipps's own view: one payment for the order, created once, and every
+	// create request for it carried the key and body stored before the
+	// first one.
+	w.requireOnePaymentAtVipps(o.OrderID, ref)
+	snap, _ = w.vipps.Payment(ref)
+	require.Equal(t, vippstest.StateAuthorized, snap.State)
+	require.Equal(t, int64(44700), snap.Authorized)
+	require.Equal(t, 1, countEvents(snap, vippstest.EventCreated))
+	creates := w.vippsRequests(http.MethodPost, "/epayment/v1/payments")
+	require.Len(t, creates, 2, "the held create and the one resent after the restart")
+	for _, r := range creates {
+		require.Equal(t, key, r.Header.Get("Idempotency-Key"), "never a new key for the attempt")
+		requireSameJSON(t, call.Request.Body, r.Body)
+	}
+	wantCreates := 1 // the held one never reached the fake
+	if vippsActs {
+		wantCreates = 2 // the second was answered from the key
+	}
+	require.Equal(t, wantCreates, w.vipps.Calls(vippstest.OpCreate))
+
+	// Ours: one attempt, authorized, and its create in the provider log.
+	w.apiJSON("/api/v1/payments?kco_order_id="+o.OrderID, &list)
+	require.Len(t, list.Payments, 1)
+	p := w.payment(ref)
+	require.Equal(t, "AUTHORIZED", p.State)
+	require.Equal(t, 1, p.Attempt)
+	require.Equal(t, int64(44700), p.Aggregate.Authorized)
+	var plog struct {
+		Exchanges []struct {
+			Operation  string `json:"operation"`
+			StatusCode int    `json:"status_code"`
+		} `json:"exchanges"`
+	}
+	w.apiJSON("/api/v1/payments/"+ref+"/log", &plog)
+	created := false
+	for _, x := range plog.Exchanges {
+		created = created || (x.Operation == "create" && x.StatusCode == http.StatusCreated)
+	}
+	require.True(t, created, "the log shows the create Vipps answered: %+v", plog.Exchanges)
+	w.requireNotifications(ref, "payment.authorized")
+}
+
+// crashDuringCapture: the merchant's capture is in flight at Vipps when the
+// service dies.
+func crashDuringCapture(t *testing.T, vippsActs bool) {
+	w := newCrashWorld(t)
+	c := w.start()
+	orderID, ref := w.pay()
+
+	if vippsActs {
+		// The capture's answer and Vipps's webhook about it are both lost.
+		w.vipps.SetFaults(vippstest.Faults{DropWebhookRate: 1})
+	}
+	capturePath := "/epayment/v1/payments/" + ref + "/capture"
+	held := w.vippsGate.holdNext(vippsActs, func(r *http.Request) bool {
+		return r.Method == http.MethodPost && r.URL.Path == capturePath
+	})
+	merchant := make(chan int, 1)
+	go func() {
+		code, _ := w.api("POST", "/api/v1/payments/"+ref+"/capture", "ship-1", crashCaptureBody)
+		merchant <- code
+	}()
+	call := w.waitHeld(held, "the capture request")
+	key := call.Request.Header.Get("Idempotency-Key")
+	require.NotEmpty(t, key)
+	select {
+	case code := <-merchant:
+		t.Fatalf("the merchant was answered (%d) before the kill", code)
+	default:
+	}
+	w.killMidFlight(c, call, "the capture request")
+	require.NotEqual(t, http.StatusOK, <-merchant, "the merchant does not know the outcome")
+	w.vipps.SetFaults(vippstest.Faults{})
+	snap, _ := w.vipps.Payment(ref)
+	capturedBefore, capturesBefore := int64(0), 0
+	if vippsActs {
+		require.Equal(t, http.StatusOK, call.Committed.Code, call.Committed.Body.String())
+		capturedBefore, capturesBefore = 44700, 1
+	}
+	require.Equal(t, capturedBefore, snap.Captured)
+	require.Equal(t, capturesBefore, w.vipps.Calls(vippstest.OpCapture))
+
+	w.start()
+	// While the dead process's lease holds, the merchant's retry is told to
+	// wait and Vipps hears nothing.
+	status, out := w.api("POST", "/api/v1/payments/"+ref+"/capture", "ship-1", crashCaptureBody)
+	require.Equal(t, http.StatusConflict, status, string(out))
+	require.Equal(t, "operation_in_progress", errorReason(out), string(out))
+	w.stays(crashQuiet, "no capture is sent while the dead process's lease holds", func() string {
+		if n := len(w.vippsRequests(http.MethodPost, capturePath)); n != 1 {
+			return fmt.Sprintf("%d capture requests reached Vipps", n)
+		}
+		return ""
+	})
+	p := w.payment(ref)
+	require.Len(t, p.Operations, 1)
+	require.Equal(t, "pending", p.Operations[0].State)
+
+	// Past the lease, the sweep finishes the capture: by finding the key in
+	// Vipps's event log when it landed, by resending it with the same key
+	// when it did not.
+	w.advance(crashPastOperationLease)
+	w.waitFor(15*time.Second, "the capture to be finished", func() (bool, string) {
+		p := w.payment(ref)
+		return len(p.Operations) == 1 && p.Operations[0].State == "succeeded", fmt.Sprintf("%+v", p.Operations)
+	})
+	status, out = w.api("POST", "/api/v1/payments/"+ref+"/capture", "ship-1", crashCaptureBody)
+	require.Equal(t, http.StatusOK, status, "the merchant's retry gets the stored answer: %s", out)
+	var done struct {
+		Operation struct {
+			State string `json:"state"`
+		} `json:"operation"`
+	}
+	require.NoError(t, json.Unmarshal(out, &done))
+	require.Equal(t, "succeeded", done.Operation.State)
+	status, out = w.api("POST", "/api/v1/payments/"+ref+"/capture", "ship-1", `{"amount":{"value":100,"currency":"NOK"}}`)
+	require.Equal(t, http.StatusConflict, status, string(out))
+	require.Equal(t, "idempotency_key_reused", errorReason(out), string(out))
+	w.waitNotified(ref, "payment.captured")
+
+	// Vipps's own view: captured once, with the key of the first request.
+	require.Equal(t, 1, w.vipps.Calls(vippstest.OpCapture), "Vipps acted on exactly one capture")
+	snap, _ = w.vipps.Payment(ref)
+	require.Equal(t, int64(44700), snap.Captured)
 	var captured []vippstest.Event
 	for _, ev := range snap.Events {
 		if ev.Name == vippstest.EventCaptured {
@@ -137,176 +255,249 @@ func crashDuringCapture(t *testing.T, vippsCommitted bool) {
 		}
 	}
 	require.Len(t, captured, 1)
-	require.Equal(t, op.VippsIdempotencyKey, captured[0].IdempotencyKey)
+	require.Equal(t, key, captured[0].IdempotencyKey)
+	sentCaptures := w.vippsRequests(http.MethodPost, capturePath)
+	wantSent := 2 // the held one and the one resent after the lease
+	if vippsActs {
+		wantSent = 1 // found in the event log: not sent again
+	}
+	require.Len(t, sentCaptures, wantSent)
+	for _, r := range sentCaptures {
+		require.Equal(t, key, r.Header.Get("Idempotency-Key"), "never a new key for the operation")
+	}
+	w.requireOnePaymentAtVipps(orderID, ref)
 
-	got := e.payment(ref)
-	require.Equal(t, amount.Value, got.Captured)
-	require.Equal(t, bridge.StateAuthorized, got.State)
-	events, err := e.m.Store.PaymentEvents(ctx, ref)
-	require.NoError(t, err)
-	var stored []bridge.PaymentEvent
-	for _, ev := range events {
-		if ev.Name == "CAPTURED" {
-			stored = append(stored, ev)
+	// Ours agrees.
+	p = w.payment(ref)
+	require.Equal(t, "AUTHORIZED", p.State)
+	require.Equal(t, int64(44700), p.Aggregate.Captured)
+	require.Equal(t, 1, countNames(p, "CAPTURED"))
+	require.Len(t, p.Operations, 1)
+	require.Equal(t, "capture", p.Operations[0].Kind)
+	w.requireNotifications(ref, "payment.authorized", "payment.captured")
+}
+
+// crashDuringNotification: the merchant's receiver has the POST of a
+// notification and has not answered when the service dies.
+func crashDuringNotification(t *testing.T) {
+	w := newCrashWorld(t)
+	c := w.start()
+	held := w.hooks.holdNext(false, func(r *http.Request) bool { return r.Method == http.MethodPost })
+	o := w.order()
+	code, header, body := w.shopperGet(w.redirectURL(o.OrderID))
+	require.Equal(t, http.StatusSeeOther, code, body)
+	w.approve(header.Get("Location"))
+	call := w.waitHeld(held, "the first notification")
+	first := parseReceipt(call.Request.Header, call.Request.Body)
+	ref := crashPrefix + "-" + o.OrderID + "-1"
+	require.Equal(t, ref, first.Reference)
+	require.Equal(t, "payment.authorized", first.Type)
+	require.NoError(t, verifyStandardWebhook(w.secrets["CRASHTEST_HOOK_SECRET"], first.ID, call.Request.Header.Get("Webhook-Timestamp"),
+		call.Request.Header.Get("Webhook-Signature"), first.Body, w.now()))
+	w.killMidFlight(c, call, "the notification")
+
+	w.start()
+	ns := w.notifications(ref)
+	require.Len(t, ns, 1)
+	require.Equal(t, first.ID, ns[0].ID)
+	require.Nil(t, ns[0].DeliveredAt, "not delivered: the merchant never answered")
+	w.stays(crashQuiet, "nothing is sent again while the dead process's lease holds", func() string {
+		if n := len(w.receivedOf(ref)); n != 1 {
+			return fmt.Sprintf("the receiver got %d posts", n)
+		}
+		return ""
+	})
+
+	// Past the lease, the same notification is delivered again.
+	w.advance(crashPastNotificationLease)
+	w.waitNotified(ref, "payment.authorized")
+	again := w.ackedOf(ref)
+	require.Len(t, again, 1)
+	require.Equal(t, first.ID, again[0].ID, "the retry is the same notification")
+	require.True(t, bytes.Equal(first.Body, again[0].Body), "byte for byte")
+	w.waitFor(10*time.Second, "the service to record the delivery", func() (bool, string) {
+		ns := w.notifications(ref)
+		return len(ns) == 1 && ns[0].State == "delivered", fmt.Sprintf("%+v", ns)
+	})
+
+	// Life goes on: the merchant ships, and hears about it once.
+	status, out := w.api("POST", "/api/v1/payments/"+ref+"/capture", "ship-1", crashCaptureBody)
+	require.Equal(t, http.StatusOK, status, string(out))
+	w.waitNotified(ref, "payment.captured")
+	w.requireOnePaymentAtVipps(o.OrderID, ref)
+	require.Equal(t, 1, w.vipps.Calls(vippstest.OpCapture))
+	w.requireNotifications(ref, "payment.authorized", "payment.captured")
+	received := w.receivedOf(ref)
+	require.Len(t, received, 3, "the authorization twice (the unanswered post and its retry), the capture once")
+}
+
+// pay takes a new order through the redirect and the shopper's approval,
+// until the merchant has been told it is authorized.
+func (w *crashWorld) pay() (orderID, ref string) {
+	w.t.Helper()
+	o := w.order()
+	code, header, body := w.shopperGet(w.redirectURL(o.OrderID))
+	require.Equal(w.t, http.StatusSeeOther, code, body)
+	w.approve(header.Get("Location"))
+	ref = crashPrefix + "-" + o.OrderID + "-1"
+	w.waitNotified(ref, "payment.authorized")
+	return o.OrderID, ref
+}
+
+// waitNotified waits until the merchant has acknowledged a notification of
+// this type for the payment.
+func (w *crashWorld) waitNotified(ref, typ string) {
+	w.t.Helper()
+	w.waitFor(15*time.Second, "the merchant to acknowledge "+typ, func() (bool, string) {
+		var got []string
+		for _, r := range w.ackedOf(ref) {
+			if r.Type == typ {
+				return true, ""
+			}
+			got = append(got, r.Type)
+		}
+		return false, fmt.Sprintf("acknowledged so far: %v", got)
+	})
+}
+
+// stays watches cond for d: it must stay empty (cond says what went wrong).
+// This is the one place the test waits for a while on purpose: it shows
+// that something does not happen.
+func (w *crashWorld) stays(d time.Duration, what string, cond func() string) {
+	w.t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if why := cond(); why != "" {
+			w.t.Fatalf("%s: %s", what, why)
 		}
 	}
-	require.Len(t, stored, 1)
-	require.Equal(t, op.VippsIdempotencyKey, stored[0].IdempotencyKey)
-	require.Equal(t, []string{"payment.captured"}, crashTypes(t, e, ref, "payment.captured"))
-	require.Equal(t, []string{"payment.authorized", "payment.captured"}, e.notifications(ref))
-
-	// A second sweep, later still, changes nothing.
-	calls := [3]int{r.vipps.Calls(vippstest.OpCapture), r.vipps.Calls(vippstest.OpGet), r.vipps.Calls(vippstest.OpEvents)}
-	e.clock.Advance(3 * time.Minute)
-	require.NoError(t, e.m.Service.SweepOperations(ctx))
-	r.settle(e)
-	again, err := e.m.Store.Operation(ctx, op.ID)
-	require.NoError(t, err)
-	require.Equal(t, done.Version, again.Version)
-	require.Equal(t, calls[0], r.vipps.Calls(vippstest.OpCapture))
-	require.Equal(t, []string{"payment.authorized", "payment.captured"}, e.notifications(ref))
-	require.Equal(t, amount.Value, e.payment(ref).Captured)
-
-	// The merchant's job retries its request after the restart: the same
-	// key and body replay the stored answer (so the hash we stored is the
-	// one RequestOperation computes), another body is refused, and Vipps
-	// hears nothing.
-	status, out = e.call("POST", "/api/v1/payments/"+ref+"/capture", "ship-1", shipBody)
-	require.Equal(t, http.StatusOK, status, out)
-	require.Equal(t, "succeeded", out["operation"].(map[string]any)["state"])
-	status, out = e.call("POST", "/api/v1/payments/"+ref+"/capture", "ship-1", `{"amount":{"value":100,"currency":"NOK"}}`)
-	require.Equal(t, http.StatusConflict, status, out)
-	require.Equal(t, "idempotency_key_reused", out["error"].(map[string]any)["reason"])
-	require.Equal(t, 1, r.vipps.Calls(vippstest.OpCapture))
-	require.Less(t, r.vipps.Calls(vippstest.OpGet)+r.vipps.Calls(vippstest.OpEvents), calls[1]+calls[2]+10, "the second sweep and the replays read little")
 }
 
-// crashRequestHash is the request hash RequestOperation stores with an
-// operation. bridge.requestHash is unexported, so this repeats its
-// definition; the replay at the end of the test proves they agree.
-func crashRequestHash(kind, reference string, amount bridge.Money) string {
-	h := sha256.Sum256(fmt.Appendf(nil, "%s\n%s\n%d\n%s", kind, reference, amount.Value, amount.Currency))
-	return hex.EncodeToString(h[:])
+// requireOnePaymentAtVipps checks that Vipps has exactly one payment for
+// the KCO order, ref.
+func (w *crashWorld) requireOnePaymentAtVipps(orderID, ref string) {
+	w.t.Helper()
+	var refs []string
+	for _, r := range w.vipps.References() {
+		if strings.HasPrefix(r, crashPrefix+"-"+orderID+"-") {
+			refs = append(refs, r)
+		}
+	}
+	require.Equal(w.t, []string{ref}, refs, "one Vipps payment for the order")
+	snap, _ := w.vipps.Payment(ref)
+	require.Equal(w.t, 1, countEvents(snap, vippstest.EventCreated))
 }
 
-// crashTypes lists a payment's notifications of one type.
-func crashTypes(t *testing.T, e *testEnv, ref, typ string) []string {
-	var out []string
-	for _, n := range e.notifications(ref) {
-		if n == typ {
-			out = append(out, n)
+// requireNotifications checks what the merchant got for a payment: one
+// notification per change, each delivered and acknowledged once; an
+// unanswered post may be retried, with the same id and the same bytes.
+func (w *crashWorld) requireNotifications(ref string, want ...string) {
+	t := w.t
+	t.Helper()
+	w.hooksMu.Lock()
+	require.Empty(t, w.hookProbs, "every notification was signed right")
+	w.hooksMu.Unlock()
+
+	// The merchant's answer is recorded just after the merchant gave it.
+	var listed []crashNotification
+	w.waitFor(10*time.Second, "every notification to be recorded as delivered", func() (bool, string) {
+		listed = w.notifications(ref)
+		for _, n := range listed {
+			if n.State != "delivered" {
+				return false, fmt.Sprintf("%s (%s) is %s", n.ID, n.Type, n.State)
+			}
+		}
+		return true, ""
+	})
+	var types []string
+	ids := map[string]string{} // id → type, as the service lists them
+	for _, n := range listed {
+		types = append(types, n.Type)
+		ids[n.ID] = n.Type
+		require.Equal(t, "delivered", n.State, "notification %s (%s)", n.ID, n.Type)
+	}
+	sort.Strings(types)
+	wantSorted := append([]string(nil), want...)
+	sort.Strings(wantSorted)
+	require.Equal(t, wantSorted, types, "one notification per change")
+
+	acked := map[string]int{}
+	for _, r := range w.ackedOf(ref) {
+		acked[r.ID]++
+	}
+	for id, typ := range ids {
+		require.Equal(t, 1, acked[id], "notification %s (%s) acknowledged once", id, typ)
+	}
+	require.Len(t, acked, len(ids), "the merchant acknowledged nothing else")
+
+	byType := map[string]string{}
+	bodies := map[string][]byte{}
+	for _, r := range w.receivedOf(ref) {
+		require.Contains(t, ids, r.ID, "the merchant got only listed notifications")
+		if prev, ok := byType[r.Type]; ok {
+			require.Equal(t, prev, r.ID, "two different notifications for one %s", r.Type)
+		}
+		byType[r.Type] = r.ID
+		if prev, ok := bodies[r.ID]; ok {
+			require.True(t, bytes.Equal(prev, r.Body), "a retry of %s carries the same bytes", r.ID)
+		}
+		bodies[r.ID] = r.Body
+	}
+}
+
+// vippsRequests lists the requests the fake Vipps's gate saw with this
+// method and path, held ones included.
+func (w *crashWorld) vippsRequests(method, path string) []seenRequest {
+	var out []seenRequest
+	for _, r := range w.vippsGate.seen() {
+		if r.Method == method && r.Path == path {
+			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// crashRig runs Main, stops it and runs a new one on the same database
-// file and address, against fakes that outlive every Main.
-type crashRig struct {
-	t      *testing.T
-	clk    *vippstest.Clock
-	text   string // config.yaml with the database fixed
-	addr   string // 127.0.0.1:0 until the first start picks the port
-	cfg    *config.Config
-	vipps  *vippstest.Server
-	kustom *klarnatest.Server
-	m      *Main
-}
-
-func newCrashRig(t *testing.T) *crashRig {
-	raw, err := os.ReadFile("config.yaml")
-	require.NoError(t, err)
-	text := strings.Replace(string(raw), `dsn: "file:bridge.db"`, `dsn: "file:`+filepath.Join(t.TempDir(), "bridge.db")+`"`, 1)
-	cfg, err := config.Parse([]byte(text), func(string) string { return "" })
-	require.NoError(t, err)
-	r := &crashRig{t: t, clk: vippstest.NewClock(time.Now().UTC()), text: text, addr: "127.0.0.1:0", cfg: cfg}
-	r.vipps = vippstest.NewServer(vippstest.Options{Now: r.clk.Now, AllowInsecureLocalReturnURL: true})
-	for _, u := range cfg.Units {
-		r.vipps.AddSalesUnit(vippstest.SalesUnit{
-			MSN: u.MSN, ClientID: u.Vipps.ClientID, ClientSecret: u.Vipps.ClientSecret,
-			SubscriptionKey: u.Vipps.SubscriptionKey, Currency: u.Currency, Name: u.Name,
-		})
-	}
-	r.kustom = klarnatest.NewServer(klarnatest.Options{
-		Now: r.clk.Now, Credentials: []klarnatest.Credential{{Username: cfg.Kustom.Username, APIKey: cfg.Kustom.APIKey}},
-	})
-	t.Cleanup(func() {
-		if r.m != nil {
-			r.stop()
+func countEvents(snap vippstest.PaymentSnapshot, name vippstest.EventName) int {
+	n := 0
+	for _, ev := range snap.Events {
+		if ev.Name == name {
+			n++
 		}
-		r.vipps.Close()
-		r.kustom.Close()
-	})
-	return r
-}
-
-// start runs a new Main on the rig's database and address.
-func (r *crashRig) start() *testEnv {
-	t := r.t
-	require.Nil(t, r.m, "stop the running Main first")
-	text := strings.Replace(r.text, `addr: ":8080"`, `addr: "`+r.addr+`"`, 1)
-	if !strings.HasSuffix(r.addr, ":0") {
-		text = strings.Replace(text, `public_url: "http://localhost:8080"`, `public_url: "http://`+r.addr+`"`, 1)
 	}
-	cfg, err := config.Parse([]byte(text), func(string) string { return "" })
-	require.NoError(t, err)
-	vu, err := url.Parse(r.vipps.URL())
-	require.NoError(t, err)
-	ku, err := url.Parse(r.kustom.URL())
-	require.NoError(t, err)
-	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	m.Now = r.clk.Now
-	m.PollEvery = 50 * time.Millisecond
-	m.Providers.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: &crashRoute{
-		routes: map[string]*url.URL{"/sandbox/vipps": vu, "/sandbox/kustom": ku}, next: http.DefaultTransport,
-	}}
-	require.NoError(t, m.Run(context.Background()))
-	r.m = m
-	if strings.HasSuffix(r.addr, ":0") {
-		r.addr = m.Addr()
+	return n
+}
+
+func countNames(p crashPayment, name string) int {
+	n := 0
+	for _, ev := range p.Events {
+		if ev.Name == name {
+			n++
+		}
 	}
-	require.Equal(t, "http://"+r.addr, m.PublicURL())
-	return &testEnv{t: t, m: m, clock: r.clk, http: &http.Client{
-		Timeout:       20 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	return n
 }
 
-// stop closes the running Main: it stops serving, stops its background
-// work and closes the database, as a process that exits does.
-func (r *crashRig) stop() {
-	m := r.m
-	r.m = nil
-	require.NoError(r.t, m.Close())
+// errorReason is error.reason of a JSON error body.
+func errorReason(body []byte) string {
+	var e struct {
+		Error struct {
+			Reason string `json:"reason"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	return e.Error.Reason
 }
 
-// settle lets the long-lived fake deliver its webhooks and the service
-// finish what they started.
-func (r *crashRig) settle(e *testEnv) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(r.t, r.vipps.WaitWebhooks(ctx))
-	e.m.Service.Wait()
+func requireSameJSON(t *testing.T, want, got []byte) {
+	t.Helper()
+	var a, b any
+	require.NoError(t, json.Unmarshal(want, &a))
+	require.NoError(t, json.Unmarshal(got, &b))
+	require.True(t, reflect.DeepEqual(a, b), "the same request body:\n%s\n%s", want, got)
 }
 
-// vippsClient is a client of the fake for the configured unit, as another
-// process holding the same keys would have.
-func (r *crashRig) vippsClient(t *testing.T) *vipps.Client {
-	u := r.cfg.Units[0]
-	c, err := vipps.New(vipps.Config{
-		BaseURL: r.vipps.URL(),
-		Credentials: vipps.Credentials{ClientID: u.Vipps.ClientID, ClientSecret: u.Vipps.ClientSecret,
-			SubscriptionKey: u.Vipps.SubscriptionKey, MSN: u.MSN},
-		System: vipps.SystemInfo{Name: r.cfg.System.Name, Version: r.cfg.System.Version,
-			PluginName: r.cfg.System.PluginName, PluginVersion: r.cfg.System.PluginVersion},
-		Now: r.clk.Now,
-	})
-	require.NoError(t, err)
-	return c
-}
-
-// crashRoute sends requests for the sandbox's provider paths to the
-// long-lived fakes instead.
+// crashRoute sends requests for the sandbox's provider paths to long-lived
+// fakes instead. TestReplicas uses it to share one fake Vipps and Kustom
+// between its in-process replicas.
 type crashRoute struct {
 	routes map[string]*url.URL
 	next   http.RoundTripper

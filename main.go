@@ -92,8 +92,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func serve(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
 	logger := slog.New(bridge.ContextHandler(slog.NewJSONHandler(stderr, nil)))
 	slog.SetDefault(logger)
-	return serveMain(ctx, NewMain(cfg, logger), stderr)
+	m := NewMain(cfg, logger)
+	m.Now = testClock // nil outside the crash test's child process
+	return serveMain(ctx, m, stderr)
 }
+
+// testClock is nil in the product. The crash test (crash_test.go) re-runs
+// its own binary as the service and sets it there, before calling run, so
+// that it can move the restarted service's clock past the leases a killed
+// process left behind instead of waiting minutes for them.
+var testClock func() time.Time
 
 // serveMain runs m until ctx ends or its HTTP server fails, then closes it.
 // It is serve's whole life after the Main is built, apart so that tests can
