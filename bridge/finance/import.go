@@ -20,7 +20,10 @@ import (
 // fee and net per transaction, fee signs normalised; each settlement's
 // payout. Importing the same file twice changes nothing.
 func (s *Service) ImportVippsFile(ctx context.Context, name string, data []byte) (bridge.ImportResult, []string, error) {
-	rep, err := settlement.Parse(name, data)
+	rep, err := parseUnlessCancelled(ctx, func() (*settlement.Report, error) { return settlement.Parse(name, data) })
+	if ctx.Err() != nil {
+		return bridge.ImportResult{}, nil, ctx.Err()
+	}
 	if err != nil {
 		return bridge.ImportResult{}, nil, &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
 	}
@@ -75,11 +78,38 @@ func vippsLineKey(pspReference, kind string) string {
 	return "vipps:" + kind + ":" + pspReference
 }
 
+// parseUnlessCancelled runs a parser, which takes no context, and returns
+// as soon as ctx ends (Ctrl-C on a large file) instead of when the parse
+// does; the abandoned parse only reads memory and finishes on its own.
+func parseUnlessCancelled[T any](ctx context.Context, parse func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := parse()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
 // ImportKustomCSV imports a Kustom (Klarna) settlement CSV report. Amounts
 // are decimal major units in the file and minor units here; opt sets the
 // separator and column order when the file has no usable header.
 func (s *Service) ImportKustomCSV(ctx context.Context, name string, data []byte, opt klarna.CSVOptions) (bridge.ImportResult, error) {
-	rep, err := klarna.ParseSettlementCSV(bytes.NewReader(data), name, opt)
+	rep, err := parseUnlessCancelled(ctx, func() (*klarna.SettlementCSV, error) {
+		return klarna.ParseSettlementCSV(bytes.NewReader(data), name, opt)
+	})
+	if ctx.Err() != nil {
+		return bridge.ImportResult{}, ctx.Err()
+	}
 	if err != nil {
 		return bridge.ImportResult{}, &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
 	}
