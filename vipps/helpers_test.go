@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"vippskco/vipps/vippstest"
 )
 
 // Test credentials. They are distinctive strings so that a test can search
@@ -141,24 +143,9 @@ func (s *sleeper) recorded() []time.Duration {
 	return append([]time.Duration(nil), s.waits...)
 }
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock is the test clock, settable.
+func newClock() *vippstest.Clock {
+	return vippstest.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
 }
 
 // testConfig is a valid Config against baseURL that never sleeps for real.

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"vippskco/bridge"
 	"vippskco/bridge/storetest"
+	"vippskco/vipps/vippstest"
 )
 
 // dsnVariable names the database the PostgreSQL tests run against. CI sets
@@ -112,20 +112,10 @@ func TestStore(t *testing.T) {
 // testClock is a fake clock. Each reading is a millisecond and a few
 // nanoseconds after the last, so that a store which keeps nanoseconds in one
 // place and microseconds in another is caught.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 6789, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Millisecond + 7)
-	return c.t
+func newTestClock() *vippstest.Clock {
+	c := vippstest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 6789, time.UTC))
+	c.Step = time.Millisecond + 7
+	return c
 }
 
 // payment returns a small valid attempt i of order.

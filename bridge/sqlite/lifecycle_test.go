@@ -5,36 +5,18 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/vipps/vippstest"
 )
-
-// manualClock is a clock that moves only when told to.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func TestSeenWebhookPurge(t *testing.T) {
 	ctx := t.Context()
-	clock := &manualClock{t: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}
+	clock := vippstest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC))
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "bridge.db"), clock.Now)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })

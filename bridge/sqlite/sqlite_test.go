@@ -14,25 +14,16 @@ import (
 
 	"vippskco/bridge"
 	"vippskco/bridge/storetest"
+	"vippskco/vipps/vippstest"
 )
 
 // testClock is a fake clock. Each reading is a millisecond and a few
 // nanoseconds after the last, so every reading is distinct and a store that
 // drops nanoseconds is caught.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Millisecond + 7)
-	return c.t
+func newTestClock() *vippstest.Clock {
+	c := vippstest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC))
+	c.Step = time.Millisecond + 7
+	return c
 }
 
 // openTestStore opens a new store in a fresh file that the test removes.

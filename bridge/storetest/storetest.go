@@ -11,13 +11,13 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/vipps/vippstest"
 )
 
 // Run checks that the stores made by open keep the bridge.Store contract.
@@ -28,7 +28,7 @@ import (
 func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Store) {
 	tests := []struct {
 		name string
-		test func(t *testing.T, s bridge.Store, clock *clock)
+		test func(t *testing.T, s bridge.Store, clock *vippstest.Clock)
 	}{
 		{"InsertAndRead", anyClock(testInsertAndRead)},
 		{"NotFound", anyClock(testNotFound)},
@@ -83,34 +83,17 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Stor
 }
 
 // anyClock adapts a test that does not look at the store's clock.
-func anyClock(test func(t *testing.T, s bridge.Store)) func(t *testing.T, s bridge.Store, c *clock) {
-	return func(t *testing.T, s bridge.Store, _ *clock) { test(t, s) }
+func anyClock(test func(t *testing.T, s bridge.Store)) func(t *testing.T, s bridge.Store, c *vippstest.Clock) {
+	return func(t *testing.T, s bridge.Store, _ *vippstest.Clock) { test(t, s) }
 }
 
-// clock is the fake clock Run gives each store. Its readings have
-// microsecond precision, the finest every store keeps, and are distinct.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)}
-}
-
-// Now returns the time a millisecond after the last reading.
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Millisecond)
-	return c.t
-}
-
-// Advance moves the clock d ahead.
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock is the clock Run gives each store. Its readings have
+// microsecond precision, the finest every store keeps, and are distinct: a
+// millisecond apart.
+func newClock() *vippstest.Clock {
+	c := vippstest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC))
+	c.Step = time.Millisecond
+	return c
 }
 
 func testPing(t *testing.T, s bridge.Store) {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/vipps/vippstest"
 )
 
 func testRawEvents(t *testing.T, s bridge.Store) {
@@ -63,7 +64,7 @@ func testRawEvents(t *testing.T, s bridge.Store) {
 // testSeenWebhook is replay protection: a signature is a replay while its
 // record is kept, and is forgotten once the store's clock passes keepUntil.
 // A replay carries the same signed timestamp, so the same keepUntil.
-func testSeenWebhook(t *testing.T, s bridge.Store, clock *clock) {
+func testSeenWebhook(t *testing.T, s bridge.Store, clock *vippstest.Clock) {
 	ctx := t.Context()
 	start := clock.Now()
 	tests := []struct {

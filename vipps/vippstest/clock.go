@@ -5,10 +5,16 @@ import (
 	"time"
 )
 
-// Clock is a settable clock for Options.Now, safe for concurrent use.
+// Clock is a settable clock for Options.Now, safe for concurrent use. It is
+// the one test clock of the service's tests too: the service, the fakes and
+// the stores' conformance suite all read it.
 type Clock struct {
 	mu sync.Mutex
 	t  time.Time
+	// Step, when set, moves the clock on by itself before each reading, so
+	// every reading is distinct: a store that drops precision, or keeps it
+	// in one place and not another, is caught.
+	Step time.Duration
 }
 
 // NewClock starts a clock at t.
@@ -18,6 +24,7 @@ func NewClock(t time.Time) *Clock { return &Clock{t: t} }
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.t = c.t.Add(c.Step)
 	return c.t
 }
 
