@@ -47,11 +47,6 @@ type PaymentStore interface {
 	PaymentByToken(ctx context.Context, token string) (*Payment, error)
 	// PaymentsByOrder returns every attempt for a KCO order, oldest first.
 	PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*Payment, error)
-	// UpdatePayment writes p if its Version equals the stored version, bumps
-	// p.Version and p.UpdatedAt, and appends entry (when not nil) to the
-	// history in the same transaction. A stale version gives ErrConflict and
-	// changes nothing.
-	UpdatePayment(ctx context.Context, p *Payment, entry *HistoryEntry) error
 	// History returns a payment's history, oldest first.
 	History(ctx context.Context, reference string) ([]HistoryEntry, error)
 

@@ -24,28 +24,6 @@ func (s *Store) Commit(ctx context.Context, c *bridge.Change) error {
 	return nil
 }
 
-// UpdatePayment writes every field of p but Reference and CreatedAt, which
-// identify the attempt, when p.Version is the stored version, and appends
-// entry, when not nil, to the history in the same transaction: it is a Commit
-// of a change that holds only these two. p and entry are changed only when
-// the update commits.
-func (s *Store) UpdatePayment(ctx context.Context, p *bridge.Payment, entry *bridge.HistoryEntry) error {
-	c := &bridge.Change{Payment: p}
-	if entry != nil {
-		c.History = []bridge.HistoryEntry{*entry}
-	}
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	if err := s.commit(ctx, c); err != nil {
-		return fmt.Errorf("update payment %q: %w", p.Reference, err)
-	}
-	if entry != nil {
-		*entry = c.History[0]
-	}
-	return nil
-}
-
 // commit writes c in one transaction and, once it has committed, sets c and
 // what it points to as stored.
 func (s *Store) commit(ctx context.Context, c *bridge.Change) error {

@@ -153,7 +153,7 @@ func TestMicroseconds(t *testing.T) {
 	require.Equal(t, *p, *got)
 
 	entry := &bridge.HistoryEntry{Source: "poller", At: time.Date(2025, 3, 14, 15, 9, 27, 999, time.UTC)}
-	require.NoError(t, s.UpdatePayment(ctx, p, entry))
+	require.NoError(t, storetest.UpdatePayment(ctx, s, p, entry))
 	got, err = s.Payment(ctx, p.Reference)
 	require.NoError(t, err)
 	require.Equal(t, *p, *got)
@@ -177,7 +177,7 @@ func TestTimeOutOfRange(t *testing.T) {
 	p = payment("KCO-2", 1)
 	require.NoError(t, s.InsertPayment(ctx, p))
 	before := *p
-	err = s.UpdatePayment(ctx, p, &bridge.HistoryEntry{Source: "poller", At: far})
+	err = storetest.UpdatePayment(ctx, s, p, &bridge.HistoryEntry{Source: "poller", At: far})
 	require.Equal(t, bridge.ECodeInvalid, bridge.ErrorCode(err), "error %v", err)
 	require.Equal(t, before, *p)
 	got, err := s.Payment(ctx, p.Reference)

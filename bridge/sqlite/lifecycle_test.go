@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/storetest"
 	"vippskco/vipps/vippstest"
 )
 
@@ -137,7 +138,7 @@ func TestMigrateExistingDatabase(t *testing.T) {
 	require.EqualValues(t, 3, p.Version)
 
 	p.NextPollAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	require.NoError(t, s.UpdatePayment(ctx, p, nil))
+	require.NoError(t, storetest.UpdatePayment(ctx, s, p, nil))
 	ps, err := s.ClaimDuePolls(ctx, p.NextPollAt, "r1", time.Minute, 10)
 	require.NoError(t, err)
 	require.Len(t, ps, 1)

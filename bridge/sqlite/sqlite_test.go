@@ -201,7 +201,7 @@ func TestTimeOutOfRange(t *testing.T) {
 	p = payment("KCO-2", 1)
 	require.NoError(t, s.InsertPayment(ctx, p))
 	before := *p
-	err = s.UpdatePayment(ctx, p, &bridge.HistoryEntry{Source: "poller", At: far})
+	err = storetest.UpdatePayment(ctx, s, p, &bridge.HistoryEntry{Source: "poller", At: far})
 	require.Equal(t, bridge.ECodeInvalid, bridge.ErrorCode(err), "error %v", err)
 	require.Equal(t, before, *p)
 	got, err := s.Payment(ctx, p.Reference)
@@ -244,7 +244,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 			}
 			for range updates {
 				p.Captured += 100
-				if err := s.UpdatePayment(ctx, p, &bridge.HistoryEntry{Source: "merchant", Detail: "capture"}); err != nil {
+				if err := storetest.UpdatePayment(ctx, s, p, &bridge.HistoryEntry{Source: "merchant", Detail: "capture"}); err != nil {
 					errs <- err
 					return
 				}
@@ -302,7 +302,7 @@ func BenchmarkUpdatePaymentWithHistory(b *testing.B) {
 	for i := range b.N {
 		p.Captured = int64(i)
 		entry := &bridge.HistoryEntry{Source: "merchant", FromState: p.State, ToState: p.State, Detail: "capture"}
-		if err := s.UpdatePayment(ctx, p, entry); err != nil {
+		if err := storetest.UpdatePayment(ctx, s, p, entry); err != nil {
 			b.Fatal(err)
 		}
 	}

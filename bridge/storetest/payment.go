@@ -119,7 +119,7 @@ func testNotFound(t *testing.T, s bridge.Store) {
 		{"UpdatePayment", func(t *testing.T) error {
 			p := newPayment("KCO-9-1", "unit-a", "KCO-9", 1)
 			p.Version = 1
-			return s.UpdatePayment(t.Context(), p, &bridge.HistoryEntry{Source: "poller", ToState: bridge.StateCreated})
+			return UpdatePayment(t.Context(), s, p, &bridge.HistoryEntry{Source: "poller", ToState: bridge.StateCreated})
 		}},
 		{"History", func(t *testing.T) error {
 			_, err := s.History(t.Context(), "KCO-9-1")

@@ -34,11 +34,11 @@ func testNextPollAt(t *testing.T, s bridge.Store) {
 		}},
 		{"moved by UpdatePayment", func(t *testing.T) {
 			p.NextPollAt = p.NextPollAt.Add(2 * time.Second)
-			require.NoError(t, s.UpdatePayment(ctx, p, nil))
+			require.NoError(t, UpdatePayment(ctx, s, p, nil))
 		}},
 		{"cleared by UpdatePayment", func(t *testing.T) {
 			p.NextPollAt = time.Time{}
-			require.NoError(t, s.UpdatePayment(ctx, p, nil))
+			require.NoError(t, UpdatePayment(ctx, s, p, nil))
 		}},
 		{"set by Commit", func(t *testing.T) {
 			p.NextPollAt = time.Date(1969, 7, 20, 20, 17, 40, 123456000, cet)

@@ -78,7 +78,7 @@ func testRaceUpdateVersion(t *testing.T, s bridge.Store) {
 		entries[i] = &bridge.HistoryEntry{Source: "poller", FromState: bridge.StatePending, ToState: bridge.StateAuthorized, Detail: u.FailureReason}
 	}
 	winner := raceWinner(t, n, func(i int) error {
-		return s.UpdatePayment(t.Context(), updates[i], entries[i])
+		return UpdatePayment(t.Context(), s, updates[i], entries[i])
 	})
 
 	stored := mustPayment(t, s, p.Reference)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -25,7 +26,7 @@ func testUpdate(t *testing.T, s bridge.Store) {
 		// An update keeps the creation time, whatever p says.
 		p.CreatedAt = created.Add(time.Hour)
 		entry := &bridge.HistoryEntry{Source: "redirect", FromState: bridge.StatePending, ToState: bridge.StateCreated, Detail: "created at Vipps"}
-		require.NoError(t, s.UpdatePayment(ctx, p, entry))
+		require.NoError(t, UpdatePayment(ctx, s, p, entry))
 
 		require.EqualValues(t, 2, p.Version)
 		require.False(t, p.UpdatedAt.IsZero(), "UpdatedAt not set")
@@ -49,7 +50,7 @@ func testUpdate(t *testing.T, s bridge.Store) {
 			At:        time.Date(2025, 3, 14, 15, 10, 0, 250001000, cet),
 		}
 		at := entry.At
-		require.NoError(t, s.UpdatePayment(ctx, p, entry))
+		require.NoError(t, UpdatePayment(ctx, s, p, entry))
 		require.EqualValues(t, 3, p.Version)
 		require.True(t, at.Equal(entry.At), "a given At was changed")
 		requirePaymentEqual(t, p, mustPayment(t, s, p.Reference))
@@ -57,7 +58,7 @@ func testUpdate(t *testing.T, s bridge.Store) {
 
 	t.Run("no entry", func(t *testing.T) {
 		p.Captured = p.Amount.Value
-		require.NoError(t, s.UpdatePayment(ctx, p, nil))
+		require.NoError(t, UpdatePayment(ctx, s, p, nil))
 		require.EqualValues(t, 4, p.Version)
 		requirePaymentEqual(t, p, mustPayment(t, s, p.Reference))
 	})
@@ -97,7 +98,7 @@ func testUpdateRejected(t *testing.T, s bridge.Store) {
 			mustInsert(t, s, p)
 			stale := *p
 			p.State = bridge.StateCreated
-			require.NoError(t, s.UpdatePayment(t.Context(), p, &bridge.HistoryEntry{Source: "redirect", ToState: bridge.StateCreated}))
+			require.NoError(t, UpdatePayment(t.Context(), s, p, &bridge.HistoryEntry{Source: "redirect", ToState: bridge.StateCreated}))
 			stale.State = bridge.StateAborted
 			return &stale, &bridge.HistoryEntry{Source: "return", ToState: bridge.StateAborted}
 		}},
@@ -140,7 +141,7 @@ func testUpdateRejected(t *testing.T, s bridge.Store) {
 			require.NoError(t, err)
 			before, entryBefore := *p, *entry
 
-			err = s.UpdatePayment(ctx, p, entry)
+			err = UpdatePayment(ctx, s, p, entry)
 			require.Error(t, err)
 			require.Equal(t, tt.code, bridge.ErrorCode(err), "error %v", err)
 			if tt.code == bridge.ECodeConflict {
@@ -155,4 +156,20 @@ func testUpdateRejected(t *testing.T, s bridge.Store) {
 			require.Equal(t, history, after, "a rejected update appended history")
 		})
 	}
+}
+
+// UpdatePayment writes p, and entry when not nil, as one Commit: the
+// store's only way to change a payment. entry gets what was stored.
+func UpdatePayment(ctx context.Context, s bridge.Store, p *bridge.Payment, entry *bridge.HistoryEntry) error {
+	c := &bridge.Change{Payment: p}
+	if entry != nil {
+		c.History = []bridge.HistoryEntry{*entry}
+	}
+	if err := s.Commit(ctx, c); err != nil {
+		return err
+	}
+	if entry != nil {
+		*entry = c.History[0]
+	}
+	return nil
 }
