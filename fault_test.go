@@ -82,7 +82,7 @@ func TestFaultInjection(t *testing.T) {
 	seed := faultSeed(t)
 	shoppers := 120
 	if raceEnabled {
-		shoppers = 80
+		shoppers = 60
 	}
 	t.Logf("fault-injection seed %d (-fault.seed=N or VIPPSKCO_FAULT_SEED=N to change it)", seed)
 	fmt.Printf("    fault-injection: seed %d, %d shoppers per run\n", seed, shoppers)

@@ -9,8 +9,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,11 +196,30 @@ func TestReplicas(t *testing.T) {
 		notes += len(a.notes)
 	})
 	ids, deliveries, again, _ := rr.hooks.counts()
+	// How late Vipps's webhooks arrived: the fake delivers one registration's
+	// webhooks one at a time, in order, as Vipps does.
+	var delays []time.Duration
+	hooksOK := 0
+	for _, d := range rr.vipps.Deliveries() {
+		if d.Succeeded() {
+			hooksOK++
+		}
+		if d.Attempt == 1 && !d.Dropped && !d.Duplicate {
+			delays = append(delays, d.At.Sub(d.Event.Timestamp))
+		}
+	}
+	slices.Sort(delays)
+	quantile := func(q float64) time.Duration {
+		if len(delays) == 0 {
+			return 0
+		}
+		return delays[int(q*float64(len(delays)-1))].Round(time.Millisecond)
+	}
 	report := []string{
 		fmt.Sprintf("replicas %d on one PostgreSQL schema; replica 2 stopped at %s after %d of %d shoppers, Close took %s",
 			nReplicas, rr.stoppedAt.Round(time.Millisecond), shoppers/2, shoppers, rr.closeTook.Round(time.Millisecond)),
-		fmt.Sprintf("in flight on replica 2 when it stopped: %d (%s); finished by it: %d (%s); cut off and sent again by the balancer: %d (then %s)",
-			len(st.inFlight), mapText(st.inFlightKinds), st.finished, mapText(st.finishedStatus), st.cut, mapText(st.cutRetried)),
+		fmt.Sprintf("in flight on replica 2 when it stopped: %d (%s); answered by it: %d (%s); not yet connected, refused and sent to another replica: %d; sent on a connection it then closed, and sent again: %d %s (these then got %s)",
+			len(st.inFlight), mapText(st.inFlightKinds), st.finished, mapText(st.finishedStatus), st.unsent, st.cut, mapText(st.cutKinds), mapText(st.cutRetried)),
 		fmt.Sprintf("arrived while it was stopping (before the health check noticed): %d; refused and sent again by the balancer: %d (then %s); answered by it: %d",
 			st.late, st.lateRefused, mapText(st.lateRetried), st.late-st.lateRefused),
 		fmt.Sprintf("requests through the balancer %d; shopper or merchant retries after an error answer %d",
@@ -208,6 +229,8 @@ func TestReplicas(t *testing.T) {
 		fmt.Sprintf("captures asked %d (distinct keys), succeeded %d, other %d; same key again %d (identical answer %d); concurrent double-clicks %d",
 			rr.capReq.Load(), rr.capOK.Load(), rr.capOther.Load(), rr.repeats.Load(), rr.repeatsOK.Load(), rr.doubles.Load()),
 		fmt.Sprintf("at Vipps: capture calls %d, slow answers injected %d", rr.vipps.Calls(vippstest.OpCapture), rr.vipps.FaultCounts().TimeoutsAfterCommit),
+		fmt.Sprintf("Vipps webhooks: %d events delivered, %d deliveries accepted; from event to first delivery (test clock, 5x real time) median %s, 90th percentile %s, max %s",
+			len(delays), hooksOK, quantile(0.5), quantile(0.9), quantile(1)),
 		fmt.Sprintf("notifications %d; at the merchant %d ids in %d deliveries (%d came again)", notes, ids, deliveries, again),
 		fmt.Sprintf("elapsed %s (driving done at %s; the clock moved to +%s, %d settle steps); quiet=%v %s",
 			time.Since(began).Round(time.Millisecond), driveDone.Round(time.Millisecond),
@@ -258,9 +281,12 @@ type lbRequest struct {
 	tries  int
 	status int
 	err    string
-	// firstStatus and firstErr are what the first replica did.
+	// firstStatus and firstErr are what the first replica did; firstSent
+	// says the request was written to it (else the connection failed
+	// first).
 	firstStatus int
 	firstErr    string
+	firstSent   bool
 	retried     []int // the statuses from the replicas it was sent to again
 }
 
@@ -315,7 +341,7 @@ func (rr *replicaRun) store() bridge.Store { return rr.replicas[0].m.Store }
 const healthCheckLag = 100 * time.Millisecond
 
 // stop stops a replica the way a deploy does, at a moment when it has
-// requests in flight: it records them, begins Close (no new connections;
+// requests in flight (five, or after five seconds of waiting, any): it records them, begins Close (no new connections;
 // the requests in flight may finish, within the drain timeout), and only a
 // health check later does the balancer stop sending it requests.
 func (rr *replicaRun) stop(rp *replica) {
@@ -327,7 +353,7 @@ func (rr *replicaRun) stop(rp *replica) {
 				n++
 			}
 		}
-		if n >= 3 || (n > 0 && time.Now().After(until.Add(-5*time.Second))) {
+		if n >= 5 || (n > 0 && time.Now().After(until.Add(-5*time.Second))) {
 			for q := range rr.inflight {
 				if q.at == rp.n {
 					rr.atStop = append(rr.atStop, q)
@@ -401,7 +427,10 @@ func (rr *replicaRun) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		tried[rp.n] = true
 
 		var perr error
-		out := req.Clone(context.WithValue(req.Context(), proxyErrKey{}, &perr))
+		var sent atomic.Bool
+		octx := httptrace.WithClientTrace(context.WithValue(req.Context(), proxyErrKey{}, &perr),
+			&httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) }})
+		out := req.Clone(octx)
 		out.Body = io.NopCloser(strings.NewReader(string(body)))
 		rec := &statusRecorder{ResponseWriter: w}
 		rp.proxy.ServeHTTP(rec, out)
@@ -411,7 +440,7 @@ func (rr *replicaRun) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			q.err = perr.Error()
 		}
 		if q.tries == 1 {
-			q.firstStatus, q.firstErr = rec.status, q.err
+			q.firstStatus, q.firstErr, q.firstSent = rec.status, q.err, sent.Load()
 		} else {
 			q.retried = append(q.retried, rec.status)
 		}
@@ -461,8 +490,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 type stopReport struct {
 	inFlight                   []*lbRequest
 	inFlightKinds              map[string]int
-	finished, cut              int
+	finished, cut, unsent      int
 	finishedStatus, cutRetried map[int]int
+	cutKinds                   map[string]int
 	late, lateRefused          int
 	lateRetried                map[int]int
 }
@@ -470,14 +500,19 @@ type stopReport struct {
 func (rr *replicaRun) stopReport() stopReport {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
-	r := stopReport{inFlight: rr.atStop, inFlightKinds: map[string]int{}, finishedStatus: map[int]int{}, cutRetried: map[int]int{}, lateRetried: map[int]int{}}
+	r := stopReport{inFlight: rr.atStop, inFlightKinds: map[string]int{}, finishedStatus: map[int]int{}, cutRetried: map[int]int{}, cutKinds: map[string]int{}, lateRetried: map[int]int{}}
 	for _, q := range rr.atStop {
 		r.inFlightKinds[q.kind]++
-		if q.firstErr == "" {
+		switch {
+		case q.firstErr == "":
 			r.finished++
 			r.finishedStatus[q.firstStatus]++
-		} else {
+		case q.firstSent:
 			r.cut++
+			r.cutKinds[q.kind]++
+			r.cutRetried[q.status]++
+		default:
+			r.unsent++
 			r.cutRetried[q.status]++
 		}
 	}
