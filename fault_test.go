@@ -32,6 +32,7 @@ import (
 	"vippskco/bridge/config"
 	"vippskco/klarna"
 	"vippskco/klarna/klarnatest"
+	"vippskco/vipps"
 	"vippskco/vipps/vippstest"
 )
 
@@ -160,7 +161,9 @@ func faultRunMode(t *testing.T, seed int64, shoppers int, drops bool) {
 	assert.Greater(t, fc.DuplicatedWebhooks, 0, "webhooks duplicated")
 	assert.Equal(t, fc.ServerErrors, c.client5xx, "every injected 5xx reached our client and is in the provider log")
 	assert.Equal(t, fc.TimeoutsAfterCommit, c.clientNoAnswer, "every injected timeout is an unanswered attempt in the provider log")
-	assert.Equal(t, c.client5xx+c.clientNoAnswer, c.retries, "every failed attempt was sent again")
+	assert.Zero(t, c.notRetried, "every failed attempt was sent again, unless the client had no retry left")
+	assert.Equal(t, c.client5xx+c.clientNoAnswer-c.gaveUp, c.retries, "no attempt was sent again without a failure")
+	assert.Zero(t, c.pollerFirst, "the poller never found a change before its webhook came, when the webhook came")
 	assert.Greater(t, c.dupAccepted+c.dupRefused, 0, "duplicated webhooks reached us")
 	assert.Greater(t, c.redelivered, 0, "the merchant got some notifications again")
 	assert.Greater(t, f.capOK, 0)
@@ -177,8 +180,8 @@ func faultRunMode(t *testing.T, seed int64, shoppers int, drops bool) {
 		assert.Greater(t, fc.DroppedWebhooks, 0)
 		assert.Greater(t, c.droppedBy[bridge.SourcePoller], 0, "the poller caught up dropped changes")
 		assert.Zero(t, c.droppedBy[bridge.SourceWebhook], "a dropped webhook cannot have made a change")
-		assert.Equal(t, c.droppedBy[bridge.SourcePoller], c.bySourceFinal[bridge.SourcePoller],
-			"the poller caught up exactly the dropped changes no page caught, and nothing else")
+		assert.Equal(t, c.droppedBy[bridge.SourcePoller]+c.pollerAfterWebhook, c.bySourceFinal[bridge.SourcePoller],
+			"the poller caught up exactly the dropped changes no page caught (and any whose webhook read failed)")
 		made := 0
 		for _, n := range c.droppedBy {
 			made += n
@@ -540,6 +543,8 @@ type ftCounts struct {
 	deliveries, accepted, refusedReplay         int
 	dupAccepted, dupRefused                     int
 	client5xx, clientNoAnswer, retries          int
+	gaveUp, notRetried                          int
+	pollerAfterWebhook, pollerFirst             int
 	unknownOps, opAttempts                      int
 	captureEvents                               int
 	captured                                    int64
@@ -567,6 +572,9 @@ func (f *faultRun) count() *ftCounts {
 		c.outcomes[s.outcome]++
 	}
 	dropped := map[string]bool{}
+	// delivered is when a webhook for each (reference, event) was first
+	// accepted.
+	delivered := map[string]time.Time{}
 	for _, d := range r.vipps.Deliveries() {
 		if d.Dropped {
 			dropped[d.Event.Reference+" "+string(d.Event.Name)] = true
@@ -582,6 +590,10 @@ func (f *faultRun) count() *ftCounts {
 		replay := d.Status == http.StatusUnauthorized
 		if d.Succeeded() {
 			c.accepted++
+			key := d.Event.Reference + " " + string(d.Event.Name)
+			if at, ok := delivered[key]; !ok || d.At.Before(at) {
+				delivered[key] = d.At
+			}
 		} else if replay {
 			c.refusedReplay++
 		}
@@ -599,8 +611,17 @@ func (f *faultRun) count() *ftCounts {
 			c.bySource[h.Source]++
 			switch h.ToState {
 			case bridge.StateAuthorized, bridge.StateAborted, bridge.StateExpired, bridge.StateTerminated:
-				if dropped[a.p.Reference+" "+string(h.ToState)] {
+				key := a.p.Reference + " " + string(h.ToState)
+				if dropped[key] {
 					c.droppedBy[h.Source]++
+				} else if h.Source == bridge.SourcePoller {
+					// The webhook came: either its read of the payment
+					// failed (every retry), or the poller got there first.
+					if at, ok := delivered[key]; ok && !at.After(h.At) {
+						c.pollerAfterWebhook++
+					} else {
+						c.pollerFirst++
+					}
 				}
 				if h.Source == bridge.SourceRedirect {
 					continue // our own cancel of a replaced attempt
@@ -624,18 +645,31 @@ func (f *faultRun) count() *ftCounts {
 		}
 		exs, err := r.m.Store.Exchanges(ctx, a.p.Reference)
 		require.NoError(f.t, err)
-		for _, ex := range exs {
+		for i, ex := range exs {
 			if ex.Provider != "vipps" {
+				continue
+			}
+			if ex.Attempt > 1 {
+				c.retries++
+			}
+			failed := ex.StatusCode >= 500 || (ex.StatusCode == 0 && ex.Error != "")
+			if !failed {
 				continue
 			}
 			if ex.StatusCode >= 500 {
 				c.client5xx++
-			}
-			if ex.StatusCode == 0 && ex.Error != "" {
+			} else {
 				c.clientNoAnswer++
 			}
-			if ex.Attempt > 1 {
-				c.retries++
+			// The next attempt of the same call follows at once (calls are
+			// one at a time here), unless the client had no retry left.
+			if i+1 < len(exs) && exs[i+1].Operation == ex.Operation && exs[i+1].Attempt == ex.Attempt+1 {
+				continue
+			}
+			if ex.Attempt > vipps.DefaultMaxRetries {
+				c.gaveUp++
+			} else {
+				c.notRetried++
 			}
 		}
 		if snap, ok := c.world.vipps[a.p.Reference]; ok {
@@ -659,14 +693,14 @@ func (f *faultRun) report(c *ftCounts) []string {
 		fmt.Sprintf("payments %d (at Vipps %d): %s", c.payments, len(c.world.vipps), mapText(c.states)),
 		fmt.Sprintf("faults injected by the fake Vipps: server errors %d, timeouts after commit %d, webhooks dropped %d (state %d, money %d), webhooks duplicated %d",
 			fc.ServerErrors, fc.TimeoutsAfterCommit, fc.DroppedWebhooks, c.droppedState, c.droppedMoney, fc.DuplicatedWebhooks),
-		fmt.Sprintf("seen by our Vipps client: 5xx answers %d, no answer %d, attempts sent again %d; operations sent to Vipps more than once %d (attempts in all %d)",
-			c.client5xx, c.clientNoAnswer, c.retries, c.unknownOps, c.opAttempts),
+		fmt.Sprintf("seen by our Vipps client: 5xx answers %d, no answer %d, attempts sent again %d, calls that failed after every retry %d; operations run again after an unknown outcome %d (operation runs in all %d)",
+			c.client5xx, c.clientNoAnswer, c.retries, c.gaveUp, c.unknownOps, c.opAttempts),
 		fmt.Sprintf("webhook deliveries %d: accepted %d, refused as replays %d; of the %d duplicated, copies accepted %d times (changing nothing), refused as a replay (same signature) %d times",
 			c.deliveries, c.accepted, c.refusedReplay, fc.DuplicatedWebhooks, c.dupAccepted, c.dupRefused),
 		fmt.Sprintf("state changes by source %s; of the %d Vipps reports: %s",
 			mapText(c.bySource), c.finalChanges, mapText(c.bySourceFinal)),
-		fmt.Sprintf("the %d state changes whose webhook was dropped, by who made them instead: %s; poller catch-ups in all %d",
-			c.droppedState, mapText(c.droppedBy), c.bySourceFinal[bridge.SourcePoller]),
+		fmt.Sprintf("the %d state changes whose webhook was dropped, by who made them instead: %s; poller catch-ups in all %d (after a webhook whose read failed %d, before a webhook %d)",
+			c.droppedState, mapText(c.droppedBy), c.bySourceFinal[bridge.SourcePoller], c.pollerAfterWebhook, c.pollerFirst),
 		fmt.Sprintf("captures asked %d (distinct keys), succeeded %d, first answered in progress %d; repeats %d (identical %d); cancels %d/%d; refunds %d/%d; guard operations %d",
 			f.capReq, f.capOK, f.capPending, f.repeats, f.repeatsOK, f.cancelOK, f.cancelReq, f.refundOK, f.refundReq, c.guarded),
 		fmt.Sprintf("at Vipps: %d CAPTURED events, %d øre captured", c.captureEvents, c.captured),
