@@ -140,6 +140,12 @@ type Main struct {
 	// PollEvery is how often the poller, the operation sweep and the
 	// outbox run; zero means 500 ms.
 	PollEvery time.Duration
+	// NoLoops leaves the poller, the operation sweep and the outbox to the
+	// caller: Run does not start their loops, and the caller runs one
+	// round at a time with Service.PollOnce, SweepOperations and
+	// DeliverOnce. Tests that step a clock use it, so that background work
+	// happens only when they say and never while they move time.
+	NoLoops bool
 
 	// Set by Run.
 	Store   bridge.Store
@@ -166,6 +172,10 @@ type Providers struct {
 	KustomURL, VippsURL string
 	// HTTPClient carries every provider call; nil means a default one.
 	HTTPClient *http.Client
+	// Sleep is how the Vipps clients wait between retries; nil waits in
+	// real time. A test that steps a clock makes it return at once, so a
+	// retried call costs no wall time.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // NewMain returns a Main for cfg; Run starts it.
@@ -259,7 +269,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if cfg.RegisterWebhooks || cfg.Sandbox {
 		m.registerWebhooks(ctx)
 	}
-	m.Service.Start(m.PollEvery)
+	if !m.NoLoops {
+		m.Service.Start(m.PollEvery)
+	}
 	return nil
 }
 
@@ -442,6 +454,7 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 				PluginName: cfg.System.PluginName, PluginVersion: cfg.System.PluginVersion,
 			},
 			HTTPClient: p.HTTPClient,
+			Sleep:      p.Sleep,
 			Observer:   rec.Vipps,
 		})
 		if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -78,4 +79,17 @@ func withUnit(id, prefix string, edit func(*config.Unit)) func(*config.Config) {
 		}
 		c.Units = append(c.Units, u)
 	}
+}
+
+// freeAddr is a loopback address with a port that was free a moment ago.
+// A Main that must keep a configured public_url (one behind a load
+// balancer or a test's gate) listens on it: in sandbox mode, port 0 makes
+// the public URL wherever the service really listens.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
 }
