@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"reflect"
 	"sort"
 	"strings"
@@ -493,28 +492,4 @@ func requireSameJSON(t *testing.T, want, got []byte) {
 	require.NoError(t, json.Unmarshal(want, &a))
 	require.NoError(t, json.Unmarshal(got, &b))
 	require.True(t, reflect.DeepEqual(a, b), "the same request body:\n%s\n%s", want, got)
-}
-
-// crashRoute sends requests for the sandbox's provider paths to long-lived
-// fakes instead. TestReplicas uses it to share one fake Vipps and Kustom
-// between its in-process replicas.
-type crashRoute struct {
-	routes map[string]*url.URL
-	next   http.RoundTripper
-}
-
-func (c *crashRoute) RoundTrip(req *http.Request) (*http.Response, error) {
-	for prefix, to := range c.routes {
-		rest, ok := strings.CutPrefix(req.URL.Path, prefix)
-		if !ok || (rest != "" && !strings.HasPrefix(rest, "/")) {
-			continue
-		}
-		out := req.Clone(req.Context())
-		out.URL.Scheme, out.URL.Host = to.Scheme, to.Host
-		out.URL.Path = to.Path + rest
-		out.URL.RawPath = ""
-		out.Host = ""
-		return c.next.RoundTrip(out)
-	}
-	return c.next.RoundTrip(req)
 }
