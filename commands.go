@@ -63,15 +63,11 @@ func webhooksCommand(ctx context.Context, cfg *config.Config, args []string, std
 	if !ok {
 		return fmt.Errorf("no unit %q in the configuration", unitID)
 	}
-	st, err := openStore(ctx, cfg, nil)
+	a, closeStore, err := openApp(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	a, err := wire(cfg, st, Providers{}, cfg.Server.PublicURL, nil, nil, nil)
-	if err != nil {
-		return err
-	}
+	defer closeStore()
 	svc, vc := a.service, a.vipps[u.ID]
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
@@ -95,8 +91,8 @@ func webhooksCommand(ctx context.Context, cfg *config.Config, args []string, std
 		if err := vc.DeleteWebhook(ctx, args[2]); err != nil {
 			return err
 		}
-		if reg, err := st.WebhookRegistration(ctx, u.ID); err == nil && reg.ID == args[2] {
-			if err := st.DeleteWebhookRegistration(ctx, u.ID); err != nil {
+		if reg, err := svc.Store.WebhookRegistration(ctx, u.ID); err == nil && reg.ID == args[2] {
+			if err := svc.Store.DeleteWebhookRegistration(ctx, u.ID); err != nil {
 				return err
 			}
 		}
@@ -104,6 +100,20 @@ func webhooksCommand(ctx context.Context, cfg *config.Config, args []string, std
 		return nil
 	}
 	return fmt.Errorf("unknown webhooks action %q (register, list or delete)", action)
+}
+
+// openApp opens the configured store and wires the services on it exactly
+// as the server does; closeStore releases the store.
+func openApp(ctx context.Context, cfg *config.Config) (a *app, closeStore func() error, err error) {
+	st, err := openStore(ctx, cfg, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a, err = wire(cfg, st, Providers{}, cfg.Server.PublicURL, nil, nil, nil); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return a, st.Close, nil
 }
 
 // settlementsCommand imports a settlement file from the command line:
@@ -128,15 +138,11 @@ func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, 
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, nil)
+	a, closeStore, err := openApp(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	a, err := wire(cfg, st, Providers{}, cfg.Server.PublicURL, nil, nil, nil)
-	if err != nil {
-		return err
-	}
+	defer closeStore()
 	svc := a.finance
 	start := time.Now()
 	fmt.Fprintf(stderr, "parsing and storing %s … ", path)
@@ -183,15 +189,11 @@ func reconcileCommand(ctx context.Context, cfg *config.Config, args []string, st
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, nil)
+	a, closeStore, err := openApp(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	a, err := wire(cfg, st, Providers{}, cfg.Server.PublicURL, nil, nil, nil)
-	if err != nil {
-		return err
-	}
+	defer closeStore()
 	r, err := a.finance.Reconcile(ctx, *from, *to)
 	if err != nil {
 		return err

@@ -487,6 +487,6 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 	if m != nil {
 		a.service.Metrics = m
 	}
-	a.finance = &finance.Service{Store: st, Units: finUnits, Kustom: kc, Metrics: m, Logger: logger, Now: now}
+	a.finance = &finance.Service{Store: st, Units: finUnits, Kustom: kc, Metrics: m, Now: now}
 	return a, nil
 }

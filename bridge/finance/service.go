@@ -5,7 +5,6 @@
 package finance
 
 import (
-	"log/slog"
 	"time"
 
 	"vippskco/bridge"
@@ -34,7 +33,6 @@ type Service struct {
 	Kustom KustomSettlementsAPI
 	// Metrics gets each reconciliation's exceptions; nil records nothing.
 	Metrics *metrics.Metrics
-	Logger  *slog.Logger
 	Now     func() time.Time
 }
 
@@ -43,13 +41,6 @@ func (s *Service) now() time.Time {
 		return s.Now().UTC()
 	}
 	return time.Now().UTC()
-}
-
-func (s *Service) logger() *slog.Logger {
-	if s.Logger != nil {
-		return s.Logger
-	}
-	return slog.Default()
 }
 
 // Today is the current Vipps ledger day, YYYY-MM-DD in Oslo: the default
