@@ -496,23 +496,8 @@ func (f *faultRun) quiet() (bool, string) {
 		if s.orderID == "" {
 			continue
 		}
-		ps, err := st.PaymentsByOrder(ctx, s.orderID)
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, p := range ps {
-			if !p.State.Final() {
-				return false, p.Reference + " is " + string(p.State)
-			}
-			ops, err := st.Operations(ctx, p.Reference)
-			if err != nil {
-				return false, err.Error()
-			}
-			for _, op := range ops {
-				if op.State == bridge.OperationPending {
-					return false, fmt.Sprintf("%s: %s %s pending", p.Reference, op.Kind, op.IdempotencyKey)
-				}
-			}
+		if done, why := orderSettled(ctx, st, s.orderID); !done {
+			return false, why
 		}
 		if s.klarnaDone {
 			if _, err := st.OperationByKey(ctx, "guard-klarna-"+s.ref); err != nil {

@@ -829,3 +829,27 @@ func TestInvariantsCatchBrokenStates(t *testing.T) {
 		})
 	}
 }
+
+// orderSettled reports whether every attempt of a KCO order is final and
+// none of its operations is pending, and if not, what is still open.
+func orderSettled(ctx context.Context, st bridge.Store, orderID string) (bool, string) {
+	ps, err := st.PaymentsByOrder(ctx, orderID)
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, p := range ps {
+		if !p.State.Final() {
+			return false, fmt.Sprintf("%s is still %s", p.Reference, p.State)
+		}
+		ops, err := st.Operations(ctx, p.Reference)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, op := range ops {
+			if op.State == bridge.OperationPending {
+				return false, fmt.Sprintf("%s: %s %s is pending", p.Reference, op.Kind, op.IdempotencyKey)
+			}
+		}
+	}
+	return true, ""
+}

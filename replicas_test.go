@@ -704,23 +704,8 @@ func (rr *replicaRun) quiet(list []*rpShopper) (bool, string) {
 		if s.orderID == "" {
 			continue
 		}
-		ps, err := st.PaymentsByOrder(ctx, s.orderID)
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, p := range ps {
-			if !p.State.Final() {
-				return false, fmt.Sprintf("%s is still %s here", p.Reference, p.State)
-			}
-			ops, err := st.Operations(ctx, p.Reference)
-			if err != nil {
-				return false, err.Error()
-			}
-			for _, op := range ops {
-				if op.State == bridge.OperationPending {
-					return false, fmt.Sprintf("%s operation %s %s is pending", p.Reference, op.Kind, op.IdempotencyKey)
-				}
-			}
+		if done, why := orderSettled(ctx, st, s.orderID); !done {
+			return false, why
 		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)

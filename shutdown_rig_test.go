@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -438,4 +439,34 @@ func within(t testing.TB, ch <-chan struct{}, d time.Duration, what string) {
 func eventually(t testing.TB, cond func() bool, d time.Duration, format string, args ...any) {
 	t.Helper()
 	require.Eventually(t, cond, d, 10*time.Millisecond, fmt.Sprintf(format, args...))
+}
+
+// runLogged runs a new Main whose log is shown when the test fails.
+func (r *shutdownRig) runLogged(t *testing.T) *Main {
+	t.Helper()
+	logs := newLogWatch()
+	m := r.newMain(logs)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	require.NoError(t, m.Run(context.Background()))
+	r.started(m)
+	return m
+}
+
+// approvedPayment takes a shopper through the redirect and approves the
+// payment at Vipps; it returns the payment's reference.
+func (r *shutdownRig) approvedPayment(t *testing.T, m *Main) string {
+	t.Helper()
+	o := r.order()
+	a := redirect(m, o.OrderID)
+	require.NoError(t, a.err)
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	ps, err := m.Store.PaymentsByOrder(context.Background(), o.OrderID)
+	require.NoError(t, err)
+	ref := ps[0].Reference
+	require.NoError(t, r.vipps.Approve(ref))
+	return ref
 }

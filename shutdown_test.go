@@ -187,32 +187,16 @@ func TestCloseWithHungProviders(t *testing.T) {
 	captures := r.vippsH.Hold("capture", true, post("/capture"))
 	hooks := r.hooksH.Hold("merchant", false, func(*http.Request) bool { return true })
 
-	logs := newLogWatch()
-	m := r.newMain(logs)
-	defer func() {
-		if t.Failed() {
-			t.Log(logs.String())
-		}
-	}()
-	require.NoError(t, m.Run(context.Background()))
-	r.started(m)
+	m := r.runLogged(t)
 	firstOwner := m.Service.Owner
-
-	o := r.order()
-	a := redirect(m, o.OrderID)
-	require.NoError(t, a.err)
-	require.Equal(t, http.StatusSeeOther, a.status, a.body)
-	ps, err := m.Store.PaymentsByOrder(context.Background(), o.OrderID)
-	require.NoError(t, err)
-	ref := ps[0].Reference
-	require.NoError(t, r.vipps.Approve(ref))
+	ref := r.approvedPayment(t, m)
 	captures.waitArrived(t, 10*time.Second)
 	hooks.waitArrived(t, 10*time.Second)
 	snap, _ := r.vipps.Payment(ref)
 	require.Equal(t, int64(44700), snap.Captured, "Vipps did capture")
 
 	start := time.Now()
-	err = m.Close()
+	err := m.Close()
 	took := time.Since(start)
 	t.Logf("Close took %s with a capture and a notification hanging", took)
 	require.NoError(t, err)
@@ -257,25 +241,9 @@ func TestCloseWithHungProviders(t *testing.T) {
 // abandoned is taken over by the next process, exactly once.
 func TestCloseWithARequestHungAtAProvider(t *testing.T) {
 	r := newShutdownRig(t, nil)
-	logs := newLogWatch()
-	m := r.newMain(logs)
-	defer func() {
-		if t.Failed() {
-			t.Log(logs.String())
-		}
-	}()
-	require.NoError(t, m.Run(context.Background()))
-	r.started(m)
+	m := r.runLogged(t)
 	firstOwner := m.Service.Owner
-
-	o := r.order()
-	a := redirect(m, o.OrderID)
-	require.NoError(t, a.err)
-	require.Equal(t, http.StatusSeeOther, a.status, a.body)
-	ps, err := m.Store.PaymentsByOrder(context.Background(), o.OrderID)
-	require.NoError(t, err)
-	ref := ps[0].Reference
-	require.NoError(t, r.vipps.Approve(ref))
+	ref := r.approvedPayment(t, m)
 	eventually(t, func() bool {
 		p, err := m.Store.Payment(context.Background(), ref)
 		return err == nil && p.State == bridge.StateAuthorized
@@ -288,7 +256,7 @@ func TestCloseWithARequestHungAtAProvider(t *testing.T) {
 	captures.waitArrived(t, 10*time.Second)
 
 	start := time.Now()
-	err = m.Close()
+	err := m.Close()
 	took := time.Since(start)
 	t.Logf("Close took %s with a request waiting on a capture that never answers", took)
 	require.NoError(t, err)
