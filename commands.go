@@ -63,7 +63,7 @@ func webhooksCommand(ctx context.Context, cfg *config.Config, args []string, std
 	if !ok {
 		return fmt.Errorf("no unit %q in the configuration", unitID)
 	}
-	st, err := openStore(ctx, cfg, nil)
+	st, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, 
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, nil)
+	st, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func reconcileCommand(ctx context.Context, cfg *config.Config, args []string, st
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, nil)
+	st, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return err
 	}
