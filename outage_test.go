@@ -43,7 +43,7 @@ import (
 // delivered to the merchant.
 func TestOutage(t *testing.T) {
 	pg := startTestPostgres(t)
-	shoppers, workers := 2000, 24
+	shoppers, workers := 3000, 24
 	if raceEnabled {
 		shoppers, workers = 500, 12
 	}
@@ -103,7 +103,7 @@ func TestOutage(t *testing.T) {
 	run := &outageRun{t: t, lb: lbTS.URL, vipps: vp, kustom: kc, signer: signer, client: client, now: clock.Now}
 	list := make([]*outageShopper, shoppers)
 	loadStart := time.Now()
-	stopStarting := loadStart.Add(35 * time.Second)
+	stopStarting := loadStart.Add(30 * time.Second)
 	var done atomic.Int64
 	var faults sync.WaitGroup
 	var killedAt, restartedAt, restartTook time.Duration
@@ -169,6 +169,20 @@ func TestOutage(t *testing.T) {
 		logs = append(logs, r.Log())
 	}
 	failureLines, metInside, sample := storeFailures(logs...)
+	said := func(msg string) int {
+		n := 0
+		for _, l := range logs {
+			n += strings.Count(l, `"msg":"`+msg)
+		}
+		return n
+	}
+	// The writes whose outcome was unknown, by call.
+	unknownCalls := map[string]int{}
+	for _, l := range logs {
+		for _, m := range regexp.MustCompile(`"msg":"database connection broke after a write was sent[^"]*","call":"([^"]+)"`).FindAllStringSubmatch(l, -1) {
+			unknownCalls[m[1]]++
+		}
+	}
 
 	c := outageCounts{}
 	for _, s := range list {
@@ -188,7 +202,14 @@ func TestOutage(t *testing.T) {
 	t.Logf("requests: %d from shoppers; %d met the outage: %d sent on by the load balancer to another replica "+
 		"(%d cut off mid-request by the kill), %d met a store failure inside the service",
 		c.requests, c.metOutage, c.failedOver, lb.cutOff.Load(), c.metInside)
-	t.Logf("store failures the replicas logged: %d lines", failureLines)
+	t.Logf("store failures the replicas logged: %d lines; store calls that retried: %d, rode it out: %d, gave up: %d; "+
+		"commits whose outcome was unknown (the caller read again): %d; other writes whose outcome was unknown (not repeated): %d",
+		failureLines, said("database unavailable; retrying"), said("database answered again"), said("database unavailable; giving up"),
+		said("database connection broke while COMMIT was in flight"), said("database connection broke after a write was sent"))
+	if len(unknownCalls) > 0 {
+		t.Logf("  writes whose outcome was unknown, by call: %v", unknownCalls)
+	}
+	t.Logf("slowest shopper request: %s (%s)", c.slowest.took.Round(time.Millisecond), c.slowest.id)
 	for _, l := range sample {
 		t.Logf("  e.g. %s", truncate(l, 400))
 	}
@@ -250,6 +271,7 @@ type outageRequest struct {
 	err    error
 	tries  int
 	body   string
+	took   time.Duration
 }
 
 func (r outageRequest) failed() bool {
@@ -282,6 +304,8 @@ func (run *outageRun) get(s *outageShopper, kind, target, accept string) (outage
 	req.Header.Set("Accept", accept)
 	req.Header.Set("X-Request-Id", id)
 	r := outageRequest{kind: kind, id: id}
+	t0 := time.Now()
+	defer func() { s.requests[len(s.requests)-1].took = time.Since(t0) }()
 	resp, err := run.client.Do(req)
 	var h http.Header
 	if err != nil {
@@ -448,6 +472,7 @@ type outageCounts struct {
 	sawError, gaveUp, redirectErrors, returnErrors, statusErrors int
 	approvedFinal, rejectedFinal                                 int
 	samples                                                      []string
+	slowest                                                      outageRequest
 }
 
 func (c *outageCounts) add(s *outageShopper, metInside map[string]bool) {
@@ -479,6 +504,9 @@ func (c *outageCounts) add(s *outageShopper, metInside map[string]bool) {
 	saw := false
 	for _, r := range s.requests {
 		c.requests++
+		if r.took > c.slowest.took {
+			c.slowest = r
+		}
 		if r.tries > 1 {
 			c.failedOver++
 		}
