@@ -228,11 +228,15 @@ func TestOutage(t *testing.T) {
 		t.Logf("  %s", p)
 	}
 
+	for _, r := range replicas {
+		require.NotContains(t, r.output.String(), "DATA RACE", "replica %d", r.n)
+	}
 	require.Zero(t, c.problems, "the test itself failed for some shoppers (see above)")
 	require.Positive(t, victimServed, "the killed replica served requests before it died")
 	require.Positive(t, failureLines, "the restart was felt: the replicas logged store failures")
 	require.Positive(t, recovered, "PostgreSQL recovered from a crash")
 	require.Empty(t, lost, "no state was lost and nothing was done twice")
+	require.Empty(t, hooks.refused(), "every notification the merchant got was signed right")
 	require.Zero(t, c.sawError, "no shopper saw an error")
 }
 
@@ -608,6 +612,13 @@ func (h *outageHooks) allDelivered(list []*outageShopper) bool {
 		}
 	}
 	return true
+}
+
+// refused lists the notifications whose signature did not verify.
+func (h *outageHooks) refused() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.bad...)
 }
 
 // distinct counts the distinct notifications received.
