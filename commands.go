@@ -105,7 +105,7 @@ func webhooksCommand(ctx context.Context, cfg *config.Config, args []string, std
 // openApp opens the configured store and wires the services on it exactly
 // as the server does; closeStore releases the store.
 func openApp(ctx context.Context, cfg *config.Config) (a *app, closeStore func() error, err error) {
-	st, err := openStore(ctx, cfg, nil)
+	st, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return nil, nil, err
 	}

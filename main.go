@@ -214,7 +214,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		providers.KustomURL = cmp.Or(providers.KustomURL, m.Sandbox.KustomURL())
 		providers.VippsURL = cmp.Or(providers.VippsURL, m.Sandbox.VippsURL())
 	}
-	if m.Store, err = openStore(ctx, cfg, m.Now); err != nil {
+	if m.Store, err = openStore(ctx, cfg, m.Now, m.Logger); err != nil {
 		return err
 	}
 	if m.Metrics == nil {
@@ -391,8 +391,9 @@ func (m *Main) closeAll() error {
 	return errors.Join(errs...)
 }
 
-// openStore opens the configured store.
-func openStore(ctx context.Context, cfg *config.Config, now func() time.Time) (bridge.Store, error) {
+// openStore opens the configured store; logger (nil: slog.Default) gets
+// what the PostgreSQL store does about an unavailable database.
+func openStore(ctx context.Context, cfg *config.Config, now func() time.Time, logger *slog.Logger) (bridge.Store, error) {
 	switch cfg.Storage.Driver {
 	case "sqlite":
 		st, err := sqlite.Open(ctx, cfg.Storage.DSN, now)
@@ -405,6 +406,7 @@ func openStore(ctx context.Context, cfg *config.Config, now func() time.Time) (b
 		if err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
 		}
+		st.Logger = logger
 		return st, nil
 	}
 	return nil, fmt.Errorf("storage.driver %q is not available in this build", cfg.Storage.Driver)

@@ -42,6 +42,13 @@ func Errorf(code, reason, format string, args ...any) *Error {
 	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
+// Reasons of a store that could not be reached within its retry budget
+// (ECodeUnavailable): nothing was stored, or whether it was is unknown.
+const (
+	ReasonStoreUnavailable    = "store_unavailable"
+	ReasonStoreOutcomeUnknown = "store_outcome_unknown"
+)
+
 // ErrNotFound is returned by stores for a missing row.
 var ErrNotFound = &Error{Code: ECodeNotFound, Message: "not found"}
 

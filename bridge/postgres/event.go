@@ -15,10 +15,13 @@ import (
 // PaymentEvents returns the Vipps events applied to a payment in the order
 // they were stored, or ErrNotFound when there is no such payment.
 func (s *Store) PaymentEvents(ctx context.Context, reference string) ([]bridge.PaymentEvent, error) {
-	es, err := findPaymentEvents(ctx, s.pool, reference)
-	if err == nil && len(es) == 0 {
-		err = paymentExists(ctx, s.pool, reference)
-	}
+	es, err := retried(ctx, s, "payment events", readOnly, func() ([]bridge.PaymentEvent, error) {
+		es, err := findPaymentEvents(ctx, s.pool, reference)
+		if err == nil && len(es) == 0 {
+			err = paymentExists(ctx, s.pool, reference)
+		}
+		return es, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("events of %q: %w", reference, err)
 	}
@@ -37,10 +40,13 @@ func (s *Store) AppendRawEvent(ctx context.Context, e *bridge.RawEvent) error {
 	if ta.err != nil {
 		return ta.err
 	}
-	err := s.pool.QueryRow(ctx, `INSERT INTO raw_events (reference, unit, source, name, body, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		r.Reference, r.Unit, r.Source, r.Name, bytea(r.Body), receivedAt,
-	).Scan(&r.ID)
+	// Once: a repeat would keep the input twice.
+	err := s.retry(ctx, "append raw event", once, func() error {
+		return s.pool.QueryRow(ctx, `INSERT INTO raw_events (reference, unit, source, name, body, received_at)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			r.Reference, r.Unit, r.Source, r.Name, bytea(r.Body), receivedAt,
+		).Scan(&r.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("append %s raw event of %q: %w", r.Source, r.Reference, err)
 	}
@@ -51,6 +57,10 @@ func (s *Store) AppendRawEvent(ctx context.Context, e *bridge.RawEvent) error {
 // RawEvents returns the raw inputs about a reference in the order they were
 // kept; the empty reference gives those that named no payment.
 func (s *Store) RawEvents(ctx context.Context, reference string) ([]bridge.RawEvent, error) {
+	return retried(ctx, s, "raw events", readOnly, func() ([]bridge.RawEvent, error) { return s.rawEvents(ctx, reference) })
+}
+
+func (s *Store) rawEvents(ctx context.Context, reference string) ([]bridge.RawEvent, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, reference, unit, source, name, body, received_at
 		FROM raw_events WHERE reference = $1 ORDER BY id`, reference)
 	if err != nil {

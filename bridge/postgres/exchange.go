@@ -20,13 +20,16 @@ func (s *Store) AppendExchange(ctx context.Context, ex *bridge.ProviderExchange)
 	if ta.err != nil {
 		return ta.err
 	}
-	err := s.pool.QueryRow(ctx, `INSERT INTO provider_exchanges (
-		reference, provider, operation, method, url, request_headers, request_body,
-		status_code, response_headers, response_body, error, attempt, started_at, duration_ns
-	) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-		e.Reference, e.Provider, e.Operation, e.Method, e.URL, e.RequestHeaders, []byte(e.RequestBody),
-		e.StatusCode, e.ResponseHeaders, []byte(e.ResponseBody), e.Error, e.Attempt, startedAt, int64(e.Duration),
-	).Scan(&e.ID)
+	// Once: a repeat would log the exchange twice.
+	err := s.retry(ctx, "append exchange", once, func() error {
+		return s.pool.QueryRow(ctx, `INSERT INTO provider_exchanges (
+			reference, provider, operation, method, url, request_headers, request_body,
+			status_code, response_headers, response_body, error, attempt, started_at, duration_ns
+		) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+			e.Reference, e.Provider, e.Operation, e.Method, e.URL, e.RequestHeaders, []byte(e.RequestBody),
+			e.StatusCode, e.ResponseHeaders, []byte(e.ResponseBody), e.Error, e.Attempt, startedAt, int64(e.Duration),
+		).Scan(&e.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("append %s %s exchange: %w", e.Provider, e.Operation, err)
 	}
@@ -37,6 +40,10 @@ func (s *Store) AppendExchange(ctx context.Context, ex *bridge.ProviderExchange)
 // Exchanges returns the provider log of a payment in the order it was
 // written; the empty reference gives the exchanges that belong to no payment.
 func (s *Store) Exchanges(ctx context.Context, reference string) ([]bridge.ProviderExchange, error) {
+	return retried(ctx, s, "exchanges", readOnly, func() ([]bridge.ProviderExchange, error) { return s.exchanges(ctx, reference) })
+}
+
+func (s *Store) exchanges(ctx context.Context, reference string) ([]bridge.ProviderExchange, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, reference, provider, operation, method, url,
 		request_headers, request_body, status_code, response_headers, response_body, error,
 		attempt, started_at, duration_ns

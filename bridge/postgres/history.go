@@ -14,10 +14,13 @@ import (
 // History returns the history of a payment in the order it was written, or
 // ErrNotFound when there is no such payment.
 func (s *Store) History(ctx context.Context, reference string) ([]bridge.HistoryEntry, error) {
-	es, err := findHistory(ctx, s.pool, reference)
-	if err == nil && len(es) == 0 {
-		err = paymentExists(ctx, s.pool, reference)
-	}
+	es, err := retried(ctx, s, "history", readOnly, func() ([]bridge.HistoryEntry, error) {
+		es, err := findHistory(ctx, s.pool, reference)
+		if err == nil && len(es) == 0 {
+			err = paymentExists(ctx, s.pool, reference)
+		}
+		return es, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("history of %q: %w", reference, err)
 	}

@@ -93,8 +93,11 @@ func (s *Store) MigrationsApplied(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("list migrations: %w", err)
 	}
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ANY ($1)`, names).Scan(&n); err != nil {
+	n, err := retried(ctx, s, "migrations applied", readOnly, func() (n int, err error) {
+		err = s.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ANY ($1)`, names).Scan(&n)
+		return n, err
+	})
+	if err != nil {
 		return false, fmt.Errorf("read schema_migrations: %w", err)
 	}
 	return n == len(names), nil

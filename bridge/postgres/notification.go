@@ -47,7 +47,10 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner str
 	if ta.err != nil {
 		return nil, ta.err
 	}
-	rows, err := s.pool.Query(ctx, `WITH c AS (
+	// Once: a claim whose outcome is unknown is not made again; if it did
+	// land, its lease runs out and another round takes the rows.
+	ns, err := retried(ctx, s, "claim notifications", once, func() ([]*bridge.Notification, error) {
+		rows, err := s.pool.Query(ctx, `WITH c AS (
 			SELECT id AS claimed FROM notifications
 			WHERE `+pendingNotification+`
 			AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
@@ -61,10 +64,11 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner str
 			RETURNING seq, `+notificationColumns+`
 		)
 		SELECT `+notificationColumns+` FROM u ORDER BY created_at, seq`, at, owner, end, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim notifications for %q: %w", owner, err)
-	}
-	ns, err := collectNotifications(rows)
+		if err != nil {
+			return nil, err
+		}
+		return collectNotifications(rows)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications for %q: %w", owner, err)
 	}
@@ -77,7 +81,13 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner str
 // notification as stored.
 func (s *Store) UpdateNotification(ctx context.Context, n *bridge.Notification) error {
 	m := *n
-	if err := updateNotification(ctx, s.pool, &m); err != nil {
+	// Repeatable: the update is guarded by the version, so a repeat of one
+	// that did land fails with ErrConflict, and the outbox reads the row
+	// again before it writes.
+	if err := s.retry(ctx, "update notification", repeatable, func() error {
+		m = *n
+		return updateNotification(ctx, s.pool, &m)
+	}); err != nil {
 		return fmt.Errorf("update notification %q: %w", n.ID, err)
 	}
 	*n = m
@@ -86,6 +96,10 @@ func (s *Store) UpdateNotification(ctx context.Context, n *bridge.Notification) 
 
 // Notification returns the notification with this ID.
 func (s *Store) Notification(ctx context.Context, id string) (*bridge.Notification, error) {
+	return retried(ctx, s, "notification", readOnly, func() (*bridge.Notification, error) { return s.notification(ctx, id) })
+}
+
+func (s *Store) notification(ctx context.Context, id string) (*bridge.Notification, error) {
 	n, err := scanNotification(s.pool.QueryRow(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("notification %q: %w", id, bridge.ErrNotFound)
@@ -100,6 +114,10 @@ func (s *Store) Notification(ctx context.Context, id string) (*bridge.Notificati
 // (reference "") of all, in one state or (state "") in any. An unknown state
 // is ECodeInvalid; a limit below 1 lists none.
 func (s *Store) Notifications(ctx context.Context, reference, state string, limit int) ([]*bridge.Notification, error) {
+	return retried(ctx, s, "notifications", readOnly, func() ([]*bridge.Notification, error) { return s.notifications(ctx, reference, state, limit) })
+}
+
+func (s *Store) notifications(ctx context.Context, reference, state string, limit int) ([]*bridge.Notification, error) {
 	if err := bridge.CheckNotificationState(state); err != nil {
 		return nil, err
 	}

@@ -30,7 +30,10 @@ func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error
 	}
 	o := *op
 	o.PrepareInsert(s.clock())
-	if err := insertOperation(ctx, s.pool, &o); err != nil {
+	// Repeatable: the ID and the idempotency key are unique, so a repeat of
+	// an insert that did land fails with ErrConflict, and the caller finds
+	// the operation by its key.
+	if err := s.retry(ctx, "insert operation", repeatable, func() error { return insertOperation(ctx, s.pool, &o) }); err != nil {
 		return fmt.Errorf("insert operation %q: %w", op.ID, err)
 	}
 	*op = o
@@ -39,7 +42,9 @@ func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error
 
 // Operation returns the operation with this ID.
 func (s *Store) Operation(ctx context.Context, id string) (*bridge.Operation, error) {
-	op, err := findOperation(ctx, s.pool, `id = $1`, id)
+	op, err := retried(ctx, s, "operation", readOnly, func() (*bridge.Operation, error) {
+		return findOperation(ctx, s.pool, `id = $1`, id)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("operation %q: %w", id, err)
 	}
@@ -48,7 +53,9 @@ func (s *Store) Operation(ctx context.Context, id string) (*bridge.Operation, er
 
 // OperationByKey returns the operation with this idempotency key.
 func (s *Store) OperationByKey(ctx context.Context, key string) (*bridge.Operation, error) {
-	op, err := findOperation(ctx, s.pool, `idempotency_key = $1`, key)
+	op, err := retried(ctx, s, "operation by key", readOnly, func() (*bridge.Operation, error) {
+		return findOperation(ctx, s.pool, `idempotency_key = $1`, key)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("operation by key %q: %w", key, err)
 	}
@@ -59,10 +66,13 @@ func (s *Store) OperationByKey(ctx context.Context, key string) (*bridge.Operati
 // created at the same instant in the order they were stored, or ErrNotFound
 // when there is no such payment.
 func (s *Store) Operations(ctx context.Context, reference string) ([]*bridge.Operation, error) {
-	ops, err := findOperations(ctx, s.pool, `reference = $1 ORDER BY created_at, seq`, reference)
-	if err == nil && len(ops) == 0 {
-		err = paymentExists(ctx, s.pool, reference)
-	}
+	ops, err := retried(ctx, s, "operations", readOnly, func() ([]*bridge.Operation, error) {
+		ops, err := findOperations(ctx, s.pool, `reference = $1 ORDER BY created_at, seq`, reference)
+		if err == nil && len(ops) == 0 {
+			err = paymentExists(ctx, s.pool, reference)
+		}
+		return ops, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("operations of %q: %w", reference, err)
 	}
@@ -74,9 +84,15 @@ func (s *Store) Operations(ctx context.Context, reference string) ([]*bridge.Ope
 // op.Version and op.UpdatedAt. op is changed only when the update commits,
 // to the operation as stored.
 func (s *Store) UpdateOperation(ctx context.Context, op *bridge.Operation) error {
-	o := *op
-	o.UpdatedAt = s.clock()
-	if err := updateOperation(ctx, s.pool, &o); err != nil {
+	updated := s.clock()
+	var o bridge.Operation
+	// Repeatable: the update is guarded by the version, so a repeat of one
+	// that did land fails with ErrConflict.
+	if err := s.retry(ctx, "update operation", repeatable, func() error {
+		o = *op
+		o.UpdatedAt = updated
+		return updateOperation(ctx, s.pool, &o)
+	}); err != nil {
 		return fmt.Errorf("update operation %q: %w", op.ID, err)
 	}
 	*op = o
@@ -104,7 +120,10 @@ func (s *Store) ClaimOperation(ctx context.Context, id, owner string, now, until
 	if ta.err != nil {
 		return nil, false, ta.err
 	}
-	op, err := scanOperation(s.pool.QueryRow(ctx, `WITH c AS (
+	// Once: a claim whose outcome is unknown is not made again; if it did
+	// land, its lease runs out and the sweep runs the operation.
+	op, err := retried(ctx, s, "claim operation", once, func() (*bridge.Operation, error) {
+		return scanOperation(s.pool.QueryRow(ctx, `WITH c AS (
 			SELECT op.id AS claimed FROM operations AS op
 			WHERE op.id = $1 AND op.state = 'pending' AND (op.lease_until IS NULL OR op.lease_until <= $2)
 			AND NOT EXISTS (
@@ -117,13 +136,16 @@ func (s *Store) ClaimOperation(ctx context.Context, id, owner string, now, until
 		UPDATE operations SET lease_owner = $3, lease_until = $4, updated_at = $5, version = version + 1
 		FROM c WHERE operations.id = c.claimed
 		RETURNING `+operationColumns,
-		id, at, owner, end, updated))
+			id, at, owner, end, updated))
+	})
 	if err == nil {
 		return op, true, nil
 	} else if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, fmt.Errorf("claim operation %q for %q: %w", id, owner, err)
 	}
-	op, err = findOperation(ctx, s.pool, `id = $1`, id)
+	op, err = retried(ctx, s, "operation", readOnly, func() (*bridge.Operation, error) {
+		return findOperation(ctx, s.pool, `id = $1`, id)
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("claim operation %q for %q: %w", id, owner, err)
 	}
@@ -145,8 +167,11 @@ func (s *Store) StaleOperations(ctx context.Context, now time.Time, limit int) (
 	}
 	// The state is a literal so that the partial index operations_pending
 	// applies. The locks last as long as this one statement.
-	ops, err := findOperations(ctx, s.pool, `state = 'pending' AND (lease_until IS NULL OR lease_until <= $1)
-		ORDER BY created_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED`, at, limit)
+	// A read: the row locks change nothing and end with the statement.
+	ops, err := retried(ctx, s, "stale operations", readOnly, func() ([]*bridge.Operation, error) {
+		return findOperations(ctx, s.pool, `state = 'pending' AND (lease_until IS NULL OR lease_until <= $1)
+			ORDER BY created_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED`, at, limit)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("stale operations: %w", err)
 	}

@@ -27,7 +27,11 @@ func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
 	}
 	q := *p
 	q.PrepareInsert(s.clock())
-	if err := insertPayment(ctx, s.pool, &q); err != nil {
+	// Repeatable: the reference, the return token and (unit, order,
+	// attempt) are unique, so a repeat of an insert that did land fails
+	// with ErrConflict, and StartCheckout answers that by using the
+	// attempt that is stored.
+	if err := s.retry(ctx, "insert payment", repeatable, func() error { return insertPayment(ctx, s.pool, &q) }); err != nil {
 		return fmt.Errorf("insert payment %q: %w", p.Reference, err)
 	}
 	*p = q
@@ -36,7 +40,9 @@ func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
 
 // Payment returns the payment with this reference.
 func (s *Store) Payment(ctx context.Context, reference string) (*bridge.Payment, error) {
-	p, err := findPayment(ctx, s.pool, `reference = $1`, reference)
+	p, err := retried(ctx, s, "payment", readOnly, func() (*bridge.Payment, error) {
+		return findPayment(ctx, s.pool, `reference = $1`, reference)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("payment %q: %w", reference, err)
 	}
@@ -50,7 +56,9 @@ func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payme
 		return nil, fmt.Errorf("payment by empty token: %w", bridge.ErrNotFound)
 	}
 	// The condition repeats the partial index's, so that the index applies.
-	p, err := findPayment(ctx, s.pool, `return_token = $1 AND return_token <> ''`, token)
+	p, err := retried(ctx, s, "payment by token", readOnly, func() (*bridge.Payment, error) {
+		return findPayment(ctx, s.pool, `return_token = $1 AND return_token <> ''`, token)
+	})
 	if err != nil {
 		// The token is a secret; it stays out of the error.
 		return nil, fmt.Errorf("payment by token: %w", err)
@@ -61,12 +69,14 @@ func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payme
 // PaymentsByOrder returns the attempts for a KCO order by attempt number;
 // none is not an error.
 func (s *Store) PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*bridge.Payment, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
-		WHERE kco_order_id = $1 ORDER BY attempt, created_at, reference COLLATE "C"`, kcoOrderID)
-	if err != nil {
-		return nil, fmt.Errorf("payments of order %q: %w", kcoOrderID, err)
-	}
-	ps, err := collectPayments(rows)
+	ps, err := retried(ctx, s, "payments of order", readOnly, func() ([]*bridge.Payment, error) {
+		rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+			WHERE kco_order_id = $1 ORDER BY attempt, created_at, reference COLLATE "C"`, kcoOrderID)
+		if err != nil {
+			return nil, err
+		}
+		return collectPayments(rows)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("payments of order %q: %w", kcoOrderID, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"vippskco/bridge"
 )
 
@@ -33,7 +35,10 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, 
 	if ta.err != nil {
 		return nil, ta.err
 	}
-	rows, err := s.pool.Query(ctx, `WITH c AS (
+	// Once: a claim whose outcome is unknown is not made again; if it did
+	// land, its leases run out and another round polls the payments.
+	ps, err := retried(ctx, s, "claim due polls", once, func() ([]*bridge.Payment, error) {
+		rows, err := s.pool.Query(ctx, `WITH c AS (
 			SELECT reference AS claimed FROM payments
 			WHERE next_poll_at IS NOT NULL AND next_poll_at <= $1
 			AND (poll_lease_until IS NULL OR poll_lease_until <= $1)
@@ -46,10 +51,11 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, 
 			RETURNING `+paymentColumns+`
 		)
 		SELECT `+paymentColumns+` FROM u ORDER BY next_poll_at, reference COLLATE "C"`, at, owner, end, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim due polls for %q: %w", owner, err)
-	}
-	ps, err := collectPayments(rows)
+		if err != nil {
+			return nil, err
+		}
+		return collectPayments(rows)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due polls for %q: %w", owner, err)
 	}
@@ -67,11 +73,14 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 	if ta.err != nil {
 		return ta.err
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE payments SET
-		next_poll_at = $1,
-		poll_owner = CASE WHEN poll_owner = $2 THEN '' ELSE poll_owner END,
-		poll_lease_until = CASE WHEN poll_owner = $2 THEN NULL ELSE poll_lease_until END
-		WHERE reference = $3`, at, owner, reference)
+	// Repeatable: it sets the same schedule and frees the same lease again.
+	tag, err := retried(ctx, s, "release poll", repeatable, func() (pgconn.CommandTag, error) {
+		return s.pool.Exec(ctx, `UPDATE payments SET
+			next_poll_at = $1,
+			poll_owner = CASE WHEN poll_owner = $2 THEN '' ELSE poll_owner END,
+			poll_lease_until = CASE WHEN poll_owner = $2 THEN NULL ELSE poll_lease_until END
+			WHERE reference = $3`, at, owner, reference)
+	})
 	if err != nil {
 		return fmt.Errorf("release poll of %q: %w", reference, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,9 +30,16 @@ var _ bridge.Store = (*Store)(nil)
 // guarded by the version in their WHERE clause: a concurrent writer of the
 // same row waits for the first one's commit, then finds the version changed
 // and updates nothing, which is reported as bridge.ErrConflict.
+//
+// A call that meets a broken connection rides it out as retry.go explains.
 type Store struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	// Logger gets what the store does about an unavailable database; nil
+	// means slog.Default().
+	Logger *slog.Logger
+
+	pool      *pgxpool.Pool
+	now       func() time.Time
+	lastReset atomic.Int64 // when the pool was last reset, Unix ns
 }
 
 // Open connects to the database named by dsn (a postgres:// URL or
@@ -101,7 +110,23 @@ type tx struct {
 // error from f, a panic in f or a failed commit rolls it back, so a method's
 // writes are stored together or not at all; the deferred Rollback does
 // nothing after a commit.
+//
+// A connection that fails before COMMIT is sent (at BEGIN, or under one of
+// f's statements) leaves nothing committed: a transaction never commits
+// without its COMMIT, so the whole of it is run again on a new connection,
+// f included. f must therefore start from nothing each time, and change
+// nothing outside the transaction but what it returns. A connection that
+// breaks once COMMIT is sent leaves the outcome unknown: the transaction is
+// not run again, and the error wraps bridge.ErrConflict. Every caller
+// already answers ErrConflict by reading the row again before it decides
+// anything: for Commit, a step that did commit shows in the payment's
+// version and state, and one that did not is planned and written again,
+// its version check making sure it is written once.
 func (s *Store) transact(ctx context.Context, f func(tx *tx) error) error {
+	return s.retry(ctx, "transaction", repeatable, func() error { return s.transactOnce(ctx, f) })
+}
+
+func (s *Store) transactOnce(ctx context.Context, f func(tx *tx) error) error {
 	t, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -112,6 +137,12 @@ func (s *Store) transact(ctx context.Context, f func(tx *tx) error) error {
 		return err
 	}
 	if err := t.Commit(ctx); err != nil {
+		if classify(err) == lost {
+			s.resetPool()
+			s.logger().WarnContext(ctx, "database connection broke while COMMIT was in flight; the caller reads again", "err", err)
+			return fmt.Errorf("commit: the connection broke once COMMIT was sent, so whether it committed is unknown (%v): %w",
+				err, bridge.ErrConflict)
+		}
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

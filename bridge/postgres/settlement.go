@@ -29,6 +29,7 @@ func (s *Store) ImportSettlement(ctx context.Context, imp *bridge.SettlementImpo
 		return res, err
 	}
 	err := s.transact(ctx, func(tx *tx) error {
+		res = bridge.ImportResult{} // a transaction run again starts from nothing
 		warnings := imp.Warnings
 		if warnings == nil {
 			warnings = []string{}
@@ -149,6 +150,10 @@ func insertPayouts(ctx context.Context, tx *tx, payouts []reconcile.Payout, res 
 
 // SettlementLines returns the lines of the ledger days from..to.
 func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]reconcile.Line, error) {
+	return retried(ctx, s, "settlement lines", readOnly, func() ([]reconcile.Line, error) { return s.settlementLines(ctx, from, to) })
+}
+
+func (s *Store) settlementLines(ctx context.Context, from, to string) ([]reconcile.Line, error) {
 	rows, err := s.pool.Query(ctx, `SELECT key, provider, source, source_line, kind, reference, psp_reference, msn,
 		gross, fee, currency, payout_id, ledger_date, open
 		FROM settlement_lines WHERE ledger_date >= $1 AND ledger_date <= $2 ORDER BY provider, ledger_date, key`, from, to)
@@ -175,6 +180,10 @@ func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]reconci
 
 // SettlementPayouts returns the payouts dated from..to.
 func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]reconcile.Payout, error) {
+	return retried(ctx, s, "settlement payouts", readOnly, func() ([]reconcile.Payout, error) { return s.settlementPayouts(ctx, from, to) })
+}
+
+func (s *Store) settlementPayouts(ctx context.Context, from, to string) ([]reconcile.Payout, error) {
 	rows, err := s.pool.Query(ctx, `SELECT provider, id, msn, date, amount, currency, gross, source
 		FROM settlement_payouts WHERE date >= $1 AND date <= $2 ORDER BY provider, date, id`, from, to)
 	if err != nil {
@@ -197,6 +206,10 @@ func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]recon
 
 // Movements returns the successful captures and refunds in [from, to).
 func (s *Store) Movements(ctx context.Context, from, to time.Time) ([]bridge.Movement, error) {
+	return retried(ctx, s, "movements", readOnly, func() ([]bridge.Movement, error) { return s.movements(ctx, from, to) })
+}
+
+func (s *Store) movements(ctx context.Context, from, to time.Time) ([]bridge.Movement, error) {
 	var ta timeArgs
 	f, t := ta.instant("from", &from), ta.instant("to", &to)
 	if ta.err != nil {
@@ -234,6 +247,10 @@ func (s *Store) Movements(ctx context.Context, from, to time.Time) ([]bridge.Mov
 
 // ReportCursor returns the persisted cursor for key, or "".
 func (s *Store) ReportCursor(ctx context.Context, key string) (string, error) {
+	return retried(ctx, s, "report cursor", readOnly, func() (string, error) { return s.reportCursor(ctx, key) })
+}
+
+func (s *Store) reportCursor(ctx context.Context, key string) (string, error) {
 	var c string
 	err := s.pool.QueryRow(ctx, `SELECT cursor FROM report_cursors WHERE key = $1`, key).Scan(&c)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -246,9 +263,14 @@ func (s *Store) ReportCursor(ctx context.Context, key string) (string, error) {
 
 // SetReportCursor persists the cursor for key.
 func (s *Store) SetReportCursor(ctx context.Context, key, cursor string) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO report_cursors (key, cursor, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (key) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
-		key, cursor, s.clock()); err != nil {
+	now := s.clock()
+	// Repeatable: the upsert writes the same cursor again.
+	if err := s.retry(ctx, "set report cursor", repeatable, func() error {
+		_, err := s.pool.Exec(ctx, `INSERT INTO report_cursors (key, cursor, updated_at) VALUES ($1, $2, $3)
+			ON CONFLICT (key) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
+			key, cursor, now)
+		return err
+	}); err != nil {
 		return fmt.Errorf("report cursor %q: %w", key, err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"vippskco/bridge"
@@ -38,16 +39,25 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 		return false, ta.err
 	}
 	now := s.clock()
-	if _, err := s.pool.Exec(ctx, `DELETE FROM seen_webhooks WHERE signature IN (
-		SELECT signature FROM seen_webhooks WHERE keep_until <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-		now, purgeBatch); err != nil {
+	// Repeatable: the purge deletes expired records, again or not.
+	if err := s.retry(ctx, "purge seen webhooks", repeatable, func() error {
+		_, err := s.pool.Exec(ctx, `DELETE FROM seen_webhooks WHERE signature IN (
+			SELECT signature FROM seen_webhooks WHERE keep_until <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+			now, purgeBatch)
+		return err
+	}); err != nil {
 		return false, fmt.Errorf("seen webhook: purge: %w", err)
 	}
 	// The upsert replaces an expired record and leaves a live one alone, so
 	// one changed row means new.
-	tag, err := s.pool.Exec(ctx, `INSERT INTO seen_webhooks (signature, keep_until) VALUES ($1, $2)
-		ON CONFLICT (signature) DO UPDATE SET keep_until = excluded.keep_until
-		WHERE seen_webhooks.keep_until <= $3`, signature, until, now)
+	// Once: a repeat of a record that did land would report the webhook
+	// as a replay. Its outcome unknown, the webhook is answered with an
+	// error, and Vipps sends it again, signed anew.
+	tag, err := retried(ctx, s, "record webhook", once, func() (pgconn.CommandTag, error) {
+		return s.pool.Exec(ctx, `INSERT INTO seen_webhooks (signature, keep_until) VALUES ($1, $2)
+			ON CONFLICT (signature) DO UPDATE SET keep_until = excluded.keep_until
+			WHERE seen_webhooks.keep_until <= $3`, signature, until, now)
+	})
 	if err != nil {
 		return false, fmt.Errorf("seen webhook: %w", err)
 	}
@@ -68,12 +78,16 @@ func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRe
 	if ta.err != nil {
 		return ta.err
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO webhook_registrations (unit, id, url, secret, events, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (unit) DO UPDATE SET
-			id = excluded.id, url = excluded.url, secret = excluded.secret,
-			events = excluded.events, created_at = excluded.created_at`,
-		w.Unit, w.ID, w.URL, w.Secret, w.Events, createdAt)
+	// Repeatable: the upsert writes the same values again.
+	err := s.retry(ctx, "save webhook registration", repeatable, func() error {
+		_, err := s.pool.Exec(ctx, `INSERT INTO webhook_registrations (unit, id, url, secret, events, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (unit) DO UPDATE SET
+				id = excluded.id, url = excluded.url, secret = excluded.secret,
+				events = excluded.events, created_at = excluded.created_at`,
+			w.Unit, w.ID, w.URL, w.Secret, w.Events, createdAt)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save webhook registration of %q: %w", r.Unit, err)
 	}
@@ -83,6 +97,10 @@ func (s *Store) SaveWebhookRegistration(ctx context.Context, r *bridge.WebhookRe
 
 // WebhookRegistration returns the registration of unit.
 func (s *Store) WebhookRegistration(ctx context.Context, unit string) (*bridge.WebhookRegistration, error) {
+	return retried(ctx, s, "webhook registration", readOnly, func() (*bridge.WebhookRegistration, error) { return s.webhookRegistration(ctx, unit) })
+}
+
+func (s *Store) webhookRegistration(ctx context.Context, unit string) (*bridge.WebhookRegistration, error) {
 	var (
 		r         bridge.WebhookRegistration
 		createdAt pgtype.Timestamptz
@@ -102,7 +120,10 @@ func (s *Store) WebhookRegistration(ctx context.Context, unit string) (*bridge.W
 // that is not stored is not an error, so that an unregistration that died
 // halfway can simply be run again.
 func (s *Store) DeleteWebhookRegistration(ctx context.Context, unit string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM webhook_registrations WHERE unit = $1`, unit); err != nil {
+	if err := s.retry(ctx, "delete webhook registration", repeatable, func() error {
+		_, err := s.pool.Exec(ctx, `DELETE FROM webhook_registrations WHERE unit = $1`, unit)
+		return err
+	}); err != nil {
 		return fmt.Errorf("delete webhook registration of %q: %w", unit, err)
 	}
 	return nil

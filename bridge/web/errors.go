@@ -16,8 +16,8 @@ import (
 // detail is never shown.
 
 // writeJSONError writes {"error": {"code", "message", "reason"}} with the
-// status for the error's code. Internal errors are logged and their detail
-// is not shown.
+// status for the error (errorStatus). Internal errors are logged and their
+// detail is not shown.
 func writeJSONError(c *gin.Context, err error) {
 	code := bridge.ErrorCode(err)
 	body := gin.H{"code": code, "message": bridge.ErrorMessage(err)}
@@ -30,7 +30,30 @@ func writeJSONError(c *gin.Context, err error) {
 	if code == bridge.ECodeInternal {
 		slog.Error("internal error", "request_id", c.GetString("request_id"), "path", c.Request.URL.Path, "err", err)
 	}
-	c.JSON(HTTPStatus(code), gin.H{"error": body})
+	c.JSON(errorStatus(c, err), gin.H{"error": body})
+}
+
+// storeUnavailable reports whether err is our own database out of reach
+// for longer than the store rides out: nothing is wrong with the request,
+// and the same request a little later will do.
+func storeUnavailable(err error) bool {
+	r := bridge.ErrorReason(err)
+	return r == bridge.ReasonStoreUnavailable || r == bridge.ReasonStoreOutcomeUnknown
+}
+
+// retryAfter is what a client is told to wait when our database is out of
+// reach.
+const retryAfter = "2"
+
+// errorStatus is the HTTP status of err: the one of its code, except that
+// an unreachable database of ours is 503 with Retry-After (502 is for the
+// providers).
+func errorStatus(c *gin.Context, err error) int {
+	if storeUnavailable(err) {
+		c.Header("Retry-After", retryAfter)
+		return http.StatusServiceUnavailable
+	}
+	return HTTPStatus(bridge.ErrorCode(err))
 }
 
 // HTTPStatus maps an error code to its HTTP status.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -69,7 +70,7 @@ func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *bridg
 			d.CheckoutURL = bridge.ExpandURL(u.CheckoutURL, &bridge.Payment{KCOOrderID: kcoOrderID})
 		}
 	}
-	h.Pages.Render(c.Writer, HTTPStatus(code), "error", d)
+	h.Pages.Render(c.Writer, errorStatus(c, err), "error", d)
 }
 
 func wantsJSON(c *gin.Context) bool {
@@ -82,10 +83,21 @@ func wantsJSON(c *gin.Context) bool {
 func (h *HTTP) returnPage(c *gin.Context) {
 	token := c.Param("token")
 	v, err := h.Service.PaymentForShopper(c.Request.Context(), token, bridge.SourceReturn)
+	if err != nil && storeUnavailable(err) {
+		// Our database is out of reach for longer than the store waits:
+		// the payment is not lost, only not readable yet. The waiting page
+		// asks the status URL until it is, and then moves on.
+		lang := i18n.LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
+		h.logger().WarnContext(c.Request.Context(), "return page: the store is unavailable; showing the waiting page", "err", err)
+		h.Pages.Render(c.Writer, http.StatusOK, "waiting", &PageData{Lang: lang, Brand: bridge.VippsBrand,
+			Title: i18n.T(lang, "waiting_title"), Body: i18n.T(lang, "waiting_body", bridge.VippsBrand.Name),
+			StatusURL: h.Service.PublicURL + "/status/" + url.PathEscape(token)})
+		return
+	}
 	if err != nil {
 		lang := i18n.LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
 		code := bridge.ErrorCode(err)
-		h.Pages.Render(c.Writer, HTTPStatus(code), "error", &PageData{Lang: lang, Brand: bridge.VippsBrand,
+		h.Pages.Render(c.Writer, errorStatus(c, err), "error", &PageData{Lang: lang, Brand: bridge.VippsBrand,
 			Title: i18n.T(lang, "error_title"), Body: i18n.T(lang, errorMessageKey(bridge.ErrorReason(err), code)), Reason: bridge.ErrorReason(err)})
 		return
 	}
