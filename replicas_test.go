@@ -133,7 +133,7 @@ func TestReplicas(t *testing.T) {
 		Ops: []string{vippstest.OpGet, vippstest.OpCapture},
 	})
 
-	// 1. Shoppers and their merchant, concurrently; replica 2 stops halfway.
+	// 1. Shoppers and their merchant, concurrently; replica 2 stops a third of the way in.
 	stopClock := runClock(clk, 100*time.Millisecond, 20*time.Millisecond)
 	var done atomic.Int64
 	var stopping sync.WaitGroup
@@ -142,7 +142,9 @@ func TestReplicas(t *testing.T) {
 		s := &rpShopper{i: i}
 		list[i] = s
 		rr.shop(s)
-		if done.Add(1) == int64(shoppers/2) {
+		// A third of the way in, so that plenty of load is left for the
+		// replica to have requests in flight when it stops.
+		if done.Add(1) == int64(shoppers/3) {
 			stopping.Go(func() { rr.stop(rr.replicas[2]) })
 		}
 	})
@@ -341,7 +343,7 @@ func (rr *replicaRun) store() bridge.Store { return rr.replicas[0].m.Store }
 const healthCheckLag = 100 * time.Millisecond
 
 // stop stops a replica the way a deploy does, at a moment when it has
-// requests in flight (five, or after five seconds of waiting, any): it records them, begins Close (no new connections;
+// requests in flight (three, or after five seconds of waiting, any): it records them, begins Close (no new connections;
 // the requests in flight may finish, within the drain timeout), and only a
 // health check later does the balancer stop sending it requests.
 func (rr *replicaRun) stop(rp *replica) {
@@ -353,7 +355,7 @@ func (rr *replicaRun) stop(rp *replica) {
 				n++
 			}
 		}
-		if n >= 5 || (n > 0 && time.Now().After(until.Add(-5*time.Second))) {
+		if n >= 3 || (n > 0 && time.Now().After(until.Add(-5*time.Second))) {
 			for q := range rr.inflight {
 				if q.at == rp.n {
 					rr.atStop = append(rr.atStop, q)

@@ -15,6 +15,20 @@ import (
 // status, only internal errors are logged as failures of ours, and their
 // detail is never shown.
 
+// apiHandler is a JSON endpoint: it writes its answer, or returns the
+// error that api writes for it.
+type apiHandler func(c *gin.Context) error
+
+// api turns an apiHandler into a gin handler: the one place an endpoint's
+// error becomes a response.
+func (h *HTTP) api(f apiHandler) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := f(c); err != nil {
+			writeJSONError(c, err)
+		}
+	}
+}
+
 // writeJSONError writes {"error": {"code", "message", "reason"}} with the
 // status for the error (errorStatus). Internal errors are logged and their
 // detail is not shown.

@@ -37,11 +37,10 @@ func (h *HTTP) financeAuth(c *gin.Context) {
 
 // uploadSettlement is POST /api/v1/settlements/{provider}: the file as the
 // body (or as the multipart field "file"), its name in ?name=.
-func (h *HTTP) uploadSettlement(c *gin.Context) {
+func (h *HTTP) uploadSettlement(c *gin.Context) error {
 	provider := c.Param("provider")
 	if provider != string(reconcile.Vipps) && provider != string(reconcile.Kustom) {
-		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "unknown_provider", "provider must be vipps or kustom, not %q", provider))
-		return
+		return bridge.Errorf(bridge.ECodeNotFound, "unknown_provider", "provider must be vipps or kustom, not %q", provider)
 	}
 	name := c.Query("name")
 	var data []byte
@@ -50,16 +49,14 @@ func (h *HTTP) uploadSettlement(c *gin.Context) {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxSettlementFile)
 		fh, ferr := c.FormFile("file")
 		if ferr != nil {
-			writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "file_missing", "the multipart field \"file\" is required: %v", ferr))
-			return
+			return bridge.Errorf(bridge.ECodeInvalid, "file_missing", "the multipart field \"file\" is required: %v", ferr)
 		}
 		if name == "" {
 			name = fh.Filename
 		}
 		f, oerr := fh.Open()
 		if oerr != nil {
-			writeJSONError(c, oerr)
-			return
+			return oerr
 		}
 		defer f.Close()
 		data, err = io.ReadAll(f)
@@ -67,12 +64,10 @@ func (h *HTTP) uploadSettlement(c *gin.Context) {
 		data, err = io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxSettlementFile))
 	}
 	if err != nil {
-		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "file_too_large", "the file could not be read (at most 256 MiB): %v", err))
-		return
+		return bridge.Errorf(bridge.ECodeInvalid, "file_too_large", "the file could not be read (at most 256 MiB): %v", err)
 	}
 	if len(data) == 0 {
-		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "file_empty", "the file is empty"))
-		return
+		return bridge.Errorf(bridge.ECodeInvalid, "file_empty", "the file is empty")
 	}
 	if name == "" {
 		name = provider + "-upload-" + time.Now().UTC().Format("20060102T150405Z")
@@ -90,8 +85,7 @@ func (h *HTTP) uploadSettlement(c *gin.Context) {
 		case ",", "comma":
 			opt.Separator = ','
 		default:
-			writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "bad_separator", "separator must be ; or ,"))
-			return
+			return bridge.Errorf(bridge.ECodeInvalid, "bad_separator", "separator must be ; or ,")
 		}
 		if cols := c.Query("columns"); cols != "" {
 			opt.Columns = strings.Split(cols, ",")
@@ -99,28 +93,27 @@ func (h *HTTP) uploadSettlement(c *gin.Context) {
 		res, err = h.Finance.ImportKustomCSV(c.Request.Context(), name, data, opt)
 	}
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"provider": provider, "source": name, "result": res, "warnings": warnings})
+	return nil
 }
 
-func (h *HTTP) syncSettlements(c *gin.Context) {
+func (h *HTTP) syncSettlements(c *gin.Context) error {
 	from, to := c.Query("from"), c.Query("to")
 	for _, d := range []string{from, to} {
 		if d != "" {
 			if _, err := time.Parse("2006-01-02", d); err != nil {
-				writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "bad_date", "dates must be YYYY-MM-DD, not %q", d))
-				return
+				return bridge.Errorf(bridge.ECodeInvalid, "bad_date", "dates must be YYYY-MM-DD, not %q", d)
 			}
 		}
 	}
 	res, err := h.Finance.SyncSettlements(c.Request.Context(), from, to)
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"syncs": res})
+	return nil
 }
 
 // period reads ?from=&to=, defaulting to the last 30 days.
@@ -138,12 +131,11 @@ func (h *HTTP) period(c *gin.Context) (string, string) {
 	return from, to
 }
 
-func (h *HTTP) reconciliation(c *gin.Context) {
+func (h *HTTP) reconciliation(c *gin.Context) error {
 	from, to := h.period(c)
 	r, err := h.Finance.Reconcile(c.Request.Context(), from, to)
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	switch c.DefaultQuery("format", "json") {
 	case "json":
@@ -157,6 +149,7 @@ func (h *HTTP) reconciliation(c *gin.Context) {
 		c.Status(http.StatusOK)
 		_ = r.WriteCSV(c.Writer)
 	default:
-		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "bad_format", "format must be json or csv"))
+		return bridge.Errorf(bridge.ECodeInvalid, "bad_format", "format must be json or csv")
 	}
+	return nil
 }

@@ -61,53 +61,51 @@ func timeOrNil(t time.Time) *time.Time {
 
 // listNotifications serves GET /api/v1/notifications?reference=&state=&limit=,
 // newest first.
-func (h *HTTP) listNotifications(c *gin.Context) {
+func (h *HTTP) listNotifications(c *gin.Context) error {
 	state := c.Query("state")
 	switch state {
 	case "", bridge.NotificationPending, bridge.NotificationDelivered, bridge.NotificationFailed:
 	default:
-		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "bad_state", "state %q is not one of pending, delivered, failed", state))
-		return
+		return bridge.Errorf(bridge.ECodeInvalid, "bad_state", "state %q is not one of pending, delivered, failed", state)
 	}
 	limit := defaultNotificationLimit
 	if raw, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > maxNotificationLimit {
-			writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "bad_limit", "limit %q is not a whole number from 1 to %d", raw, maxNotificationLimit))
-			return
+			return bridge.Errorf(bridge.ECodeInvalid, "bad_limit", "limit %q is not a whole number from 1 to %d", raw, maxNotificationLimit)
 		}
 		limit = n
 	}
 	rows, err := h.Service.Store.Notifications(c.Request.Context(), c.Query("reference"), state, limit)
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	out := make([]NotificationJSON, 0, len(rows))
 	for _, n := range rows {
 		out = append(out, notificationJSON(n))
 	}
 	c.JSON(http.StatusOK, gin.H{"notifications": out})
+	return nil
 }
 
 // getNotification serves GET /api/v1/notifications/:id.
-func (h *HTTP) getNotification(c *gin.Context) {
+func (h *HTTP) getNotification(c *gin.Context) error {
 	n, err := h.Service.Store.Notification(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		writeJSONError(c, bridge.NotFoundAs(err, "notification %q", c.Param("id")))
-		return
+		return bridge.NotFoundAs(err, "notification %q", c.Param("id"))
 	}
 	c.JSON(http.StatusOK, notificationJSON(n))
+	return nil
 }
 
 // redeliverNotification serves POST /api/v1/notifications/:id/redeliver. It
 // answers 202: the notification is due now, and the outbox sends it on its
 // next round.
-func (h *HTTP) redeliverNotification(c *gin.Context) {
+func (h *HTTP) redeliverNotification(c *gin.Context) error {
 	n, err := h.Service.RedeliverNotification(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusAccepted, notificationJSON(n))
+	return nil
 }

@@ -80,9 +80,9 @@ func notificationRouter(h *HTTP) http.Handler {
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
 	api := r.Group("/api/v1", h.bearer(func() string { return h.MerchantToken }))
-	api.GET("/notifications", h.listNotifications)
-	api.GET("/notifications/:id", h.getNotification)
-	api.POST("/notifications/:id/redeliver", h.redeliverNotification)
+	api.GET("/notifications", h.api(h.listNotifications))
+	api.GET("/notifications/:id", h.api(h.getNotification))
+	api.POST("/notifications/:id/redeliver", h.api(h.redeliverNotification))
 	return r
 }
 

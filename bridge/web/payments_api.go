@@ -9,67 +9,62 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-func (h *HTTP) epm(c *gin.Context) {
+func (h *HTTP) epm(c *gin.Context) error {
 	entry, err := h.Service.EPMEntry(c.Param("unit"), c.Query("kco_order_id"), c.Query("locale"))
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"external_payment_methods": []any{entry}})
+	return nil
 }
 
-func (h *HTTP) listPayments(c *gin.Context) {
+func (h *HTTP) listPayments(c *gin.Context) error {
 	id := c.Query("kco_order_id")
 	if id == "" {
-		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "missing_kco_order_id", "kco_order_id is required"))
-		return
+		return bridge.Errorf(bridge.ECodeInvalid, "missing_kco_order_id", "kco_order_id is required")
 	}
 	if !bridge.ValidKCOOrderID(id) {
-		writeJSONError(c, bridge.Errorf(bridge.ECodeInvalid, "malformed_order_id", "kco_order_id %q is not a KCO order id", id))
-		return
+		return bridge.Errorf(bridge.ECodeInvalid, "malformed_order_id", "kco_order_id %q is not a KCO order id", id)
 	}
 	ps, err := h.Service.Store.PaymentsByOrder(c.Request.Context(), id)
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	out := make([]bridge.PaymentJSON, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, bridge.PaymentView(p, nil, false))
 	}
 	c.JSON(http.StatusOK, gin.H{"payments": out})
+	return nil
 }
 
-func (h *HTTP) getPayment(c *gin.Context) {
+func (h *HTTP) getPayment(c *gin.Context) error {
 	ctx := c.Request.Context()
 	p, err := h.Service.Store.Payment(ctx, c.Param("reference"))
 	if err != nil {
-		writeJSONError(c, bridge.NotFoundAs(err, "payment %q", c.Param("reference")))
-		return
+		return bridge.NotFoundAs(err, "payment %q", c.Param("reference"))
 	}
 	hist, err := h.Service.Store.History(ctx, p.Reference)
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	out := bridge.PaymentView(p, hist, true)
 	events, err := h.Service.Store.PaymentEvents(ctx, p.Reference)
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	for _, e := range events {
 		out.Events = append(out.Events, bridge.EventJSON{Name: e.Name, PSPReference: e.PSPReference, Amount: e.Amount, Success: e.Success, OccurredAt: e.OccurredAt})
 	}
 	ops, err := h.Service.Store.Operations(ctx, p.Reference)
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	for _, op := range ops {
 		out.Operations = append(out.Operations, bridge.OperationView(op))
 	}
 	c.JSON(http.StatusOK, out)
+	return nil
 }
 
 // ExchangeJSON is one provider request and response in a payment's log.
@@ -89,11 +84,10 @@ type ExchangeJSON struct {
 	DurationMS      int64     `json:"duration_ms"`
 }
 
-func (h *HTTP) paymentLog(c *gin.Context) {
+func (h *HTTP) paymentLog(c *gin.Context) error {
 	log, err := h.Service.PaymentLog(c.Request.Context(), c.Param("reference"))
 	if err != nil {
-		writeJSONError(c, bridge.NotFoundAs(err, "payment %q", c.Param("reference")))
-		return
+		return bridge.NotFoundAs(err, "payment %q", c.Param("reference"))
 	}
 	out := make([]ExchangeJSON, 0, len(log))
 	for _, e := range log {
@@ -105,4 +99,5 @@ func (h *HTTP) paymentLog(c *gin.Context) {
 		})
 	}
 	c.JSON(http.StatusOK, gin.H{"reference": c.Param("reference"), "exchanges": out})
+	return nil
 }

@@ -139,33 +139,32 @@ type StatusJSON struct {
 	Message   string       `json:"message"`
 }
 
-func (h *HTTP) status(c *gin.Context) {
+func (h *HTTP) status(c *gin.Context) error {
 	v, err := h.Service.PaymentForShopper(c.Request.Context(), c.Param("token"), bridge.SourceStatus)
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, StatusJSON{
 		Reference: v.Payment.Reference, State: string(v.Payment.State), Final: v.Final,
 		Amount: v.Payment.Amount, Next: v.Next, Message: shopperMessage(v),
 	})
+	return nil
 }
 
 // asset serves the payment method badges used as the EPM image_url.
-func (h *HTTP) asset(c *gin.Context) {
+func (h *HTTP) asset(c *gin.Context) error {
 	name := c.Param("file")
 	if name != "vipps.svg" && name != "mobilepay.svg" {
-		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "", "no such asset"))
-		return
+		return bridge.Errorf(bridge.ECodeNotFound, "", "no such asset")
 	}
 	b, err := templates.FS.ReadFile(name)
 	if err != nil {
-		writeJSONError(c, err)
-		return
+		return err
 	}
 	c.Header("Cache-Control", "public, max-age=86400")
 	c.Data(http.StatusOK, "image/svg+xml", b)
+	return nil
 }
 
 // shopperMessage is the one-line status the waiting page shows, in the
