@@ -368,18 +368,7 @@ func (w *crashWorld) waitFor(timeout time.Duration, what string, cond func() (bo
 
 // order makes a KCO order at the fake Kustom, as the merchant's checkout does.
 func (w *crashWorld) order() klarna.Order {
-	o, err := w.kustom.CreateOrder(klarna.Order{
-		PurchaseCountry: "NO", PurchaseCurrency: "NOK", Locale: "nb-NO",
-		OrderAmount: 44700, OrderTaxAmount: 8940,
-		OrderLines: []klarna.OrderLine{
-			{Type: "physical", Reference: "termokopp", Name: "Termokopp", Quantity: 1, QuantityUnit: "pcs", UnitPrice: 39800, TaxRate: 2500, TotalAmount: 39800, TotalTaxAmount: 7960},
-			{Type: "shipping_fee", Reference: "frakt", Name: "Frakt", Quantity: 1, UnitPrice: 4900, TaxRate: 2500, TotalAmount: 4900, TotalTaxAmount: 980},
-		},
-		MerchantReference1: "CRASH-1",
-		BillingAddress:     &klarna.Address{GivenName: "Kari", FamilyName: "Nordmann", Phone: "+47 912 34 567", Country: "NO"},
-		MerchantURLs: &klarna.MerchantURLs{Terms: "https://shop.example/terms", Checkout: "https://shop.example/checkout",
-			Confirmation: "https://shop.example/thanks", Push: "https://shop.example/push"},
-	})
+	o, err := w.kustom.CreateOrder(cart(1, "CRASH-1"))
 	require.NoError(w.t, err)
 	return o
 }

@@ -254,7 +254,7 @@ func (f *faultRun) newShopper(i int) *ftShopper {
 
 // arrive: the merchant makes the KCO order, the shopper picks Vipps.
 func (f *faultRun) arrive(s *ftShopper) {
-	o, err := f.r.kustom.CreateOrder(ftOrder(s.i))
+	o, err := f.r.kustom.CreateOrder(cart(int64(1+s.i%3), fmt.Sprintf("FAULT-%04d", s.i)))
 	if err != nil {
 		f.problem("shopper %d: creating the KCO order: %v", s.i, err)
 		return
@@ -1097,23 +1097,6 @@ func (q *eventQueue) Pop() any {
 	ev := old[len(old)-1]
 	*q = old[:len(old)-1]
 	return ev
-}
-
-// ftOrder is shopper i's cart: one to three cups and the shipping.
-func ftOrder(i int) klarna.Order {
-	q := int64(1 + i%3)
-	return klarna.Order{
-		PurchaseCountry: "NO", PurchaseCurrency: "NOK", Locale: "nb-NO",
-		OrderAmount: 39800*q + 4900, OrderTaxAmount: 7960*q + 980,
-		OrderLines: []klarna.OrderLine{
-			{Type: "physical", Reference: "termokopp", Name: "Termokopp", Quantity: q, QuantityUnit: "pcs", UnitPrice: 39800, TaxRate: 2500, TotalAmount: 39800 * q, TotalTaxAmount: 7960 * q},
-			{Type: "shipping_fee", Reference: "frakt", Name: "Frakt", Quantity: 1, UnitPrice: 4900, TaxRate: 2500, TotalAmount: 4900, TotalTaxAmount: 980},
-		},
-		MerchantReference1: fmt.Sprintf("FAULT-%04d", i),
-		BillingAddress:     &klarna.Address{GivenName: "Kari", FamilyName: "Nordmann", Phone: "+47 912 34 567", Country: "NO"},
-		MerchantURLs: &klarna.MerchantURLs{Terms: "https://shop.example/terms", Checkout: "https://shop.example/checkout",
-			Confirmation: "https://shop.example/thanks", Push: "https://shop.example/push"},
-	}
 }
 
 // ftDo sends one request and reads the whole answer. It never fails the

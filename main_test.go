@@ -50,18 +50,7 @@ func startMain(t testing.TB, edit func(*config.Config), before ...func(*Main)) *
 // order creates a KCO order in the fake Kustom, as the merchant would.
 func (e *testEnv) order(edit func(*klarna.Order)) klarna.Order {
 	e.t.Helper()
-	o := klarna.Order{
-		PurchaseCountry: "NO", PurchaseCurrency: "NOK", Locale: "nb-NO",
-		OrderAmount: 44700, OrderTaxAmount: 8940,
-		OrderLines: []klarna.OrderLine{
-			{Type: "physical", Reference: "termokopp", Name: "Termokopp", Quantity: 1, QuantityUnit: "pcs", UnitPrice: 39800, TaxRate: 2500, TotalAmount: 39800, TotalTaxAmount: 7960},
-			{Type: "shipping_fee", Reference: "frakt", Name: "Frakt", Quantity: 1, UnitPrice: 4900, TaxRate: 2500, TotalAmount: 4900, TotalTaxAmount: 980},
-		},
-		MerchantReference1: "DEMO-42",
-		BillingAddress:     &klarna.Address{GivenName: "Kari", FamilyName: "Nordmann", Phone: "+47 912 34 567", Country: "NO"},
-		MerchantURLs: &klarna.MerchantURLs{Terms: "https://shop.example/terms", Checkout: "https://shop.example/checkout",
-			Confirmation: "https://shop.example/thanks", Push: "https://shop.example/push"},
-	}
+	o := cart(1, "DEMO-42")
 	if edit != nil {
 		edit(&o)
 	}

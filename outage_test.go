@@ -21,7 +21,6 @@ import (
 	"vippskco/bridge"
 	"vippskco/bridge/notifysig"
 	"vippskco/bridge/postgres"
-	"vippskco/klarna"
 	"vippskco/klarna/klarnatest"
 	"vippskco/vipps/vippstest"
 )
@@ -128,7 +127,7 @@ func TestOutage(t *testing.T) {
 		restartedAt = time.Since(loadStart)
 		restartTook = pg.RestartImmediate()
 	})
-	outagePool(shoppers, workers, func(i int) {
+	pool(shoppers, workers, func(i int) {
 		s := &outageShopper{i: i, approve: i%10 != 9}
 		list[i] = s
 		if time.Now().After(stopStarting) {
@@ -327,7 +326,7 @@ func (run *outageRun) get(s *outageShopper, kind, target, accept string) (outage
 // shop is one shopper's whole path. Like a person, they reload a page that
 // failed, up to three times.
 func (run *outageRun) shop(s *outageShopper) {
-	o, err := run.kustom.CreateOrder(outageOrder(s.i))
+	o, err := run.kustom.CreateOrder(cart(int64(1+s.i%3), fmt.Sprintf("OUTAGE-%05d", s.i)))
 	if err != nil {
 		s.problem = "creating the KCO order: " + err.Error()
 		return
@@ -632,41 +631,6 @@ func (h *outageHooks) distinct() int {
 		}
 	}
 	return n
-}
-
-// outageOrder is shopper i's cart: one to three cups and the shipping.
-func outageOrder(i int) klarna.Order {
-	q := int64(1 + i%3)
-	return klarna.Order{
-		PurchaseCountry: "NO", PurchaseCurrency: "NOK", Locale: "nb-NO",
-		OrderAmount: 39800*q + 4900, OrderTaxAmount: 7960*q + 980,
-		OrderLines: []klarna.OrderLine{
-			{Type: "physical", Reference: "termokopp", Name: "Termokopp", Quantity: q, QuantityUnit: "pcs", UnitPrice: 39800, TaxRate: 2500, TotalAmount: 39800 * q, TotalTaxAmount: 7960 * q},
-			{Type: "shipping_fee", Reference: "frakt", Name: "Frakt", Quantity: 1, UnitPrice: 4900, TaxRate: 2500, TotalAmount: 4900, TotalTaxAmount: 980},
-		},
-		MerchantReference1: fmt.Sprintf("OUTAGE-%05d", i),
-		BillingAddress:     &klarna.Address{GivenName: "Kari", FamilyName: "Nordmann", Phone: "+47 912 34 567", Country: "NO"},
-		MerchantURLs: &klarna.MerchantURLs{Terms: "https://shop.example/terms", Checkout: "https://shop.example/checkout",
-			Confirmation: "https://shop.example/thanks", Push: "https://shop.example/push"},
-	}
-}
-
-// outagePool runs f(0..n-1) on a bounded number of workers.
-func outagePool(n, workers int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 func truncate(s string, n int) string {

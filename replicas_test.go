@@ -554,7 +554,7 @@ func (rr *replicaRun) do(method, rawURL string, h http.Header, body string) (int
 // shop is one person and, if they pay, the merchant shipping their order.
 func (rr *replicaRun) shop(s *rpShopper) {
 	ctx := context.Background()
-	o, err := rr.kustom.CreateOrder(ftOrder(s.i))
+	o, err := rr.kustom.CreateOrder(cart(int64(1+s.i%3), fmt.Sprintf("FAULT-%04d", s.i)))
 	if err != nil {
 		s.problem = "creating the KCO order: " + err.Error()
 		return
@@ -716,24 +716,6 @@ func (rr *replicaRun) quiet(list []*rpShopper) (bool, string) {
 		return false, "webhooks still queued at Vipps"
 	}
 	return true, ""
-}
-
-// pool runs f(0..n-1) on a bounded number of workers.
-func pool(n, workers int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // runClock moves clk forward by step every real interval until stopped.

@@ -272,17 +272,7 @@ func (r *shutdownRig) started(m *Main) {
 // order creates a KCO order at the fake Kustom, as the merchant would.
 func (r *shutdownRig) order() klarna.Order {
 	r.t.Helper()
-	o, err := r.kustom.CreateOrder(klarna.Order{
-		PurchaseCountry: "NO", PurchaseCurrency: "NOK", Locale: "nb-NO",
-		OrderAmount: 44700, OrderTaxAmount: 8940,
-		OrderLines: []klarna.OrderLine{
-			{Type: "physical", Reference: "termokopp", Name: "Termokopp", Quantity: 1, QuantityUnit: "pcs", UnitPrice: 39800, TaxRate: 2500, TotalAmount: 39800, TotalTaxAmount: 7960},
-			{Type: "shipping_fee", Reference: "frakt", Name: "Frakt", Quantity: 1, UnitPrice: 4900, TaxRate: 2500, TotalAmount: 4900, TotalTaxAmount: 980},
-		},
-		BillingAddress: &klarna.Address{GivenName: "Kari", FamilyName: "Nordmann", Phone: "+47 912 34 567", Country: "NO"},
-		MerchantURLs: &klarna.MerchantURLs{Terms: "https://shop.example/terms", Checkout: "https://shop.example/checkout",
-			Confirmation: "https://shop.example/thanks", Push: "https://shop.example/push"},
-	})
+	o, err := r.kustom.CreateOrder(cart(1, ""))
 	require.NoError(r.t, err)
 	return o
 }

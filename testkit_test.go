@@ -4,12 +4,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
 	"vippskco/bridge/config"
+	"vippskco/klarna"
 )
 
 // The tests build their configuration on the typed config.yaml, never by
@@ -92,4 +95,40 @@ func freeAddr(t testing.TB) string {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 	return addr
+}
+
+// cart is the demo shop's KCO order: cups of coffee (termokopp) and the
+// shipping, for Kari Nordmann, with merchant reference ref. Tests that need
+// other orders edit what it returns.
+func cart(cups int64, ref string) klarna.Order {
+	return klarna.Order{
+		PurchaseCountry: "NO", PurchaseCurrency: "NOK", Locale: "nb-NO",
+		OrderAmount: 39800*cups + 4900, OrderTaxAmount: 7960*cups + 980,
+		OrderLines: []klarna.OrderLine{
+			{Type: "physical", Reference: "termokopp", Name: "Termokopp", Quantity: cups, QuantityUnit: "pcs", UnitPrice: 39800, TaxRate: 2500, TotalAmount: 39800 * cups, TotalTaxAmount: 7960 * cups},
+			{Type: "shipping_fee", Reference: "frakt", Name: "Frakt", Quantity: 1, UnitPrice: 4900, TaxRate: 2500, TotalAmount: 4900, TotalTaxAmount: 980},
+		},
+		MerchantReference1: ref,
+		BillingAddress:     &klarna.Address{GivenName: "Kari", FamilyName: "Nordmann", Phone: "+47 912 34 567", Country: "NO"},
+		MerchantURLs: &klarna.MerchantURLs{Terms: "https://shop.example/terms", Checkout: "https://shop.example/checkout",
+			Confirmation: "https://shop.example/thanks", Push: "https://shop.example/push"},
+	}
+}
+
+// pool runs f(0..n-1) on a bounded number of workers.
+func pool(n, workers int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
