@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"vippskco/bridge"
@@ -29,29 +30,7 @@ const pendingNotification = `delivered_at = 0 AND gave_up_at = 0`
 // that a deliverer whose lease ran out and was taken over can no longer write
 // the notification. A limit below 1 claims nothing.
 func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*bridge.Notification, error) {
-	if err := bridge.CheckLease(owner, lease); err != nil {
-		return nil, err
-	}
-	if limit < 1 {
-		return []*bridge.Notification{}, nil
-	}
-	at, err := nanos("now", now)
-	if err != nil {
-		return nil, err
-	}
-	until, err := nanos("lease end", now.Add(lease))
-	if err != nil {
-		return nil, err
-	}
-	var ns []*bridge.Notification
-	err = s.transact(ctx, func(tx *tx) (err error) {
-		ns, err = claimNotifications(ctx, tx, at, owner, until, limit)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("claim notifications for %q: %w", owner, err)
-	}
-	return ns, nil
+	return claim(ctx, s, "claim notifications for "+strconv.Quote(owner), now, owner, lease, limit, claimNotifications)
 }
 
 // UpdateNotification writes every field of n but ID, Reference and

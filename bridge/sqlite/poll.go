@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"vippskco/bridge"
@@ -17,11 +18,19 @@ import (
 // update of the payment is not refused because of it. A limit below 1
 // claims nothing.
 func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*bridge.Payment, error) {
+	return claim(ctx, s, "claim due polls for "+strconv.Quote(owner), now, owner, lease, limit, claimDuePolls)
+}
+
+// claim is what every lease claim does around its SQL: the lease's checks,
+// nothing for a limit below 1, its bounds in the store's nanoseconds, and
+// one transaction.
+func claim[T any](ctx context.Context, s *Store, what string, now time.Time, owner string, lease time.Duration, limit int,
+	rows func(ctx context.Context, tx *tx, at int64, owner string, until int64, limit int) ([]T, error)) ([]T, error) {
 	if err := bridge.CheckLease(owner, lease); err != nil {
 		return nil, err
 	}
 	if limit < 1 {
-		return []*bridge.Payment{}, nil
+		return []T{}, nil
 	}
 	at, err := nanos("now", now)
 	if err != nil {
@@ -31,15 +40,15 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, 
 	if err != nil {
 		return nil, err
 	}
-	var ps []*bridge.Payment
+	var out []T
 	err = s.transact(ctx, func(tx *tx) (err error) {
-		ps, err = claimDuePolls(ctx, tx, at, owner, until, limit)
+		out, err = rows(ctx, tx, at, owner, until, limit)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claim due polls for %q: %w", owner, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return ps, nil
+	return out, nil
 }
 
 // ReleasePoll schedules the next poll of a payment (zero: none) and, if owner
