@@ -365,16 +365,37 @@ func (m *Main) closeUnusedConns() (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
+		// Each pass after a tick, so that Shutdown has begun: from then on
+		// the server itself drops a request read on a new connection, and
+		// closing one that is still quiet changes nothing its client sees.
 		for {
-			m.requests.CloseUnused(250 * time.Millisecond)
 			select {
 			case <-done:
 				return
 			case <-t.C:
 			}
+			m.requests.CloseUnused(250 * time.Millisecond)
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// storeCloseTimeout bounds the store's Close: a PostgreSQL pool waits for
+// every connection to come back, and one stuck on a database that stopped
+// answering without closing its socket could hold it for the kernel's
+// retransmission limit, many minutes.
+const storeCloseTimeout = 5 * time.Second
+
+// closeWithin runs close, and gives up waiting after d.
+func closeWithin(d time.Duration, close func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("the store did not close within %s; leaving it to the process's exit", d)
+	}
 }
 
 func (m *Main) closeAll() error {
@@ -383,7 +404,7 @@ func (m *Main) closeAll() error {
 		m.Sandbox.Close()
 	}
 	if m.Store != nil {
-		errs = append(errs, m.Store.Close())
+		errs = append(errs, closeWithin(storeCloseTimeout, m.Store.Close))
 	}
 	if m.server == nil && m.listener != nil {
 		m.listener.Close()

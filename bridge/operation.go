@@ -371,14 +371,20 @@ func (s *Service) fail(ctx context.Context, op *Operation, status int, reason, m
 	return done, err
 }
 
-// notifyOperationFailed writes an operation.failed notification.
+// notifyOperationFailed writes an operation.failed notification, once: its
+// id comes from the operation, so a commit whose outcome was unknown (it
+// may have landed, and reads as a conflict) is found and not made twice.
 func (s *Service) notifyOperationFailed(ctx context.Context, op *Operation, reason, msg string) {
+	id := uuid.NewSHA1(uuid.NameSpaceURL, []byte("vippskco:operation.failed:"+op.ID)).String()
 	for range 5 {
+		if _, err := s.Store.Notification(ctx, id); err == nil {
+			return
+		}
 		p, err := s.Store.Payment(ctx, op.Reference)
 		if err != nil {
 			break
 		}
-		n := s.notification(p, "operation.failed", nil, fmt.Sprintf("%s %s (%s): %s: %s", op.Source, op.Kind, op.ID, reason, msg))
+		n := buildNotificationID(id, p, "operation.failed", nil, fmt.Sprintf("%s %s (%s): %s: %s", op.Source, op.Kind, op.ID, reason, msg), s.now())
 		err = s.Store.Commit(ctx, &Change{Payment: p, Notifications: []Notification{n}})
 		if err == nil {
 			return
@@ -394,6 +400,14 @@ func (s *Service) finish(ctx context.Context, op *Operation, state string, statu
 	op.State, op.ResponseStatus, op.ResponseBody, op.Error = state, status, body, errText
 	op.LeaseOwner, op.LeaseUntil = "", time.Time{}
 	if err := s.Store.UpdateOperation(context.WithoutCancel(ctx), op); err != nil {
+		// A write whose outcome was unknown is sent again, and reads as a
+		// conflict if the first one landed: look before calling it lost.
+		if ErrorCode(err) == ECodeConflict {
+			if stored, rerr := s.Store.Operation(context.WithoutCancel(ctx), op.ID); rerr == nil &&
+				stored.State == state && stored.ResponseStatus == status && stored.Error == errText {
+				return stored, nil
+			}
+		}
 		return nil, err
 	}
 	return op, nil

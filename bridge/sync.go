@@ -302,7 +302,13 @@ func (s *Service) notification(p *Payment, typ string, e *PaymentEvent, detail s
 // payment as it is after the change and its KCO order snapshot, so the
 // merchant can create its order from the notification alone.
 func buildNotification(p *Payment, typ string, e *PaymentEvent, detail string, now time.Time) Notification {
-	id := uuid.NewString()
+	return buildNotificationID(uuid.NewString(), p, typ, e, detail, now)
+}
+
+// buildNotificationID is buildNotification with the notification's id
+// given: a notification that must exist at most once for its cause (an
+// operation's failure) takes an id derived from that cause.
+func buildNotificationID(id string, p *Payment, typ string, e *PaymentEvent, detail string, now time.Time) Notification {
 	body := NotificationPayload{ID: id, Type: typ, CreatedAt: now, Payment: PaymentView(p, nil, true), Detail: detail}
 	if e != nil {
 		body.Event = &EventJSON{Name: e.Name, PSPReference: e.PSPReference, Amount: e.Amount, Success: e.Success, OccurredAt: e.OccurredAt}

@@ -80,7 +80,8 @@ func vippsLineKey(pspReference, kind string) string {
 
 // parseUnlessCancelled runs a parser, which takes no context, and returns
 // as soon as ctx ends (Ctrl-C on a large file) instead of when the parse
-// does; the abandoned parse only reads memory and finishes on its own.
+// does; the abandoned parse only reads memory and finishes on its own. A
+// panic in the parser is an error for this file, not a crash.
 func parseUnlessCancelled[T any](ctx context.Context, parse func() (T, error)) (T, error) {
 	type result struct {
 		v   T
@@ -88,6 +89,13 @@ func parseUnlessCancelled[T any](ctx context.Context, parse func() (T, error)) (
 	}
 	done := make(chan result, 1)
 	go func() {
+		// A parser that panics on hostile input must not take the server
+		// down: outside the request's goroutine no HTTP recovery catches it.
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{err: fmt.Errorf("the parser failed on this file: %v", r)}
+			}
+		}()
 		v, err := parse()
 		done <- result{v, err}
 	}()

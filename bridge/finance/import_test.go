@@ -45,3 +45,10 @@ func TestImportReturnsWhenCancelledDuringParse(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, lines)
 }
+
+// A parser that panics on a file fails that import with an error; it does
+// not take the process down (it runs outside the request's goroutine).
+func TestParserPanicIsAnError(t *testing.T) {
+	_, err := parseUnlessCancelled(context.Background(), func() (int, error) { panic("index out of range") })
+	require.ErrorContains(t, err, "the parser failed on this file: index out of range")
+}
