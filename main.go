@@ -37,6 +37,7 @@ import (
 	"vippskco/bridge/finance"
 	"vippskco/bridge/metrics"
 	"vippskco/bridge/postgres"
+	"vippskco/bridge/providerlog"
 	"vippskco/bridge/sandbox"
 	"vippskco/bridge/sqlite"
 	"vippskco/bridge/web"
@@ -449,7 +450,7 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 	if logger == nil {
 		logger = slog.Default()
 	}
-	rec := &bridge.ExchangeRecorder{Store: st, Logger: logger}
+	rec := &providerlog.Recorder{Store: st, Logger: logger}
 	if m != nil {
 		// Only a real one: a nil *metrics.Metrics in the interface would
 		// not read as "none" to the domain.

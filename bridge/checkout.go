@@ -39,7 +39,7 @@ func (s *Service) StartCheckout(ctx context.Context, unitID, kcoOrderID, sig str
 			return nil, err
 		}
 	}
-	order, err := s.Kustom.GetOrder(withLogKey(ctx, kustomLogKey(kcoOrderID)), kcoOrderID)
+	order, err := s.Kustom.GetOrder(withLogKey(ctx, KustomLogKey(kcoOrderID)), kcoOrderID)
 	if err != nil {
 		if klarna.IsNotFound(err) {
 			return nil, &Error{Code: ECodeNotFound, Reason: "order_not_found", Message: fmt.Sprintf("Kustom has no checkout order %s (unknown or expired)", kcoOrderID), Err: err}

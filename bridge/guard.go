@@ -152,7 +152,7 @@ func (s *Service) guardKlarnaPayment(ctx context.Context, u *Unit, p *Payment) e
 	} else if ErrorCode(err) != ECodeNotFound {
 		return err
 	}
-	o, err := s.Kustom.GetOrder(withLogKey(ctx, kustomLogKey(p.KCOOrderID)), p.KCOOrderID)
+	o, err := s.Kustom.GetOrder(withLogKey(ctx, KustomLogKey(p.KCOOrderID)), p.KCOOrderID)
 	if err != nil {
 		if klarna.IsNotFound(err) {
 			return nil // expired at Kustom: it can no longer be paid there
