@@ -233,6 +233,19 @@ func (t *PayoutTotals) Add(typ string, amount int64) error {
 	return nil
 }
 
+// SettlementSign is how a transaction of type typ moves the payout: +1 when
+// its amount is added to the settlement, -1 when it is taken off, by the
+// same totals and formula as Add and Expected, so that a settlement line
+// and Kustom's own sums cannot disagree. An unknown type is an error.
+func SettlementSign(typ string) (int64, error) {
+	var t PayoutTotals
+	if err := t.Add(typ, 1); err != nil {
+		return 0, err
+	}
+	e, _ := t.Expected()
+	return e, nil
+}
+
 // TotalsFromTransactions sums transactions into the totals they make, per
 // PayoutTotals.Add. SettlementAmount is set to Expected() of the result (no
 // repay, deposit or debt: those only the payout knows). Every transaction

@@ -122,15 +122,18 @@ func (s *Service) ImportKustomCSV(ctx context.Context, name string, data []byte,
 		return bridge.ImportResult{}, &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
 	}
 	imp := &bridge.SettlementImport{Provider: reconcile.Kustom, Source: name, Hash: hashOf(data)}
+	var keys kustomKeys
 	for _, r := range rep.Rows {
-		l := kustomLine(r.Type, r.OrderID, r.CaptureID, r.RefundID, r.Amount, r.Currency, r.PaymentReference, cmp.Or(r.CaptureDate, r.SaleDate))
-		l.Source, l.SourceLine = name, r.Line
-		l.Key = fmt.Sprintf("kustom:csv:%s:%d", imp.Hash[:16], r.Line)
-		if r.PaymentReference != "" {
-			l.Key = fmt.Sprintf("kustom:%s:%s:%s:%s:%s:%d", r.PaymentReference, r.Type, r.OrderID, r.CaptureID, r.RefundID, r.Amount)
+		date := cmp.Or(r.CaptureDate, r.SaleDate)
+		l, warning := kustomLine(r.Type, r.OrderID, r.CaptureID, r.RefundID, r.Amount, r.Currency, r.PaymentReference, date)
+		if warning != "" {
+			imp.Warnings = append(imp.Warnings, fmt.Sprintf("%s line %d: %s", name, r.Line, warning))
 		}
+		l.Source, l.SourceLine = name, r.Line
+		l.Key = keys.key(l, r.Type, r.CaptureID, r.RefundID, dateOnly(date), r.Amount)
 		imp.Lines = append(imp.Lines, l)
 	}
+	imp.Warnings = append(imp.Warnings, keys.warnings...)
 	for _, p := range rep.Payouts {
 		imp.Payouts = append(imp.Payouts, kustomPayout(p.Payout, name))
 	}
@@ -138,24 +141,63 @@ func (s *Service) ImportKustomCSV(ctx context.Context, name string, data []byte,
 }
 
 // kustomLine maps a Kustom transaction. Kustom gives magnitudes and says
-// the direction by type: sales add, returns and reversals take away, fees
-// are costs.
-func kustomLine(typ, orderID, captureID, refundID string, amount int64, currency, payout, date string) reconcile.Line {
+// the direction by type; the sign comes from klarna.SettlementSign, the same
+// rule Kustom's totals follow, so the lines of a payout add up to it. Sales,
+// returns and reversals are gross; fees, fee refunds and corrections are the
+// fee; the rest (tax, commission, charges, credits, holdbacks, releases) is
+// "other", signed as the payout sees it. A type Kustom does not document is
+// kept as "other", as given, with a warning.
+func kustomLine(typ, orderID, captureID, refundID string, amount int64, currency, payout, date string) (reconcile.Line, string) {
 	l := reconcile.Line{Provider: reconcile.Kustom, Reference: orderID, PSPReference: cmp.Or(captureID, refundID),
 		Currency: currency, PayoutID: payout, LedgerDate: dateOnly(date)}
-	switch strings.ToUpper(typ) {
-	case "SALE":
-		l.Kind, l.Gross = "sale", amount
-	case "RETURN", "REVERSAL":
-		l.Kind, l.Gross = "return", -abs(amount)
-	case "FEE":
-		l.Kind, l.Fee = "fee", abs(amount)
-	case "FEE_REFUND":
-		l.Kind, l.Fee = "fee", -abs(amount)
-	default:
-		l.Kind, l.Gross = "other", amount
+	sign, err := klarna.SettlementSign(typ)
+	if err != nil {
+		l.Kind, l.Gross = reconcile.KindOther, amount
+		return l, fmt.Sprintf("order %s: transaction type %q is not one Kustom documents; booked as other, %d as given", orderID, typ, amount)
 	}
-	return l
+	v := sign * abs(amount)
+	switch strings.ToUpper(typ) {
+	case klarna.TxSale:
+		l.Kind, l.Gross = reconcile.KindSale, v
+	case klarna.TxReturn, klarna.TxReversal, klarna.TxReversalMerchantProtection:
+		l.Kind, l.Gross = reconcile.KindReturn, v
+	case klarna.TxFee, klarna.TxFeeRefund, klarna.TxCorrection:
+		l.Kind, l.Fee = reconcile.KindFee, -v
+	default:
+		l.Kind, l.Gross = reconcile.KindOther, v
+	}
+	return l, ""
+}
+
+// kustomKeys names Kustom lines by the money they move: payout, type, order,
+// capture, refund and amount. Kustom's rows carry no id of their own, so two
+// real movements can look the same (two returns of 199.00 on one order
+// without a refund_id): the second of a kind gets ":2", the third ":3", in
+// the order the source lists them, and a warning says so. The same rows
+// exported again get the same keys, so they never count twice; a first
+// occurrence keeps the key it always had.
+type kustomKeys struct {
+	seen     map[string]int
+	warnings []string
+}
+
+func (k *kustomKeys) key(l reconcile.Line, typ, captureID, refundID, date string, amount int64) string {
+	if k.seen == nil {
+		k.seen = map[string]int{}
+	}
+	base := fmt.Sprintf("kustom:%s:%s:%s:%s:%s:%d", l.PayoutID, typ, l.Reference, captureID, refundID, amount)
+	if l.PayoutID == "" {
+		// No payout reference (a report without it): the date narrows the
+		// movement instead, so the key still does not depend on the file.
+		base = fmt.Sprintf("kustom:%s:%s:%s:%s:%s:%d", date, typ, l.Reference, captureID, refundID, amount)
+	}
+	k.seen[base]++
+	if n := k.seen[base]; n > 1 {
+		k.warnings = append(k.warnings, fmt.Sprintf("%s line %d: the same %s of %d for order %s as an earlier line; both are kept as separate movements",
+			l.Source, l.SourceLine, typ, amount, l.Reference))
+		return fmt.Sprintf("%s:%d", base, n)
+	}
+	return base
 }
 
 func kustomPayout(p klarna.Payout, source string) reconcile.Payout {

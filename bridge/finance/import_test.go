@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"vippskco/bridge/reconcile"
 	"vippskco/bridge/sqlite"
 	"vippskco/klarna"
 )
@@ -51,4 +52,68 @@ func TestImportReturnsWhenCancelledDuringParse(t *testing.T) {
 func TestParserPanicIsAnError(t *testing.T) {
 	_, err := parseUnlessCancelled(context.Background(), func() (int, error) { panic("index out of range") })
 	require.ErrorContains(t, err, "the parser failed on this file: index out of range")
+}
+
+// Every Kustom transaction type moves a line the way it moves Kustom's own
+// payout total: a payout's lines add up to klarna's Expected() of the same
+// transactions.
+func TestKustomLinesAddUpToKustomTotals(t *testing.T) {
+	types := []string{klarna.TxSale, klarna.TxReturn, klarna.TxReversal, klarna.TxReversalMerchantProtection,
+		klarna.TxFee, klarna.TxFeeRefund, klarna.TxCommission, klarna.TxTax, klarna.TxCorrection,
+		klarna.TxCharge, klarna.TxCredit, klarna.TxHoldback, klarna.TxRelease}
+	var txs []klarna.Transaction
+	var net int64
+	for i, typ := range types {
+		amount := int64(1000 + 100*i)
+		l, warning := kustomLine(typ, "order-1", "", "", amount, "NOK", "payout-1", "2026-03-02")
+		require.Empty(t, warning, typ)
+		one, err := klarna.TotalsFromTransactions("NOK", []klarna.Transaction{{Type: typ, Amount: amount, CurrencyCode: "NOK"}})
+		require.NoError(t, err)
+		require.Equal(t, one.SettlementAmount, l.Gross-l.Fee, "%s: the line's net is what Kustom's formula makes of it", typ)
+		txs = append(txs, klarna.Transaction{Type: typ, Amount: amount, CurrencyCode: "NOK"})
+		net += l.Gross - l.Fee
+	}
+	all, err := klarna.TotalsFromTransactions("NOK", txs)
+	require.NoError(t, err)
+	require.Equal(t, all.SettlementAmount, net)
+
+	l, warning := kustomLine("SURPRISE", "order-1", "", "", 500, "NOK", "payout-1", "2026-03-02")
+	require.Equal(t, reconcile.KindOther, l.Kind)
+	require.Equal(t, int64(500), l.Gross)
+	require.Contains(t, warning, `"SURPRISE"`)
+}
+
+// Two returns of 199.00 and two fees of 5.00 on one order, with no
+// refund_id to tell them apart, are four movements: all five rows are kept
+// (with a warning that names the look-alikes), and the same rows exported
+// again, with other line endings, add nothing.
+func TestKustomLookAlikeRowsAreAllKept(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "fin.db"), nil)
+	require.NoError(t, err)
+	defer st.Close()
+	s := &Service{Store: st}
+	rows := []string{
+		"type,order_id,capture_id,amount,posting_currency,capture_date,payment_reference",
+		"SALE,order-1,cap-1,500.00,NOK,2026-03-02,pay-1",
+		"RETURN,order-1,,199.00,NOK,2026-03-02,pay-1",
+		"RETURN,order-1,,199.00,NOK,2026-03-02,pay-1",
+		"FEE,order-1,,5.00,NOK,2026-03-02,pay-1",
+		"FEE,order-1,,5.00,NOK,2026-03-02,pay-1",
+	}
+	res, err := s.ImportKustomCSV(t.Context(), "kustom.csv", []byte(strings.Join(rows, "\n")+"\n"), klarna.CSVOptions{})
+	require.NoError(t, err)
+	require.Equal(t, 5, res.NewLines, "no row is lost")
+	lines, err := st.SettlementLines(t.Context(), "2026-03-01", "2026-03-03")
+	require.NoError(t, err)
+	var gross, fee int64
+	for _, l := range lines {
+		gross, fee = gross+l.Gross, fee+l.Fee
+	}
+	require.Equal(t, int64(50000-2*19900), gross)
+	require.Equal(t, int64(2*500), fee)
+
+	again, err := s.ImportKustomCSV(t.Context(), "kustom-crlf.csv", []byte(strings.Join(rows, "\r\n")+"\r\n"), klarna.CSVOptions{})
+	require.NoError(t, err)
+	require.Zero(t, again.NewLines, "the same rows exported again count once")
+	require.Equal(t, 5, again.KnownLines)
 }

@@ -256,6 +256,7 @@ func (s *Service) syncKustom(ctx context.Context, from, to string) SyncResult {
 	}
 	imp := &bridge.SettlementImport{Provider: reconcile.Kustom, Source: res.Source}
 	var hash strings.Builder
+	var keys kustomKeys
 	for p, err := range s.Kustom.AllPayouts(ctx, klarna.PayoutQuery{Start: start, End: end.Add(24*time.Hour - time.Second)}) {
 		if err != nil {
 			res.Error = err.Error()
@@ -268,13 +269,18 @@ func (s *Service) syncKustom(ctx context.Context, from, to string) SyncResult {
 				res.Error = err.Error()
 				return res
 			}
-			l := kustomLine(t.Type, t.OrderID, t.CaptureID, t.RefundID, t.Amount, t.CurrencyCode, p.PaymentReference, t.CaptureDate.UTC().Format("2006-01-02"))
+			date := t.CaptureDate.UTC().Format("2006-01-02")
+			l, warning := kustomLine(t.Type, t.OrderID, t.CaptureID, t.RefundID, t.Amount, t.CurrencyCode, p.PaymentReference, date)
+			if warning != "" {
+				imp.Warnings = append(imp.Warnings, warning)
+			}
 			l.Source, l.SourceLine = res.Source, len(imp.Lines)+1
-			l.Key = fmt.Sprintf("kustom:%s:%s:%s:%s:%s:%d", p.PaymentReference, t.Type, t.OrderID, t.CaptureID, t.RefundID, t.Amount)
+			l.Key = keys.key(l, t.Type, t.CaptureID, t.RefundID, date, t.Amount)
 			imp.Lines = append(imp.Lines, l)
 			fmt.Fprintf(&hash, "%s;", l.Key)
 		}
 	}
+	imp.Warnings = append(imp.Warnings, keys.warnings...)
 	imp.Hash = hashOf([]byte("kustom|" + from + "|" + to + "|" + hash.String()))
 	r, err := s.Store.ImportSettlement(ctx, imp)
 	if err != nil {
