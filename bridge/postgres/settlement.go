@@ -15,8 +15,9 @@ import (
 
 // ImportSettlement stores an import's lines and payouts in one transaction.
 // A known line key is left as it is, except that an open line becomes
-// closed when it comes again closed; a known payout is left as it is. An
-// import with a known (provider, hash) changes nothing.
+// closed when it comes again closed, taking the closed day's gross and fee
+// (a fee is often only known once the day closes); a known payout is left
+// as it is. An import with a known (provider, hash) changes nothing.
 //
 // The import is recorded first: of two replicas importing one file at once,
 // the second waits for the first and then finds it imported. The lines,
@@ -111,10 +112,10 @@ func mergeLines(ctx context.Context, tx *tx, lines []reconcile.Line, res *bridge
 	// known. A key whose first line was closed was stored closed and is not
 	// open; one whose first line was open and a later one closed is closed
 	// here, as storing the lines in order would have done.
-	tag, err = tx.Exec(ctx, `UPDATE settlement_lines SET open = false,
+	tag, err = tx.Exec(ctx, `UPDATE settlement_lines SET open = false, gross = c.gross, fee = c.fee,
 			payout_id = CASE WHEN settlement_lines.payout_id = '' THEN c.payout_id ELSE settlement_lines.payout_id END
 		FROM (
-			SELECT DISTINCT ON (key) key, payout_id FROM settlement_import_lines
+			SELECT DISTINCT ON (key) key, payout_id, gross, fee FROM settlement_import_lines
 			WHERE NOT open ORDER BY key, ord
 		) AS c
 		WHERE settlement_lines.key = c.key AND settlement_lines.open`)

@@ -14,8 +14,9 @@ import (
 
 // ImportSettlement stores an import's lines and payouts in one transaction.
 // A known line key is left as it is, except that an open line becomes
-// closed when it comes again closed; a known payout is left as it is. An
-// import with a known (provider, hash) changes nothing.
+// closed when it comes again closed, taking the closed day's gross and fee
+// (a fee is often only known once the day closes); a known payout is left
+// as it is. An import with a known (provider, hash) changes nothing.
 func (s *Store) ImportSettlement(ctx context.Context, imp *bridge.SettlementImport) (bridge.ImportResult, error) {
 	var res bridge.ImportResult
 	if err := imp.Validate(); err != nil {
@@ -65,7 +66,8 @@ func insertLines(ctx context.Context, tx *tx, imp *bridge.SettlementImport, res 
 		return err
 	}
 	defer ins.Close()
-	closeOpen, err := tx.PrepareContext(ctx, `UPDATE settlement_lines SET open = 0, payout_id = CASE WHEN payout_id = '' THEN ? ELSE payout_id END
+	closeOpen, err := tx.PrepareContext(ctx, `UPDATE settlement_lines SET open = 0, gross = ?, fee = ?,
+		payout_id = CASE WHEN payout_id = '' THEN ? ELSE payout_id END
 		WHERE key = ? AND open = 1`)
 	if err != nil {
 		return err
@@ -84,7 +86,7 @@ func insertLines(ctx context.Context, tx *tx, imp *bridge.SettlementImport, res 
 		}
 		res.KnownLines++
 		if !l.Open {
-			r, err := closeOpen.ExecContext(ctx, l.PayoutID, l.Key)
+			r, err := closeOpen.ExecContext(ctx, l.Gross, l.Fee, l.PayoutID, l.Key)
 			if err != nil {
 				return fmt.Errorf("line %d: %w", l.SourceLine, err)
 			}

@@ -20,7 +20,8 @@ func settlementLine(key, date string, gross, fee int64, open bool) reconcile.Lin
 }
 
 // testSettlementImport: lines and payouts round-trip; the same file twice
-// changes nothing; a line known open is closed when it comes again closed;
+// changes nothing; a line known open is closed when it comes again closed,
+// with the closed day's fee; a line stored closed is left as it is;
 // nothing of a failed import is kept.
 func testSettlementImport(t *testing.T, s bridge.Store) {
 	ctx := context.Background()
@@ -42,7 +43,7 @@ func testSettlementImport(t *testing.T, s bridge.Store) {
 	require.True(t, res.AlreadyImported)
 
 	again := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: "feed", Hash: "h2",
-		Lines: []reconcile.Line{settlementLine("a", "2026-11-20", 10000, 175, false), settlementLine("b", "2026-11-21", -2500, 0, false)}}
+		Lines: []reconcile.Line{settlementLine("a", "2026-11-20", 10000, 999, false), settlementLine("b", "2026-11-21", -2500, 40, false)}}
 	again.Lines[1].PayoutID = "L1-8"
 	res, err = s.ImportSettlement(ctx, again)
 	require.NoError(t, err)
@@ -58,6 +59,8 @@ func testSettlementImport(t *testing.T, s bridge.Store) {
 	require.False(t, lines[1].Open)
 	require.Equal(t, "L1-8", lines[1].PayoutID)
 	require.Equal(t, int64(-2500), lines[1].Gross)
+	require.Equal(t, int64(40), lines[1].Fee, "the closing import's fee replaces the open day's 0")
+	require.Equal(t, int64(175), lines[0].Fee, "a line stored closed is left as it is")
 
 	only, err := s.SettlementLines(ctx, "2026-11-21", "2026-11-21")
 	require.NoError(t, err)
