@@ -27,7 +27,7 @@ type Unit struct {
 
 // Service imports, pulls and reconciles settlements.
 type Service struct {
-	Store bridge.Store
+	Store bridge.SettlementStore
 	Units map[string]*Unit
 	// Kustom pulls Kustom's settlements; nil turns that off.
 	Kustom KustomSettlementsAPI
