@@ -98,6 +98,18 @@ type Payout struct {
 	MSN      string
 	// Date is the payout's date, YYYY-MM-DD.
 	Date string
+	// From is the first ledger date the payout covers (YYYY-MM-DD); a
+	// payout covers the whole ledger dates From..Date. Empty means Date.
+	From string
+	// Opening is the balance carried into From from before it (the Report
+	// API's balanceBefore of From's first entry): a day whose refunds
+	// exceed its captures pays nothing out and carries a negative balance
+	// into the next payout. The payout is Opening plus its lines.
+	Opening int64
+	// SameAs names a payout already stored (of the same provider) that is
+	// this one read again from another source: the same money, so it is
+	// not checked or counted a second time.
+	SameAs string
 	// Amount is what was paid out, positive.
 	Amount   int64
 	Currency string
@@ -159,6 +171,13 @@ type Config struct {
 	// ExpectedFee is the fee model per MSN. Lines of a unit without a model
 	// are not fee-checked.
 	ExpectedFee map[string]FeeModel
+	// From and To (YYYY-MM-DD, inclusive) are the period the run reports
+	// on; empty means no bound. The input may (and should) reach beyond
+	// them, so that what is settled across the period's edges is matched;
+	// the Result then keeps only what belongs to the period: exceptions and
+	// days by their Date, payouts by their date, pending movements and
+	// matches by the ledger date of their earliest movement (or line).
+	From, To string
 	// OpenDays are ledger days the provider has not closed yet, besides
 	// the days of lines marked Open. Lines of an open day are matched, but
 	// money missing from that day (unsettled movements, short payouts,
