@@ -35,7 +35,10 @@ type SyncResult struct {
 	Days     []string            `json:"days,omitempty"`
 	OpenDays []string            `json:"open_days,omitempty"`
 	Result   bridge.ImportResult `json:"result"`
-	Error    string              `json:"error,omitempty"`
+	// Warnings are what the import found odd but kept, e.g. a day whose
+	// fee lines do not add up to the fees Vipps retained.
+	Warnings []string `json:"warnings,omitempty"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // oslo is where Vipps ledger days run from midnight to midnight.
@@ -102,11 +105,7 @@ func (s *Service) syncLedger(ctx context.Context, u *Unit, l vipps.Ledger, from,
 			start = nextDay(last)
 		}
 	}
-	msn := u.MSN
-	if m := l.MSNs(); len(m) == 1 {
-		msn = m[0]
-	}
-	imp := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: res.Source}
+	var days []vippsDay
 	var hash strings.Builder
 	lastClosed := ""
 	for day := start; day <= to; day = nextDay(day) {
@@ -121,11 +120,7 @@ func (s *Service) syncLedger(ctx context.Context, u *Unit, l vipps.Ledger, from,
 			break
 		}
 		open := openF || openS
-		lines, payout := vippsLedgerDay(res.Source, l, msn, day, funds, fees, open)
-		imp.Lines = append(imp.Lines, lines...)
-		if payout != nil {
-			imp.Payouts = append(imp.Payouts, *payout)
-		}
+		days = append(days, vippsDay{Date: day, Funds: funds, Fees: fees, Open: open})
 		res.Days = append(res.Days, day)
 		if open {
 			res.OpenDays = append(res.OpenDays, day)
@@ -136,12 +131,18 @@ func (s *Service) syncLedger(ctx context.Context, u *Unit, l vipps.Ledger, from,
 		}
 		fmt.Fprintf(&hash, "%s:%t:%d:%d;", day, open, len(funds), len(fees))
 		for _, e := range funds {
-			fmt.Fprintf(&hash, "%s/%s/%d;", e.PSPReference, e.EntryType, e.Amount)
+			fmt.Fprintf(&hash, "%s/%s/%d/%d/%s;", e.PSPReference, e.EntryType, e.Amount, e.BalanceBefore, e.RecipientHandle)
 		}
 		for _, e := range fees {
-			fmt.Fprintf(&hash, "%s/%s/%d;", e.PSPReference, e.EntryType, e.Amount)
+			fmt.Fprintf(&hash, "%s/%s/%d/%d/%s;", e.PSPReference, e.EntryType, e.Amount, e.BalanceBefore, e.RecipientHandle)
 		}
 	}
+	imp, err := vippsLedgerDays(res.Source, l, u.MSN, days)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	res.Warnings = imp.Warnings
 	imp.Hash = hashOf([]byte(l.LedgerID + "|" + hash.String()))
 	r, err := s.Store.ImportSettlement(ctx, imp)
 	if err != nil {
@@ -176,60 +177,234 @@ func (s *Service) ledgerDay(ctx context.Context, api ReportAPI, ledgerID, topic,
 	return nil, false, fmt.Errorf("ledger %s %s %s: too many pages", ledgerID, topic, day)
 }
 
-// vippsLedgerDay turns one ledger day into settlement lines. Gross comes
-// from the funds capture and refund entries, the fee from the fees
-// capture-fee entries joined on pspReference (a fee booked on another day
-// than its capture becomes a fee line of its own, joined later by the
-// matcher); the day's payout is its payout-scheduled entry, and every line
-// of the day belongs to it. Other entry types are kept as "other" lines
-// with their sign, for finance to look at.
-func vippsLedgerDay(source string, l vipps.Ledger, msn, day string, funds, fees []vipps.ReportEntry, open bool) ([]reconcile.Line, *reconcile.Payout) {
-	var payout *reconcile.Payout
-	for _, e := range funds {
-		if e.EntryType == vipps.EntryPayoutScheduled || e.EntryType == vipps.EntryScheduledForPayout {
-			payout = &reconcile.Payout{Provider: reconcile.Vipps, ID: e.PSPReference, MSN: msn, Date: day,
-				Amount: -e.Amount, Currency: cmp.Or(e.Currency, l.Currency), Source: source}
+// vippsDay is one ledger date of one ledger as the Report API lists it: its
+// funds and fees entries in booking order, and whether Vipps still has it
+// open (tryLater).
+type vippsDay struct {
+	Date        string
+	Funds, Fees []vipps.ReportEntry
+	Open        bool
+}
+
+// vippsLedgerDays turns the ledger dates of one sync, in date order, into
+// settlement lines and payouts.
+//
+// Lines. Funds capture and refund entries are capture and refund lines
+// (gross), keyed by pspReference as in the portal files. Every fees entry
+// but the mirrors of what funds already shows (fees-retained,
+// fees-invoiced) is a fee line whose Fee is minus its amount: capture-fee,
+// service-fee, correction and types Vipps adds later cost what they take
+// (Fee > 0), a credit note gives back (Fee < 0). A capture-fee whose capture
+// is on the same date is folded into the capture line's Fee instead (all of
+// them, when a capture's fee is split), so that the line equals the portal
+// file's. Other funds entries are "other" lines with their sign; the funds
+// fees-retained is no line (the fee lines account for it, and a warning
+// says when they do not), nor is the payout itself.
+//
+// Keys identify one money movement and do not depend on which days a sync
+// reads: a fee line's key is its type, pspReference, ledger date and its
+// occurrence among the entries of that type and pspReference on that date
+// in the order Vipps lists them, so a capture fee split in two is two
+// lines, and the same date read again (also open, then closed) gives the
+// same keys.
+//
+// MSN. A line's MSN is its entry's recipientHandle: "api:<MSN>" gives the
+// MSN, a Vippsnummer or MyShop handle ("NO:…", "DK:…", "FI:…") is kept as
+// it is; an entry without one takes the ledger's MSN when it settles for
+// exactly one, else unitMSN. A payout's MSN is the ledger's single MSN, or
+// empty when the ledger settles for several.
+//
+// Payouts. A payout (the payout-scheduled entry) covers every ledger date
+// since the previous payout of this sync: days without a payout (refunds
+// above captures, weekly or monthly settlement) have their lines in the
+// next payout, whose From is the first of those dates. Its Opening is the
+// balance carried into From: the funds balanceBefore of the first funds
+// entry from From on, plus, when the payout is net of fees (a funds
+// fees-retained within its dates), the fees balanceBefore of the first fees
+// entry from From on: the fees booked before From and not yet retained,
+// which this payout retains but whose fee lines are on earlier dates. So
+// Opening plus the net of the payout's lines (their gross, for a gross
+// payout) is its amount, however the dates are split between syncs. Lines
+// of dates after the sync's last payout have no payout: the next sync's
+// first payout carries them in through its Opening.
+//
+// Gross. A payout is gross-settled when no fees-retained is among its funds
+// entries but its dates have fees (a fees-invoiced entry or fee lines):
+// the fees were not taken from it. Refunds are deducted either way.
+func vippsLedgerDays(source string, l vipps.Ledger, unitMSN string, days []vippsDay) (*bridge.SettlementImport, error) {
+	imp := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: source}
+	ledgerMSN := unitMSN
+	payoutMSN := ""
+	if m := l.MSNs(); len(m) == 1 {
+		ledgerMSN, payoutMSN = m[0], m[0]
+	}
+	msnOf := func(e vipps.ReportEntry) string {
+		if e.RecipientHandle == "" {
+			return ledgerMSN
 		}
+		if msn, ok := strings.CutPrefix(e.RecipientHandle, "api:"); ok && msn != "" {
+			return msn
+		}
+		return e.RecipientHandle
 	}
-	payoutID := ""
-	if payout != nil {
-		payoutID = payout.ID
-	}
-	var lines []reconcile.Line
-	byPSP := map[string]int{}
-	for i, e := range funds {
-		line := reconcile.Line{Provider: reconcile.Vipps, Source: source, SourceLine: i + 1, Reference: e.Reference,
-			PSPReference: e.PSPReference, MSN: msn, Currency: cmp.Or(e.Currency, l.Currency),
-			PayoutID: payoutID, LedgerDate: cmp.Or(e.LedgerDate, day), Open: open}
-		switch e.EntryType {
-		case vipps.EntryCapture, vipps.EntryRefund:
-			line.Kind, line.Gross = reconcile.Kind(e.EntryType), e.Amount
-			line.Key = vippsLineKey(e.PSPReference, e.EntryType)
-			byPSP[e.PSPReference] = len(lines)
-		case vipps.EntryPayoutScheduled, vipps.EntryScheduledForPayout, vipps.EntryFeesRetained:
-			// The payout itself, and the fees it retained, which the fee
-			// lines below account for one by one.
+	currencyOf := func(e vipps.ReportEntry) string { return cmp.Or(e.Currency, l.Currency) }
+
+	var (
+		span      = -1  // index in days of the first date of the current payout, -1 before any
+		unpaid    []int // indexes in imp.Lines of lines since the previous payout
+		retained  bool  // the span has a funds fees-retained
+		invoiced  bool  // the span has a fees fees-invoiced
+		spanFees  int64 // the span's fee lines and folded fees
+		feeRun    int64 // fees not yet retained, as the fee lines add them up
+		feeKnown  bool  // feeRun holds the carried fees balance
+		entry     int   // entry number within the sync, for SourceLine
+		overflow  error // the first sum that did not fit
+		addAmount = func(a, b int64, what string) int64 {
+			v, ok := addMoney(a, b)
+			if !ok && overflow == nil {
+				overflow = fmt.Errorf("ledger %s: %s overflows", l.LedgerID, what)
+			}
+			return v
+		}
+	)
+	for di, d := range days {
+		if span < 0 {
+			span, retained, invoiced, spanFees = di, false, false, 0
+		}
+		var payout *reconcile.Payout
+		var dayRetained int64 // what the date's funds fees-retained took, positive
+		dayHasRetained := false
+		byPSP := map[string]int{} // capture and refund lines of the date, by pspReference
+		seen := map[string]int{}  // occurrences of a topic, entry type and pspReference on the date
+		occurrence := func(topic string, e vipps.ReportEntry) int {
+			k := topic + "\x00" + e.EntryType + "\x00" + e.PSPReference
+			seen[k]++
+			return seen[k]
+		}
+		for _, e := range d.Funds {
+			entry++
+			line := reconcile.Line{Provider: reconcile.Vipps, Source: source, SourceLine: entry, Reference: e.Reference,
+				PSPReference: e.PSPReference, MSN: msnOf(e), Currency: currencyOf(e),
+				LedgerDate: cmp.Or(e.LedgerDate, d.Date), Open: d.Open}
+			switch e.EntryType {
+			case vipps.EntryPayoutScheduled, vipps.EntryScheduledForPayout:
+				if payout != nil {
+					imp.Warnings = append(imp.Warnings, fmt.Sprintf("ledger %s %s: payouts %s and %s on one date; the lines of the date are in the last",
+						l.LedgerID, d.Date, payout.ID, e.PSPReference))
+				}
+				payout = &reconcile.Payout{Provider: reconcile.Vipps, ID: e.PSPReference, MSN: payoutMSN, Date: d.Date,
+					Amount: -e.Amount, Currency: currencyOf(e), Source: source}
+				continue
+			case vipps.EntryFeesRetained:
+				retained, dayHasRetained = true, true
+				dayRetained = addAmount(dayRetained, -e.Amount, "fees retained")
+				continue
+			case vipps.EntryCapture, vipps.EntryRefund:
+				line.Kind, line.Gross = reconcile.Kind(e.EntryType), e.Amount
+				line.Key = vippsLineKey(e.PSPReference, e.EntryType)
+				byPSP[e.PSPReference] = len(imp.Lines)
+			default:
+				line.Kind, line.Gross = reconcile.KindOther, e.Amount
+				line.Key = "vipps:" + e.EntryType + ":" + l.LedgerID + ":" + e.PSPReference
+				if n := occurrence(vipps.TopicFunds, e); n > 1 {
+					line.Key += fmt.Sprintf(":%s:%d", line.LedgerDate, n)
+				}
+			}
+			unpaid = append(unpaid, len(imp.Lines))
+			imp.Lines = append(imp.Lines, line)
+		}
+		// The fees of the date come after its funds in SourceLine; a
+		// fees-retained of the date is checked against them below, as
+		// Vipps retains a date's fees when it closes the date.
+		for _, e := range d.Fees {
+			entry++
+			if !feeKnown {
+				// The fees booked before this sync and not yet retained.
+				feeRun, feeKnown = -e.BalanceBefore, true
+			}
+			switch e.EntryType {
+			case vipps.EntryFeesRetained:
+				continue // the mirror of the funds entry
+			case vipps.EntryFeesInvoiced:
+				invoiced = true
+				continue // gross settlement: the fees go on an invoice
+			}
+			fee := -e.Amount
+			feeRun = addAmount(feeRun, fee, "fees")
+			spanFees = addAmount(spanFees, fee, "fees")
+			if j, ok := byPSP[e.PSPReference]; ok && e.EntryType == vipps.EntryCaptureFee {
+				imp.Lines[j].Fee = addAmount(imp.Lines[j].Fee, fee, "fee of "+e.PSPReference)
+				continue
+			}
+			date := cmp.Or(e.LedgerDate, d.Date)
+			unpaid = append(unpaid, len(imp.Lines))
+			imp.Lines = append(imp.Lines, reconcile.Line{Provider: reconcile.Vipps, Source: source, SourceLine: entry,
+				Key:  fmt.Sprintf("vipps:%s:%s:%s:%d", e.EntryType, e.PSPReference, date, occurrence(vipps.TopicFees, e)),
+				Kind: reconcile.KindFee, Reference: e.Reference, PSPReference: e.PSPReference, MSN: msnOf(e),
+				Fee: fee, Currency: currencyOf(e), LedgerDate: date, Open: d.Open})
+		}
+		if dayHasRetained {
+			if feeKnown && dayRetained != feeRun {
+				imp.Warnings = append(imp.Warnings, fmt.Sprintf("ledger %s %s: fees retained %s, but the fee lines not yet retained come to %s",
+					l.LedgerID, d.Date, minorString(dayRetained), minorString(feeRun)))
+			}
+			feeRun = addAmount(feeRun, -dayRetained, "fees retained")
+		}
+		if payout == nil {
 			continue
-		default:
-			line.Kind, line.Gross = "other", e.Amount
-			line.Key = "vipps:" + e.EntryType + ":" + l.LedgerID + ":" + e.PSPReference
 		}
-		lines = append(lines, line)
+		payout.From = days[span].Date
+		payout.Gross = !retained && (invoiced || spanFees != 0)
+		payout.Opening = openingOf(days[span:di+1], vipps.TopicFunds)
+		if retained {
+			payout.Opening = addAmount(payout.Opening, openingOf(days[span:di+1], vipps.TopicFees), "opening balance")
+		}
+		for _, j := range unpaid {
+			imp.Lines[j].PayoutID = payout.ID
+		}
+		imp.Payouts = append(imp.Payouts, *payout)
+		unpaid, span = nil, -1
 	}
-	for i, e := range fees {
-		if e.EntryType != vipps.EntryCaptureFee {
-			continue
-		}
-		if j, ok := byPSP[e.PSPReference]; ok {
-			lines[j].Fee += -e.Amount
-			continue
-		}
-		lines = append(lines, reconcile.Line{Provider: reconcile.Vipps, Source: source, SourceLine: len(funds) + i + 1,
-			Key: "vipps:fee:" + e.PSPReference, Kind: "fee", Reference: e.Reference, PSPReference: e.PSPReference,
-			MSN: msn, Fee: -e.Amount, Currency: cmp.Or(e.Currency, l.Currency), PayoutID: payoutID,
-			LedgerDate: cmp.Or(e.LedgerDate, day), Open: open})
+	if overflow != nil {
+		return nil, overflow
 	}
-	return lines, payout
+	return imp, nil
+}
+
+// openingOf is the balance of topic before the first of days: the
+// balanceBefore of the first entry of that topic on the first date that
+// has one; 0 when none has.
+func openingOf(days []vippsDay, topic string) int64 {
+	for _, d := range days {
+		es := d.Funds
+		if topic == vipps.TopicFees {
+			es = d.Fees
+		}
+		if len(es) > 0 {
+			return es[0].BalanceBefore
+		}
+	}
+	return 0
+}
+
+// addMoney adds two amounts of minor units, reporting false when the sum
+// does not fit in an int64.
+func addMoney(a, b int64) (int64, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, false
+	}
+	return s, true
+}
+
+// minorString writes minor units as a two-decimal amount, for messages.
+func minorString(v int64) string {
+	sign := ""
+	u := uint64(v)
+	if v < 0 {
+		sign, u = "-", -uint64(v)
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
 }
 
 func nextDay(day string) string {
