@@ -1,6 +1,7 @@
 package settlement
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -236,6 +237,10 @@ func (p *csvParser) row(sec *csvSection, rec []string, line int) (csvRow, error)
 	}
 	fixed, at, ok := joinDecimalComma(sec, rec)
 	if !ok {
+		if at, err := groupedThousandComma(sec, rec); err != nil {
+			return r, p.errf(line, sec.amount[at], "%d fields, the header at line %d has %d: %s,%s would be one amount with an unquoted comma, but %v",
+				len(rec), sec.line, sec.width, rec[at], rec[at+1], err)
+		}
 		return r, p.errf(line, sec.kind, "%d fields, the header at line %d has %d", len(rec), sec.line, sec.width)
 	}
 	p.warn(line, "%s row has %d fields for %d columns: joined %q and %q into %s %s,%s (an unquoted decimal comma)",
@@ -273,6 +278,26 @@ func joinDecimalComma(sec *csvSection, rec []string) ([]string, int, bool) {
 	fixed = append(fixed, rec[at]+","+rec[at+1])
 	fixed = append(fixed, rec[at+2:]...)
 	return fixed, at, true
+}
+
+// groupedThousandComma finds, in a row with one field more than its header,
+// an amount column whose field and the next one join into an amount that
+// may be a grouped thousand ("1" and "500": 1.50 or 1500), which
+// joinDecimalComma does not join; it returns that column and why.
+func groupedThousandComma(sec *csvSection, rec []string) (int, error) {
+	if len(rec) != sec.width+1 {
+		return 0, nil
+	}
+	at, why := -1, error(nil)
+	for i := range sec.amount {
+		if i+1 >= len(rec) || !isInteger(rec[i], true) || !isInteger(rec[i+1], false) || (at >= 0 && i > at) {
+			continue
+		}
+		if _, err := parseMinor(rec[i]+","+rec[i+1], commaDecimal); errors.Is(err, errAmbiguous) {
+			at, why = i, err // the first such column, whatever the map's order
+		}
+	}
+	return at, why
 }
 
 func isInteger(s string, signed bool) bool {

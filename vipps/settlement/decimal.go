@@ -19,10 +19,20 @@ type decimalSyntax struct {
 	dot      bool // '.' may separate the fraction
 	comma    bool // ',' may separate the fraction
 	grouping bool // spaces (also U+00A0, U+202F) may group the integer digits by three, and U+2212 is a minus
+	// settled says the format itself makes the separator a decimal one
+	// (xs:decimal has no digit grouping), so that "1.500" is 1.50. Where it
+	// does not, an amount that could be a grouped thousand is refused: see
+	// ambiguousThousand.
+	settled bool
 }
 
 var (
-	// dotDecimal is xs:decimal and the CSV amounts: "97.75", "-1490.00", "+5", ".5".
+	// xsDecimal is the XML's xs:decimal: "97.75", "97.750", "-1490.00",
+	// "+5", ".5". The dot is always the decimal separator.
+	xsDecimal = decimalSyntax{dot: true, settled: true}
+	// dotDecimal is the CSV amounts: "97.75", "-1490.00", "+5", ".5". The
+	// CSV writes a dot, but the Vipps sample also writes an unquoted
+	// decimal comma, so the file does not settle a separator.
 	dotDecimal = decimalSyntax{dot: true}
 	// commaDecimal is the one documented decimal-comma spelling: the CSV
 	// sample's unquoted "16450,62", recovered by joining two fields.
@@ -46,12 +56,16 @@ var (
 	errEmptyAmount = errors.New("empty amount")
 	errExponent    = errors.New("exponent notation is not accepted for amounts")
 	errRange       = errors.New("amount out of range (more than 10000000000000.00)")
+	// errAmbiguous is an amount that reads as a decimal and as a grouped
+	// thousand ("1,500"); see ambiguousThousand.
+	errAmbiguous = errors.New("ambiguous")
 )
 
 // parseMinor parses a decimal amount in major units ("97.75") into minor units
 // (9775). It accepts at most two fraction digits, or more when the extra ones
 // are zeros ("97.750"); it rejects exponents, empty strings, stray characters
-// and magnitudes above MaxAmount.
+// and magnitudes above MaxAmount. Unless syn is settled, it also rejects an
+// amount that may be a grouped thousand (see ambiguousThousand).
 func parseMinor(s string, syn decimalSyntax) (int64, error) {
 	if s == "" {
 		return 0, errEmptyAmount
@@ -101,6 +115,10 @@ func parseMinor(s string, syn decimalSyntax) (int64, error) {
 	var frac int64
 	fracDigits := 0
 	if i < len(s) && ((s[i] == '.' && syn.dot) || (s[i] == ',' && syn.comma)) {
+		if !syn.settled && groups == 0 && ambiguousThousand(s[i-intDigits:]) {
+			return 0, fmt.Errorf("amount %q is %w: %q followed by three digits is a decimal separator (%s) or groups thousands (%s); write it with two decimals",
+				s, errAmbiguous, s[i], s[:i]+"."+s[i+1:i+3], s[:i]+s[i+1:])
+		}
 		i++
 		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
 			if fracDigits < 2 {
@@ -133,6 +151,35 @@ func parseMinor(s string, syn decimalSyntax) (int64, error) {
 		v = -v
 	}
 	return v, nil
+}
+
+// ambiguousThousand reports whether the digits and separator of an amount
+// (s is the amount from its first digit on, "1.500", "12,000") can be read
+// both as a decimal and as a thousand grouped with that separator: one to
+// three digits, not starting with a zero, one separator, and exactly three
+// digits after it. "1,500" is 1.50 to one reader and 1500 to another; a
+// file that writes the amount so does not say which, so it is refused
+// rather than silently shrunk a thousandfold. (A last digit other than
+// zero, "1,234", is refused anyway: three decimals are no amount.)
+// "1234.500" (four digits
+// before) and "0.500" (a leading zero) are no grouping, and "1 500,000"
+// groups with spaces, which makes its comma the decimal one.
+func ambiguousThousand(s string) bool {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	if n < 1 || n > 3 || s[0] == '0' || len(s) != n+4 || (s[n] != '.' && s[n] != ',') {
+		return false
+	}
+	for _, c := range []byte(s[n+1:]) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	// With a last digit other than 0 ("1,234") the decimal reading has too
+	// many decimals, and the amount is refused for that already.
+	return s[n+3] == '0'
 }
 
 func groupSeparatorLen(s string) int {

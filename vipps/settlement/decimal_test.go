@@ -22,7 +22,26 @@ func TestParseMinor(t *testing.T) {
 		{".5", dotDecimal, 50, ""},
 		{"5.", dotDecimal, 500, ""},
 		{"0097.75", dotDecimal, 9775, ""},
-		{"97.750", dotDecimal, 9775, ""},
+		{"97.750", xsDecimal, 9775, ""},
+		{"97.750", dotDecimal, 0, `amount "97.750" is ambiguous`},
+		// One separator and three digits is a decimal or a grouped
+		// thousand; where the format does not settle which, it is refused.
+		{"1.500", dotDecimal, 0, `amount "1.500" is ambiguous: '.' followed by three digits is a decimal separator (1.50) or groups thousands (1500)`},
+		{"-12.000", dotDecimal, 0, "is ambiguous"},
+		{"1,500", commaDecimal, 0, "is ambiguous"},
+		{"1,500", textDecimal, 0, `amount "1,500" is ambiguous: ',' followed by three digits`},
+		{"1.500", textDecimal, 0, "is ambiguous"},
+		{"\u2212100,000", textDecimal, 0, "is ambiguous"},
+		{"+999.000", textDecimal, 0, "is ambiguous"},
+		// Settled: xs:decimal, four integer digits, a leading zero, space
+		// grouping, two decimals; a last digit other than 0 is no amount.
+		{"1.500", xsDecimal, 150, ""},
+		{"1234.500", dotDecimal, 123450, ""},
+		{"0.500", dotDecimal, 50, ""},
+		{"1 500,000", textDecimal, 150000, ""},
+		{"1,50", textDecimal, 150, ""},
+		{"1,5000", textDecimal, 150, ""},
+		{"1,234", textDecimal, 0, "more than 2 fraction digits"},
 		{"97.75000000000000000000", dotDecimal, 9775, ""},
 		{"10000000000000.00", dotDecimal, MaxAmount, ""},
 		{"-10000000000000", dotDecimal, -MaxAmount, ""},

@@ -16,6 +16,19 @@
 // fraction digits unless the extra ones are zeros, no exponents, and no more
 // than MaxAmount in magnitude, so that no sum of amounts can overflow.
 //
+// An amount written with one separator and exactly three digits after it,
+// and one to three digits before ("1,500", "1.500", "-12.000"), is a decimal
+// to one reader and a grouped thousand to another. Where the format settles
+// which separator is the decimal one, it is read as a decimal: the XML's
+// xs:decimal has no digit grouping, so "97.750" is 97.75. The CSV does not
+// settle it (it writes a dot, but the sample also writes an unquoted decimal
+// comma), nor does an XLSX text cell (written by hand or by a locale), so
+// there such an amount is a *ParseError naming the line, the column and the
+// text, rather than a thousand silently read as 1.50. Four digits before
+// the separator ("1234.500"), a leading zero ("0.500"), two decimals
+// ("1,50") or digits grouped by spaces ("1 500,000") settle it; an XLSX
+// numeric cell is a number, never text, and is not affected.
+//
 // # Normalisation
 //
 // Every format is brought to the XML v3 meaning. Transaction.Gross is signed

@@ -225,6 +225,7 @@ func TestParseXLSXMalformed(t *testing.T) {
 	}{
 		{"amount far from a cent", withCell(validSheet(), 8, 6, "#100.005"), 8, "Brutto", "not within 1e-6 of an amount with 2 decimals"},
 		{"text amount with 3 decimals", withCell(validSheet(), 8, 6, "100,005"), 8, "Brutto", "more than 2 fraction digits"},
+		{"text amount that may be a grouped thousand", withCell(validSheet(), 8, 6, "1.500"), 8, "Brutto", `amount "1.500" is ambiguous`},
 		{"text amount with exponent", withCell(validSheet(), 8, 6, "1e2"), 8, "Brutto", "exponent"},
 		{"empty amount", withCell(validSheet(), 8, 7, ""), 8, "Gebyr", "empty amount"},
 		{"error value", withCell(validSheet(), 8, 7, "!#N/A"), 8, "Gebyr", "error value #N/A"},

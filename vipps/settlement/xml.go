@@ -607,7 +607,7 @@ func money(s string, sign moneySign) (int64, error) {
 			return 0, fmt.Errorf("%q must be negative or exactly 0.00", s)
 		}
 	}
-	return parseMinor(s, dotDecimal)
+	return parseMinor(s, xsDecimal)
 }
 
 func xsLong(s string) (int64, error) {
