@@ -3,7 +3,10 @@ package klarna
 // The settlement report as CSV (klarna.md §6): the Merchant Portal, the
 // SFTP drop and GET /settlements/v1/reports/payout-with-transactions give
 // it. Amounts are decimal major units ("100.00", "-12.5"); they are read
-// into int64 minor units by an exact parser, never through a float. Which
+// into int64 minor units by an exact parser, never through a float. The
+// dot is the only decimal point; an amount that may be a thousand grouped
+// with a dot ("1.500" in a currency of two or no decimals) is refused with
+// its line and column (see parseDecimal). Which
 // columns appear, and in which order, the merchant chooses in the Portal's
 // Report Configurator, so columns are found by name (or by the order the
 // caller configures), never by position.
@@ -646,6 +649,14 @@ func currencyExponent(cur string) int {
 // currency has are accepted only if they are zeros. Anything else (a
 // decimal comma, a thousands separator, an exponent, spaces inside, an
 // empty cell) is an error, as is a value outside int64.
+//
+// A dot followed by exactly three digits, after one to three digits not
+// starting with 0 ("1.500", "12.000"), is ambiguous: a decimal point, or a
+// thousands separator from a locale that groups with dots. The currency
+// settles it when it has three decimals (KWD, BHD…): "1.500" is then 1.500.
+// Otherwise it is refused rather than read as 1.50 (or, in a currency
+// without decimals, "1.000" as 1), a grouped thousand shrunk a
+// thousandfold; "1234.500" and "0.500" are decimals.
 func parseDecimal(s string, exp int) (int64, error) {
 	orig := s
 	s = strings.TrimSpace(s)
@@ -676,6 +687,10 @@ func parseDecimal(s string, exp int) (int64, error) {
 				return bad("not a decimal number")
 			}
 		}
+	}
+	if exp < 3 && len(frac) == 3 && len(whole) <= 3 && whole[0] != '0' && strings.Trim(frac[exp:], "0") == "" {
+		return bad(fmt.Sprintf("ambiguous: a dot and three digits is %s.%s with the dot as the decimal point, or %s%s with it grouping thousands; write it with %d decimals",
+			whole, frac[:exp], whole, frac, exp))
 	}
 	for len(frac) > exp && frac[len(frac)-1] == '0' {
 		frac = frac[:len(frac)-1]

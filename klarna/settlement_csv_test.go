@@ -146,7 +146,10 @@ func TestParseDecimal(t *testing.T) {
 		{"0.01", 2, 1},
 		{"-0.00", 2, 0},
 		{"+3.00", 2, 300},
-		{"1.000", 2, 100},
+		{"1234.500", 2, 123450},
+		{"0.500", 2, 50},
+		{"1.500", 3, 1500},
+		{"12.000", 3, 12000},
 		{"0007.50", 2, 750},
 		{" 5.00 ", 2, 500},
 		{"100", 0, 100},
@@ -172,6 +175,9 @@ func TestParseDecimal(t *testing.T) {
 		{"-", 2, "no digits"},
 		{"1.005", 2, "more than 2 decimals"},
 		{"100.5", 0, "more than 0 decimals"},
+		{"1.000", 2, `amount "1.000": ambiguous: a dot and three digits is 1.00 with the dot as the decimal point, or 1000 with it grouping thousands`},
+		{"-999.500", 2, "ambiguous"},
+		{"1.000", 0, "or 1000 with it grouping thousands; write it with 0 decimals"},
 		{"1,00", 2, "comma"},
 		{"1,000.00", 2, "comma"},
 		{"1e3", 2, "not a decimal"},
@@ -210,6 +216,18 @@ func TestCSVCurrencyExponent(t *testing.T) {
 	}
 }
 
+// A dot and three digits is a decimal in a currency with three decimals:
+// the file's currency column settles what is ambiguous in NOK.
+func TestCSVThreeDecimalsSettledByCurrency(t *testing.T) {
+	got := mustParse(t, "type,order_id,amount,posting_currency\nSALE,o1,1.500,KWD\nSALE,o2,1500.000,NOK\n", CSVOptions{})
+	if got.Rows[0].Amount != 1500 || got.Rows[1].Amount != 150000 {
+		t.Errorf("amounts: %d %d", got.Rows[0].Amount, got.Rows[1].Amount)
+	}
+	if _, err := ParseSettlementCSV(strings.NewReader("type,order_id,amount,posting_currency\nSALE,o1,1.500,EUR\n"), "x", CSVOptions{}); err == nil {
+		t.Error("1.500 EUR was accepted")
+	}
+}
+
 func TestCSVMalformed(t *testing.T) {
 	head := continia + "\n"
 	row := func(typ, amount, cur string) string {
@@ -227,6 +245,7 @@ func TestCSVMalformed(t *testing.T) {
 		{"decimal comma, comma separated", head + ok + row("SALE", "10,5", "NOK"), 3, "", "wrong number of fields"},
 		{"empty amount", head + ok + ok + row("FEE", "", "NOK"), 4, "amount", "empty"},
 		{"too many decimals", head + row("SALE", "1.001", "NOK"), 2, "amount", "decimals"},
+		{"grouped thousand", head + ok + row("SALE", "1.500", "NOK"), 3, "amount", `amount "1.500": ambiguous`},
 		{"short row", head + ok + "SALE,2026-05-04\n", 3, "", "number of fields"},
 		{"long row", head + ok + ok + strings.TrimSuffix(ok, "\n") + ",extra\n", 4, "", "number of fields"},
 		{"bare quote", head + ok + "SALE,2026-05-04,2026\"-05-04,ord-1,S,cap,ws,,1.00,NOK\n", 3, "", "quote"},
