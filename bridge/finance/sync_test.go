@@ -2,10 +2,12 @@ package finance
 
 import (
 	"context"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -423,4 +425,95 @@ func TestSyncMSNPerEntry(t *testing.T) {
 	require.Empty(t, p.MSN, "a ledger of two units")
 	sum, _ := payoutBalance(p, lines)
 	require.Equal(t, p.Amount, sum)
+}
+
+// Random ledgers, synced in random stretches of dates: captures with their
+// fees on the same date or a later one, refunds, service fees and credit
+// notes, and a payout on some dates when the balance allows one (otherwise
+// the balance, negative or not yet due, carries over), as Vipps books them.
+// Whatever the split between syncs, every line is stored once, and every
+// payout is its Opening plus its stored lines.
+func TestSyncRandomLedgersBalance(t *testing.T) {
+	for seed := range int64(40) {
+		rnd := rand.New(rand.NewPCG(uint64(seed), 7))
+		a := newLedgerAPI("L1", "api:123456")
+		var dates []string
+		wantLines := 0
+		var delayed []vipps.ReportEntry // capture fees booked on the next date
+		n := 0
+		for d := range 12 {
+			date := time.Date(2026, 3, 2+d, 0, 0, 0, 0, time.UTC).Format("2006-01-02")
+			dates = append(dates, date)
+			for _, e := range delayed {
+				a.fee(date, vipps.EntryCaptureFee, e.PSPReference, e.Reference, e.Amount)
+				wantLines++
+			}
+			delayed = nil
+			for range rnd.IntN(4) {
+				n++
+				psp, ref := "c"+strconv.Itoa(n), "order-"+strconv.Itoa(n)
+				amount := 100 + rnd.Int64N(100000)
+				a.funds(date, vipps.EntryCapture, psp, ref, amount)
+				wantLines++
+				fee := -(amount*175/10000 + 1)
+				switch rnd.IntN(3) {
+				case 0: // fee split in two, the same date: both folded into the capture
+					a.fee(date, vipps.EntryCaptureFee, psp, ref, fee/2)
+					a.fee(date, vipps.EntryCaptureFee, psp, ref, fee-fee/2)
+				case 1:
+					a.fee(date, vipps.EntryCaptureFee, psp, ref, fee)
+				default: // fee delay: split on the next date, two fee lines
+					delayed = append(delayed, vipps.ReportEntry{PSPReference: psp, Reference: ref, Amount: fee / 2},
+						vipps.ReportEntry{PSPReference: psp, Reference: ref, Amount: fee - fee/2})
+				}
+			}
+			for range rnd.IntN(3) {
+				n++
+				a.funds(date, vipps.EntryRefund, "r"+strconv.Itoa(n), "order-x", -(100 + rnd.Int64N(60000)))
+				wantLines++
+			}
+			if rnd.IntN(5) == 0 {
+				n++
+				a.fee(date, vipps.EntryServiceFee, "sf"+strconv.Itoa(n), "", -rnd.Int64N(5000))
+				wantLines++
+			}
+			if rnd.IntN(6) == 0 {
+				n++
+				a.fee(date, vipps.EntryCreditNote, "cn"+strconv.Itoa(n), "", rnd.Int64N(3000))
+				wantLines++
+			}
+			funds, fees := a.balance[vipps.TopicFunds], a.balance[vipps.TopicFees]
+			if rnd.IntN(3) > 0 && funds > 0 && funds+fees > 0 {
+				a.payout(date, strconv.Itoa(2000000+d), -fees)
+			}
+		}
+
+		s, rs := newSyncService(t, &Unit{ID: "u", MSN: "123456", Currency: "NOK", Report: a})
+		for i := 0; i < len(dates); {
+			j := min(len(dates), i+1+rnd.IntN(5))
+			res := syncOnce(t, s, dates[i], dates[j-1])
+			require.Empty(t, res.Warnings, "seed %d", seed)
+			i = j
+		}
+		lines := storedLines(t, rs)
+		require.Len(t, lines, wantLines, "seed %d: every line stored once", seed)
+		inPayouts := 0
+		for id, p := range rs.payouts() {
+			sum, k := payoutBalance(p, lines)
+			require.Equal(t, p.Amount, sum, "seed %d payout %s (%s..%s, opening %d)", seed, id, p.From, p.Date, p.Opening)
+			inPayouts += k
+		}
+		for _, imp := range rs.imports {
+			last := ""
+			for _, p := range imp.Payouts {
+				last = max(last, p.Date)
+			}
+			for _, l := range imp.Lines {
+				if l.PayoutID == "" {
+					require.Greater(t, l.LedgerDate, last, "seed %d: %s is before its sync's last payout but in none", seed, l.Key)
+				}
+			}
+		}
+		require.NotZero(t, inPayouts)
+	}
 }
