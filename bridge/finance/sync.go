@@ -262,7 +262,7 @@ func vippsLedgerDays(source string, l vipps.Ledger, unitMSN string, days []vipps
 		addAmount = func(a, b int64, what string) int64 {
 			v, ok := addMoney(a, b)
 			if !ok && overflow == nil {
-				overflow = fmt.Errorf("ledger %s: %s overflows", l.LedgerID, what)
+				overflow = fmt.Errorf("ledger %s: %s does not fit in 64 bits; nothing of this sync is stored", l.LedgerID, what)
 			}
 			return v
 		}
@@ -297,7 +297,7 @@ func vippsLedgerDays(source string, l vipps.Ledger, unitMSN string, days []vipps
 				continue
 			case vipps.EntryFeesRetained:
 				retained, dayHasRetained = true, true
-				dayRetained = addAmount(dayRetained, -e.Amount, "fees retained")
+				dayRetained = addAmount(dayRetained, -e.Amount, "the fees retained on "+d.Date)
 				continue
 			case vipps.EntryCapture, vipps.EntryRefund:
 				line.Kind, line.Gross = reconcile.Kind(e.EntryType), e.Amount
@@ -330,10 +330,10 @@ func vippsLedgerDays(source string, l vipps.Ledger, unitMSN string, days []vipps
 				continue // gross settlement: the fees go on an invoice
 			}
 			fee := -e.Amount
-			feeRun = addAmount(feeRun, fee, "fees")
-			spanFees = addAmount(spanFees, fee, "fees")
+			feeRun = addAmount(feeRun, fee, "the fees not yet retained on "+d.Date)
+			spanFees = addAmount(spanFees, fee, "the fees up to "+d.Date)
 			if j, ok := byPSP[e.PSPReference]; ok && e.EntryType == vipps.EntryCaptureFee {
-				imp.Lines[j].Fee = addAmount(imp.Lines[j].Fee, fee, "fee of "+e.PSPReference)
+				imp.Lines[j].Fee = addAmount(imp.Lines[j].Fee, fee, "the fee of "+e.PSPReference+" on "+d.Date)
 				continue
 			}
 			date := cmp.Or(e.LedgerDate, d.Date)
@@ -348,7 +348,7 @@ func vippsLedgerDays(source string, l vipps.Ledger, unitMSN string, days []vipps
 				imp.Warnings = append(imp.Warnings, fmt.Sprintf("ledger %s %s: fees retained %s, but the fee lines not yet retained come to %s",
 					l.LedgerID, d.Date, minorString(dayRetained), minorString(feeRun)))
 			}
-			feeRun = addAmount(feeRun, -dayRetained, "fees retained")
+			feeRun = addAmount(feeRun, -dayRetained, "the fees retained on "+d.Date)
 		}
 		if payout == nil {
 			continue
@@ -357,7 +357,7 @@ func vippsLedgerDays(source string, l vipps.Ledger, unitMSN string, days []vipps
 		payout.Gross = !retained && (invoiced || spanFees != 0)
 		payout.Opening = openingOf(days[span:di+1], vipps.TopicFunds)
 		if retained {
-			payout.Opening = addAmount(payout.Opening, openingOf(days[span:di+1], vipps.TopicFees), "opening balance")
+			payout.Opening = addAmount(payout.Opening, openingOf(days[span:di+1], vipps.TopicFees), "the balance carried into "+payout.From)
 		}
 		for _, j := range unpaid {
 			imp.Lines[j].PayoutID = payout.ID

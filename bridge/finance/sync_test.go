@@ -2,6 +2,7 @@ package finance
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -516,4 +517,22 @@ func TestSyncRandomLedgersBalance(t *testing.T) {
 		}
 		require.NotZero(t, inPayouts)
 	}
+}
+
+// Fees that do not fit in an int64 when added up fail the sync of that
+// ledger with an error, and nothing of it is stored.
+func TestSyncRefusesOverflowingSums(t *testing.T) {
+	a := newLedgerAPI("L1", "api:123456")
+	a.funds(day1, vipps.EntryCapture, "c1", "order-1", 10000)
+	a.fee(day1, vipps.EntryCaptureFee, "c1", "order-1", -math.MaxInt64)
+	a.balance[vipps.TopicFees] = 0
+	a.fee(day1, vipps.EntryCaptureFee, "c1", "order-1", -math.MaxInt64)
+
+	s, rs := newSyncService(t, &Unit{ID: "u", MSN: "123456", Currency: "NOK", Report: a})
+	res, err := s.SyncSettlements(t.Context(), day1, day1)
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	require.Contains(t, res[0].Error, "ledger L1: the fees not yet retained on "+day1+" does not fit in 64 bits")
+	require.Empty(t, rs.imports)
+	require.Empty(t, storedLines(t, rs))
 }
