@@ -91,14 +91,3 @@ func (e *engine) unsettled(j int32) {
 		"%s of %s on %s was due in a settlement by %s", kindName(m.Kind), money(m.Amount, m.Currency),
 		m.At.In(e.loc).Format(time.RFC3339), dueAt.In(e.loc).Format(time.RFC3339)))
 }
-
-// money formats minor units for people, e.g. "NOK -12.50". It assumes two
-// decimals, which holds for the currencies Vipps MobilePay settles.
-func money(v int64, currency string) string {
-	sign := ""
-	u := uint64(v)
-	if v < 0 {
-		sign, u = "-", uint64(-v)
-	}
-	return fmt.Sprintf("%s %s%d.%02d", currency, sign, u/100, u%100)
-}

@@ -194,14 +194,14 @@ func (e *engine) freeLines(dst, src []int32) []int32 {
 
 func (e *engine) sumMovements(js []int32) (n int64) {
 	for _, j := range js {
-		n += e.signed(j)
+		n = e.plus(n, e.signed(j), "sum of movements")
 	}
 	return n
 }
 
 func (e *engine) sumLines(is []int32) (n int64) {
 	for _, i := range is {
-		n += e.gross(i)
+		n = e.plus(n, e.gross(i), "sum of lines")
 	}
 	return n
 }
@@ -358,7 +358,7 @@ func (e *engine) passGroup(dm, dl []int32) {
 	slices.SortStableFunc(pm, func(x, y int32) int { return e.ms[x].At.Compare(e.ms[y].At) })
 	var sum int64
 	for k, j := range pm[:len(pm)-1] {
-		sum += e.signed(j)
+		sum = e.plus(sum, e.signed(j), "sum of movements")
 		if sum == got {
 			e.group(PassGroup, pm[:k+1], pl)
 			return
@@ -419,9 +419,9 @@ func (e *engine) emitMatches(rm, rl []int32) {
 		keys[cnt[m]] = e.ls.key(l)
 		cnt[m]++
 		if e.ls.attrsOf(l).kind != KindFee {
-			out[m].Gross += e.ls.gross(i, l)
+			out[m].Gross = e.plus(out[m].Gross, e.ls.gross(i, l), "gross of a match")
 		}
-		out[m].Fee += e.feeCost(i)
+		out[m].Fee = e.plus(out[m].Fee, e.feeCost(i), "fees of a match")
 	}
 	for m := range out {
 		out[m].Lines = keys[start[m]:cnt[m]:cnt[m]]

@@ -163,7 +163,19 @@ type PayoutSummary struct {
 	Currency string
 	ID       string
 	MSN      string
-	Date     string
+	// Date is the payout's date and From the first ledger date it covers:
+	// the payout's From (or Date), or its earliest line's date if earlier.
+	// For a payout only known by its lines, their first and last dates.
+	Date string
+	From string
+	// Dates are the distinct ledger dates of its lines, in order.
+	Dates []string
+	// Opening is the balance carried into From; the payout is checked as
+	// Paid == Opening + its lines' net (gross on gross settlement).
+	Opening int64
+	// SameAs names the payout this one is a second reading of: the same
+	// money, so Paid is 0 here and the payout is not checked.
+	SameAs   string
 	Paid     int64
 	Reported bool
 	Totals
