@@ -445,7 +445,7 @@ func (e *engine) references(lineHead []int32, r0, r1 int) {
 				// lines are unknown here, whatever the reference.
 				e.unknown = append(e.unknown, gl[:j]...)
 			} else {
-				e.matchRun(gm[:i], gl[:j])
+				e.matchUnits(gm[:i], gl[:j])
 			}
 			gm, gl = gm[i:], gl[j:]
 		}

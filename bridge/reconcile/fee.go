@@ -81,6 +81,9 @@ func (e *engine) fees() {
 // ownFee reports whether fee line f is for a transaction of ours: it names
 // no pspReference, or one of the run's movements has it.
 func (e *engine) ownFee(f int32) bool {
+	if len(e.run.mDir[classIn])+len(e.run.mDir[classOut]) == 0 {
+		return false
+	}
 	psp := e.psp(f)
 	if psp == "" {
 		return true

@@ -61,6 +61,11 @@ type runScratch struct {
 	currency, reference string
 	mDir, lDir          [2][]int32
 	fees                []int32
+	// zero are the run's lines that move no money.
+	zero []int32
+	// msn is the sales unit the run is of when one reference is settled
+	// under several (see matchUnits), else empty.
+	msn string
 	a, b, c, d          []int32
 	passes              []Pass
 	cnt                 []int32
@@ -73,16 +78,22 @@ type runScratch struct {
 }
 
 // matchRun matches one reference's movements and lines of one provider and
-// currency, both in canonical order.
+// currency (and unit, see matchUnits), both in canonical order. It has at
+// least one movement or line.
 func (e *engine) matchRun(rm, rl []int32) {
 	s := &e.run
-	m0 := &e.ms[rm[0]]
-	s.ctx, s.provider, s.currency, s.reference = rm[0], m0.Provider, m0.Currency, m0.Reference
+	if len(rm) > 0 {
+		m0 := &e.ms[rm[0]]
+		s.ctx, s.provider, s.currency, s.reference = rm[0], m0.Provider, m0.Currency, m0.Reference
+	} else {
+		a := e.attrs(rl[0])
+		s.ctx, s.provider, s.currency, s.reference = -1, a.provider, a.currency, e.reference(rl[0])
+	}
 	s.passes = s.passes[:0]
 	for d := range 2 {
 		s.mDir[d], s.lDir[d] = s.mDir[d][:0], s.lDir[d][:0]
 	}
-	s.fees = s.fees[:0]
+	s.fees, s.zero = s.fees[:0], s.zero[:0]
 
 	for _, j := range rm {
 		d := movementClass(e.ms[j].Kind)
@@ -95,6 +106,10 @@ func (e *engine) matchRun(rm, rl []int32) {
 			continue
 		}
 		prev = i
+		if e.movesNothing(i) {
+			s.zero = append(s.zero, i)
+			continue
+		}
 		switch c := lineClass(e.kind(i)); c {
 		case classIn, classOut:
 			s.lDir[c] = append(s.lDir[c], i)
@@ -109,6 +124,9 @@ func (e *engine) matchRun(rm, rl []int32) {
 		e.passGroup(s.mDir[d], s.lDir[d])
 	}
 	e.fees()
+	if len(s.zero) > 0 {
+		e.group(PassInformational, nil, s.zero)
+	}
 
 	for _, i := range rl {
 		if e.lineState[i] != stateFree {
@@ -133,13 +151,25 @@ func (e *engine) matchRun(rm, rl []int32) {
 
 func (e *engine) unknownDetail(i int32) string {
 	k := e.kind(i)
+	var d string
 	switch lineClass(k) {
 	case classFee:
-		return fmt.Sprintf("fee for pspReference %q of %s, which is none of ours", e.psp(i), e.run.reference)
+		d = fmt.Sprintf("fee for pspReference %q of %s, which is none of ours", e.psp(i), e.run.reference)
 	case classOther:
-		return fmt.Sprintf("%s line of %s ties to no capture or refund", kindName(k), e.run.reference)
+		d = fmt.Sprintf("%s line of %s ties to no capture or refund", kindName(k), e.run.reference)
+	default:
+		d = fmt.Sprintf("%s of %s with pspReference %q ties to none of our movements of it", kindName(k), money(e.gross(i), e.currency(i)), e.psp(i))
 	}
-	return fmt.Sprintf("%s of %s with pspReference %q ties to none of our movements of it", kindName(k), money(e.gross(i), e.currency(i)), e.psp(i))
+	if e.run.msn != "" {
+		d += " under MSN " + e.run.msn
+	}
+	return d
+}
+
+// movesNothing reports whether line i has gross and fee zero.
+func (e *engine) movesNothing(i int32) bool {
+	l := e.line(i)
+	return l.gross == 0 && l.fee == 0
 }
 
 func kindName(k Kind) string {
@@ -306,7 +336,9 @@ func (e *engine) idBucket(bm, bl []int32) {
 }
 
 // passReference pairs what has no usable pspReference on reference,
-// direction and exact amount, earliest movement first.
+// direction and exact amount. Of several movements of one amount, the
+// earliest (by At, then ID) pairs first, so a line equal to one of several
+// same-amount captures settles the earliest of them.
 func (e *engine) passReference(dm, dl []int32) {
 	s := &e.run
 	s.a, s.b = e.freeMovements(s.a, dm), e.freeLines(s.b, dl)
@@ -318,7 +350,10 @@ func (e *engine) passReference(dm, dl []int32) {
 		if c := cmpInt64(e.signed(x), e.signed(y)); c != 0 {
 			return c
 		}
-		return e.ms[x].At.Compare(e.ms[y].At)
+		if c := e.ms[x].At.Compare(e.ms[y].At); c != 0 {
+			return c
+		}
+		return strings.Compare(e.ms[x].ID, e.ms[y].ID)
 	})
 	slices.SortStableFunc(pl, func(x, y int32) int { return cmpInt64(e.gross(x), e.gross(y)) })
 	x, y := 0, 0

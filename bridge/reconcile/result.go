@@ -23,6 +23,9 @@ const (
 	// PassProvider holds Kustom lines of orders paid with Klarna: there is
 	// no movement of ours to match, only the provider's word.
 	PassProvider Pass = "provider"
+	// PassInformational holds lines that move no money (gross and fee
+	// both zero), per reference: there is nothing to settle or to miss.
+	PassInformational Pass = "informational"
 )
 
 // Match is money accounted for: settlement lines tied to our movements.
@@ -185,8 +188,10 @@ type PayoutSummary struct {
 // an exception (or both, for a matched line whose fee is off); every
 // movement is in at most one match, an exception or pending.
 type Result struct {
-	// Matches are ordered by reference for the references we hold, then by
-	// provider, currency and reference for the lines of orders we don't.
+	// Matches are ordered by reference for the references we hold (per
+	// provider, currency and unit), then come the informational matches of
+	// Vipps lines of references we don't hold and last Kustom's own orders,
+	// each by provider, currency and reference.
 	Matches []Match
 	// Exceptions are ordered by severity, date and reference.
 	Exceptions []Exception

@@ -36,6 +36,20 @@ func (e *engine) unknownLines() {
 			orders = append(orders, kustomOrder{lines: chunk, ctx: -1})
 			continue
 		}
+		start := len(e.matchKeys)
+		for _, i := range chunk {
+			if e.lineState[i] != stateFree || !e.movesNothing(i) {
+				continue
+			}
+			// It moves no money, so it is nobody's unknown money either.
+			e.lineState[i] = stateMatched
+			e.matchKeys = append(e.matchKeys, e.key(i))
+		}
+		if n := len(e.matchKeys); n > start {
+			e.res.Matches = append(e.res.Matches, Match{
+				Pass: PassInformational, Provider: p, Currency: cur, Reference: ref, Lines: e.matchKeys[start:n:n],
+			})
+		}
 		for _, i := range chunk {
 			if e.lineState[i] != stateFree {
 				continue
