@@ -65,10 +65,10 @@ type runScratch struct {
 	zero []int32
 	// msn is the sales unit the run is of when one reference is settled
 	// under several (see matchUnits), else empty.
-	msn string
-	a, b, c, d          []int32
-	passes              []Pass
-	cnt                 []int32
+	msn        string
+	a, b, c, d []int32
+	passes     []Pass
+	cnt        []int32
 	// Per match: fees charged and expected, the tolerance, whether the
 	// expectation is known (a movement without a fee model makes it
 	// unknown), and whether fees may still come on an open day.
