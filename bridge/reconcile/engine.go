@@ -63,6 +63,8 @@ type engine struct {
 	excKeys, excIDs     []string
 
 	run runScratch
+	// period says Config.From or To bound the Result (see keepPeriod).
+	period bool
 	// err is the run's first overflow (see ErrOverflow).
 	err error
 }
@@ -80,7 +82,7 @@ func Run(cfg Config, ms []Movement, lines []Line, payouts []Payout) (*Result, er
 }
 
 func newEngine(cfg Config, ms []Movement) *engine {
-	e := &engine{cfg: &cfg, ms: ms, loc: cfg.Location}
+	e := &engine{cfg: &cfg, ms: ms, loc: cfg.Location, period: cfg.From != "" || cfg.To != ""}
 	if e.loc == nil {
 		e.loc = time.UTC
 	}
@@ -178,6 +180,9 @@ func (e *engine) finish(payouts []Payout) (*Result, error) {
 	}
 	e.unknownLines()
 	e.payouts(payouts)
+	if e.period {
+		e.keepPeriod()
+	}
 	e.sortResult()
 	if e.err != nil {
 		return nil, e.err

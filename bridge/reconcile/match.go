@@ -482,6 +482,52 @@ func (e *engine) emitMatches(rm, rl []int32) {
 			out[m].Movements = ids[start[m]:cnt[m]:cnt[m]]
 		}
 	}
+	if e.period {
+		e.ownMatches(out, rm, rl)
+	}
+}
+
+// ownMatches marks the run's matches that are not the period's to be
+// dropped (Pass ""): a match is of the ledger date of its earliest
+// movement, or of its earliest line when it has no movement.
+func (e *engine) ownMatches(out []Match, rm, rl []int32) {
+	s := &e.run
+	s.c = resize(s.c, len(out))
+	for m := range s.c {
+		s.c[m] = -1
+	}
+	for _, j := range rm {
+		if e.movState[j] != stateMatched {
+			continue
+		}
+		m := e.movLocal[j]
+		if k := s.c[m]; k < 0 || e.ms[j].At.Before(e.ms[k].At) {
+			s.c[m] = j
+		}
+	}
+	for m := range out {
+		if k := s.c[m]; k >= 0 && !e.inPeriod(e.ledgerDate(&e.ms[k])) {
+			out[m].Pass = ""
+		}
+	}
+	s.d = resize(s.d, len(out)) // the earliest line of a match without movements
+	for m := range s.d {
+		s.d[m] = -1
+	}
+	for _, i := range rl {
+		if e.lineState[i] != stateMatched {
+			continue
+		}
+		m := e.line(i).local
+		if s.c[m] < 0 && (s.d[m] < 0 || e.book(i).date < e.book(s.d[m]).date) {
+			s.d[m] = i
+		}
+	}
+	for m := range out {
+		if k := s.d[m]; s.c[m] < 0 && k >= 0 && !e.inPeriod(e.book(k).date) {
+			out[m].Pass = ""
+		}
+	}
 }
 
 // counts is a zeroed scratch array of n+1 counters.

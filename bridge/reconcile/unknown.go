@@ -45,7 +45,7 @@ func (e *engine) unknownLines() {
 			e.lineState[i] = stateMatched
 			e.matchKeys = append(e.matchKeys, e.key(i))
 		}
-		if n := len(e.matchKeys); n > start {
+		if n := len(e.matchKeys); n > start && e.ownsLines(chunk, stateMatched) {
 			e.res.Matches = append(e.res.Matches, Match{
 				Pass: PassInformational, Provider: p, Currency: cur, Reference: ref, Lines: e.matchKeys[start:n:n],
 			})
@@ -146,6 +146,9 @@ func (e *engine) kustomOrders(orders []kustomOrder) {
 		for _, i := range lines {
 			e.lineState[i] = stateMatched
 			e.matchKeys = append(e.matchKeys, e.key(i))
+		}
+		if !e.ownsLines(lines, stateMatched) {
+			continue
 		}
 		e.res.Matches = append(e.res.Matches, Match{
 			Pass: PassProvider, Provider: e.provider(first), Currency: cur, Reference: ref,
