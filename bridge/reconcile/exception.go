@@ -30,6 +30,10 @@ func (e *engine) except(r Reason, ctx int32, lines, movs []int32, amount, expect
 	if ctx >= 0 {
 		m := &e.ms[ctx]
 		x.Reference, x.KCOOrderID, x.Unit = m.Reference, m.KCOOrderID, m.Unit
+		if x.MSN == "" && m.Provider == x.Provider {
+			// A line of an unknown unit is of the unit of our payment.
+			x.MSN = m.MSN
+		}
 		if len(lines) == 0 {
 			x.Provider, x.Currency, x.MSN, x.Date = m.Provider, m.Currency, m.MSN, e.ledgerDate(m)
 		}
