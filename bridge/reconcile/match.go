@@ -106,11 +106,12 @@ func (e *engine) matchRun(rm, rl []int32) {
 			continue
 		}
 		prev = i
-		if e.movesNothing(i) {
+		c := lineClass(e.kind(i))
+		if c != classFee && e.movesNothing(i) {
 			s.zero = append(s.zero, i)
 			continue
 		}
-		switch c := lineClass(e.kind(i)); c {
+		switch c {
 		case classIn, classOut:
 			s.lDir[c] = append(s.lDir[c], i)
 		case classFee:
@@ -124,6 +125,12 @@ func (e *engine) matchRun(rm, rl []int32) {
 		e.passGroup(s.mDir[d], s.lDir[d])
 	}
 	e.fees()
+	for _, f := range s.fees {
+		// A fee of zero that joined no capture's match.
+		if e.lineState[f] == stateFree && e.movesNothing(f) {
+			s.zero = append(s.zero, f)
+		}
+	}
 	if len(s.zero) > 0 {
 		e.group(PassInformational, nil, s.zero)
 	}

@@ -95,6 +95,7 @@ func TestZeroAmountLinesAreInformational(t *testing.T) {
 	ms := []Movement{mv("m1", "ws-A", "P1", KindCapture, 100)}
 	lines := []Line{
 		ln("l1", "ws-A", "P1", KindCapture, 100, 0),
+		ln("f1", "ws-A", "P1", KindFee, 0, 0),     // a fee of zero joins its capture
 		ln("z1", "ws-A", "P1", KindCapture, 0, 0), // ours, under a settled pspReference
 		ln("z2", "ws-A", "", KindOther, 0, 0),     // ours, no capture to tie to
 		ln("z3", "ws-UNKNOWN", "", KindFee, 0, 0), // a reference we don't hold
@@ -103,14 +104,14 @@ func TestZeroAmountLinesAreInformational(t *testing.T) {
 	r := noErr(Run(cfg, ms, lines, nil))
 	matches, exceptions, _ := describe(r)
 	require.Empty(t, exceptions)
-	require.Equal(t, []string{"id l1|m1", "informational z1,z2|", "informational z3,z4|"}, matches)
+	require.Equal(t, []string{"id f1,l1|m1", "informational z1,z2|", "informational z3,z4|"}, matches)
 	for _, m := range r.Matches {
 		if m.Pass == PassInformational {
 			require.Zero(t, m.Gross)
 			require.Zero(t, m.Fee)
 		}
 	}
-	require.Equal(t, 5, r.Days[0].Matched)
+	require.Equal(t, 6, r.Days[0].Matched)
 
 	// A line of gross 0 with a fee does move money: the fee.
 	r = noErr(Run(cfg, nil, []Line{ln("f", "ws-UNKNOWN", "", KindFee, 0, 3)}, nil))
