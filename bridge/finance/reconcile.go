@@ -78,7 +78,10 @@ func (s *Service) Reconcile(ctx context.Context, from, to string) (*Reconciliati
 			PSPReference: m.PSPReference, Amount: m.Amount, Currency: m.Currency, At: m.At,
 		}
 	}
-	res := reconcile.Run(cfg, ms, lines, payouts)
+	res, err := reconcile.Run(cfg, ms, lines, payouts)
+	if err != nil {
+		return nil, err
+	}
 	s.Metrics.Reconciled(res.Exceptions)
 	return &Reconciliation{From: from, To: to, RanAt: cfg.Now, Result: *res}, nil
 }

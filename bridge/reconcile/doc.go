@@ -10,8 +10,9 @@
 //
 // # Passes
 //
-// Following DESIGN.md section 6, per reference, provider and currency, and
-// separately for money in (captures, sales) and out (refunds, returns):
+// Following DESIGN.md section 6, per reference, provider, currency and
+// sales unit (MSN), and separately for money in (captures, sales) and out
+// (refunds, returns):
 //
 //  1. Ids: lines and movements with the same pspReference pair one to one
 //     by exact amount, and what is left of that pspReference must sum
@@ -19,10 +20,23 @@
 //     an amount_mismatch; a further line for a pspReference already settled
 //     is a duplicate_line.
 //  2. Reference: what has no usable pspReference (none, or one the other
-//     side does not have) pairs on reference and exact amount.
+//     side does not have) pairs on reference and exact amount. Of several
+//     movements of that amount, the earliest (by At, then ID) pairs first.
 //  3. Groups: the rest must sum exactly, all lines against all movements or
 //     against the earliest movements (partial captures settled in one line,
 //     a capture settled in several). Otherwise it is an amount_mismatch.
+//
+// A reference settled under two MSNs is two payments: lines and movements
+// pair only within one unit. A line or movement without an MSN is of an
+// unknown unit and joins the unit of the other side's item with its
+// pspReference, else the first unit (in MSN order) the other side has.
+// Kustom lines have no unit and our movements are all Vipps.
+//
+// A line whose gross and fee are both zero moves no money: it is never
+// matched against a movement or flagged, but put in an informational
+// match (PassInformational) of its reference, so that every line is still
+// in a match or an exception. A fee line of zero for a capture of ours
+// joins that capture's match first, as any fee line does.
 //
 // Fee lines then join the match of their capture (by pspReference, or the
 // reference as a whole), and each match's fees are checked against the
@@ -30,11 +44,46 @@
 // for are settled_unknown (Vipps) or the provider's own business (Kustom,
 // unless we also captured the KCO order with Vipps: paid_twice). Movements
 // left are pending until their settlement is due, then captured_not_settled
-// or refund_not_settled. Finally every payout is checked against the sum of
-// its lines, and lines are summed per ledger day and per payout.
+// or refund_not_settled. Finally every payout is checked, and lines are
+// summed per ledger day and per payout.
 //
-// Each line is matched at most once and each movement at most once. Lines
-// whose Key was already read are duplicate_line and count for nothing.
+// # Payouts
+//
+// A payout's lines are those with its PayoutID, of whatever ledger dates
+// (a weekly or monthly payout covers From..Date). It must equal Opening,
+// the balance carried in from days that paid nothing (refunds exceeding
+// captures), plus its lines' net, or their gross on gross settlement (fees
+// invoiced; refunds are still deducted). A payout with SameAs is another
+// one read again (the API and a portal file): it is not checked, its
+// summary names the payout it repeats and has Paid 0, so no total counts
+// the money twice.
+//
+// # Periods
+//
+// With Config.From and To, the input should reach about 35 days beyond
+// the period on either side: everything is matched on the whole input, so
+// what crosses the period's edge (a capture on Nov 28 settled, or sold
+// again by Kustom, in December) is matched the same way in the runs of
+// both months. The Result then keeps what belongs to the period:
+// exceptions, days and payouts by their Date, pending movements by their
+// ledger date (Config.Location), and matches by the ledger date of their
+// earliest movement, or of their earliest line when they have none. An
+// exception's Date is the ledger date of its first line (in canonical
+// order), so a paid_twice is in the period of the Kustom line. Month runs then add up to the quarter,
+// each thing in exactly one month.
+//
+// # Arithmetic
+//
+// Every sum (of lines, movements, fees, totals, a payout's Opening and its
+// lines) is checked; one that does not fit an int64 makes Run and
+// Matcher.Run return an error wrapping ErrOverflow that names what
+// overflowed, never a wrapped number. Amounts are shown to people with
+// FormatMinor, in the currency's own number of decimals (MinorUnits).
+//
+// Each line is matched at most once and each movement at most once. A line
+// whose Key was already read (within its reference) is the same line read
+// again: each further reading is one duplicate_line and counts for nothing
+// in any total.
 //
 // # Determinism
 //

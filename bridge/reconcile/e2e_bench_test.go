@@ -486,7 +486,7 @@ func parseAndMatch(f *e2eFixture) (*reconcile.Result, []string, error) {
 	}
 	lines, payouts, warnings := importLines(f, rep)
 	rep = nil
-	return reconcile.Run(f.cfg, f.ms, lines, payouts), warnings, nil
+	return noErr(reconcile.Run(f.cfg, f.ms, lines, payouts)), warnings, nil
 }
 
 // streamAndMatch is the same import and reconciliation streamed: each
@@ -521,7 +521,7 @@ func streamAndMatch(f *e2eFixture, collect bool) (*reconcile.Result, []string, e
 	if collect {
 		debug.FreeOSMemory()
 	}
-	return m.Run(payouts), warnings, nil
+	return noErr(m.Run(payouts)), warnings, nil
 }
 
 // checkE2E verifies a result: exactly the planted exceptions, every line in
@@ -762,4 +762,12 @@ func procStatus(field string) uint64 {
 		}
 	}
 	return 0
+}
+
+// noErr is a Result whose run must not fail; a failing one panics.
+func noErr(r *reconcile.Result, err error) *reconcile.Result {
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -62,12 +63,17 @@ type engine struct {
 	excKeys, excIDs     []string
 
 	run runScratch
+	// period says Config.From or To bound the Result (see keepPeriod).
+	period bool
+	// err is the run's first overflow (see ErrOverflow).
+	err error
 }
 
 // Run reconciles movements against settlement lines and payouts. It never
 // modifies its arguments and gives a deep-equal Result for the same input
-// in any order.
-func Run(cfg Config, ms []Movement, lines []Line, payouts []Payout) *Result {
+// in any order. Its error is ErrOverflow (errors.Is) when a sum does not
+// fit an int64, naming what overflowed; there is no Result then.
+func Run(cfg Config, ms []Movement, lines []Line, payouts []Payout) (*Result, error) {
 	e := newEngine(cfg, ms)
 	for i := range lines {
 		e.add(&lines[i], len(lines)-i)
@@ -76,7 +82,7 @@ func Run(cfg Config, ms []Movement, lines []Line, payouts []Payout) *Result {
 }
 
 func newEngine(cfg Config, ms []Movement) *engine {
-	e := &engine{cfg: &cfg, ms: ms, loc: cfg.Location}
+	e := &engine{cfg: &cfg, ms: ms, loc: cfg.Location, period: cfg.From != "" || cfg.To != ""}
 	if e.loc == nil {
 		e.loc = time.UTC
 	}
@@ -86,6 +92,12 @@ func newEngine(cfg Config, ms []Movement) *engine {
 		e.addOpen(d)
 	}
 	e.index()
+	for i := range ms {
+		if ms[i].Amount == math.MinInt64 {
+			// Its signed amount, -Amount for a refund, does not exist.
+			e.overflow("amount of movement " + ms[i].ID)
+		}
+	}
 	return e
 }
 
@@ -147,7 +159,7 @@ func (e *engine) place(i int32, ref string, rank int32) {
 }
 
 // finish reconciles the lines added.
-func (e *engine) finish(payouts []Payout) *Result {
+func (e *engine) finish(payouts []Payout) (*Result, error) {
 	e.resolve()
 	e.refs, e.queries, e.qbuf = refIndex{}, nil, nil
 	e.byPSP = nil
@@ -168,8 +180,14 @@ func (e *engine) finish(payouts []Payout) *Result {
 	}
 	e.unknownLines()
 	e.payouts(payouts)
+	if e.period {
+		e.keepPeriod()
+	}
 	e.sortResult()
-	return e.res
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.res, nil
 }
 
 // unit is one provider's sales unit.
@@ -243,7 +261,11 @@ func (e *engine) rank(i int32) int32 {
 func (e *engine) feeCost(i int32) int64 {
 	l := e.ls.at(i)
 	if e.ls.attrsOf(l).kind == KindFee {
-		return e.ls.fee(i, l) - e.ls.gross(i, l)
+		c, ok := subChecked(e.ls.fee(i, l), e.ls.gross(i, l))
+		if !ok {
+			e.overflow("fee cost (fee less gross) of line " + e.ls.key(l))
+		}
+		return c
 	}
 	return e.ls.fee(i, l)
 }
@@ -327,6 +349,11 @@ func (e *engine) referencesParallel() {
 		e.res.Exceptions = append(e.res.Exceptions, p.res.Exceptions...)
 		e.res.Pending = append(e.res.Pending, p.res.Pending...)
 		e.unknown = append(e.unknown, p.unknown...)
+		if e.err == nil {
+			// Workers take ranks in order, so this is the first overflow
+			// in rank order, whatever the number of workers.
+			e.err = p.err
+		}
 	}
 	e.res.Matches = matches[:n]
 	// What is matched later (Kustom's own orders) holds only lines of no
@@ -423,7 +450,7 @@ func (e *engine) references(lineHead []int32, r0, r1 int) {
 				// lines are unknown here, whatever the reference.
 				e.unknown = append(e.unknown, gl[:j]...)
 			} else {
-				e.matchRun(gm[:i], gl[:j])
+				e.matchUnits(gm[:i], gl[:j])
 			}
 			gm, gl = gm[i:], gl[j:]
 		}

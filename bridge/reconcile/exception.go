@@ -30,6 +30,10 @@ func (e *engine) except(r Reason, ctx int32, lines, movs []int32, amount, expect
 	if ctx >= 0 {
 		m := &e.ms[ctx]
 		x.Reference, x.KCOOrderID, x.Unit = m.Reference, m.KCOOrderID, m.Unit
+		if x.MSN == "" && m.Provider == x.Provider {
+			// A line of an unknown unit is of the unit of our payment.
+			x.MSN = m.MSN
+		}
 		if len(lines) == 0 {
 			x.Provider, x.Currency, x.MSN, x.Date = m.Provider, m.Currency, m.MSN, e.ledgerDate(m)
 		}
@@ -90,15 +94,4 @@ func (e *engine) unsettled(j int32) {
 	e.except(r, j, nil, []int32{j}, 0, e.signed(j), fmt.Sprintf(
 		"%s of %s on %s was due in a settlement by %s", kindName(m.Kind), money(m.Amount, m.Currency),
 		m.At.In(e.loc).Format(time.RFC3339), dueAt.In(e.loc).Format(time.RFC3339)))
-}
-
-// money formats minor units for people, e.g. "NOK -12.50". It assumes two
-// decimals, which holds for the currencies Vipps MobilePay settles.
-func money(v int64, currency string) string {
-	sign := ""
-	u := uint64(v)
-	if v < 0 {
-		sign, u = "-", uint64(-v)
-	}
-	return fmt.Sprintf("%s %s%d.%02d", currency, sign, u/100, u%100)
 }

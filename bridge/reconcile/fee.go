@@ -81,6 +81,9 @@ func (e *engine) fees() {
 // ownFee reports whether fee line f is for a transaction of ours: it names
 // no pspReference, or one of the run's movements has it.
 func (e *engine) ownFee(f int32) bool {
+	if len(e.run.mDir[classIn])+len(e.run.mDir[classOut]) == 0 {
+		return false
+	}
 	psp := e.psp(f)
 	if psp == "" {
 		return true
@@ -131,9 +134,13 @@ func (e *engine) checkFees(floating bool) {
 				s.feeKnown[m] = feeKnown
 			}
 			if d == classIn {
-				s.feeWant[m] += model.Expected(mv.Amount)
+				want, ok := model.expected(mv.Amount)
+				if !ok {
+					e.overflow("expected fee of movement " + mv.ID)
+				}
+				s.feeWant[m] = e.plus(s.feeWant[m], want, "expected fees")
 			}
-			s.feeTol[m] += model.Tolerance
+			s.feeTol[m] = e.plus(s.feeTol[m], model.Tolerance, "fee tolerance")
 		}
 	}
 	for _, ls := range [...][]int32{s.lDir[classIn], s.lDir[classOut], s.fees} {
@@ -142,7 +149,7 @@ func (e *engine) checkFees(floating bool) {
 				continue
 			}
 			m := e.line(i).local
-			s.feeGot[m] += e.feeCost(i)
+			s.feeGot[m] = e.plus(s.feeGot[m], e.feeCost(i), "fees")
 			if e.openSince(i) {
 				s.feeOpen[m] = true
 			}
@@ -164,7 +171,9 @@ func (e *engine) checkFees(floating bool) {
 		case feeUnknown:
 			return
 		case feeKnown:
-			got, want, tol = got+s.feeGot[m], want+s.feeWant[m], tol+s.feeTol[m]
+			got = e.plus(got, s.feeGot[m], "fees")
+			want = e.plus(want, s.feeWant[m], "expected fees")
+			tol = e.plus(tol, s.feeTol[m], "fee tolerance")
 			open = open || s.feeOpen[m]
 		}
 	}
@@ -174,7 +183,11 @@ func (e *engine) checkFees(floating bool) {
 // checkFee raises a fee mismatch for match m, or for every match of the
 // run with movements when m is -1.
 func (e *engine) checkFee(m int32, got, want, tol int64, open bool) {
-	diff := got - want
+	diff, ok := subChecked(got, want)
+	if !ok {
+		e.overflow("fees less expected fees of reference " + e.run.reference)
+		return
+	}
 	if diff >= -tol && diff <= tol || diff < 0 && open {
 		return
 	}

@@ -132,16 +132,24 @@ type FeeModel struct {
 }
 
 // Expected is the fee the model charges for one capture of gross. gross ×
-// Bps must fit in an int64, which it does for any real payment.
+// Bps must fit in an int64, which it does for any real payment; the engine
+// itself checks that it does.
 func (f FeeModel) Expected(gross int64) int64 {
-	v := gross * f.Bps
+	v, _ := f.expected(gross)
+	return v
+}
+
+// expected is Expected and whether no step of it overflowed.
+func (f FeeModel) expected(gross int64) (int64, bool) {
+	v, ok := mulChecked(gross, f.Bps)
 	q, r := v/10000, v%10000
 	if 2*r >= 10000 {
 		q++
 	} else if 2*r <= -10000 {
 		q--
 	}
-	return q + f.Fixed
+	q, ok2 := addChecked(q, f.Fixed)
+	return q, ok && ok2
 }
 
 // Day is one provider ledger day of one sales unit (MSN; empty for Kustom).

@@ -21,7 +21,7 @@ import (
 //		return nil
 //	})
 //	// ... check err, map rep.Settlements into payouts ...
-//	res := m.Run(payouts)
+//	res, err := m.Run(payouts)
 //
 // m.Run gives the Result Run gives for the same input, whatever the order
 // lines were added in. A Matcher is not safe for concurrent use.
@@ -51,8 +51,8 @@ func (m *Matcher) Add(l Line) {
 func (m *Matcher) Len() int { return m.e.ls.n }
 
 // Run reconciles the lines added against the movements and payouts, as
-// Run does. It can be called once.
-func (m *Matcher) Run(payouts []Payout) *Result {
+// Run does, with Run's errors. It can be called once.
+func (m *Matcher) Run(payouts []Payout) (*Result, error) {
 	if m.ran {
 		panic("reconcile: Matcher.Run called twice")
 	}

@@ -22,14 +22,14 @@ func matchAll(cfg Config, ms []Movement, lines []Line, payouts []Payout, perm []
 	if m.Len() != len(lines) {
 		panic(fmt.Sprintf("Len %d after %d lines", m.Len(), len(lines)))
 	}
-	return m.Run(payouts)
+	return noErr(m.Run(payouts))
 }
 
 func TestMatcherAgreesWithRun(t *testing.T) {
 	for seed := range uint64(4) {
 		d := generate(seed, 3000, 12)
 		plantAll(d)
-		want := Run(d.cfg, d.ms, d.lines, d.payouts)
+		want := noErr(Run(d.cfg, d.ms, d.lines, d.payouts))
 		perm := rand.New(rand.NewPCG(seed, 1)).Perm(len(d.lines))
 		require.Equal(t, want, matchAll(d.cfg, d.ms, d.lines, d.payouts, perm), "seed %d", seed)
 	}
@@ -57,7 +57,7 @@ func plantAll(d *dataset) {
 func TestMatcherCopiesStrings(t *testing.T) {
 	d := generate(5, 500, 6)
 	plantAll(d)
-	want := Run(d.cfg, d.ms, d.lines, d.payouts)
+	want := noErr(Run(d.cfg, d.ms, d.lines, d.payouts))
 
 	m := NewMatcher(d.cfg, d.ms)
 	buf := make([]byte, 0, 1024)
@@ -82,7 +82,7 @@ func TestMatcherCopiesStrings(t *testing.T) {
 			buf[i] = '#'
 		}
 	}
-	require.Equal(t, want, m.Run(d.payouts))
+	require.Equal(t, want, noErr(m.Run(d.payouts)))
 }
 
 // What does not fit a line's 32 bytes is kept aside, exactly.
@@ -106,7 +106,7 @@ func TestLineStoreExtremes(t *testing.T) {
 			Gross: math.MaxInt32 + 1, Fee: math.MinInt32, Currency: "NOK", PayoutID: "X", LedgerDate: "2025-03-03"},
 		{Provider: Vipps, Source: "f", SourceLine: 4, Key: "", Kind: KindCapture, Reference: "ws-C-1", Gross: 100, Currency: "NOK", LedgerDate: "2025-03-03"},
 	}
-	for _, r := range []*Result{Run(cfg, ms, lines, nil), matchAll(cfg, ms, lines, nil, []int{3, 2, 1, 0})} {
+	for _, r := range []*Result{noErr(Run(cfg, ms, lines, nil)), matchAll(cfg, ms, lines, nil, []int{3, 2, 1, 0})} {
 		require.Len(t, r.Matches, 3)
 		a := r.Matches[0]
 		require.Equal(t, []string{long}, a.Lines)
@@ -134,9 +134,9 @@ func TestMatcherMisuse(t *testing.T) {
 	m := NewMatcher(Config{}, nil)
 	m.Add(Line{Key: "a"})
 	require.Equal(t, 1, m.Len())
-	m.Run(nil)
+	noErr(m.Run(nil))
 	require.Panics(t, func() { m.Add(Line{Key: "b"}) })
-	require.Panics(t, func() { m.Run(nil) })
+	require.Panics(t, func() { noErr(m.Run(nil)) })
 }
 
 // The references are worked through on several goroutines when there are
@@ -145,10 +145,10 @@ func TestParallelAgreesWithSequential(t *testing.T) {
 	d := generate(9, 5*refsPerWorker, 20)
 	plantAll(d)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	want := Run(d.cfg, d.ms, d.lines, d.payouts)
+	want := noErr(Run(d.cfg, d.ms, d.lines, d.payouts))
 	for _, procs := range []int{2, 3, 8} {
 		runtime.GOMAXPROCS(procs)
-		require.Equal(t, want, Run(d.cfg, d.ms, d.lines, d.payouts), "GOMAXPROCS %d", procs)
+		require.Equal(t, want, noErr(Run(d.cfg, d.ms, d.lines, d.payouts)), "GOMAXPROCS %d", procs)
 	}
 }
 
@@ -159,7 +159,7 @@ func FuzzMatcher(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, ms, lines, payouts := decodeFuzz(data)
-		want := Run(cfg, ms, lines, payouts)
+		want := noErr(Run(cfg, ms, lines, payouts))
 		perm := make([]int, len(lines))
 		for i := range perm {
 			perm[i] = len(lines) - 1 - i

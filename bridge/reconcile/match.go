@@ -61,9 +61,14 @@ type runScratch struct {
 	currency, reference string
 	mDir, lDir          [2][]int32
 	fees                []int32
-	a, b, c, d          []int32
-	passes              []Pass
-	cnt                 []int32
+	// zero are the run's lines that move no money.
+	zero []int32
+	// msn is the sales unit the run is of when one reference is settled
+	// under several (see matchUnits), else empty.
+	msn        string
+	a, b, c, d []int32
+	passes     []Pass
+	cnt        []int32
 	// Per match: fees charged and expected, the tolerance, whether the
 	// expectation is known (a movement without a fee model makes it
 	// unknown), and whether fees may still come on an open day.
@@ -73,16 +78,22 @@ type runScratch struct {
 }
 
 // matchRun matches one reference's movements and lines of one provider and
-// currency, both in canonical order.
+// currency (and unit, see matchUnits), both in canonical order. It has at
+// least one movement or line.
 func (e *engine) matchRun(rm, rl []int32) {
 	s := &e.run
-	m0 := &e.ms[rm[0]]
-	s.ctx, s.provider, s.currency, s.reference = rm[0], m0.Provider, m0.Currency, m0.Reference
+	if len(rm) > 0 {
+		m0 := &e.ms[rm[0]]
+		s.ctx, s.provider, s.currency, s.reference = rm[0], m0.Provider, m0.Currency, m0.Reference
+	} else {
+		a := e.attrs(rl[0])
+		s.ctx, s.provider, s.currency, s.reference = -1, a.provider, a.currency, e.reference(rl[0])
+	}
 	s.passes = s.passes[:0]
 	for d := range 2 {
 		s.mDir[d], s.lDir[d] = s.mDir[d][:0], s.lDir[d][:0]
 	}
-	s.fees = s.fees[:0]
+	s.fees, s.zero = s.fees[:0], s.zero[:0]
 
 	for _, j := range rm {
 		d := movementClass(e.ms[j].Kind)
@@ -95,7 +106,12 @@ func (e *engine) matchRun(rm, rl []int32) {
 			continue
 		}
 		prev = i
-		switch c := lineClass(e.kind(i)); c {
+		c := lineClass(e.kind(i))
+		if c != classFee && e.movesNothing(i) {
+			s.zero = append(s.zero, i)
+			continue
+		}
+		switch c {
 		case classIn, classOut:
 			s.lDir[c] = append(s.lDir[c], i)
 		case classFee:
@@ -109,6 +125,15 @@ func (e *engine) matchRun(rm, rl []int32) {
 		e.passGroup(s.mDir[d], s.lDir[d])
 	}
 	e.fees()
+	for _, f := range s.fees {
+		// A fee of zero that joined no capture's match.
+		if e.lineState[f] == stateFree && e.movesNothing(f) {
+			s.zero = append(s.zero, f)
+		}
+	}
+	if len(s.zero) > 0 {
+		e.group(PassInformational, nil, s.zero)
+	}
 
 	for _, i := range rl {
 		if e.lineState[i] != stateFree {
@@ -133,13 +158,25 @@ func (e *engine) matchRun(rm, rl []int32) {
 
 func (e *engine) unknownDetail(i int32) string {
 	k := e.kind(i)
+	var d string
 	switch lineClass(k) {
 	case classFee:
-		return fmt.Sprintf("fee for pspReference %q of %s, which is none of ours", e.psp(i), e.run.reference)
+		d = fmt.Sprintf("fee for pspReference %q of %s, which is none of ours", e.psp(i), e.run.reference)
 	case classOther:
-		return fmt.Sprintf("%s line of %s ties to no capture or refund", kindName(k), e.run.reference)
+		d = fmt.Sprintf("%s line of %s ties to no capture or refund", kindName(k), e.run.reference)
+	default:
+		d = fmt.Sprintf("%s of %s with pspReference %q ties to none of our movements of it", kindName(k), money(e.gross(i), e.currency(i)), e.psp(i))
 	}
-	return fmt.Sprintf("%s of %s with pspReference %q ties to none of our movements of it", kindName(k), money(e.gross(i), e.currency(i)), e.psp(i))
+	if e.run.msn != "" {
+		d += " under MSN " + e.run.msn
+	}
+	return d
+}
+
+// movesNothing reports whether line i has gross and fee zero.
+func (e *engine) movesNothing(i int32) bool {
+	l := e.line(i)
+	return l.gross == 0 && l.fee == 0
 }
 
 func kindName(k Kind) string {
@@ -194,14 +231,14 @@ func (e *engine) freeLines(dst, src []int32) []int32 {
 
 func (e *engine) sumMovements(js []int32) (n int64) {
 	for _, j := range js {
-		n += e.signed(j)
+		n = e.plus(n, e.signed(j), "sum of movements")
 	}
 	return n
 }
 
 func (e *engine) sumLines(is []int32) (n int64) {
 	for _, i := range is {
-		n += e.gross(i)
+		n = e.plus(n, e.gross(i), "sum of lines")
 	}
 	return n
 }
@@ -306,7 +343,9 @@ func (e *engine) idBucket(bm, bl []int32) {
 }
 
 // passReference pairs what has no usable pspReference on reference,
-// direction and exact amount, earliest movement first.
+// direction and exact amount. Of several movements of one amount, the
+// earliest (by At, then ID) pairs first, so a line equal to one of several
+// same-amount captures settles the earliest of them.
 func (e *engine) passReference(dm, dl []int32) {
 	s := &e.run
 	s.a, s.b = e.freeMovements(s.a, dm), e.freeLines(s.b, dl)
@@ -318,7 +357,10 @@ func (e *engine) passReference(dm, dl []int32) {
 		if c := cmpInt64(e.signed(x), e.signed(y)); c != 0 {
 			return c
 		}
-		return e.ms[x].At.Compare(e.ms[y].At)
+		if c := e.ms[x].At.Compare(e.ms[y].At); c != 0 {
+			return c
+		}
+		return strings.Compare(e.ms[x].ID, e.ms[y].ID)
 	})
 	slices.SortStableFunc(pl, func(x, y int32) int { return cmpInt64(e.gross(x), e.gross(y)) })
 	x, y := 0, 0
@@ -358,7 +400,7 @@ func (e *engine) passGroup(dm, dl []int32) {
 	slices.SortStableFunc(pm, func(x, y int32) int { return e.ms[x].At.Compare(e.ms[y].At) })
 	var sum int64
 	for k, j := range pm[:len(pm)-1] {
-		sum += e.signed(j)
+		sum = e.plus(sum, e.signed(j), "sum of movements")
 		if sum == got {
 			e.group(PassGroup, pm[:k+1], pl)
 			return
@@ -419,9 +461,9 @@ func (e *engine) emitMatches(rm, rl []int32) {
 		keys[cnt[m]] = e.ls.key(l)
 		cnt[m]++
 		if e.ls.attrsOf(l).kind != KindFee {
-			out[m].Gross += e.ls.gross(i, l)
+			out[m].Gross = e.plus(out[m].Gross, e.ls.gross(i, l), "gross of a match")
 		}
-		out[m].Fee += e.feeCost(i)
+		out[m].Fee = e.plus(out[m].Fee, e.feeCost(i), "fees of a match")
 	}
 	for m := range out {
 		out[m].Lines = keys[start[m]:cnt[m]:cnt[m]]
@@ -445,6 +487,52 @@ func (e *engine) emitMatches(rm, rl []int32) {
 	for m := range out {
 		if start[m] < cnt[m] {
 			out[m].Movements = ids[start[m]:cnt[m]:cnt[m]]
+		}
+	}
+	if e.period {
+		e.ownMatches(out, rm, rl)
+	}
+}
+
+// ownMatches marks the run's matches that are not the period's to be
+// dropped (Pass ""): a match is of the ledger date of its earliest
+// movement, or of its earliest line when it has no movement.
+func (e *engine) ownMatches(out []Match, rm, rl []int32) {
+	s := &e.run
+	s.c = resize(s.c, len(out))
+	for m := range s.c {
+		s.c[m] = -1
+	}
+	for _, j := range rm {
+		if e.movState[j] != stateMatched {
+			continue
+		}
+		m := e.movLocal[j]
+		if k := s.c[m]; k < 0 || e.ms[j].At.Before(e.ms[k].At) {
+			s.c[m] = j
+		}
+	}
+	for m := range out {
+		if k := s.c[m]; k >= 0 && !e.inPeriod(e.ledgerDate(&e.ms[k])) {
+			out[m].Pass = ""
+		}
+	}
+	s.d = resize(s.d, len(out)) // the earliest line of a match without movements
+	for m := range s.d {
+		s.d[m] = -1
+	}
+	for _, i := range rl {
+		if e.lineState[i] != stateMatched {
+			continue
+		}
+		m := e.line(i).local
+		if s.c[m] < 0 && (s.d[m] < 0 || e.book(i).date < e.book(s.d[m]).date) {
+			s.d[m] = i
+		}
+	}
+	for m := range out {
+		if k := s.d[m]; s.c[m] < 0 && k >= 0 && !e.inPeriod(e.book(k).date) {
+			out[m].Pass = ""
 		}
 	}
 }

@@ -289,7 +289,7 @@ func TestPasses(t *testing.T) {
 				with(ln("l4", "ws-D", "P4", KindCapture, 100, 3), func(l *Line) { l.PayoutID = "open"; l.MSN = "2" }),
 			},
 			ms: []Movement{mv("m1", "ws-A", "P1", KindCapture, 100), mv("m2", "ws-B", "P2", KindCapture, 100),
-				mv("m3", "ws-C", "P3", KindCapture, 100), mv("m4", "ws-D", "P4", KindCapture, 100)},
+				mv("m3", "ws-C", "P3", KindCapture, 100), with(mv("m4", "ws-D", "P4", KindCapture, 100), func(m *Movement) { m.MSN = "2" })},
 			payouts: []Payout{
 				{Provider: Vipps, ID: "net", Amount: 97, Currency: "NOK", Date: "2025-03-04"},
 				{Provider: Vipps, ID: "gross", Amount: 100, Currency: "NOK", Date: "2025-03-04", Gross: true},
@@ -306,7 +306,7 @@ func TestPasses(t *testing.T) {
 			if c.cfg != nil {
 				c.cfg(&cfg)
 			}
-			matches, exceptions, pending := describe(Run(cfg, c.ms, c.lines, c.payouts))
+			matches, exceptions, pending := describe(noErr(Run(cfg, c.ms, c.lines, c.payouts)))
 			require.Equal(t, c.matches, matches, "matches")
 			require.Equal(t, c.exceptions, exceptions, "exceptions")
 			require.Equal(t, c.pending, pending, "pending")
@@ -322,11 +322,12 @@ func TestSummaries(t *testing.T) {
 		with(ln("l4", "ws-Z", "P9", KindCapture, 70, 0), func(l *Line) { l.PayoutID = "X"; l.LedgerDate = "2025-03-04" }),
 	}
 	ms := []Movement{mv("m1", "ws-A", "P1", KindCapture, 1000), mv("m2", "ws-A", "R1", KindRefund, 400)}
-	r := Run(Config{Now: t0.Add(240 * time.Hour)}, ms, lines, []Payout{{Provider: Vipps, ID: "X", Amount: 635, Currency: "NOK", Date: "2025-03-05"}})
+	r := noErr(Run(Config{Now: t0.Add(240 * time.Hour)}, ms, lines, []Payout{{Provider: Vipps, ID: "X", Amount: 635, Currency: "NOK", Date: "2025-03-05"}}))
 	require.Equal(t, []DaySummary{
 		{Provider: Vipps, Currency: "NOK", Date: "2025-03-03", Totals: Totals{Lines: 2, Matched: 2, Captured: 1000, Refunded: -400, Gross: 600, Fees: 30, Net: 570}},
 		{Provider: Vipps, Currency: "NOK", Date: "2025-03-04", Totals: Totals{Lines: 2, Matched: 1, Exceptions: 1, Captured: 70, Gross: 70, Fees: 5, Net: 65}},
 	}, r.Days)
-	require.Equal(t, []PayoutSummary{{Provider: Vipps, Currency: "NOK", ID: "X", MSN: "1", Date: "2025-03-05", Paid: 635, Reported: true,
+	require.Equal(t, []PayoutSummary{{Provider: Vipps, Currency: "NOK", ID: "X", MSN: "1", Date: "2025-03-05", From: "2025-03-03",
+		Dates: []string{"2025-03-03", "2025-03-04"}, Paid: 635, Reported: true,
 		Totals: Totals{Lines: 4, Matched: 3, Exceptions: 1, Captured: 1070, Refunded: -400, Gross: 670, Fees: 35, Net: 635}}}, r.Payouts)
 }

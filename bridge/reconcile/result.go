@@ -23,6 +23,9 @@ const (
 	// PassProvider holds Kustom lines of orders paid with Klarna: there is
 	// no movement of ours to match, only the provider's word.
 	PassProvider Pass = "provider"
+	// PassInformational holds lines that move no money (gross and fee
+	// both zero), per reference: there is nothing to settle or to miss.
+	PassInformational Pass = "informational"
 )
 
 // Match is money accounted for: settlement lines tied to our movements.
@@ -163,7 +166,19 @@ type PayoutSummary struct {
 	Currency string
 	ID       string
 	MSN      string
-	Date     string
+	// Date is the payout's date and From the first ledger date it covers:
+	// the payout's From (or Date), or its earliest line's date if earlier.
+	// For a payout only known by its lines, their first and last dates.
+	Date string
+	From string
+	// Dates are the distinct ledger dates of its lines, in order.
+	Dates []string
+	// Opening is the balance carried into From; the payout is checked as
+	// Paid == Opening + its lines' net (gross on gross settlement).
+	Opening int64
+	// SameAs names the payout this one is a second reading of: the same
+	// money, so Paid is 0 here and the payout is not checked.
+	SameAs   string
 	Paid     int64
 	Reported bool
 	Totals
@@ -173,8 +188,10 @@ type PayoutSummary struct {
 // an exception (or both, for a matched line whose fee is off); every
 // movement is in at most one match, an exception or pending.
 type Result struct {
-	// Matches are ordered by reference for the references we hold, then by
-	// provider, currency and reference for the lines of orders we don't.
+	// Matches are ordered by reference for the references we hold (per
+	// provider, currency and unit), then come the informational matches of
+	// Vipps lines of references we don't hold and last Kustom's own orders,
+	// each by provider, currency and reference.
 	Matches []Match
 	// Exceptions are ordered by severity, date and reference.
 	Exceptions []Exception

@@ -71,7 +71,7 @@ func requireBalanced(t *testing.T, d *dataset, r *Result, skip ...string) {
 
 func TestGeneratedInputReconciles(t *testing.T) {
 	d := generate(1, 3000, 14)
-	r := Run(d.cfg, d.ms, d.lines, d.payouts)
+	r := noErr(Run(d.cfg, d.ms, d.lines, d.payouts))
 	require.Empty(t, reasons(r))
 
 	matched, lines := 0, 0
@@ -194,7 +194,7 @@ func TestPlantedDiscrepancies(t *testing.T) {
 		want = append(want, "payout_mismatch "+off.ID)
 		sort.Strings(want)
 
-		r := Run(d.cfg, d.ms, d.lines, d.payouts)
+		r := noErr(Run(d.cfg, d.ms, d.lines, d.payouts))
 		require.Equal(t, want, reasons(r), "seed %d", seed)
 		requireBalanced(t, d, r, off.ID)
 		for _, x := range r.Exceptions {
@@ -227,12 +227,12 @@ func TestDeterministic(t *testing.T) {
 	d.lines[31].Reference = ""
 	d.payouts[0].Amount--
 
-	first := Run(d.cfg, d.ms, d.lines, d.payouts)
+	first := noErr(Run(d.cfg, d.ms, d.lines, d.payouts))
 	require.NotEmpty(t, first.Exceptions)
-	require.Equal(t, first, Run(d.cfg, d.ms, d.lines, d.payouts))
+	require.Equal(t, first, noErr(Run(d.cfg, d.ms, d.lines, d.payouts)))
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 3 {
-		got := Run(d.cfg, shuffled(rng, d.ms), shuffled(rng, d.lines), shuffled(rng, d.payouts))
+		got := noErr(Run(d.cfg, shuffled(rng, d.ms), shuffled(rng, d.lines), shuffled(rng, d.payouts)))
 		require.Equal(t, first, got)
 	}
 }
@@ -240,7 +240,7 @@ func TestDeterministic(t *testing.T) {
 func TestRunDoesNotModifyInput(t *testing.T) {
 	d := generate(6, 300, 5)
 	ms, lines, payouts := slices.Clone(d.ms), slices.Clone(d.lines), slices.Clone(d.payouts)
-	Run(d.cfg, d.ms, d.lines, d.payouts)
+	noErr(Run(d.cfg, d.ms, d.lines, d.payouts))
 	require.Equal(t, ms, d.ms)
 	require.Equal(t, lines, d.lines)
 	require.Equal(t, payouts, d.payouts)
@@ -267,12 +267,12 @@ func TestOpenDays(t *testing.T) {
 	require.Positive(t, dropped)
 	d.lines = kept // the payouts stay as the provider reported them
 
-	closed := Run(d.cfg, d.ms, d.lines, d.payouts)
+	closed := noErr(Run(d.cfg, d.ms, d.lines, d.payouts))
 	require.NotEmpty(t, closed.Exceptions, "a closed day with missing lines is missing money")
 
 	open := d.cfg
 	open.OpenDays = []Day{{Provider: Vipps, MSN: msn, Date: last}}
-	r := Run(open, d.ms, d.lines, d.payouts)
+	r := noErr(Run(open, d.ms, d.lines, d.payouts))
 	require.Empty(t, reasons(r))
 	openPending := 0
 	for _, p := range r.Pending {
@@ -289,7 +289,7 @@ func TestOpenDays(t *testing.T) {
 			break
 		}
 	}
-	flagged := Run(d.cfg, d.ms, d.lines, d.payouts)
+	flagged := noErr(Run(d.cfg, d.ms, d.lines, d.payouts))
 	require.Equal(t, reasons(r), reasons(flagged))
 	require.Equal(t, r.Pending, flagged.Pending)
 }
@@ -328,7 +328,7 @@ func TestEachLineMatchedOnce(t *testing.T) {
 				// A second line the provider sent is in its payout.
 				c2.makePayouts()
 			}
-			r := Run(c2.cfg, c2.ms, c2.lines, c2.payouts)
+			r := noErr(Run(c2.cfg, c2.ms, c2.lines, c2.payouts))
 			require.Len(t, r.Exceptions, 1)
 			require.Equal(t, c.reason, r.Exceptions[0].Reason)
 			require.Equal(t, []string{c.dup.Key}, r.Exceptions[0].LineKeys)
@@ -341,4 +341,13 @@ func TestEachLineMatchedOnce(t *testing.T) {
 			require.Equal(t, 1, seen[orig.Key])
 		})
 	}
+}
+
+// noErr is a Result whose run must not fail; a failing one panics, which
+// fails the test with the error.
+func noErr(r *Result, err error) *Result {
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

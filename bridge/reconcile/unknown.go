@@ -36,6 +36,20 @@ func (e *engine) unknownLines() {
 			orders = append(orders, kustomOrder{lines: chunk, ctx: -1})
 			continue
 		}
+		start := len(e.matchKeys)
+		for _, i := range chunk {
+			if e.lineState[i] != stateFree || !e.movesNothing(i) {
+				continue
+			}
+			// It moves no money, so it is nobody's unknown money either.
+			e.lineState[i] = stateMatched
+			e.matchKeys = append(e.matchKeys, e.key(i))
+		}
+		if n := len(e.matchKeys); n > start && e.ownsLines(chunk, stateMatched) {
+			e.res.Matches = append(e.res.Matches, Match{
+				Pass: PassInformational, Provider: p, Currency: cur, Reference: ref, Lines: e.matchKeys[start:n:n],
+			})
+		}
 		for _, i := range chunk {
 			if e.lineState[i] != stateFree {
 				continue
@@ -81,7 +95,11 @@ func (e *engine) kustomOrders(orders []kustomOrder) {
 			continue
 		}
 		o := &orders[g]
-		o.vipps += e.signed(int32(j))
+		v, ok := addChecked(o.vipps, e.signed(int32(j)))
+		if !ok {
+			e.overflow("Vipps money of KCO order " + m.KCOOrderID)
+		}
+		o.vipps = v
 		if m.Kind != KindRefund && (o.ctx < 0 || cmpMovement(m, &e.ms[o.ctx]) < 0) {
 			o.ctx = int32(j)
 		}
@@ -91,20 +109,26 @@ func (e *engine) kustomOrders(orders []kustomOrder) {
 	for _, o := range orders {
 		lines := s.a[:0]
 		var gross, fee, paid int64
+		sums := true
 		for _, i := range o.lines {
 			if st := e.lineState[i]; st != stateFree && st != stateQueued {
 				continue
 			}
 			lines = append(lines, i)
 			k, g := e.kind(i), e.gross(i)
+			ok1, ok2, ok3 := true, true, true
 			switch lineClass(k) {
 			case classIn, classOut:
-				paid += g
+				paid, ok1 = addChecked(paid, g)
 			}
 			if k != KindFee {
-				gross += g
+				gross, ok2 = addChecked(gross, g)
 			}
-			fee += e.feeCost(i)
+			fee, ok3 = addChecked(fee, e.feeCost(i))
+			sums = sums && ok1 && ok2 && ok3
+		}
+		if !sums {
+			e.overflow("Kustom lines of order " + e.reference(o.lines[0]))
 		}
 		s.a = lines
 		if len(lines) == 0 {
@@ -122,6 +146,9 @@ func (e *engine) kustomOrders(orders []kustomOrder) {
 		for _, i := range lines {
 			e.lineState[i] = stateMatched
 			e.matchKeys = append(e.matchKeys, e.key(i))
+		}
+		if !e.ownsLines(lines, stateMatched) {
+			continue
 		}
 		e.res.Matches = append(e.res.Matches, Match{
 			Pass: PassProvider, Provider: e.provider(first), Currency: cur, Reference: ref,
