@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -12,89 +14,435 @@ import (
 	"vippskco/bridge/reconcile"
 )
 
-// ImportSettlement stores an import's lines and payouts in one transaction.
+// ImportSettlement stores an import in batches of bridge.SettlementBatch
+// lines, each batch in its own short write transaction, so that a million
+// lines never hold the single writer (and with it every payment write) for
+// longer than one batch. It is all or nothing as readers see it: the
+// import is registered in settlement_pending_imports, its new lines are
+// tagged with its id, and SettlementLines shows no line whose import_id is
+// pending; changes to lines stored before it (an open line closed, a
+// missing payout id filled in) and its payouts wait in
+// settlement_pending_updates and are applied by the last transaction,
+// which also removes the pending mark and so shows every line at once.
+//
+// An import that fails or is cancelled deletes what it staged before it
+// returns. One whose process died (SIGKILL, power loss) is cleared by the
+// next import: at once when that runs on the same host and the process is
+// gone, else importLease after the dead import's last batch. Until then a
+// new import that meets its lines fails with a clear error; nothing
+// half-imported is ever shown.
+//
 // A known line key is left as it is, except that an open line becomes
-// closed when it comes again closed, taking the closed day's gross and fee
-// (a fee is often only known once the day closes); a known payout is left
-// as it is. An import with a known (provider, hash) changes nothing.
+// closed when it comes again closed, taking the closed day's gross and fee,
+// and a line without a payout id takes the one it comes again with; see
+// bridge.SettlementStore for payouts. An import with a known (provider,
+// hash) changes nothing.
 func (s *Store) ImportSettlement(ctx context.Context, imp *bridge.SettlementImport) (bridge.ImportResult, error) {
-	var res bridge.ImportResult
 	if err := imp.Validate(); err != nil {
-		return res, err
+		return bridge.ImportResult{}, err
 	}
-	err := s.transact(ctx, func(tx *tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM settlement_imports WHERE provider = ? AND hash = ?`, imp.Provider, imp.Hash).Scan(&one)
-		if err == nil {
-			res.AlreadyImported = true
-			return nil
+	if imp.Stream == nil {
+		if err := imp.ValidateHash(); err != nil {
+			return bridge.ImportResult{}, err
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if err := insertLines(ctx, tx, imp, &res); err != nil {
-			return err
-		}
-		for _, p := range imp.Payouts {
-			r, err := tx.ExecContext(ctx, `INSERT INTO settlement_payouts (provider, id, msn, date, amount, currency, gross, source)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, id) DO NOTHING`,
-				p.Provider, p.ID, p.MSN, p.Date, p.Amount, p.Currency, boolInt(p.Gross), p.Source)
-			if err != nil {
-				return fmt.Errorf("payout %s: %w", p.ID, err)
-			}
-			if n, _ := r.RowsAffected(); n > 0 {
-				res.NewPayouts++
-			}
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO settlement_imports (provider, hash, source, lines, warnings, imported_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, imp.Provider, imp.Hash, imp.Source, len(imp.Lines), strings.Join(imp.Warnings, "\n"), tx.now.UnixNano())
-		return err
-	})
+	}
+	res, err := s.importSettlement(ctx, imp)
 	if err != nil {
-		return res, fmt.Errorf("import %s: %w", imp.Source, err)
+		return bridge.ImportResult{}, fmt.Errorf("import %s: %w", imp.Source, err)
 	}
 	return res, nil
 }
 
-// insertLines inserts the lines with prepared statements: an import can
-// hold a million lines.
-func insertLines(ctx context.Context, tx *tx, imp *bridge.SettlementImport, res *bridge.ImportResult) error {
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO settlement_lines (key, provider, source, source_line, kind, reference,
-		psp_reference, msn, gross, fee, currency, payout_id, ledger_date, open, imported_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`)
-	if err != nil {
-		return err
+// importLease is how long after its last batch an import whose process
+// cannot be checked (another host) is taken for dead and cleared.
+const importLease = 2 * time.Minute
+
+// errAlreadyImported ends an import whose hash is known: what it staged is
+// discarded.
+var errAlreadyImported = errors.New("already imported")
+
+func (s *Store) importSettlement(ctx context.Context, imp *bridge.SettlementImport) (res bridge.ImportResult, err error) {
+	if err := s.clearAbandonedImports(ctx); err != nil {
+		return res, err
 	}
-	defer ins.Close()
-	closeOpen, err := tx.PrepareContext(ctx, `UPDATE settlement_lines SET open = 0, gross = ?, fee = ?,
-		payout_id = CASE WHEN payout_id = '' THEN ? ELSE payout_id END
-		WHERE key = ? AND open = 1`)
+	id, err := s.beginImport(ctx, imp)
 	if err != nil {
-		return err
+		return res, err
 	}
-	defer closeOpen.Close()
-	now := tx.now.UnixNano()
-	for _, l := range imp.Lines {
-		r, err := ins.ExecContext(ctx, l.Key, l.Provider, l.Source, l.SourceLine, l.Kind, l.Reference, l.PSPReference,
-			l.MSN, l.Gross, l.Fee, l.Currency, l.PayoutID, l.LedgerDate, boolInt(l.Open), now)
+	defer func() {
 		if err != nil {
-			return fmt.Errorf("line %d: %w", l.SourceLine, err)
+			// A cancelled import still clears what it staged.
+			if derr := s.discardImport(context.WithoutCancel(ctx), id); derr != nil {
+				err = fmt.Errorf("%w (and clearing what it stored failed: %v; the next import clears it)", err, derr)
+			}
+			if errors.Is(err, errAlreadyImported) {
+				res, err = bridge.ImportResult{AlreadyImported: true}, nil
+			}
 		}
-		if n, _ := r.RowsAffected(); n > 0 {
-			res.NewLines++
-			continue
+	}()
+	st := &staging{id: id, payouts: map[string]*payoutLines{}}
+	batch := make([]reconcile.Line, 0, bridge.SettlementBatch)
+	for l, lerr := range imp.AllLines() {
+		if lerr != nil {
+			return res, lerr
 		}
-		res.KnownLines++
-		if !l.Open {
-			r, err := closeOpen.ExecContext(ctx, l.Gross, l.Fee, l.PayoutID, l.Key)
+		if err := bridge.ValidateSettlementLine(l); err != nil {
+			return res, err
+		}
+		if batch = append(batch, l); len(batch) == cap(batch) {
+			if err := s.stageLines(ctx, st, batch, &res); err != nil {
+				return res, err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := s.stageLines(ctx, st, batch, &res); err != nil {
+		return res, err
+	}
+	if err := imp.ValidateHash(); err != nil {
+		return res, err
+	}
+	if err := s.completeImport(ctx, st, imp, &res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// staging is what an import in progress knows besides the store.
+type staging struct {
+	id int64
+	// payouts counts, per payout id of the incoming lines, the lines and
+	// those already stored under another payout id, to recognise a payout
+	// read again from another source.
+	payouts map[string]*payoutLines
+}
+
+// payoutLines are the incoming lines of one payout: how many, and how many
+// of them are stored already under which other payout id.
+type payoutLines struct {
+	total     int
+	elsewhere map[string]int
+}
+
+func (st *staging) count(incoming, stored string, known bool) {
+	if incoming == "" {
+		return
+	}
+	p := st.payouts[incoming]
+	if p == nil {
+		p = &payoutLines{elsewhere: map[string]int{}}
+		st.payouts[incoming] = p
+	}
+	p.total++
+	if known && stored != "" && stored != incoming {
+		p.elsewhere[stored]++
+	}
+}
+
+// sameAs is the one other payout id that every incoming line of payout id
+// is stored under, or "".
+func (st *staging) sameAs(id string) string {
+	p := st.payouts[id]
+	if p == nil || len(p.elsewhere) != 1 {
+		return ""
+	}
+	for other, n := range p.elsewhere {
+		if n == p.total {
+			return other
+		}
+	}
+	return ""
+}
+
+// beginImport registers a pending import and returns its id.
+func (s *Store) beginImport(ctx context.Context, imp *bridge.SettlementImport) (int64, error) {
+	host, _ := os.Hostname()
+	var id int64
+	err := s.transact(ctx, func(tx *tx) error {
+		now := tx.now.UnixNano()
+		r, err := tx.ExecContext(ctx, `INSERT INTO settlement_pending_imports (provider, source, host, pid, started_at, touched_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, imp.Provider, imp.Source, host, os.Getpid(), now, now)
+		if err != nil {
+			return err
+		}
+		id, err = r.LastInsertId()
+		return err
+	})
+	return id, err
+}
+
+// clearAbandonedImports discards the pending imports whose process is gone
+// or that made no progress for importLease.
+func (s *Store) clearAbandonedImports(ctx context.Context) error {
+	host, _ := os.Hostname()
+	type pending struct {
+		id, pid int64
+		host    string
+		touched int64
+	}
+	var all []pending
+	err := s.view(ctx, func(tx *tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, pid, host, touched_at FROM settlement_pending_imports`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p pending
+			if err := rows.Scan(&p.id, &p.pid, &p.host, &p.touched); err != nil {
+				return err
+			}
+			all = append(all, p)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("pending imports: %w", err)
+	}
+	stale := s.now().Add(-importLease).UnixNano()
+	for _, p := range all {
+		dead := p.host == host && int(p.pid) != os.Getpid() && processGone(int(p.pid))
+		if dead || p.touched < stale {
+			if err := s.discardImport(ctx, p.id); err != nil {
+				return fmt.Errorf("clear abandoned import %d: %w", p.id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// discardImport deletes a pending import's lines, a batch per
+// transaction, then its staged updates and its mark.
+func (s *Store) discardImport(ctx context.Context, id int64) error {
+	for {
+		var n int64
+		err := s.transact(ctx, func(tx *tx) error {
+			r, err := tx.ExecContext(ctx, `DELETE FROM settlement_lines WHERE rowid IN
+				(SELECT rowid FROM settlement_lines WHERE import_id = ? LIMIT ?)`, id, bridge.SettlementBatch)
+			if err != nil {
+				return err
+			}
+			n, err = r.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return s.transact(ctx, func(tx *tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM settlement_pending_updates WHERE import_id = ?`, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM settlement_pending_imports WHERE id = ?`, id)
+		return err
+	})
+}
+
+// stageLines stores one batch of an import in one transaction: new keys
+// as lines tagged with the import, changes to lines stored before it as
+// pending updates.
+func (s *Store) stageLines(ctx context.Context, st *staging, batch []reconcile.Line, res *bridge.ImportResult) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	return s.transact(ctx, func(tx *tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE settlement_pending_imports SET touched_at = ? WHERE id = ?`, tx.now.UnixNano(), st.id)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return errors.New("another import took this one for abandoned and cleared it (it made no progress for too long); run it again")
+		}
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO settlement_lines (key, provider, source, source_line, kind, reference,
+			psp_reference, msn, gross, fee, currency, payout_id, ledger_date, open, imported_at, import_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		stored, err := tx.PrepareContext(ctx, `SELECT l.import_id, l.open, l.payout_id, p.source, p.started_at
+			FROM settlement_lines l LEFT JOIN settlement_pending_imports p ON p.id = l.import_id WHERE l.key = ?`)
+		if err != nil {
+			return err
+		}
+		defer stored.Close()
+		now := tx.now.UnixNano()
+		for _, l := range batch {
+			r, err := ins.ExecContext(ctx, l.Key, l.Provider, l.Source, l.SourceLine, l.Kind, l.Reference, l.PSPReference,
+				l.MSN, l.Gross, l.Fee, l.Currency, l.PayoutID, l.LedgerDate, boolInt(l.Open), now, st.id)
 			if err != nil {
 				return fmt.Errorf("line %d: %w", l.SourceLine, err)
 			}
 			if n, _ := r.RowsAffected(); n > 0 {
-				res.ClosedLines++
+				res.NewLines++
+				st.count(l.PayoutID, "", false)
+				continue
+			}
+			res.KnownLines++
+			var (
+				importID      int64
+				open          int
+				payoutID      string
+				pendingSource sql.NullString
+				pendingSince  sql.NullInt64
+			)
+			if err := stored.QueryRowContext(ctx, l.Key).Scan(&importID, &open, &payoutID, &pendingSource, &pendingSince); err != nil {
+				return fmt.Errorf("line %d: %w", l.SourceLine, err)
+			}
+			switch {
+			case importID == st.id:
+				// Stored by this import: not shown yet, so changed at once.
+				st.count(l.PayoutID, "", false)
+				if err := updateOwnLine(ctx, tx, st.id, l, open == 1, payoutID, res); err != nil {
+					return err
+				}
+			case pendingSource.Valid:
+				return bridge.Errorf(bridge.ECodeConflict, "import_in_progress",
+					"%s line %d: its key %s is being stored by another import (%s, started %s) that has not finished; "+
+						"run this one again once it has (an import whose process is gone is cleared by the next one)",
+					l.Source, l.SourceLine, l.Key, pendingSource.String, fromNanos(pendingSince.Int64).Format(time.RFC3339))
+			default:
+				st.count(l.PayoutID, payoutID, true)
+				if err := stageUpdate(ctx, tx, st.id, l, open == 1, payoutID); err != nil {
+					return err
+				}
 			}
 		}
+		return nil
+	})
+}
+
+// updateOwnLine applies a line that comes again within one import to the
+// line the import stored, as storing the lines one by one would.
+func updateOwnLine(ctx context.Context, tx *tx, id int64, l reconcile.Line, open bool, payoutID string, res *bridge.ImportResult) error {
+	switch {
+	case open && !l.Open:
+		if _, err := tx.ExecContext(ctx, `UPDATE settlement_lines SET open = 0, gross = ?, fee = ?,
+			payout_id = CASE WHEN payout_id = '' THEN ? ELSE payout_id END WHERE key = ? AND import_id = ?`,
+			l.Gross, l.Fee, l.PayoutID, l.Key, id); err != nil {
+			return fmt.Errorf("line %d: %w", l.SourceLine, err)
+		}
+		res.ClosedLines++
+	case payoutID == "" && l.PayoutID != "":
+		if _, err := tx.ExecContext(ctx, `UPDATE settlement_lines SET payout_id = ? WHERE key = ? AND import_id = ?`,
+			l.PayoutID, l.Key, id); err != nil {
+			return fmt.Errorf("line %d: %w", l.SourceLine, err)
+		}
 	}
+	return nil
+}
+
+// stageUpdate records what a line that comes again changes in the line
+// stored before this import; completeImport applies it. The first closed
+// line of a key closes it; the first payout id fills a missing one.
+func stageUpdate(ctx context.Context, tx *tx, id int64, l reconcile.Line, open bool, payoutID string) error {
+	var err error
+	switch {
+	case open && !l.Open:
+		_, err = tx.ExecContext(ctx, `INSERT INTO settlement_pending_updates (import_id, key, close, gross, fee, payout_id)
+			VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (import_id, key) DO UPDATE SET close = 1, gross = excluded.gross, fee = excluded.fee,
+			payout_id = CASE WHEN payout_id = '' THEN excluded.payout_id ELSE payout_id END WHERE close = 0`,
+			id, l.Key, l.Gross, l.Fee, l.PayoutID)
+	case payoutID == "" && l.PayoutID != "":
+		_, err = tx.ExecContext(ctx, `INSERT INTO settlement_pending_updates (import_id, key, close, gross, fee, payout_id)
+			VALUES (?, ?, 0, 0, 0, ?) ON CONFLICT (import_id, key) DO UPDATE SET
+			payout_id = CASE WHEN payout_id = '' THEN excluded.payout_id ELSE payout_id END`,
+			id, l.Key, l.PayoutID)
+	}
+	if err != nil {
+		return fmt.Errorf("line %d: %w", l.SourceLine, err)
+	}
+	return nil
+}
+
+// completeImport is an import's last transaction: unless its hash is
+// known, it applies the staged updates, stores the payouts, records the
+// import and removes the pending mark, which shows its lines.
+func (s *Store) completeImport(ctx context.Context, st *staging, imp *bridge.SettlementImport, res *bridge.ImportResult) error {
+	return s.transact(ctx, func(tx *tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM settlement_imports WHERE provider = ? AND hash = ?`, imp.Provider, imp.Hash).Scan(&one)
+		if err == nil {
+			return errAlreadyImported
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		r, err := tx.ExecContext(ctx, `UPDATE settlement_lines SET open = 0, gross = u.gross, fee = u.fee,
+				payout_id = CASE WHEN settlement_lines.payout_id = '' THEN u.payout_id ELSE settlement_lines.payout_id END
+			FROM settlement_pending_updates u
+			WHERE u.import_id = ? AND u.close = 1 AND u.key = settlement_lines.key AND settlement_lines.open = 1`, st.id)
+		if err != nil {
+			return fmt.Errorf("close lines: %w", err)
+		}
+		n, _ := r.RowsAffected()
+		res.ClosedLines += int(n)
+		if _, err := tx.ExecContext(ctx, `UPDATE settlement_lines SET payout_id = u.payout_id
+			FROM settlement_pending_updates u
+			WHERE u.import_id = ? AND u.payout_id <> '' AND u.key = settlement_lines.key AND settlement_lines.payout_id = ''`, st.id); err != nil {
+			return fmt.Errorf("fill payout ids: %w", err)
+		}
+		for _, p := range imp.Payouts {
+			if err := storePayout(ctx, tx, st, p, res); err != nil {
+				return fmt.Errorf("payout %s: %w", p.ID, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settlement_imports (provider, hash, source, lines, warnings, imported_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, imp.Provider, imp.Hash, imp.Source, res.NewLines+res.KnownLines,
+			strings.Join(imp.Warnings, "\n"), tx.now.UnixNano()); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM settlement_pending_updates WHERE import_id = ?`, st.id); err != nil {
+			return err
+		}
+		r, err = tx.ExecContext(ctx, `DELETE FROM settlement_pending_imports WHERE id = ?`, st.id)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return errors.New("another import took this one for abandoned and cleared it (it made no progress for too long); run it again")
+		}
+		return nil
+	})
+}
+
+// storePayout stores a new payout, with SameAs when its lines are all
+// another payout's, or moves a known payout's From earlier.
+func storePayout(ctx context.Context, tx *tx, st *staging, p reconcile.Payout, res *bridge.ImportResult) error {
+	var from, date string
+	err := tx.QueryRowContext(ctx, `SELECT from_date, date FROM settlement_payouts WHERE provider = ? AND id = ?`,
+		p.Provider, p.ID).Scan(&from, &date)
+	if err == nil {
+		if cmp.Or(p.From, p.Date) < cmp.Or(from, date) {
+			_, err = tx.ExecContext(ctx, `UPDATE settlement_payouts SET from_date = ?, opening = ? WHERE provider = ? AND id = ?`,
+				cmp.Or(p.From, p.Date), p.Opening, p.Provider, p.ID)
+		}
+		return err
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	sameAs := p.SameAs
+	if other := st.sameAs(p.ID); sameAs == "" && other != "" {
+		var otherSameAs string
+		err := tx.QueryRowContext(ctx, `SELECT same_as FROM settlement_payouts
+			WHERE provider = ? AND id = ? AND currency = ? AND amount = ?`, p.Provider, other, p.Currency, p.Amount).Scan(&otherSameAs)
+		switch {
+		case err == nil:
+			sameAs = cmp.Or(otherSameAs, other)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO settlement_payouts (provider, id, msn, date, amount, currency, gross, source,
+			from_date, opening, same_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Provider, p.ID, p.MSN, p.Date, p.Amount, p.Currency, boolInt(p.Gross), p.Source, p.From, p.Opening, sameAs); err != nil {
+		return err
+	}
+	res.NewPayouts++
 	return nil
 }
 
@@ -111,7 +459,9 @@ func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]reconci
 	err := s.view(ctx, func(tx *tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT key, provider, source, source_line, kind, reference, psp_reference, msn,
 			gross, fee, currency, payout_id, ledger_date, open
-			FROM settlement_lines WHERE ledger_date >= ? AND ledger_date <= ? ORDER BY provider, ledger_date, key`, from, to)
+			FROM settlement_lines WHERE ledger_date >= ? AND ledger_date <= ?
+			AND import_id NOT IN (SELECT id FROM settlement_pending_imports)
+			ORDER BY provider, ledger_date, key`, from, to)
 		if err != nil {
 			return err
 		}
@@ -138,7 +488,7 @@ func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]reconci
 func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]reconcile.Payout, error) {
 	out := []reconcile.Payout{}
 	err := s.view(ctx, func(tx *tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT provider, id, msn, date, amount, currency, gross, source
+		rows, err := tx.QueryContext(ctx, `SELECT provider, id, msn, date, amount, currency, gross, source, from_date, opening, same_as
 			FROM settlement_payouts WHERE date >= ? AND date <= ? ORDER BY provider, date, id`, from, to)
 		if err != nil {
 			return err
@@ -147,7 +497,8 @@ func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]recon
 		for rows.Next() {
 			var p reconcile.Payout
 			var gross int
-			if err := rows.Scan(&p.Provider, &p.ID, &p.MSN, &p.Date, &p.Amount, &p.Currency, &gross, &p.Source); err != nil {
+			if err := rows.Scan(&p.Provider, &p.ID, &p.MSN, &p.Date, &p.Amount, &p.Currency, &gross, &p.Source,
+				&p.From, &p.Opening, &p.SameAs); err != nil {
 				return err
 			}
 			p.Gross = gross == 1
