@@ -65,6 +65,11 @@ func (s *Store) importSettlement(ctx context.Context, imp *bridge.SettlementImpo
 	if err := s.clearAbandonedImports(ctx); err != nil {
 		return res, err
 	}
+	restore, err := s.tuneWriter(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer restore()
 	id, err := s.beginImport(ctx, imp)
 	if err != nil {
 		return res, err
@@ -152,6 +157,32 @@ func (st *staging) sameAs(id string) string {
 		}
 	}
 	return ""
+}
+
+// importCacheKiB is the page cache of the writer while it imports: the
+// default 2 MiB makes a million-line import re-read and spill index pages
+// for every batch, which is most of its time.
+const importCacheKiB = 64 << 10
+
+// tuneWriter gives the single writer connection a page cache fit for an
+// import, and statement journals in memory (a multi-row insert writes
+// one), and returns what restores its own cache size.
+func (s *Store) tuneWriter(ctx context.Context) (restore func(), err error) {
+	var old int64
+	if err := s.write.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&old); err != nil {
+		return nil, fmt.Errorf("cache size: %w", err)
+	}
+	if _, err := s.write.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, importCacheKiB)); err != nil {
+		return nil, fmt.Errorf("cache size: %w", err)
+	}
+	if _, err := s.write.ExecContext(ctx, `PRAGMA temp_store = MEMORY`); err != nil {
+		return nil, fmt.Errorf("temp store: %w", err)
+	}
+	return func() {
+		// The writer is one connection for the life of the store: give
+		// the memory back to the rest of the service.
+		_, _ = s.write.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA cache_size = %d`, old))
+	}, nil
 }
 
 // beginImport registers a pending import and returns its id.
@@ -242,8 +273,10 @@ func (s *Store) discardImport(ctx context.Context, id int64) error {
 }
 
 // stageLines stores one batch of an import in one transaction: new keys
-// as lines tagged with the import, changes to lines stored before it as
-// pending updates.
+// as lines tagged with the import, inserted insertRows at a time, and
+// changes to lines stored before it as pending updates. The batch's keys
+// are looked up first, lookupKeys at a time, so that each line is known to
+// be new or stored before it is written.
 func (s *Store) stageLines(ctx context.Context, st *staging, batch []reconcile.Line, res *bridge.ImportResult) error {
 	if len(batch) == 0 {
 		return nil
@@ -256,63 +289,159 @@ func (s *Store) stageLines(ctx context.Context, st *staging, batch []reconcile.L
 		if n, _ := r.RowsAffected(); n == 0 {
 			return errors.New("another import took this one for abandoned and cleared it (it made no progress for too long); run it again")
 		}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO settlement_lines (key, provider, source, source_line, kind, reference,
-			psp_reference, msn, gross, fee, currency, payout_id, ledger_date, open, imported_at, import_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`)
+		stored, err := lookupLines(ctx, tx, batch)
 		if err != nil {
 			return err
 		}
-		defer ins.Close()
-		stored, err := tx.PrepareContext(ctx, `SELECT l.import_id, l.open, l.payout_id, p.source, p.started_at
-			FROM settlement_lines l LEFT JOIN settlement_pending_imports p ON p.id = l.import_id WHERE l.key = ?`)
-		if err != nil {
-			return err
-		}
-		defer stored.Close()
-		now := tx.now.UnixNano()
+		fresh := make([]reconcile.Line, 0, len(batch))
+		inBatch := map[string]int{} // key → its place in fresh
 		for _, l := range batch {
-			r, err := ins.ExecContext(ctx, l.Key, l.Provider, l.Source, l.SourceLine, l.Kind, l.Reference, l.PSPReference,
-				l.MSN, l.Gross, l.Fee, l.Currency, l.PayoutID, l.LedgerDate, boolInt(l.Open), now, st.id)
-			if err != nil {
-				return fmt.Errorf("line %d: %w", l.SourceLine, err)
+			if i, ok := inBatch[l.Key]; ok {
+				// New in this batch and here again: as storing the lines
+				// one by one would.
+				res.KnownLines++
+				st.count(l.PayoutID, "", false)
+				f := &fresh[i]
+				switch {
+				case f.Open && !l.Open:
+					f.Open, f.Gross, f.Fee = false, l.Gross, l.Fee
+					f.PayoutID = cmp.Or(f.PayoutID, l.PayoutID)
+					res.ClosedLines++
+				case f.PayoutID == "" && l.PayoutID != "":
+					f.PayoutID = l.PayoutID
+				}
+				continue
 			}
-			if n, _ := r.RowsAffected(); n > 0 {
+			k, ok := stored[l.Key]
+			if !ok {
+				inBatch[l.Key] = len(fresh)
+				fresh = append(fresh, l)
 				res.NewLines++
 				st.count(l.PayoutID, "", false)
 				continue
 			}
 			res.KnownLines++
-			var (
-				importID      int64
-				open          int
-				payoutID      string
-				pendingSource sql.NullString
-				pendingSince  sql.NullInt64
-			)
-			if err := stored.QueryRowContext(ctx, l.Key).Scan(&importID, &open, &payoutID, &pendingSource, &pendingSince); err != nil {
-				return fmt.Errorf("line %d: %w", l.SourceLine, err)
-			}
 			switch {
-			case importID == st.id:
+			case k.importID == st.id:
 				// Stored by this import: not shown yet, so changed at once.
 				st.count(l.PayoutID, "", false)
-				if err := updateOwnLine(ctx, tx, st.id, l, open == 1, payoutID, res); err != nil {
+				if err := updateOwnLine(ctx, tx, st.id, l, k.open, k.payoutID, res); err != nil {
 					return err
 				}
-			case pendingSource.Valid:
+			case k.pendingSource.Valid:
 				return bridge.Errorf(bridge.ECodeConflict, "import_in_progress",
 					"%s line %d: its key %s is being stored by another import (%s, started %s) that has not finished; "+
 						"run this one again once it has (an import whose process is gone is cleared by the next one)",
-					l.Source, l.SourceLine, l.Key, pendingSource.String, fromNanos(pendingSince.Int64).Format(time.RFC3339))
+					l.Source, l.SourceLine, l.Key, k.pendingSource.String, fromNanos(k.pendingSince.Int64).Format(time.RFC3339))
 			default:
-				st.count(l.PayoutID, payoutID, true)
-				if err := stageUpdate(ctx, tx, st.id, l, open == 1, payoutID); err != nil {
+				st.count(l.PayoutID, k.payoutID, true)
+				if err := stageUpdate(ctx, tx, st.id, l, k.open, k.payoutID); err != nil {
 					return err
 				}
 			}
+			// What this line did to the stored one, for a later line of
+			// the same key in this batch.
+			if k.open && !l.Open {
+				k.open = false
+			}
+			k.payoutID = cmp.Or(k.payoutID, l.PayoutID)
+			stored[l.Key] = k
 		}
-		return nil
+		return insertLines(ctx, tx, st.id, fresh)
 	})
+}
+
+// Statement sizes of a batch: keys looked up, and lines inserted, by one
+// statement (SQLite allows 32766 parameters).
+const (
+	lookupKeys = 500
+	insertRows = 100
+)
+
+// storedLine is what a batch needs of a line already stored.
+type storedLine struct {
+	importID      int64
+	open          bool
+	payoutID      string
+	pendingSource sql.NullString // set when the line's import is pending
+	pendingSince  sql.NullInt64
+}
+
+// lookupLines returns the stored lines of the batch's keys.
+func lookupLines(ctx context.Context, tx *tx, batch []reconcile.Line) (map[string]storedLine, error) {
+	out := map[string]storedLine{}
+	args := make([]any, 0, lookupKeys)
+	for start := 0; start < len(batch); start += lookupKeys {
+		part := batch[start:min(start+lookupKeys, len(batch))]
+		args = args[:0]
+		for _, l := range part {
+			args = append(args, l.Key)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT l.key, l.import_id, l.open, l.payout_id, p.source, p.started_at
+			FROM settlement_lines l LEFT JOIN settlement_pending_imports p ON p.id = l.import_id
+			WHERE l.key IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up lines: %w", err)
+		}
+		for rows.Next() {
+			var key string
+			var k storedLine
+			var open int
+			if err := rows.Scan(&key, &k.importID, &open, &k.payoutID, &k.pendingSource, &k.pendingSince); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("look up lines: %w", err)
+			}
+			k.open = open == 1
+			out[key] = k
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("look up lines: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("look up lines: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// insertLines inserts new lines tagged with the import, insertRows to a
+// statement. The keys are known to be new: a conflict is an error, never a
+// line silently dropped.
+func insertLines(ctx context.Context, tx *tx, importID int64, lines []reconcile.Line) error {
+	const cols = 16
+	stmt := func(n int) string {
+		return `INSERT INTO settlement_lines (key, provider, source, source_line, kind, reference,
+			psp_reference, msn, gross, fee, currency, payout_id, ledger_date, open, imported_at, import_id) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ")
+	}
+	var full *sql.Stmt
+	if len(lines) >= insertRows {
+		var err error
+		if full, err = tx.PrepareContext(ctx, stmt(insertRows)); err != nil {
+			return err
+		}
+		defer full.Close()
+	}
+	now := tx.now.UnixNano()
+	args := make([]any, 0, insertRows*cols)
+	for start := 0; start < len(lines); start += insertRows {
+		part := lines[start:min(start+insertRows, len(lines))]
+		args = args[:0]
+		for _, l := range part {
+			args = append(args, l.Key, l.Provider, l.Source, l.SourceLine, l.Kind, l.Reference, l.PSPReference,
+				l.MSN, l.Gross, l.Fee, l.Currency, l.PayoutID, l.LedgerDate, boolInt(l.Open), now, importID)
+		}
+		var err error
+		if len(part) == insertRows {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, stmt(len(part)), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("lines %d to %d: %w", part[0].SourceLine, part[len(part)-1].SourceLine, err)
+		}
+	}
+	return nil
 }
 
 // updateOwnLine applies a line that comes again within one import to the
