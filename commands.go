@@ -134,7 +134,12 @@ func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, 
 		return errors.New("settlements import: give exactly one FILE")
 	}
 	path := fs.Arg(0)
-	data, err := readWithProgress(ctx, path, stderr)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
 	if err != nil {
 		return err
 	}
@@ -145,13 +150,16 @@ func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, 
 	defer closeStore()
 	svc := a.finance
 	start := time.Now()
-	fmt.Fprintf(stderr, "parsing and storing %s … ", path)
 	var res bridge.ImportResult
 	var warnings []string
 	name := path[strings.LastIndex(path, "/")+1:]
+	// The file is read once, by the parser, as the store takes its lines:
+	// the bar follows both.
+	bar := &progress{total: info.Size(), w: stderr, label: "importing " + name}
+	file := &progressReader{r: f, p: bar}
 	switch *provider {
 	case string(reconcile.Vipps):
-		res, warnings, err = svc.ImportVippsFile(ctx, name, data)
+		res, warnings, err = svc.ImportVippsFile(ctx, name, file, bar.setLines)
 	case string(reconcile.Kustom):
 		opt := klarna.CSVOptions{}
 		if *separator != "" {
@@ -160,10 +168,11 @@ func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, 
 		if *columns != "" {
 			opt.Columns = strings.Split(*columns, ",")
 		}
-		res, err = svc.ImportKustomCSV(ctx, name, data, opt)
+		res, err = svc.ImportKustomCSV(ctx, name, file, opt, bar.setLines)
 	default:
 		return fmt.Errorf("settlements import: -provider must be vipps or kustom, not %q", *provider)
 	}
+	bar.done()
 	if err != nil {
 		fmt.Fprintln(stderr, "failed")
 		return err
@@ -208,62 +217,57 @@ func reconcileCommand(ctx context.Context, cfg *config.Config, args []string, st
 	return fmt.Errorf("reconcile: -format must be csv or json, not %q", *format)
 }
 
-// readWithProgress reads a file and draws a progress bar on w as it goes;
-// it stops when ctx ends (Ctrl-C).
-func readWithProgress(ctx context.Context, path string, w io.Writer) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	p := &progress{total: info.Size(), w: w, label: "reading " + path}
-	data := make([]byte, 0, info.Size())
-	buf := make([]byte, 1<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			p.done()
-			return nil, err
-		}
-		n, err := f.Read(buf)
-		data = append(data, buf[:n]...)
-		p.add(int64(n))
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	p.done()
-	return data, nil
+// progressReader is a file whose reads move a progress bar.
+type progressReader struct {
+	r io.Reader
+	p *progress
 }
 
-// progress draws "label [#####-----] 45% 12.3/27.0 MiB" on one line.
+func (r *progressReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.p.add(int64(n))
+	return n, err
+}
+
+// progress draws "label [#####-----] 45% 12.3/27.0 MiB, 120000 lines" on
+// one line: the share of the file the parser has read and the lines handed
+// to the store, at most every tenth of a second.
 type progress struct {
 	total, n int64
+	lines    int
 	w        io.Writer
 	label    string
-	lastPct  int
+	drawn    time.Time
 }
 
 func (p *progress) add(n int64) {
 	p.n += n
+	p.draw(p.n == p.total)
+}
+
+func (p *progress) setLines(n int) {
+	p.lines = n
+	p.draw(false)
+}
+
+func (p *progress) draw(force bool) {
+	if now := time.Now(); force || now.Sub(p.drawn) >= 100*time.Millisecond {
+		p.drawn = now
+	} else {
+		return
+	}
 	pct := 100
 	if p.total > 0 {
 		pct = int(p.n * 100 / p.total)
 	}
-	if pct == p.lastPct && p.n != p.total {
-		return
-	}
-	p.lastPct = pct
 	const width = 30
 	fill := pct * width / 100
-	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%% %.1f/%.1f MiB", p.label, strings.Repeat("#", fill), strings.Repeat("-", width-fill),
-		pct, float64(p.n)/(1<<20), float64(p.total)/(1<<20))
+	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%% %.1f/%.1f MiB, %d lines", p.label, strings.Repeat("#", fill), strings.Repeat("-", width-fill),
+		pct, float64(p.n)/(1<<20), float64(p.total)/(1<<20), p.lines)
 }
 
-func (p *progress) done() { fmt.Fprintln(p.w) }
+// done draws the final state and ends the line.
+func (p *progress) done() {
+	p.draw(true)
+	fmt.Fprintln(p.w)
+}

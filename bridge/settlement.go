@@ -1,21 +1,59 @@
 package bridge
 
 import (
+	"iter"
 	"time"
 
 	"vippskco/bridge/reconcile"
 )
 
 // SettlementImport is one file or one API pull.
+//
+// Its lines are Lines followed by what Stream yields. An API pull, whose
+// lines are few, sets Lines; a file import sets Stream, which parses the
+// file as the store drains it, so that no more than a batch of lines is in
+// memory whatever the size of the file. The store reads Hash, Payouts and
+// Warnings only once every line is drained: a streaming parser fills them
+// in as it goes (the hash of the bytes it read, the payouts of the
+// settlements it closed).
 type SettlementImport struct {
 	Provider reconcile.Provider
 	Source   string
 	// Hash is the SHA-256 of the file, or of the API pages, hex.
-	Hash     string
-	Lines    []reconcile.Line
+	Hash  string
+	Lines []reconcile.Line
+	// Stream, when set, yields the lines after Lines. An error it yields
+	// ends the import, and nothing of it is kept. It is ranged over once:
+	// a store must not replay it.
+	Stream   iter.Seq2[reconcile.Line, error]
 	Payouts  []reconcile.Payout
 	Warnings []string
 }
+
+// AllLines yields Lines and then the lines of Stream.
+func (imp *SettlementImport) AllLines() iter.Seq2[reconcile.Line, error] {
+	return func(yield func(reconcile.Line, error) bool) {
+		for _, l := range imp.Lines {
+			if !yield(l, nil) {
+				return
+			}
+		}
+		if imp.Stream == nil {
+			return
+		}
+		for l, err := range imp.Stream {
+			if !yield(l, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// SettlementBatch is how many lines a store writes at a time while it
+// drains an import: small enough that a batch costs little memory and
+// holds a write lock briefly, large enough that a million lines take a
+// few hundred round trips.
+const SettlementBatch = 5000
 
 // ImportResult says what an import changed.
 type ImportResult struct {

@@ -167,11 +167,24 @@ type WebhookReplayStore interface {
 // and payouts imported from the providers' reports, the feed cursors of those
 // imports, and the money our payments moved.
 type SettlementStore interface {
-	// ImportSettlement stores an import's lines and payouts in one
-	// transaction. Lines whose Key is known are left alone, except that a
-	// line stored as Open becomes closed when it comes again closed; payouts
-	// are keyed by (provider, ID). An import whose (provider, hash) was
-	// imported before reports AlreadyImported and changes nothing.
+	// ImportSettlement drains imp.AllLines() in batches of SettlementBatch
+	// lines, then reads imp.Hash, Payouts and Warnings, and stores the
+	// import all or nothing as readers see it: SettlementLines shows none
+	// of its lines until all of them and its payouts are stored, and an
+	// import that fails, is cancelled or is killed shows nothing (see each
+	// store for how). Memory is bounded by a batch, not by the import.
+	//
+	// Lines whose Key is known are left alone, except that a line stored
+	// as Open becomes closed, with the closed day's gross and fee, when it
+	// comes again closed, and a line stored without a PayoutID takes the
+	// one it comes again with. Payouts are keyed by (provider, ID); a known
+	// payout is left alone except that one seen again with an earlier From
+	// takes that From and its Opening. A new payout whose lines in this
+	// import are all stored already under one other payout of the same
+	// provider, currency and amount is the same money read from another
+	// source (the Report API and a portal file): it is stored with SameAs
+	// naming that payout. An import whose (provider, hash) was imported
+	// before reports AlreadyImported and changes nothing.
 	ImportSettlement(ctx context.Context, imp *SettlementImport) (ImportResult, error)
 	// SettlementLines returns the lines with from <= LedgerDate <= to
 	// (YYYY-MM-DD), ordered by provider, ledger date and key.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"vippskco/bridge/reconcile"
 	"vippskco/vipps"
 )
 
@@ -294,17 +295,32 @@ func CheckNotificationState(state string) error {
 		state, NotificationPending, NotificationDelivered, NotificationFailed)
 }
 
-// Validate refuses an import that cannot be recorded: one without the
-// provider and hash that tell whether it was imported before, or with a line
-// without the key that tells whether the line is known.
+// Validate refuses an import that cannot be started: one without a
+// provider. The hash and the lines are checked as the store drains them
+// (ValidateHash, ValidateSettlementLine), since a streaming import knows
+// them only then.
 func (imp *SettlementImport) Validate() error {
-	if imp.Provider == "" || imp.Hash == "" {
-		return Errorf(ECodeInvalid, "", "an import needs a provider and a hash")
+	if imp.Provider == "" {
+		return Errorf(ECodeInvalid, "", "an import needs a provider")
 	}
-	for _, l := range imp.Lines {
-		if l.Key == "" {
-			return Errorf(ECodeInvalid, "", "%s line %d has no key", l.Source, l.SourceLine)
-		}
+	return nil
+}
+
+// ValidateHash checks what a store reads once an import's lines are
+// drained: the hash that makes importing the same file twice change
+// nothing.
+func (imp *SettlementImport) ValidateHash() error {
+	if imp.Hash == "" {
+		return Errorf(ECodeInvalid, "", "an import needs a hash")
+	}
+	return nil
+}
+
+// ValidateSettlementLine checks one line of an import as a store receives
+// it: a line without a key could never be recognised when it comes again.
+func ValidateSettlementLine(l reconcile.Line) error {
+	if l.Key == "" {
+		return Errorf(ECodeInvalid, "", "%s line %d has no key", l.Source, l.SourceLine)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -363,26 +364,44 @@ func TestCheckNotificationState(t *testing.T) {
 	}
 }
 
+// TestSettlementImportValidate: an import starts only with a provider; its
+// hash, which a streamed file gives only at its end, and each line's key
+// are checked apart, as the store drains the lines.
 func TestSettlementImportValidate(t *testing.T) {
 	line := reconcile.Line{Key: "vipps:1", Source: "report.csv", SourceLine: 2}
 	tests := []struct {
 		name string
-		imp  bridge.SettlementImport
+		err  error
 		want string
 	}{
-		{"complete", bridge.SettlementImport{Provider: "vipps", Hash: "ab12", Lines: []reconcile.Line{line}}, ""},
-		{"no lines", bridge.SettlementImport{Provider: "vipps", Hash: "ab12"}, ""},
-		{"no provider", bridge.SettlementImport{Hash: "ab12"}, "an import needs a provider and a hash"},
-		{"no hash", bridge.SettlementImport{Provider: "vipps"}, "an import needs a provider and a hash"},
-		{"a line without key", bridge.SettlementImport{Provider: "vipps", Hash: "ab12", Lines: []reconcile.Line{
-			line, {Source: "report.csv", SourceLine: 3},
-		}}, "report.csv line 3 has no key"},
+		{"with a provider", (&bridge.SettlementImport{Provider: "vipps"}).Validate(), ""},
+		{"no provider", (&bridge.SettlementImport{Hash: "ab12"}).Validate(), "an import needs a provider"},
+		{"with a hash", (&bridge.SettlementImport{Provider: "vipps", Hash: "ab12"}).ValidateHash(), ""},
+		{"no hash", (&bridge.SettlementImport{Provider: "vipps"}).ValidateHash(), "an import needs a hash"},
+		{"a line with a key", bridge.ValidateSettlementLine(line), ""},
+		{"a line without key", bridge.ValidateSettlementLine(reconcile.Line{Source: "report.csv", SourceLine: 3}), "report.csv line 3 has no key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			requireInvalid(t, tt.want, tt.imp.Validate())
+			requireInvalid(t, tt.want, tt.err)
 		})
 	}
+}
+
+// TestSettlementImportAllLines: Lines come first, then the stream, which
+// stops at its first error.
+func TestSettlementImportAllLines(t *testing.T) {
+	boom := errors.New("boom")
+	imp := &bridge.SettlementImport{Lines: []reconcile.Line{{Key: "a"}}, Stream: func(yield func(reconcile.Line, error) bool) {
+		_ = yield(reconcile.Line{Key: "b"}, nil) && yield(reconcile.Line{}, boom) && yield(reconcile.Line{Key: "c"}, nil)
+	}}
+	var keys []string
+	var errs []error
+	for l, err := range imp.AllLines() {
+		keys, errs = append(keys, l.Key), append(errs, err)
+	}
+	require.Equal(t, []string{"a", "b", ""}, keys)
+	require.Equal(t, []error{nil, nil, boom}, errs)
 }
 
 func TestMovementKind(t *testing.T) {

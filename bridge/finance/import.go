@@ -1,12 +1,15 @@
 package finance
 
 import (
-	"bytes"
+	"bufio"
 	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"vippskco/bridge"
@@ -15,58 +18,237 @@ import (
 	"vippskco/vipps/settlement"
 )
 
+// Progress, when not nil, is called by an import with the number of lines
+// handed to the store so far. The store writes them in batches of
+// bridge.SettlementBatch, so all but the last batch of them are stored.
+type Progress func(lines int)
+
+// MaxSpooledXLSX is the largest XLSX file an import takes. An XLSX is a
+// zip, which is read from its end: a stream (an upload) is written to a
+// temporary file first, never held in memory.
+const MaxSpooledXLSX = 256 << 20
+
 // ImportVippsFile imports a Vipps settlement report from the business
 // portal (XML v3, CSV or XLSX; the format is read from the content). Gross,
 // fee and net per transaction, fee signs normalised; each settlement's
 // payout. Importing the same file twice changes nothing.
-func (s *Service) ImportVippsFile(ctx context.Context, name string, data []byte) (bridge.ImportResult, []string, error) {
-	rep, err := parseUnlessCancelled(ctx, func() (*settlement.Report, error) { return settlement.Parse(name, data) })
-	if ctx.Err() != nil {
-		return bridge.ImportResult{}, nil, ctx.Err()
+//
+// The file is read once, from r, as the store takes its lines: a CSV is
+// parsed line by line into batches of the store, so memory does not grow
+// with the file; an XML report is parsed whole and an XLSX written to a
+// temporary file (at most MaxSpooledXLSX) and parsed from there. The hash
+// that recognises the file again is that of the bytes read. A file that
+// fails to parse stores nothing.
+func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader, progress Progress) (bridge.ImportResult, []string, error) {
+	h := sha256.New()
+	br := bufio.NewReaderSize(io.TeeReader(r, h), settlement.SniffLen)
+	head, err := br.Peek(settlement.SniffLen)
+	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+		return bridge.ImportResult{}, nil, err
 	}
+	format, err := settlement.Sniff(name, head)
 	if err != nil {
-		return bridge.ImportResult{}, nil, &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
+		return bridge.ImportResult{}, nil, malformed(err)
 	}
-	imp := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: name, Hash: hashOf(data), Warnings: rep.Warnings}
-	for _, p := range rep.Check() {
-		imp.Warnings = append(imp.Warnings, fmt.Sprint(p))
+	imp := &bridge.SettlementImport{Provider: reconcile.Vipps, Source: name}
+	m := &vippsMapper{s: s, name: name, nets: map[settlementKey]int64{}}
+	var parse func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error)
+	switch format {
+	case settlement.FormatCSV:
+		parse = func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
+			return settlement.ParseCSVFunc(br, name, fn)
+		}
+	case settlement.FormatXML:
+		parse = func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
+			return wholeReport(settlement.ParseXML(br, name))(fn)
+		}
+	case settlement.FormatXLSX:
+		f, size, err := spool(br, MaxSpooledXLSX)
+		if err != nil {
+			return bridge.ImportResult{}, nil, err
+		}
+		defer f.Close()
+		parse = func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
+			return wholeReport(settlement.ParseXLSX(f, size, name))(fn)
+		}
 	}
-	for _, st := range rep.Settlements {
-		msn := cmp.Or(st.MSN, rep.MSN)
-		cur := cmp.Or(st.Currency, rep.Currency, s.currencyOfMSN(msn))
-		for _, t := range st.Transactions {
-			date := cmp.Or(t.SalesDate, st.Date)
-			imp.Lines = append(imp.Lines, reconcile.Line{
-				Provider: reconcile.Vipps, Source: name, SourceLine: t.Line,
-				Key:  vippsLineKey(t.TransactionID, t.Kind),
-				Kind: reconcile.Kind(t.Kind), Reference: t.OrderID, PSPReference: t.TransactionID, MSN: msn,
-				Gross: t.Gross, Fee: t.Fee, Currency: cur, PayoutID: st.ID, LedgerDate: date,
+	imp.Stream = func(yield func(reconcile.Line, error) bool) {
+		n := 0
+		rep, problems, err := guardParser(yield, func(emit func(reconcile.Line) bool) (*settlement.Report, []settlement.Problem, error) {
+			return parse(func(st settlement.Settlement, t settlement.Transaction) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if !emit(m.line(st, t)) {
+					return errStopped
+				}
+				if n++; progress != nil {
+					progress(n)
+				}
+				return nil
 			})
+		})
+		if errors.Is(err, errStopped) {
+			return
 		}
-		if st.ID != "" {
-			imp.Payouts = append(imp.Payouts, reconcile.Payout{
-				Provider: reconcile.Vipps, ID: st.ID, MSN: msn, Date: st.Date, Amount: paidOut(st), Currency: cur,
-				Gross: st.Type == settlement.TypeGross, Source: name,
-			})
+		if err == nil {
+			_, err = io.Copy(io.Discard, br) // the hash covers the whole file
 		}
+		if err != nil {
+			if ctx.Err() == nil {
+				err = malformed(err)
+			}
+			yield(reconcile.Line{}, err)
+			return
+		}
+		imp.Hash = hex.EncodeToString(h.Sum(nil))
+		imp.Warnings = append(imp.Warnings, rep.Warnings...)
+		for _, p := range problems {
+			imp.Warnings = append(imp.Warnings, fmt.Sprint(p))
+		}
+		imp.Payouts = m.payouts(rep)
 	}
 	res, err := s.Store.ImportSettlement(ctx, imp)
-	return res, imp.Warnings, err
+	if err != nil {
+		return bridge.ImportResult{}, nil, err
+	}
+	return res, imp.Warnings, nil
+}
+
+// errStopped ends a parse whose lines the store no longer takes.
+var errStopped = errors.New("the import stopped taking lines")
+
+// malformed is a file that does not parse: the caller's to fix.
+func malformed(err error) error {
+	return &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
+}
+
+// wholeReport hands the transactions of a report parsed whole to fn, as
+// ParseCSVFunc does while it parses, and returns the report without them.
+func wholeReport(rep *settlement.Report, err error) func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
+	return func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
+		if err != nil {
+			return nil, nil, err
+		}
+		problems := rep.Check()
+		for i := range rep.Settlements {
+			st := &rep.Settlements[i]
+			// What the report states once for all its settlements.
+			st.MSN, st.Currency = cmp.Or(st.MSN, rep.MSN), cmp.Or(st.Currency, rep.Currency)
+			for _, t := range st.Transactions {
+				if err := fn(*st, t); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+		return rep, problems, nil
+	}
+}
+
+// guardParser runs a parse that hands lines to emit, which passes them to
+// yield. A parser that panics on hostile input fails this file with an
+// error instead of taking the process down; a panic of the store, while
+// it takes a line, is not the parser's and goes on.
+func guardParser[R any](yield func(reconcile.Line, error) bool, parse func(emit func(reconcile.Line) bool) (R, []settlement.Problem, error)) (rep R, problems []settlement.Problem, err error) {
+	inStore := false
+	defer func() {
+		if inStore {
+			return
+		}
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the parser failed on this file: %v", r)
+		}
+	}()
+	return parse(func(l reconcile.Line) bool {
+		inStore = true
+		ok := yield(l, nil)
+		inStore = false
+		return ok
+	})
+}
+
+// spool copies r into a temporary file, removed when the file is closed,
+// refusing more than limit bytes.
+func spool(r io.Reader, limit int64) (*spooled, int64, error) {
+	f, err := os.CreateTemp("", "vippskco-import-*")
+	if err != nil {
+		return nil, 0, err
+	}
+	sf := &spooled{File: f}
+	n, err := io.Copy(f, io.LimitReader(r, limit+1))
+	switch {
+	case err != nil:
+		sf.Close()
+		return nil, 0, err
+	case n > limit:
+		sf.Close()
+		return nil, 0, bridge.Errorf(bridge.ECodeInvalid, "file_too_large", "an XLSX file can be at most %d MiB", limit>>20)
+	}
+	return sf, n, nil
+}
+
+// spooled is a temporary file that Close also removes.
+type spooled struct{ *os.File }
+
+func (f *spooled) Close() error {
+	err := f.File.Close()
+	if rerr := os.Remove(f.Name()); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// settlementKey names a settlement in a file: an id may repeat across
+// sales units in the portal's table.
+type settlementKey struct{ msn, id string }
+
+// vippsMapper turns a Vipps file's transactions into lines and its
+// settlements into payouts, keeping of the file only each settlement's
+// net so far.
+type vippsMapper struct {
+	s    *Service
+	name string
+	nets map[settlementKey]int64
+}
+
+func (m *vippsMapper) line(st settlement.Settlement, t settlement.Transaction) reconcile.Line {
+	msn := st.MSN
+	cur := cmp.Or(st.Currency, m.s.currencyOfMSN(msn))
+	m.nets[settlementKey{msn, st.ID}] += t.Net
+	return reconcile.Line{
+		Provider: reconcile.Vipps, Source: m.name, SourceLine: t.Line,
+		Key:  vippsLineKey(t.TransactionID, t.Kind),
+		Kind: reconcile.Kind(t.Kind), Reference: t.OrderID, PSPReference: t.TransactionID, MSN: msn,
+		Gross: t.Gross, Fee: t.Fee, Currency: cur, PayoutID: st.ID, LedgerDate: cmp.Or(t.SalesDate, st.Date),
+	}
+}
+
+// payouts are the report's settlements as payouts, once every transaction
+// is read.
+func (m *vippsMapper) payouts(rep *settlement.Report) []reconcile.Payout {
+	var out []reconcile.Payout
+	for _, st := range rep.Settlements {
+		if st.ID == "" {
+			continue
+		}
+		msn := cmp.Or(st.MSN, rep.MSN)
+		out = append(out, reconcile.Payout{
+			Provider: reconcile.Vipps, ID: st.ID, MSN: msn, Date: st.Date, Amount: paidOut(st, m.nets[settlementKey{st.MSN, st.ID}]),
+			Currency: cmp.Or(st.Currency, rep.Currency, m.s.currencyOfMSN(msn)), Gross: st.Type == settlement.TypeGross, Source: m.name,
+		})
+	}
+	return out
 }
 
 // paidOut is what a settlement paid out: the settled amount when the file
 // states one, else its stated net (the CSV report states no settled
-// amount), else the sum of its transactions' net.
-func paidOut(st settlement.Settlement) int64 {
+// amount), else net, the sum of its transactions' net.
+func paidOut(st settlement.Settlement, net int64) int64 {
 	switch {
 	case st.Stated.Has(settlement.TotalSettled):
 		return st.Settled
 	case st.Stated.Has(settlement.TotalNet):
 		return st.Net
-	}
-	var net int64
-	for _, t := range st.Transactions {
-		net += t.Net
 	}
 	return net
 }
@@ -78,64 +260,67 @@ func vippsLineKey(pspReference, kind string) string {
 	return "vipps:" + kind + ":" + pspReference
 }
 
-// parseUnlessCancelled runs a parser, which takes no context, and returns
-// as soon as ctx ends (Ctrl-C on a large file) instead of when the parse
-// does; the abandoned parse only reads memory and finishes on its own. A
-// panic in the parser is an error for this file, not a crash.
-func parseUnlessCancelled[T any](ctx context.Context, parse func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		// A parser that panics on hostile input must not take the server
-		// down: outside the request's goroutine no HTTP recovery catches it.
-		defer func() {
-			if r := recover(); r != nil {
-				done <- result{err: fmt.Errorf("the parser failed on this file: %v", r)}
-			}
-		}()
-		v, err := parse()
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
-}
-
 // ImportKustomCSV imports a Kustom (Klarna) settlement CSV report. Amounts
 // are decimal major units in the file and minor units here; opt sets the
-// separator and column order when the file has no usable header.
-func (s *Service) ImportKustomCSV(ctx context.Context, name string, data []byte, opt klarna.CSVOptions) (bridge.ImportResult, error) {
-	rep, err := parseUnlessCancelled(ctx, func() (*klarna.SettlementCSV, error) {
-		return klarna.ParseSettlementCSV(bytes.NewReader(data), name, opt)
-	})
-	if ctx.Err() != nil {
-		return bridge.ImportResult{}, ctx.Err()
-	}
+// separator and column order when the file has no usable header. The file
+// is read once, row by row, as the store takes its lines; its hash is that
+// of the bytes read. A file that fails to parse stores nothing.
+func (s *Service) ImportKustomCSV(ctx context.Context, name string, r io.Reader, opt klarna.CSVOptions, progress Progress) (bridge.ImportResult, error) {
+	h := sha256.New()
+	tee := io.TeeReader(r, h)
+	sr, err := klarna.NewSettlementCSVReader(tee, name, opt)
 	if err != nil {
-		return bridge.ImportResult{}, &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
-	}
-	imp := &bridge.SettlementImport{Provider: reconcile.Kustom, Source: name, Hash: hashOf(data)}
-	var keys kustomKeys
-	for _, r := range rep.Rows {
-		date := cmp.Or(r.CaptureDate, r.SaleDate)
-		l, warning := kustomLine(r.Type, r.OrderID, r.CaptureID, r.RefundID, r.Amount, r.Currency, r.PaymentReference, date)
-		if warning != "" {
-			imp.Warnings = append(imp.Warnings, fmt.Sprintf("%s line %d: %s", name, r.Line, warning))
+		if ctx.Err() != nil {
+			return bridge.ImportResult{}, ctx.Err()
 		}
-		l.Source, l.SourceLine = name, r.Line
-		l.Key = keys.key(l, r.Type, r.CaptureID, r.RefundID, dateOnly(date), r.Amount)
-		imp.Lines = append(imp.Lines, l)
+		return bridge.ImportResult{}, malformed(err)
 	}
-	imp.Warnings = append(imp.Warnings, keys.warnings...)
-	for _, p := range rep.Payouts {
-		imp.Payouts = append(imp.Payouts, kustomPayout(p.Payout, name))
+	imp := &bridge.SettlementImport{Provider: reconcile.Kustom, Source: name}
+	var keys kustomKeys
+	imp.Stream = func(yield func(reconcile.Line, error) bool) {
+		n := 0
+		_, _, err := guardParser(yield, func(emit func(reconcile.Line) bool) (struct{}, []settlement.Problem, error) {
+			for {
+				if err := ctx.Err(); err != nil {
+					return struct{}{}, nil, err
+				}
+				row, err := sr.Read()
+				if err == io.EOF {
+					return struct{}{}, nil, nil
+				}
+				if err != nil {
+					return struct{}{}, nil, malformed(err)
+				}
+				date := cmp.Or(row.CaptureDate, row.SaleDate)
+				l, warning := kustomLine(row.Type, row.OrderID, row.CaptureID, row.RefundID, row.Amount, row.Currency, row.PaymentReference, date)
+				if warning != "" {
+					imp.Warnings = append(imp.Warnings, fmt.Sprintf("%s line %d: %s", name, row.Line, warning))
+				}
+				l.Source, l.SourceLine = name, row.Line
+				l.Key = keys.key(l, row.Type, row.CaptureID, row.RefundID, dateOnly(date), row.Amount)
+				if !emit(l) {
+					return struct{}{}, nil, errStopped
+				}
+				if n++; progress != nil {
+					progress(n)
+				}
+			}
+		})
+		if errors.Is(err, errStopped) {
+			return
+		}
+		if err == nil {
+			_, err = io.Copy(io.Discard, tee)
+		}
+		if err != nil {
+			yield(reconcile.Line{}, err)
+			return
+		}
+		imp.Hash = hex.EncodeToString(h.Sum(nil))
+		imp.Warnings = append(imp.Warnings, keys.warnings...)
+		for _, p := range sr.Payouts() {
+			imp.Payouts = append(imp.Payouts, kustomPayout(p.Payout, name))
+		}
 	}
 	return s.Store.ImportSettlement(ctx, imp)
 }

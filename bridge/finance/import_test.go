@@ -1,8 +1,10 @@
 package finance
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,13 +12,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"vippskco/bridge"
 	"vippskco/bridge/reconcile"
 	"vippskco/bridge/sqlite"
 	"vippskco/klarna"
+	"vippskco/vipps/settlement"
 )
 
-// Cancelling an import while its file is parsed (the parsers take no
-// context) returns at once with context.Canceled and stores nothing.
+// Cancelling an import while its file is parsed and stored returns at
+// once with the context's error and stores nothing.
 func TestImportReturnsWhenCancelledDuringParse(t *testing.T) {
 	st, err := sqlite.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "fin.db"), nil)
 	require.NoError(t, err)
@@ -38,7 +42,7 @@ func TestImportReturnsWhenCancelledDuringParse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), parse/10)
 	defer cancel()
 	start = time.Now()
-	_, err = s.ImportKustomCSV(ctx, "kustom.csv", data, klarna.CSVOptions{})
+	_, err = s.ImportKustomCSV(ctx, "kustom.csv", bytes.NewReader(data), klarna.CSVOptions{}, nil)
 	took := time.Since(start)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, took, parse/2, "returned at the cancellation (%s), not after the parse (%s)", took, parse)
@@ -48,10 +52,23 @@ func TestImportReturnsWhenCancelledDuringParse(t *testing.T) {
 }
 
 // A parser that panics on a file fails that import with an error; it does
-// not take the process down (it runs outside the request's goroutine).
+// not take the process down. A panic of the store, while it takes a line,
+// is not the parser's and is not hidden as one.
 func TestParserPanicIsAnError(t *testing.T) {
-	_, err := parseUnlessCancelled(context.Background(), func() (int, error) { panic("index out of range") })
+	yield := func(reconcile.Line, error) bool { return true }
+	_, _, err := guardParser(yield, func(emit func(reconcile.Line) bool) (int, []settlement.Problem, error) {
+		emit(reconcile.Line{Key: "a"})
+		panic("index out of range")
+	})
 	require.ErrorContains(t, err, "the parser failed on this file: index out of range")
+
+	storePanics := func(reconcile.Line, error) bool { panic("store bug") }
+	require.PanicsWithValue(t, "store bug", func() {
+		_, _, _ = guardParser(storePanics, func(emit func(reconcile.Line) bool) (int, []settlement.Problem, error) {
+			emit(reconcile.Line{Key: "a"})
+			return 0, nil, nil
+		})
+	})
 }
 
 // Every Kustom transaction type moves a line the way it moves Kustom's own
@@ -100,7 +117,7 @@ func TestKustomLookAlikeRowsAreAllKept(t *testing.T) {
 		"FEE,order-1,,5.00,NOK,2026-03-02,pay-1",
 		"FEE,order-1,,5.00,NOK,2026-03-02,pay-1",
 	}
-	res, err := s.ImportKustomCSV(t.Context(), "kustom.csv", []byte(strings.Join(rows, "\n")+"\n"), klarna.CSVOptions{})
+	res, err := s.ImportKustomCSV(t.Context(), "kustom.csv", strings.NewReader(strings.Join(rows, "\n")+"\n"), klarna.CSVOptions{}, nil)
 	require.NoError(t, err)
 	require.Equal(t, 5, res.NewLines, "no row is lost")
 	lines, err := st.SettlementLines(t.Context(), "2026-03-01", "2026-03-03")
@@ -112,8 +129,74 @@ func TestKustomLookAlikeRowsAreAllKept(t *testing.T) {
 	require.Equal(t, int64(50000-2*19900), gross)
 	require.Equal(t, int64(2*500), fee)
 
-	again, err := s.ImportKustomCSV(t.Context(), "kustom-crlf.csv", []byte(strings.Join(rows, "\r\n")+"\r\n"), klarna.CSVOptions{})
+	again, err := s.ImportKustomCSV(t.Context(), "kustom-crlf.csv", strings.NewReader(strings.Join(rows, "\r\n")+"\r\n"), klarna.CSVOptions{}, nil)
 	require.NoError(t, err)
 	require.Zero(t, again.NewLines, "the same rows exported again count once")
 	require.Equal(t, 5, again.KnownLines)
+}
+
+// The sample files of every format import through the streaming path with
+// every transaction a line and every settlement a payout of what it paid
+// out; progress counts every line; the same file again changes nothing; a
+// file cut short stores nothing.
+func TestImportVippsSamplesStream(t *testing.T) {
+	for _, path := range []string{
+		"../../vipps/settlement/testdata/csv/settlement-report.csv",
+		"../../vipps/settlement/testdata/xml/Example-Net.xml",
+		"../../vipps/settlement/testdata/xlsx/vipps-settlement-example.xlsx",
+	} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			rep, err := settlement.Parse(path, data)
+			require.NoError(t, err)
+			wantLines := 0
+			wantPayouts := map[string]int64{}
+			for _, st := range rep.Settlements {
+				wantLines += len(st.Transactions)
+				var net int64
+				for _, tx := range st.Transactions {
+					net += tx.Net
+				}
+				switch {
+				case st.Stated.Has(settlement.TotalSettled):
+					net = st.Settled
+				case st.Stated.Has(settlement.TotalNet):
+					net = st.Net
+				}
+				wantPayouts[st.ID] = net
+			}
+			require.Positive(t, wantLines)
+
+			store, err := sqlite.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "fin.db"), nil)
+			require.NoError(t, err)
+			defer store.Close()
+			s := &Service{Store: store, Units: map[string]*Unit{"u": {MSN: rep.MSN, Currency: "NOK"}}}
+
+			// Cut short: nothing stored.
+			_, _, err = s.ImportVippsFile(t.Context(), "cut", bytes.NewReader(data[:len(data)*2/3]), nil)
+			require.Equal(t, bridge.ECodeInvalid, bridge.ErrorCode(err), "%v", err)
+			lines, err := store.SettlementLines(t.Context(), "2000-01-01", "2100-01-01")
+			require.NoError(t, err)
+			require.Empty(t, lines)
+
+			seen := 0
+			res, _, err := s.ImportVippsFile(t.Context(), filepath.Base(path), bytes.NewReader(data), func(n int) { seen = n })
+			require.NoError(t, err)
+			require.Equal(t, wantLines, res.NewLines+res.KnownLines)
+			require.Equal(t, wantLines, seen)
+			require.Equal(t, len(wantPayouts), res.NewPayouts)
+			payouts, err := store.SettlementPayouts(t.Context(), "2000-01-01", "2100-01-01")
+			require.NoError(t, err)
+			got := map[string]int64{}
+			for _, p := range payouts {
+				got[p.ID] = p.Amount
+			}
+			require.Equal(t, wantPayouts, got)
+
+			again, _, err := s.ImportVippsFile(t.Context(), "again", bytes.NewReader(data), nil)
+			require.NoError(t, err)
+			require.True(t, again.AlreadyImported)
+		})
+	}
 }

@@ -65,6 +65,9 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Stor
 		{"WebhookRegistrations", anyClock(testWebhookRegistrations)},
 
 		{"SettlementImport", anyClock(testSettlementImport)},
+		{"SettlementImportStream", anyClock(testSettlementImportStream)},
+		{"SettlementPayoutSpan", anyClock(testSettlementPayoutSpan)},
+		{"SettlementSameMoney", anyClock(testSettlementSameMoney)},
 		{"Movements", anyClock(testMovements)},
 		{"ReportCursor", anyClock(testReportCursor)},
 	}

@@ -1,9 +1,13 @@
 package web
 
 import (
+	"bufio"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"time"
@@ -15,8 +19,10 @@ import (
 	"vippskco/klarna"
 )
 
-// maxSettlementFile bounds an uploaded settlement file.
-const maxSettlementFile = 256 << 20
+// maxSettlementFile bounds an uploaded settlement file. It bounds the
+// time an upload takes, not memory: the body streams into the import. A
+// variable, so that a test can lower it.
+var maxSettlementFile int64 = 256 << 20
 
 // financeAuth accepts the finance token as a bearer token, or as the
 // password of HTTP Basic so that a person can open /finance in a browser.
@@ -37,45 +43,43 @@ func (h *HTTP) financeAuth(c *gin.Context) {
 
 // uploadSettlement is POST /api/v1/settlements/{provider}: the file as the
 // body (or as the multipart field "file"), its name in ?name=.
+//
+// The body is never held in memory: it streams into the import, which
+// parses and stores it in batches (an XLSX, a zip, is written to a
+// temporary file first). More than maxSettlementFile bytes fail the
+// import, which then stores nothing.
 func (h *HTTP) uploadSettlement(c *gin.Context) error {
 	provider := c.Param("provider")
 	if provider != string(reconcile.Vipps) && provider != string(reconcile.Kustom) {
 		return bridge.Errorf(bridge.ECodeNotFound, "unknown_provider", "provider must be vipps or kustom, not %q", provider)
 	}
 	name := c.Query("name")
-	var data []byte
-	var err error
+	body := &cappedReader{r: c.Request.Body, left: maxSettlementFile}
+	var file io.Reader = body
 	if strings.HasPrefix(c.ContentType(), "multipart/form-data") {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxSettlementFile)
-		fh, ferr := c.FormFile("file")
-		if ferr != nil {
-			return bridge.Errorf(bridge.ECodeInvalid, "file_missing", "the multipart field \"file\" is required: %v", ferr)
+		part, err := filePart(c.Request, body)
+		if err != nil {
+			return err
 		}
 		if name == "" {
-			name = fh.Filename
+			name = part.FileName()
 		}
-		f, oerr := fh.Open()
-		if oerr != nil {
-			return oerr
-		}
-		defer f.Close()
-		data, err = io.ReadAll(f)
-	} else {
-		data, err = io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxSettlementFile))
+		file = part
 	}
-	if err != nil {
-		return bridge.Errorf(bridge.ECodeInvalid, "file_too_large", "the file could not be read (at most 256 MiB): %v", err)
-	}
-	if len(data) == 0 {
+	br := bufio.NewReader(file)
+	if _, err := br.Peek(1); err == io.EOF {
 		return bridge.Errorf(bridge.ECodeInvalid, "file_empty", "the file is empty")
+	} else if err != nil {
+		return tooLarge(body, bridge.Errorf(bridge.ECodeInvalid, "file_unreadable", "the file could not be read: %v", err))
 	}
 	if name == "" {
 		name = provider + "-upload-" + time.Now().UTC().Format("20060102T150405Z")
 	}
 	var res bridge.ImportResult
 	var warnings []string
+	var err error
 	if provider == string(reconcile.Vipps) {
-		res, warnings, err = h.Finance.ImportVippsFile(c.Request.Context(), name, data)
+		res, warnings, err = h.Finance.ImportVippsFile(c.Request.Context(), name, br, nil)
 	} else {
 		opt := klarna.CSVOptions{}
 		switch c.Query("separator") {
@@ -90,13 +94,75 @@ func (h *HTTP) uploadSettlement(c *gin.Context) error {
 		if cols := c.Query("columns"); cols != "" {
 			opt.Columns = strings.Split(cols, ",")
 		}
-		res, err = h.Finance.ImportKustomCSV(c.Request.Context(), name, data, opt)
+		res, err = h.Finance.ImportKustomCSV(c.Request.Context(), name, br, opt, nil)
 	}
 	if err != nil {
-		return err
+		return tooLarge(body, err)
 	}
 	c.JSON(http.StatusOK, gin.H{"provider": provider, "source": name, "result": res, "warnings": warnings})
 	return nil
+}
+
+// filePart finds the multipart field "file" of a request whose body is
+// read through body, and returns it to be read as a stream.
+func filePart(req *http.Request, body io.Reader) (*multipart.Part, error) {
+	_, params, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if err != nil || params["boundary"] == "" {
+		return nil, bridge.Errorf(bridge.ECodeInvalid, "file_missing", "the multipart field \"file\" is required: no multipart boundary")
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			return nil, bridge.Errorf(bridge.ECodeInvalid, "file_missing", "the multipart field \"file\" is required: %v", err)
+		}
+		if part.FormName() == "file" {
+			return part, nil
+		}
+	}
+}
+
+// cappedReader reads at most left bytes and then fails, remembering that
+// it did, so that the failure is told as such whatever the parser makes
+// of it.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (r *cappedReader) Read(b []byte) (int, error) {
+	if r.left <= 0 {
+		// One byte more tells a body of exactly the limit from a longer one.
+		var one [1]byte
+		for {
+			n, err := r.r.Read(one[:])
+			if n > 0 {
+				r.over = true
+				return 0, errTooLarge
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+	}
+	if int64(len(b)) > r.left {
+		b = b[:r.left]
+	}
+	n, err := r.r.Read(b)
+	r.left -= int64(n)
+	return n, err
+}
+
+var errTooLarge = errors.New("the file is larger than the upload limit")
+
+// tooLarge is err, unless the body went over the limit: then that is the
+// error, whatever the parser or the store made of it.
+func tooLarge(body *cappedReader, err error) error {
+	if body.over {
+		return bridge.Errorf(bridge.ECodeInvalid, "file_too_large", "the file could not be read (at most %d MiB)", maxSettlementFile>>20)
+	}
+	return err
 }
 
 func (h *HTTP) syncSettlements(c *gin.Context) error {
