@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Stor
 
 		{"SettlementImport", anyClock(testSettlementImport)},
 		{"Movements", anyClock(testMovements)},
+		{"EachSettlementLine", anyClock(testEachSettlementLine)},
+		{"EachMovement", anyClock(testEachMovement)},
 		{"ReportCursor", anyClock(testReportCursor)},
 	}
 	for _, tt := range tests {
