@@ -187,15 +187,64 @@ type SettlementStore interface {
 	// before reports AlreadyImported and changes nothing.
 	ImportSettlement(ctx context.Context, imp *SettlementImport) (ImportResult, error)
 	// SettlementLines returns the lines with from <= LedgerDate <= to
-	// (YYYY-MM-DD), ordered by provider, ledger date and key.
+	// (YYYY-MM-DD), ordered by provider, ledger date and key, as one slice:
+	// for a few lines (tools, tests). A reconciliation reads a period's
+	// lines with EachSettlementLine, which holds none of them.
 	SettlementLines(ctx context.Context, from, to string) ([]reconcile.Line, error)
+	// EachSettlementLine calls fn with each line q selects, once, ordered
+	// by ledger date and provider, and within those so that the lines of
+	// one import come together in the order stored (a file's settlements,
+	// each a unit's payout, in runs: the reconciliation keeps what a run of
+	// lines shares once). The line and its strings are fn's only during
+	// the call: fn copies what it keeps. An error from fn stops the read
+	// and is returned as it is.
+	EachSettlementLine(ctx context.Context, q SettlementLineQuery, fn func(*reconcile.Line) error) error
 	// SettlementPayouts returns the payouts with from <= Date <= to.
 	SettlementPayouts(ctx context.Context, from, to string) ([]reconcile.Payout, error)
 	// Movements returns the successful captures and refunds of our payments
-	// that happened in [from, to).
+	// that happened in [from, to), as one slice: for a few (tools, tests).
 	Movements(ctx context.Context, from, to time.Time) ([]Movement, error)
+	// EachMovement calls fn with each successful capture and refund of our
+	// payments that happened in [from, to), in the order they happened.
+	// The movement is fn's only during the call. An error from fn stops
+	// the read and is returned.
+	EachMovement(ctx context.Context, from, to time.Time, fn func(*Movement) error) error
+	// CountMovements is how many movements EachMovement would give for
+	// [from, to) now, so that a caller can size what it keeps of them.
+	CountMovements(ctx context.Context, from, to time.Time) (int, error)
 	// ReportCursor returns a persisted feed cursor ("" when none).
 	ReportCursor(ctx context.Context, key string) (string, error)
 	// SetReportCursor persists a feed cursor.
 	SetReportCursor(ctx context.Context, key, cursor string) error
+}
+
+// SettlementLineQuery selects the settlement lines a reconciliation reads:
+// the lines of the ledger days From..To, and every line of the payouts
+// dated PayoutsFrom..PayoutsTo whatever its ledger date (a weekly or
+// monthly payout, or a file that dates its lines by sales day, covers days
+// before its own date). Dates are YYYY-MM-DD and inclusive; an empty
+// PayoutsFrom/PayoutsTo selects no payouts' lines.
+type SettlementLineQuery struct {
+	From, To               string
+	PayoutsFrom, PayoutsTo string
+}
+
+// Validate checks that the query's dates are dates and its ranges are not
+// reversed.
+func (q SettlementLineQuery) Validate() error {
+	for _, d := range []struct{ name, v string }{{"from", q.From}, {"to", q.To}, {"payouts from", q.PayoutsFrom}, {"payouts to", q.PayoutsTo}} {
+		if d.v == "" && (d.name == "payouts from" || d.name == "payouts to") {
+			continue
+		}
+		if _, err := time.Parse("2006-01-02", d.v); err != nil {
+			return Errorf(ECodeInvalid, "bad_date", "settlement lines: %s must be a date YYYY-MM-DD, not %q", d.name, d.v)
+		}
+	}
+	if q.To < q.From {
+		return Errorf(ECodeInvalid, "bad_range", "settlement lines: to (%s) is before from (%s)", q.To, q.From)
+	}
+	if (q.PayoutsFrom == "") != (q.PayoutsTo == "") || q.PayoutsTo < q.PayoutsFrom {
+		return Errorf(ECodeInvalid, "bad_range", "settlement lines: payouts %q..%q is not a range", q.PayoutsFrom, q.PayoutsTo)
+	}
+	return nil
 }

@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"vippskco/bridge"
 	"vippskco/bridge/reconcile"
@@ -314,36 +312,6 @@ func insertPayouts(ctx context.Context, tx *tx, payouts []reconcile.Payout, m *m
 	return nil
 }
 
-// SettlementLines returns the lines of the ledger days from..to.
-func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]reconcile.Line, error) {
-	return retried(ctx, s, "settlement lines", readOnly, func() ([]reconcile.Line, error) { return s.settlementLines(ctx, from, to) })
-}
-
-func (s *Store) settlementLines(ctx context.Context, from, to string) ([]reconcile.Line, error) {
-	rows, err := s.pool.Query(ctx, `SELECT key, provider, source, source_line, kind, reference, psp_reference, msn,
-		gross, fee, currency, payout_id, ledger_date, open
-		FROM settlement_lines WHERE ledger_date >= $1 AND ledger_date <= $2 ORDER BY provider, ledger_date, key`, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("settlement lines: %w", err)
-	}
-	defer rows.Close()
-	out := []reconcile.Line{}
-	for rows.Next() {
-		var (
-			l reconcile.Line
-		)
-		if err := rows.Scan(&l.Key, &l.Provider, &l.Source, &l.SourceLine, &l.Kind, &l.Reference, &l.PSPReference, &l.MSN,
-			&l.Gross, &l.Fee, &l.Currency, &l.PayoutID, &l.LedgerDate, &l.Open); err != nil {
-			return nil, fmt.Errorf("settlement lines: %w", err)
-		}
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("settlement lines: %w", err)
-	}
-	return out, nil
-}
-
 // SettlementPayouts returns the payouts dated from..to.
 func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]reconcile.Payout, error) {
 	return retried(ctx, s, "settlement payouts", readOnly, func() ([]reconcile.Payout, error) { return s.settlementPayouts(ctx, from, to) })
@@ -367,47 +335,6 @@ func (s *Store) settlementPayouts(ctx context.Context, from, to string) ([]recon
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("settlement payouts: %w", err)
-	}
-	return out, nil
-}
-
-// Movements returns the successful captures and refunds in [from, to).
-func (s *Store) Movements(ctx context.Context, from, to time.Time) ([]bridge.Movement, error) {
-	return retried(ctx, s, "movements", readOnly, func() ([]bridge.Movement, error) { return s.movements(ctx, from, to) })
-}
-
-func (s *Store) movements(ctx context.Context, from, to time.Time) ([]bridge.Movement, error) {
-	var ta timeArgs
-	f, t := ta.instant("from", &from), ta.instant("to", &to)
-	if ta.err != nil {
-		return nil, ta.err
-	}
-	// The conditions repeat the partial index payment_events_money's.
-	rows, err := s.pool.Query(ctx, `SELECT e.reference, p.kco_order_id, p.unit, e.name, e.psp_reference,
-		e.amount_value, e.amount_currency, e.occurred_at
-		FROM payment_events e JOIN payments p ON p.reference = e.reference
-		WHERE e.name IN ('CAPTURED', 'REFUNDED') AND e.success AND e.occurred_at >= $1 AND e.occurred_at < $2
-		ORDER BY e.occurred_at, e.id`, f, t)
-	if err != nil {
-		return nil, fmt.Errorf("movements: %w", err)
-	}
-	defer rows.Close()
-	out := []bridge.Movement{}
-	for rows.Next() {
-		var (
-			m    bridge.Movement
-			name string
-			at   pgtype.Timestamptz
-		)
-		if err := rows.Scan(&m.Reference, &m.KCOOrderID, &m.Unit, &name, &m.PSPReference, &m.Amount, &m.Currency, &at); err != nil {
-			return nil, fmt.Errorf("movements: %w", err)
-		}
-		m.Kind = bridge.MovementKind(name)
-		m.At = timeOf(at)
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("movements: %w", err)
 	}
 	return out, nil
 }

@@ -582,37 +582,6 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// SettlementLines returns the lines of the ledger days from..to.
-func (s *Store) SettlementLines(ctx context.Context, from, to string) ([]reconcile.Line, error) {
-	out := []reconcile.Line{}
-	err := s.view(ctx, func(tx *tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT key, provider, source, source_line, kind, reference, psp_reference, msn,
-			gross, fee, currency, payout_id, ledger_date, open
-			FROM settlement_lines WHERE ledger_date >= ? AND ledger_date <= ?
-			AND import_id NOT IN (SELECT id FROM settlement_pending_imports)
-			ORDER BY provider, ledger_date, key`, from, to)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var l reconcile.Line
-			var open int
-			if err := rows.Scan(&l.Key, &l.Provider, &l.Source, &l.SourceLine, &l.Kind, &l.Reference, &l.PSPReference, &l.MSN,
-				&l.Gross, &l.Fee, &l.Currency, &l.PayoutID, &l.LedgerDate, &open); err != nil {
-				return err
-			}
-			l.Open = open == 1
-			out = append(out, l)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("settlement lines: %w", err)
-	}
-	return out, nil
-}
-
 // SettlementPayouts returns the payouts dated from..to.
 func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]reconcile.Payout, error) {
 	out := []reconcile.Payout{}
@@ -637,46 +606,6 @@ func (s *Store) SettlementPayouts(ctx context.Context, from, to string) ([]recon
 	})
 	if err != nil {
 		return nil, fmt.Errorf("settlement payouts: %w", err)
-	}
-	return out, nil
-}
-
-// Movements returns the successful captures and refunds in [from, to).
-func (s *Store) Movements(ctx context.Context, from, to time.Time) ([]bridge.Movement, error) {
-	f, err := nanos("from", from)
-	if err != nil {
-		return nil, err
-	}
-	t, err := nanos("to", to)
-	if err != nil {
-		return nil, err
-	}
-	out := []bridge.Movement{}
-	err = s.view(ctx, func(tx *tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT e.reference, p.kco_order_id, p.unit, e.name, e.psp_reference,
-			e.amount_value, e.amount_currency, e.occurred_at
-			FROM payment_events e JOIN payments p ON p.reference = e.reference
-			WHERE e.name IN ('CAPTURED', 'REFUNDED') AND e.success = 1 AND e.occurred_at >= ? AND e.occurred_at < ?
-			ORDER BY e.occurred_at, e.id`, f, t)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var m bridge.Movement
-			var name string
-			var at int64
-			if err := rows.Scan(&m.Reference, &m.KCOOrderID, &m.Unit, &name, &m.PSPReference, &m.Amount, &m.Currency, &at); err != nil {
-				return err
-			}
-			m.Kind = bridge.MovementKind(name)
-			m.At = fromNanos(at)
-			out = append(out, m)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("movements: %w", err)
 	}
 	return out, nil
 }

@@ -69,6 +69,8 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Stor
 		{"SettlementPayoutSpan", anyClock(testSettlementPayoutSpan)},
 		{"SettlementSameMoney", anyClock(testSettlementSameMoney)},
 		{"Movements", anyClock(testMovements)},
+		{"EachSettlementLine", anyClock(testEachSettlementLine)},
+		{"EachMovement", anyClock(testEachMovement)},
 		{"ReportCursor", anyClock(testReportCursor)},
 	}
 	for _, tt := range tests {
