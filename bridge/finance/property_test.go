@@ -280,7 +280,10 @@ func newPropWorld(seed uint64) *propWorld {
 			}
 			p.net = bal - opening
 			add(w.funds, vipps.EntryPayoutScheduled, p.id, fmt.Sprintf("Vipps utbet. %d", 2000000+payoutNo), "", -p.amount, true)
-			p.fileable = opening == 0 && !lateFee && !p.short && len(cur) > 0
+			// A portal report is one sales unit's settlement; a payout of a
+			// ledger shared by two units is not one file.
+			oneUnit := !slices.ContainsFunc(cur, func(l propLine) bool { return l.msn != cur[0].msn })
+			p.fileable = opening == 0 && !lateFee && !p.short && len(cur) > 0 && oneUnit
 			w.payouts = append(w.payouts, p)
 			if p.fileable {
 				w.fileable = append(w.fileable, p)
