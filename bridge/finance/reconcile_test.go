@@ -66,8 +66,10 @@ func matchedMovements(r *Reconciliation) map[string]bool {
 
 // Reconciling one day D..D: a capture and a refund of the next day,
 // settled that day, are ours (their movements are read past the period),
-// and so is a capture two days before D that settled on D. Nothing is
-// settled_unknown.
+// and a capture two days before D that settled on D is matched too, in the
+// run of its own day (a match belongs to the ledger day of its earliest
+// movement, so that day runs add up to the month). Nothing is
+// settled_unknown in either run.
 func TestReconcileDayReadsMovementsAroundIt(t *testing.T) {
 	st := reconcileStore(t)
 	d := time.Date(2026, 11, 20, 12, 0, 0, 0, oslo)
@@ -88,8 +90,13 @@ func TestReconcileDayReadsMovementsAroundIt(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, rec.Exceptions)
 	got := matchedMovements(rec)
-	require.True(t, got["ws-before-1/capture/c0"], "the capture before the period settled in it")
+	require.False(t, got["ws-before-1/capture/c0"], "the capture of an earlier day is that day's match")
 	require.True(t, got["ws-today-1/capture/c1"])
+
+	before, err := s.Reconcile(t.Context(), "2026-11-18", "2026-11-18")
+	require.NoError(t, err)
+	require.Empty(t, before.Exceptions)
+	require.True(t, matchedMovements(before)["ws-before-1/capture/c0"], "matched to its line of the 20th, in the run of the 18th")
 }
 
 // The real XLSX sample dates its lines by sales day (in November) and its

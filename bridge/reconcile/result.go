@@ -23,6 +23,10 @@ const (
 	// PassProvider holds Kustom lines of orders paid with Klarna: there is
 	// no movement of ours to match, only the provider's word.
 	PassProvider Pass = "provider"
+	// PassUnitFee holds Vipps fee lines that name no payment (a service
+	// fee, a fee correction): charged to the sales unit, counted in their
+	// payout and day.
+	PassUnitFee Pass = "unit_fee"
 	// PassInformational holds lines that move no money (gross and fee
 	// both zero), per reference: there is nothing to settle or to miss.
 	PassInformational Pass = "informational"

@@ -140,3 +140,30 @@ func TestSameReferencePairsTheEarliestCapture(t *testing.T) {
 	require.Equal(t, []string{"reference l|mA"}, matches)
 	require.Equal(t, []string{"mB"}, pending)
 }
+
+// Issue 9 case 9: a service fee names no payment. It is charged to the
+// sales unit, counted in its payout, and is no unknown money; a fee line
+// of a reference we do not hold still is.
+func TestServiceFeeIsTheUnits(t *testing.T) {
+	cfg := Config{Now: t0.Add(240 * time.Hour)}
+	svc := ln("svc", "", "svc-2025-03", KindFee, 0, 2500)
+	svc.PayoutID = "P1"
+	capture := ln("cap", "ws-1", "c1", KindCapture, 100000, 0)
+	capture.PayoutID = "P1"
+	stranger := ln("fee-x", "ws-stranger", "cx", KindFee, 0, 300)
+	res := noErr(Run(cfg, []Movement{mv("m1", "ws-1", "c1", KindCapture, 100000)}, []Line{svc, capture, stranger},
+		[]Payout{{Provider: Vipps, ID: "P1", MSN: "1", Date: "2025-03-03", Amount: 100000 - 2500, Currency: "NOK"}}))
+	var unitFee *Match
+	for i := range res.Matches {
+		if res.Matches[i].Pass == PassUnitFee {
+			unitFee = &res.Matches[i]
+		}
+	}
+	require.NotNil(t, unitFee, "the service fee is matched to its unit")
+	require.Equal(t, []string{"svc"}, unitFee.Lines)
+	require.Equal(t, int64(2500), unitFee.Fee)
+	require.Len(t, res.Exceptions, 1, "only the fee of a payment we do not hold: %+v", res.Exceptions)
+	require.Equal(t, ReasonSettledUnknown, res.Exceptions[0].Reason)
+	require.Equal(t, int64(-300), res.Exceptions[0].Amount, "an unknown fee is named by what it cost")
+	require.Equal(t, "ws-stranger", res.Exceptions[0].Reference)
+}

@@ -50,17 +50,50 @@ func (e *engine) unknownLines() {
 				Pass: PassInformational, Provider: p, Currency: cur, Reference: ref, Lines: e.matchKeys[start:n:n],
 			})
 		}
+		if ref == "" {
+			e.unitFees(p, cur, chunk)
+		}
 		for _, i := range chunk {
 			if e.lineState[i] != stateFree {
 				continue
 			}
 			g := e.gross(i)
+			if e.kind(i) == KindFee {
+				g = -e.feeCost(i)
+			}
 			e.except(ReasonSettledUnknown, -1, []int32{i}, nil, g, 0, fmt.Sprintf(
 				"%s of %s: none of our captures or refunds has reference %q in %s",
 				kindName(e.kind(i)), money(g, cur), ref, cur))
 		}
 	}
 	e.kustomOrders(orders)
+}
+
+// unitFees matches the Vipps fee lines of chunk, lines without a reference
+// and without a pspReference of ours, so they name no payment: service fees and fee corrections
+// are charged to the sales unit, not to a capture, so they are no unknown
+// money. They count in their payout and day like every fee.
+func (e *engine) unitFees(p Provider, cur string, chunk []int32) {
+	start := len(e.matchKeys)
+	var fee int64
+	for _, i := range chunk {
+		if e.lineState[i] != stateFree || e.kind(i) != KindFee {
+			continue
+		}
+		c, ok := addChecked(fee, e.feeCost(i))
+		if !ok {
+			e.overflow("fees charged to a sales unit")
+			return
+		}
+		fee = c
+		e.lineState[i] = stateMatched
+		e.matchKeys = append(e.matchKeys, e.key(i))
+	}
+	if n := len(e.matchKeys); n > start {
+		e.res.Matches = append(e.res.Matches, Match{
+			Pass: PassUnitFee, Provider: p, Currency: cur, Fee: fee, Lines: e.matchKeys[start:n:n],
+		})
+	}
 }
 
 // kustomOrder is one order's Kustom lines in one currency, and the net
