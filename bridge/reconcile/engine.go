@@ -166,9 +166,12 @@ func (e *engine) finish(payouts []Payout) (*Result, error) {
 	nl := e.ls.n
 	e.movState, e.movLocal = make([]uint8, len(e.ms)), make([]int32, len(e.ms))
 	e.lineState = make([]uint8, nl)
-	// Every match holds at least one line.
-	e.res = &Result{Matches: make([]Match, 0, nl)}
-	e.matchKeys = make([]string, 0, nl)
+	// Every match of a reference holds at least one of its lines; the lines
+	// no reference placed (a file of orders we do not hold) need no room,
+	// and what is matched of them later appends.
+	placed := nl - len(e.unknown)
+	e.res = &Result{Matches: make([]Match, 0, placed)}
+	e.matchKeys = make([]string, 0, placed)
 	e.matchIDs = make([]string, 0, len(e.ms))
 
 	e.referencesParallel()
