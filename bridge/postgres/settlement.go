@@ -211,6 +211,13 @@ func (m *merger) merge(ctx context.Context, tx *tx, lines []reconcile.Line, res 
 	}
 	res.NewLines += int(tag.RowsAffected())
 	res.KnownLines += len(lines) - int(tag.RowsAffected())
+	if int(tag.RowsAffected()) == len(lines) {
+		// Every line was a key of its own and not stored yet, so each is
+		// stored as it came: none is open and comes again closed, none
+		// lacks a payout id and comes again with one. The two statements
+		// below would change nothing, but each looks up every line.
+		return nil
+	}
 	// The first closed line of a key closes it, keeping a payout already
 	// known. A key whose first line was closed was stored closed and is not
 	// open; one whose first line was open and a later one closed is closed
