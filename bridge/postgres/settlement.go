@@ -211,6 +211,13 @@ func (m *merger) merge(ctx context.Context, tx *tx, lines []reconcile.Line, res 
 	}
 	res.NewLines += int(tag.RowsAffected())
 	res.KnownLines += len(lines) - int(tag.RowsAffected())
+	if int(tag.RowsAffected()) == len(lines) {
+		// Every line was a key of its own and not stored yet, so each is
+		// stored as it came: none is open and comes again closed, none
+		// lacks a payout id and comes again with one. The two statements
+		// below would change nothing, but each looks up every line.
+		return nil
+	}
 	// The first closed line of a key closes it, keeping a payout already
 	// known. A key whose first line was closed was stored closed and is not
 	// open; one whose first line was open and a later one closed is closed
@@ -240,8 +247,13 @@ func (m *merger) merge(ctx context.Context, tx *tx, lines []reconcile.Line, res 
 // count adds the batch's lines with a payout id to m.payouts, before the
 // batch is inserted: which are stored already, under which payout.
 func (m *merger) count(ctx context.Context, tx *tx) error {
-	rows, err := tx.Query(ctx, `SELECT t.payout_id, coalesce(s.payout_id, ''), count(*)
-		FROM settlement_import_lines t LEFT JOIN settlement_lines s ON s.key = t.key
+	// The stored payout id is looked up line by line in the primary key:
+	// settlement_lines has no statistics yet while an import fills it in
+	// its transaction, so a join was planned as a hash join that read the
+	// whole table for every batch, making an import quadratic in its lines.
+	rows, err := tx.Query(ctx, `SELECT t.payout_id,
+			coalesce((SELECT s.payout_id FROM settlement_lines s WHERE s.key = t.key), ''), count(*)
+		FROM settlement_import_lines t
 		WHERE t.payout_id <> '' GROUP BY 1, 2`)
 	if err != nil {
 		return fmt.Errorf("count payout lines: %w", err)
