@@ -128,7 +128,7 @@ func TestFinanceImportAndExceptions(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &rec))
 	require.NotEmpty(t, rec.Exceptions)
 	for _, x := range rec.Exceptions {
-		require.Equal(t, "settled_unknown", string(x.Reason), x.Detail)
+		require.Equal(t, "settled_unknown", string(x.Reason), x.Detail())
 	}
 
 	for _, path := range []string{"/api/v1/reconciliation", "/finance", "/api/v1/settlements/sync"} {

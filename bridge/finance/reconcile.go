@@ -163,7 +163,7 @@ func (r *Reconciliation) WriteCSV(w io.Writer) error {
 	for i := 0; i < len(r.Exceptions) && err == nil; i++ {
 		e := &r.Exceptions[i]
 		write("exception", string(e.Reason), string(e.Provider), e.Date, e.PayoutID, e.Reference, e.KCOOrderID,
-			e.Unit, e.MSN, e.Currency, major(e.Amount), major(e.Expected), "", "", "", "", "", "", "", e.Detail)
+			e.Unit, e.MSN, e.Currency, major(e.Amount), major(e.Expected), "", "", "", "", "", "", "", e.Detail())
 	}
 	for i := 0; i < len(r.Payouts) && err == nil; i++ {
 		p := &r.Payouts[i]

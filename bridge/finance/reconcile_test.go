@@ -124,7 +124,7 @@ func TestReconcileXLSXPayoutGetsAllItsLines(t *testing.T) {
 	}
 	require.True(t, found, "payout 2000461 is reported")
 	for _, x := range rec.Exceptions {
-		require.NotEqual(t, reconcile.ReasonPayoutMismatch, x.Reason, "%s: %s", x.PayoutID, x.Detail)
+		require.NotEqual(t, reconcile.ReasonPayoutMismatch, x.Reason, "%s: %s", x.PayoutID, x.Detail())
 	}
 }
 
@@ -148,7 +148,7 @@ func TestReconcilePayoutLinesBeforeTheContext(t *testing.T) {
 	require.Equal(t, 2, rec.Payouts[0].Lines)
 	require.Equal(t, int64(30000), rec.Payouts[0].Net)
 	for _, x := range rec.Exceptions {
-		require.NotEqual(t, reconcile.ReasonPayoutMismatch, x.Reason, x.Detail)
+		require.NotEqual(t, reconcile.ReasonPayoutMismatch, x.Reason, x.Detail())
 	}
 }
 

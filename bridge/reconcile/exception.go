@@ -8,9 +8,9 @@ import (
 // except records an exception about lines and movements. ctx, when not -1,
 // is a movement of the same reference that names the payment. Lines and
 // movements not yet placed become exceptions; matched ones (a fee that is
-// off) stay matched.
-func (e *engine) except(r Reason, ctx int32, lines, movs []int32, amount, expected int64, detail string) {
-	x := Exception{Reason: r, Amount: amount, Expected: expected, Detail: detail}
+// off) stay matched. It returns the exception, valid until the next.
+func (e *engine) except(r Reason, ctx int32, lines, movs []int32, amount, expected int64, detail string) *Exception {
+	x := Exception{Reason: r, Amount: amount, Expected: expected, detail: detail}
 	if len(lines) > 0 {
 		a, b := e.attrs(lines[0]), e.book(lines[0])
 		x.Provider, x.Currency, x.Reference = a.provider, a.currency, e.reference(lines[0])
@@ -49,6 +49,7 @@ func (e *engine) except(r Reason, ctx int32, lines, movs []int32, amount, expect
 		x.Movements = e.excIDs[start:len(e.excIDs):len(e.excIDs)]
 	}
 	e.res.Exceptions = append(e.res.Exceptions, x)
+	return &e.res.Exceptions[len(e.res.Exceptions)-1]
 }
 
 // duplicateKey records line i as line first read again.

@@ -123,7 +123,7 @@ func TestLineStoreExtremes(t *testing.T) {
 		require.Equal(t, ReasonDuplicateLine, x.Reason)
 		// The line with the lower fee sorts first, so the other is the
 		// duplicate; the detail names the first by its line.
-		require.True(t, strings.HasSuffix(x.Detail, fmt.Sprintf("f:%d", math.MaxInt32+5)), "detail %.40q…", x.Detail)
+		require.True(t, strings.HasSuffix(x.Detail(), fmt.Sprintf("f:%d", math.MaxInt32+5)), "detail %.40q…", x.Detail())
 		require.Len(t, r.Days, 1)
 		require.Equal(t, big+math.MaxInt32+1+100, r.Days[0].Captured, "the duplicate counts for nothing")
 		require.Equal(t, 4, r.Days[0].Lines)

@@ -43,5 +43,5 @@ func TestExceptionDetailUsesTheCurrencysDecimals(t *testing.T) {
 	lines := []Line{with(ln("l1", "ws-X", "", KindCapture, 1500, 0), func(l *Line) { l.Currency = "JPY" })}
 	r := noErr(Run(Config{Now: t0}, nil, lines, nil))
 	require.Len(t, r.Exceptions, 1)
-	require.Contains(t, r.Exceptions[0].Detail, "JPY 1500")
+	require.Contains(t, r.Exceptions[0].Detail(), "JPY 1500")
 }

@@ -191,7 +191,7 @@ func cmpException(a, b *Exception) int {
 	if c := strings.Compare(a.Unit, b.Unit); c != 0 {
 		return c
 	}
-	return strings.Compare(a.Detail, b.Detail)
+	return strings.Compare(a.Detail(), b.Detail())
 }
 
 func cmpPending(a, b *Pending) int {

@@ -39,8 +39,8 @@ func TestPayoutCoversTheCarriedBalance(t *testing.T) {
 	x := r.Exceptions[0]
 	require.Equal(t, ReasonPayoutMismatch, x.Reason)
 	require.Equal(t, int64(300), x.Expected)
-	require.Contains(t, x.Detail, "balance of NOK -2.00 carried into 2025-03-04")
-	require.Contains(t, x.Detail, "NOK 3.00")
+	require.Contains(t, x.Detail(), "balance of NOK -2.00 carried into 2025-03-04")
+	require.Contains(t, x.Detail(), "NOK 3.00")
 }
 
 // Issue 9 case 2: a weekly payout covers the lines of several ledger dates.
@@ -77,7 +77,7 @@ func TestPayoutSpanningSeveralLedgerDates(t *testing.T) {
 	r = noErr(Run(cfg, ms, lines, []Payout{pay}))
 	require.Len(t, r.Exceptions, 1)
 	require.Equal(t, int64(9700), r.Exceptions[0].Expected)
-	require.Contains(t, r.Exceptions[0].Detail, "(2025-03-03..2025-03-09)")
+	require.Contains(t, r.Exceptions[0].Detail(), "(2025-03-03..2025-03-09)")
 }
 
 // Issue 9 case 3: the same payout from the API and from a portal file.

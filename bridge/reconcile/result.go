@@ -1,6 +1,10 @@
 package reconcile
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // Pass says how a match was made.
 type Pass string
@@ -117,7 +121,49 @@ type Exception struct {
 	Amount   int64
 	Expected int64
 	Currency string
-	Detail   string
+	// detail explains the exception (see Detail). For a settled_unknown
+	// line of a reference we do not hold, unknown is set and detail is the
+	// line's kind: its text is made when it is read, so that a file of a
+	// million such lines does not hold a million sentences.
+	detail  string
+	unknown bool
+}
+
+// Detail explains the exception to people.
+func (x Exception) Detail() string {
+	if x.unknown {
+		return fmt.Sprintf("%s of %s: none of our captures or refunds has reference %q in %s",
+			kindName(Kind(x.detail)), money(x.Amount, x.Currency), x.Reference, x.Currency)
+	}
+	return x.detail
+}
+
+// exceptionJSON is an Exception as JSON: its fields, Detail last.
+type exceptionJSON struct {
+	Reason     Reason
+	Provider   Provider
+	Reference  string
+	KCOOrderID string
+	Unit       string
+	MSN        string
+	PayoutID   string
+	Date       string
+	LineKeys   []string
+	Movements  []string
+	Amount     int64
+	Expected   int64
+	Currency   string
+	Detail     string
+}
+
+// MarshalJSON writes the exception's fields as they are named, with its
+// Detail.
+func (x Exception) MarshalJSON() ([]byte, error) {
+	return json.Marshal(exceptionJSON{
+		Reason: x.Reason, Provider: x.Provider, Reference: x.Reference, KCOOrderID: x.KCOOrderID, Unit: x.Unit,
+		MSN: x.MSN, PayoutID: x.PayoutID, Date: x.Date, LineKeys: x.LineKeys, Movements: x.Movements,
+		Amount: x.Amount, Expected: x.Expected, Currency: x.Currency, Detail: x.Detail(),
+	})
 }
 
 // Pending is a movement without a settlement line that is not yet missing:

@@ -242,7 +242,7 @@ func (e *engine) checkPayout(p *Payout, pays map[sumKey]*payoutTotals) {
 	}
 	e.res.Exceptions = append(e.res.Exceptions, Exception{
 		Reason: ReasonPayoutMismatch, Provider: p.Provider, MSN: t.msn, PayoutID: p.ID, Date: p.Date,
-		Amount: p.Amount, Expected: want, Currency: p.Currency, Detail: detail,
+		Amount: p.Amount, Expected: want, Currency: p.Currency, detail: detail,
 	})
 }
 

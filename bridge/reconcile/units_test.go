@@ -85,7 +85,7 @@ func TestExceptionsNameTheMSN(t *testing.T) {
 	}
 	require.Equal(t, "A", byReason[ReasonCapturedNotSettled].MSN)
 	require.Equal(t, "B", byReason[ReasonSettledUnknown].MSN)
-	require.Contains(t, byReason[ReasonSettledUnknown].Detail, "under MSN B")
+	require.Contains(t, byReason[ReasonSettledUnknown].Detail(), "under MSN B")
 }
 
 // Issue 9 case 12: a line that moves no money is informational, never

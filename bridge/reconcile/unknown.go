@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"slices"
 )
 
 // unknownLines judges the lines no run placed. A Vipps line is money
@@ -11,6 +12,17 @@ import (
 func (e *engine) unknownLines() {
 	u := e.unknown
 	sortLines(e, u)
+	// Nearly every Vipps line here becomes an exception: make room for
+	// them at once rather than copying a growing array of them (a file of
+	// a million orders we do not hold is a million exceptions).
+	vipps := 0
+	for _, i := range u {
+		if e.provider(i) == Vipps {
+			vipps++
+		}
+	}
+	e.res.Exceptions = slices.Grow(e.res.Exceptions, vipps)
+	e.excKeys = slices.Grow(e.excKeys, vipps)
 	var orders []kustomOrder
 	for len(u) > 0 {
 		first := u[0]
@@ -61,9 +73,9 @@ func (e *engine) unknownLines() {
 			if e.kind(i) == KindFee {
 				g = -e.feeCost(i)
 			}
-			e.except(ReasonSettledUnknown, -1, []int32{i}, nil, g, 0, fmt.Sprintf(
-				"%s of %s: none of our captures or refunds has reference %q in %s",
-				kindName(e.kind(i)), money(g, cur), ref, cur))
+			// Its Detail is made from its kind, amount, reference and
+			// currency when it is read.
+			e.except(ReasonSettledUnknown, -1, []int32{i}, nil, g, 0, string(e.kind(i))).unknown = true
 		}
 	}
 	e.kustomOrders(orders)
