@@ -35,7 +35,7 @@ func (e *testEnv) finance(method, path string, body io.Reader) (int, []byte) {
 // A sync and a reconciliation then account for every krone.
 func TestSandboxReconciliation(t *testing.T) {
 	e := startMain(t, nil)
-	day := e.clock.Now().In(time.UTC).Format("2006-01-02")
+	day := osloDay(e.clock.Now())
 	var refs []string
 	for i := range 3 {
 		p := e.paid()
@@ -51,8 +51,8 @@ func TestSandboxReconciliation(t *testing.T) {
 	e.settle()
 	// Two days on, Vipps has closed the day and scheduled the payout.
 	e.clock.Advance(50 * time.Hour)
-	from := e.clock.Now().AddDate(0, 0, -3).Format("2006-01-02")
-	to := e.clock.Now().Format("2006-01-02")
+	from := osloDay(e.clock.Now().AddDate(0, 0, -3))
+	to := osloDay(e.clock.Now())
 	status, body := e.finance("POST", "/api/v1/settlements/sync?from="+from+"&to="+to, nil)
 	require.Equal(t, http.StatusOK, status, string(body))
 	var syncs struct{ Syncs []finance.SyncResult }

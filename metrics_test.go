@@ -83,7 +83,7 @@ func TestMetricsAfterEndToEnd(t *testing.T) {
 	}))
 	t.Cleanup(merchant.Close)
 	e := startMain(t, func(c *config.Config) { c.MerchantWebhook.URL = merchant.URL + "/hooks" })
-	day := e.clock.Now().Format("2006-01-02")
+	day := osloDay(e.clock.Now())
 
 	// Paid, told by the webhook, and captured through the API.
 	p := e.paid()

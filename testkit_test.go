@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -131,4 +132,14 @@ func pool(n, workers int, f func(i int)) {
 		})
 	}
 	wg.Wait()
+}
+
+// osloDay is the ledger date of t: a reconciliation period is made of
+// Europe/Oslo days, as Vipps's ledgers are, whatever zone the machine is in.
+func osloDay(t time.Time) string {
+	loc, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		panic(err)
+	}
+	return t.In(loc).Format("2006-01-02")
 }
