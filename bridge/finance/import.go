@@ -33,10 +33,10 @@ const MaxSpooledXLSX = 256 << 20
 // fee and net per transaction, fee signs normalised; each settlement's
 // payout. Importing the same file twice changes nothing.
 //
-// The file is read once, from r, as the store takes its lines: a CSV is
-// parsed line by line into batches of the store, so memory does not grow
-// with the file; an XML report is parsed whole and an XLSX written to a
-// temporary file (at most MaxSpooledXLSX) and parsed from there. The hash
+// The file is read once, from r, as the store takes its lines: a CSV or an
+// XML report is parsed as it is read into batches of the store, so memory
+// does not grow with the file; an XLSX is written to a temporary file (at
+// most MaxSpooledXLSX) and parsed from there. The hash
 // that recognises the file again is that of the bytes read. A file that
 // fails to parse stores nothing.
 func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader, progress Progress) (bridge.ImportResult, []string, error) {
@@ -60,7 +60,7 @@ func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader,
 		}
 	case settlement.FormatXML:
 		parse = func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
-			return wholeReport(settlement.ParseXML(br, name))(fn)
+			return settlement.ParseXMLFunc(br, name, fn)
 		}
 	case settlement.FormatXLSX:
 		f, size, err := spool(br, MaxSpooledXLSX)
@@ -212,7 +212,7 @@ type vippsMapper struct {
 }
 
 func (m *vippsMapper) line(st settlement.Settlement, t settlement.Transaction) reconcile.Line {
-	msn := st.MSN
+	msn := cmp.Or(t.MSN, st.MSN) // the unit the payment was made in
 	cur := cmp.Or(st.Currency, m.s.currencyOfMSN(msn))
 	m.nets[settlementKey{msn, st.ID}] += t.Net
 	return reconcile.Line{

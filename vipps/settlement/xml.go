@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,20 +33,55 @@ var osloLocation = sync.OnceValues(func() (*time.Location, error) {
 // The settlement totals are kept as stated; Report.Check compares them with
 // the transactions.
 func ParseXML(r io.Reader, source string) (*Report, error) {
+	var txs []Transaction
+	var counts []int // transactions per settlement, in file order
+	last := -1
+	rep, _, err := ParseXMLFunc(r, source, func(st Settlement, t Transaction) error {
+		if st.Line != last {
+			last = st.Line
+			counts = append(counts, 0)
+		}
+		counts[len(counts)-1]++
+		txs = append(txs, t)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range rep.Settlements {
+		rep.Settlements[i].Transactions, txs = txs[:counts[i]:counts[i]], txs[counts[i]:]
+	}
+	return rep, nil
+}
+
+// ParseXMLFunc reads an XML v3.0 report as ParseXML does, but hands each
+// transaction to fn as it is read, with its settlement as far as it is read
+// then (what comes before the transactions in the file: date, id, currency,
+// type, sales unit; not the totals, which follow them), instead of keeping
+// it. An error from fn ends the parse and is returned as it is. Memory does
+// not grow with the number of transactions beyond 16 bytes each for the
+// duplicate check of the settlement being read.
+//
+// A transaction id seen twice in a settlement is found when the settlement
+// ends, so fn may have seen both. The Report is the one ParseXML returns
+// except that every Settlement's Transactions is nil; problems is what
+// Report.Check returns for the whole report.
+func ParseXMLFunc(r io.Reader, source string, fn func(Settlement, Transaction) error) (rep *Report, problems []Problem, err error) {
 	loc, err := osloLocation()
 	if err != nil {
-		return nil, &ParseError{Source: source, Err: fmt.Errorf("loading Europe/Oslo: %w", err)}
+		return nil, nil, &ParseError{Source: source, Err: fmt.Errorf("loading Europe/Oslo: %w", err)}
 	}
 	p := &xmlParser{
 		source: source,
 		d:      xml.NewDecoder(&xmlLineEnds{r: r}),
 		oslo:   loc,
 		rep:    &Report{Format: FormatXML, Source: source},
+		fn:     fn,
 	}
 	if err := p.run(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return p.rep, nil
+	return p.rep, p.problems, nil
 }
 
 // xmlLineEnds turns the line ends \r\n and a lone \r into \n, as XML
@@ -122,13 +156,15 @@ type xmlParser struct {
 
 	// SettlementInfo being read.
 	set        Settlement
-	txIDs      map[string]int
 	numTx      int64
 	numTxLine  int
 	setCurLine int
+	seen       txSeen // its transaction ids so far
+	sums       txSums // and their amounts
+	fn         func(Settlement, Transaction) error
+	problems   []Problem
 
 	tx  xmlTx
-	txs []Transaction // the settlement's transactions so far
 	fee Fee
 }
 
@@ -380,7 +416,7 @@ func (p *xmlParser) open(name string, line int) error {
 		p.paymentsIDs = map[string]int{}
 	case "SettlementInfo":
 		p.set = Settlement{Line: line, MSN: p.msn, SalesUnit: p.salesUnit, Account: p.account}
-		p.txIDs = map[string]int{}
+		p.sums = txSums{}
 	case "TransactionInfo":
 		p.tx = xmlTx{Transaction: Transaction{Line: line}}
 	case "FeeInfo":
@@ -397,12 +433,12 @@ func (p *xmlParser) close(name string, line int) error {
 		return p.closeTransaction()
 	case "SettlementInfo":
 		s := &p.set
-		if p.numTx != int64(len(p.txs)) {
-			return p.errf(p.numTxLine, "NumOfTransactions", "states %d transactions, the settlement has %d", p.numTx, len(p.txs))
+		if d, dup := p.seen.duplicate(); dup {
+			return p.errf(d.line, "TransactionID", "duplicate transaction %s in settlement %s (first at line %d)", d.id, s.ID, d.first)
 		}
-		// Collected in a reused buffer and copied once, at their final size.
-		s.Transactions = slices.Clone(p.txs)
-		p.txs = p.txs[:0]
+		if p.numTx != int64(p.sums.n) {
+			return p.errf(p.numTxLine, "NumOfTransactions", "states %d transactions, the settlement has %d", p.numTx, p.sums.n)
+		}
 		if s.Currency != p.currency {
 			return p.errf(p.setCurLine, "SettlementCurrencyCode", "%s differs from the report's %s", s.Currency, p.currency)
 		}
@@ -411,6 +447,7 @@ func (p *xmlParser) close(name string, line int) error {
 		}
 		p.paymentsIDs[s.ID] = line
 		s.Stated = TotalCapture | TotalRefund | TotalGross | TotalFee | TotalNet | TotalSettled
+		p.problems = append(p.problems, p.sums.check(s)...)
 		p.rep.Settlements = append(p.rep.Settlements, *s)
 		p.settlementsInPayments++
 		p.set = Settlement{}
@@ -447,13 +484,10 @@ func (p *xmlParser) closeTransaction() error {
 	if t.refund != 0 {
 		t.Kind = KindRefund
 	}
-	if first, dup := p.txIDs[t.TransactionID]; dup {
-		return p.errf(t.Line, "TransactionID", "duplicate transaction %s in settlement %s (first at line %d)", t.TransactionID, p.set.ID, first)
-	}
-	p.txIDs[t.TransactionID] = t.Line
-	t.SettlementID = p.set.ID
-	p.txs = append(p.txs, t.Transaction)
-	return nil
+	t.SettlementID, t.MSN = p.set.ID, p.set.MSN
+	p.seen.add(0, t.TransactionID, t.Line, false)
+	p.sums.add(&t.Transaction)
+	return p.fn(p.set, t.Transaction)
 }
 
 // value stores one leaf's text, parsed and checked by its XSD type.
