@@ -30,9 +30,15 @@ func reconcileStore(t *testing.T) *sqlite.Store {
 // moved stores a payment of ours with its successful captures and refunds.
 func moved(t *testing.T, st *sqlite.Store, reference string, events ...bridge.PaymentEvent) {
 	t.Helper()
+	movedIn(t, st, "webshop", reference, events...)
+}
+
+// movedIn is moved for a payment of another sales unit.
+func movedIn(t *testing.T, st *sqlite.Store, unit, reference string, events ...bridge.PaymentEvent) {
+	t.Helper()
 	created := events[0].OccurredAt.Add(-time.Minute)
 	p := &bridge.Payment{
-		Reference: reference, Unit: "webshop", KCOOrderID: strings.TrimSuffix(strings.TrimPrefix(reference, "ws-"), "-1"), Attempt: 1,
+		Reference: reference, Unit: unit, KCOOrderID: strings.TrimSuffix(strings.TrimPrefix(reference, "ws-"), "-1"), Attempt: 1,
 		Amount: bridge.Money{Value: 100000, Currency: "NOK"}, State: bridge.StateAuthorized, CreateIdempotencyKey: "idem-" + reference,
 		CreateRequest: json.RawMessage(`{}`), ReturnToken: "token-" + reference, Order: json.RawMessage(`{}`),
 		CreatedAt: created, UpdatedAt: created,
@@ -193,4 +199,50 @@ func TestMajorIsExact(t *testing.T) {
 		math.MaxInt64: "92233720368547758.07", math.MinInt64: "-92233720368547758.08"} {
 		require.Equal(t, want, major(v), "%d", v)
 	}
+}
+
+// Case 10 for portal files: a CSV settlement of one sales unit that holds
+// transactions of another (the rows' SaleUnitNumber) books each line under
+// the unit of its own row, so a capture made in unit A and paid out with
+// unit B's settlement matches A's payment, and the line of B with the same
+// order id, which is not a payment of ours, is B's settled_unknown, where
+// taking the settlement's unit for both gave a false captured_not_settled
+// and two settled_unknown.
+func TestReconcileVippsCSVLineTakesItsRowsUnit(t *testing.T) {
+	st := reconcileStore(t)
+	d := time.Date(2026, 11, 20, 12, 0, 0, 0, oslo)
+	movedIn(t, st, "a", "ws-1", event("CAPTURED", "5000000001", 10000, d))
+	csv := strings.Join([]string{
+		"SettlementInfo,SalesUnitName,SaleUnitNumber,SettlementDate,SettlementID,SettlementAccount,Gross,Currency,Fee,Refund,Net,NumberOfTransactions",
+		"SettlementInfo,Shop B,222222,22.11.2026,2000001,15039794613,150.00,NOK,-3.00,0.00,147.00,2",
+		"TransactionInfo,SalesDate,SaleUnitName,SaleUnitNumber,TransactionId,SettlementId,OrderID,SettlementDate,Gross,Currency,Fee,Refund,Net",
+		"TransactionInfo,20.11.2026,Shop A,111111,5000000001,2000001,ws-1,22.11.2026,100.00,NOK,-2.00,0.00,98.00",
+		"TransactionInfo,20.11.2026,Shop B,222222,5000000002,2000001,ws-1,22.11.2026,50.00,NOK,-1.00,0.00,49.00",
+	}, "\n") + "\n"
+	s := &Service{Store: st, Now: func() time.Time { return d.AddDate(0, 0, 10) }, Units: map[string]*Unit{
+		"a": {ID: "a", MSN: "111111", Currency: "NOK"}, "b": {ID: "b", MSN: "222222", Currency: "NOK"}}}
+	_, warnings, err := s.ImportVippsFile(t.Context(), "units.csv", strings.NewReader(csv), nil)
+	require.NoError(t, err)
+	require.Len(t, warnings, 1)
+	require.Contains(t, warnings[0], "carry SaleUnitNumber 111111, not 222222 of SettlementInfo 2000001")
+	lines, err := st.SettlementLines(t.Context(), "2026-11-01", "2026-11-30")
+	require.NoError(t, err)
+	msn := map[string]string{}
+	for _, l := range lines {
+		msn[l.PSPReference] = l.MSN
+	}
+	require.Equal(t, map[string]string{"5000000001": "111111", "5000000002": "222222"}, msn)
+
+	rec, err := s.Reconcile(t.Context(), "2026-11-20", "2026-11-22")
+	require.NoError(t, err)
+	require.True(t, matchedMovements(rec)["ws-1/capture/5000000001"], "unit A's capture matched to its line")
+	require.Len(t, rec.Exceptions, 1, "%+v", rec.Exceptions)
+	x := rec.Exceptions[0]
+	require.Equal(t, reconcile.ReasonSettledUnknown, x.Reason)
+	require.Equal(t, "222222", x.MSN)
+	require.Len(t, rec.Payouts, 1)
+	p := rec.Payouts[0]
+	require.True(t, p.Reported, "the settlement's payout, dated in the period")
+	require.Equal(t, int64(14700), p.Paid)
+	require.Equal(t, p.Paid, p.Net, "the payout of both units' lines adds up")
 }

@@ -538,8 +538,10 @@ func (p *csvParser) transaction(rec []string, line int) error {
 // the SettlementInfo row; whether its id is new in the settlement is
 // checked at the end.
 func (p *csvParser) attach(set *csvSettlement, t *csvTx, late bool) error {
+	t.MSN = set.MSN
 	if t.unitNumber != set.MSN {
-		p.note(set, "SaleUnitNumber", strings.Clone(t.unitNumber), t.Line)
+		t.MSN = strings.Clone(t.unitNumber)
+		p.note(set, "SaleUnitNumber", t.MSN, t.Line)
 	}
 	if t.setDate != set.Date {
 		p.note(set, "SettlementDate", t.setDate, t.Line)
@@ -633,7 +635,7 @@ func (p *csvParser) finish() error {
 		case "Net":
 			p.warn(d.first, "%s (settlement %s): Net leaves out the Refund (the file's Net = Gross + Fee); Transaction.Net includes it (Gross - Fee)", rows, d.set.ID)
 		case "SaleUnitNumber":
-			p.warn(d.first, "%s carry SaleUnitNumber %s, not %s of SettlementInfo %s (line %d); kept as stated", rows, d.value, d.set.MSN, d.set.ID, d.set.Line)
+			p.warn(d.first, "%s carry SaleUnitNumber %s, not %s of SettlementInfo %s (line %d); kept as stated: Transaction.MSN is the row's", rows, d.value, d.set.MSN, d.set.ID, d.set.Line)
 		case "SettlementDate":
 			p.warn(d.first, "%s carry SettlementDate %s, not %s of SettlementInfo %s (line %d); kept as stated", rows, d.value, d.set.Date, d.set.ID, d.set.Line)
 		}

@@ -144,6 +144,13 @@ type Transaction struct {
 	Net   int64 // Gross - Fee
 
 	SettlementID string // as the transaction's own line states it
+
+	// MSN is the sales unit (Merchant-Serial-Number) the transaction was
+	// made in, as its own line states it where the format has one per
+	// transaction (CSV SaleUnitNumber), else its settlement's. A CSV
+	// settlement may hold transactions of another unit; reconciliation
+	// matches each under its own.
+	MSN string
 }
 
 // Fee is an invoiced fee line listed apart from the transactions.

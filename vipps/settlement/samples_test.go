@@ -59,7 +59,7 @@ func TestSampleXML(t *testing.T) {
 				{"2000003", "2018-03-01", TypeGross, 1, totals{1530, 0, 1530, 181, 1349, 1530}},
 			},
 			first: Transaction{Line: 23, TransactionID: "5001144570", OrderID: "24", Kind: KindCapture, Gross: 7321, Fee: 333, Net: 6988,
-				SalesDate: "2018-01-22", SettlementID: "2000001"},
+				SalesDate: "2018-01-22", SettlementID: "2000001", MSN: "100297"},
 		},
 		{
 			file: "xml/Example-Net.xml", msn: "100716", org: "915608345",
@@ -68,7 +68,7 @@ func TestSampleXML(t *testing.T) {
 				{"2000002", "2018-03-12", TypeNet, 8, totals{4800, -4600, 200, 0, 200, 200}},
 			},
 			first: Transaction{Line: 23, TransactionID: "5001145476", OrderID: "356", Kind: KindCapture, Gross: 1500, Fee: 0, Net: 1500,
-				SalesDate: "2018-03-01", SettlementID: "2000001"},
+				SalesDate: "2018-03-01", SettlementID: "2000001", MSN: "100716"},
 		},
 		{
 			file: "xml/Vipps-oppgjorsrapport-16655-2018-09-23.xml", msn: "16655", org: "998724341",
@@ -76,7 +76,7 @@ func TestSampleXML(t *testing.T) {
 				{"2000004", "2018-09-22", TypeNet, 1, totals{10000, 0, 10000, 225, 9775, 9775}},
 			},
 			first: Transaction{Line: 23, TransactionID: "5584146378", OrderID: "", Kind: KindCapture, Gross: 10000, Fee: 225, Net: 9775,
-				SalesDate: "2018-09-22", SettlementID: "2000004"},
+				SalesDate: "2018-09-22", SettlementID: "2000004", MSN: "16655"},
 		},
 	}
 	for _, tt := range tests {
@@ -188,7 +188,7 @@ func TestSampleCSV(t *testing.T) {
 		name + `:6: SettlementInfo row has 13 fields for 12 columns: joined "16450" and "62" into Net 16450,62 (an unquoted decimal comma)`,
 		name + `:6: SettlementInfo 2000001: Net 16450.62 = Gross 16511.71 + Fee -61.09 leaves out Refund -1490.00 (the XML rule gives Net = Capture + Refund - Fee = 14960.62); Settlement.Net keeps the stated value, and Check reports the difference`,
 		name + `:9: 7 TransactionInfo rows (lines 9-15) carry SettlementId 2000720, which matches no SettlementInfo row; attached to 2000001 (line 6), the file's only settlement; Transaction.SettlementID keeps 2000720`,
-		name + `:9: 7 TransactionInfo rows (lines 9-15) carry SaleUnitNumber 595976, not 513428 of SettlementInfo 2000001 (line 6); kept as stated`,
+		name + `:9: 7 TransactionInfo rows (lines 9-15) carry SaleUnitNumber 595976, not 513428 of SettlementInfo 2000001 (line 6); kept as stated: Transaction.MSN is the row's`,
 		name + `:9: 7 TransactionInfo rows (lines 9-15) carry SettlementDate 2021-04-10, not 2021-04-12 of SettlementInfo 2000001 (line 6); kept as stated`,
 		name + `:14: the TransactionInfo row at line 14 (settlement 2000001): Net leaves out the Refund (the file's Net = Gross + Fee); Transaction.Net includes it (Gross - Fee)`,
 	}

@@ -325,6 +325,7 @@ func (p *tableParser) transaction(r tableRow) error {
 	if err != nil {
 		return err
 	}
+	t.MSN = msn
 	unit, err := p.text(r, colSalesUnit, false)
 	if err != nil {
 		return err
