@@ -8,10 +8,13 @@ package main
 //	go test -run '^$' -bench '^BenchmarkSettlement1M$' -benchtime 1x -timeout 30m .
 //
 // With VIPPSKCO_TEST_POSTGRES_DSN set it runs on PostgreSQL too (a fresh
-// schema). VIPPSKCO_BENCH_SETTLEMENT_LINES changes the size of the file.
+// schema). VIPPSKCO_BENCH_SETTLEMENT_LINES changes the size of the file,
+// VIPPSKCO_BENCH_SETTLEMENT_FORMAT=xml makes it an XML v3 report of the
+// same transactions.
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -28,6 +31,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge/config"
 	"vippskco/vipps/settlement"
@@ -79,8 +83,12 @@ func BenchmarkSettlement1M(b *testing.B) {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	file := filepath.Join(dir, "vipps-settlement-1m.csv")
-	size, err := writeBenchSettlement(file, n)
+	format := cmp.Or(os.Getenv("VIPPSKCO_BENCH_SETTLEMENT_FORMAT"), "csv")
+	if format != "csv" && format != "xml" {
+		b.Fatalf("VIPPSKCO_BENCH_SETTLEMENT_FORMAT=%q: want csv or xml", format)
+	}
+	file := filepath.Join(dir, "vipps-settlement-1m."+format)
+	size, err := writeBenchSettlement(file, n, format)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -124,7 +132,7 @@ func BenchmarkSettlement1M(b *testing.B) {
 	}
 	b.StopTimer()
 
-	b.Logf("%d transactions, %.0f MiB file, %s..%s", n, float64(size)/(1<<20), benchFrom, benchTo)
+	b.Logf("%d transactions, %.0f MiB %s file, %s..%s", n, float64(size)/(1<<20), format, benchFrom, benchTo)
 	b.Logf("%-30s %9s %9s", "step", "wall s", "peak MiB")
 	for _, s := range steps {
 		b.Logf("%-30s %9.1f %9.0f", s.name, s.wall.Seconds(), float64(s.rss)/(1<<20))
@@ -185,7 +193,11 @@ func benchParseOnly(b *testing.B, path string) {
 	}
 	defer f.Close()
 	var k, net int64
-	_, _, err = settlement.ParseCSVFunc(f, filepath.Base(path), func(_ settlement.Settlement, t settlement.Transaction) error {
+	parse := settlement.ParseCSVFunc
+	if strings.HasSuffix(path, ".xml") {
+		parse = settlement.ParseXMLFunc
+	}
+	_, _, err = parse(f, filepath.Base(path), func(_ settlement.Settlement, t settlement.Transaction) error {
 		k++
 		net += t.Net
 		return nil
@@ -226,63 +238,83 @@ func benchPostgresSchema(b *testing.B, dsn string) string {
 	return u.String()
 }
 
-// writeBenchSettlement writes a Vipps portal settlement CSV (the layout of
-// vipps/settlement/testdata/csv/settlement-report.csv) of n TransactionInfo
-// rows: one settlement per sales unit and sales day of November 2026,
-// settled two days later, its stated totals those of its rows. Payments
-// are ePayment references ws-<KCO order UUID>-1; 3 % of the rows are
-// refunds. It returns the file's size.
-func writeBenchSettlement(path string, n int) (int64, error) {
+// benchRow is one generated transaction.
+type benchRow struct {
+	ref                string
+	psp                int64
+	gross, refund, fee int64 // a capture (refund 0) or a refund (gross and fee 0)
+	set                int   // settlement: sales day × unit
+	unit, salesDay     int
+}
+
+// benchSums are a settlement's stated totals.
+type benchSums struct {
+	gross, refund, fee int64
+	n                  int
+}
+
+// benchRows generates the n transactions, the same each time, so that a
+// million rows are never held: one settlement per sales unit and sales
+// day, 3 % refunds.
+func benchRows(n int, fn func(r *benchRow)) {
 	rng := rand.New(rand.NewPCG(20261101, 9))
-	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	sets := benchDays * len(benchUnits)
-	type row struct {
-		ref            string
-		psp            int64
-		gross, refund  int64
-		fee            int64
-		set            int
-		unit, salesDay int
-	}
-	type sums struct {
-		gross, refund, fee int64
-		n                  int
-	}
-	totals := make([]sums, sets)
-	// Rows are generated twice with the same seed: once for the totals the
-	// SettlementInfo section states first, once to write them, so that a
-	// million rows are never held.
-	gen := func(fn func(r *row)) {
-		rng = rand.New(rand.NewPCG(20261101, 9))
-		psp := int64(3100000000)
-		var r row
-		for i := range n {
-			r.set = i * sets / n
-			r.salesDay, r.unit = r.set/len(benchUnits), r.set%len(benchUnits)
-			r.ref = "ws-" + uuid4(rng) + "-1"
-			psp++
-			r.psp = psp
-			amount := 5000 + rng.Int64N(495000)
-			r.gross, r.refund, r.fee = amount, 0, amount*175/10000
-			if rng.IntN(100) < 3 {
-				r.gross, r.refund, r.fee = 0, -amount, 0
-			}
-			fn(&r)
+	psp := int64(3100000000)
+	var r benchRow
+	for i := range n {
+		r.set = i * sets / n
+		r.salesDay, r.unit = r.set/len(benchUnits), r.set%len(benchUnits)
+		r.ref = "ws-" + uuid4(rng) + "-1"
+		psp++
+		r.psp = psp
+		amount := 5000 + rng.Int64N(495000)
+		r.gross, r.refund, r.fee = amount, 0, amount*175/10000
+		if rng.IntN(100) < 3 {
+			r.gross, r.refund, r.fee = 0, -amount, 0
 		}
+		fn(&r)
 	}
-	gen(func(r *row) {
+}
+
+// writeBenchSettlement writes a Vipps settlement report of n transactions
+// of November 2026, each settlement settled two days after its sales day,
+// its stated totals those of its rows. Payments are ePayment references
+// ws-<KCO order UUID>-1. format "csv" is the portal CSV (the layout of
+// vipps/settlement/testdata/csv/settlement-report.csv), "xml" an XML v3
+// report. It returns the file's size.
+func writeBenchSettlement(path string, n int, format string) (int64, error) {
+	totals := make([]benchSums, benchDays*len(benchUnits))
+	benchRows(n, func(r *benchRow) {
 		s := &totals[r.set]
 		s.gross, s.refund, s.fee, s.n = s.gross+r.gross, s.refund+r.refund, s.fee+r.fee, s.n+1
 	})
-
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 1<<20)
-	date := func(day int) string { return start.AddDate(0, 0, day).Format("02.01.2006") }
-	setID := func(s int) string { return strconv.Itoa(3000001 + s) }
+	if format == "xml" {
+		writeBenchXML(w, n, totals)
+	} else {
+		writeBenchCSV(w, n, totals)
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), f.Close()
+}
+
+var benchStart = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func benchSettlementID(s int) string { return strconv.Itoa(3000001 + s) }
+
+func writeBenchCSV(w *bufio.Writer, n int, totals []benchSums) {
+	date := func(day int) string { return benchStart.AddDate(0, 0, day).Format("02.01.2006") }
 	w.WriteString("OrganizationNumber,MerchantName\n987654321,Nettbutikken AS\n")
 	w.WriteString("Name,VisitingAddress,Postbox,Zipno,Place,Country,CompanyNumber\nVipps AS,Dronning Eufemias Gate 42,,0191,Oslo,Norway,918713867\n")
 	w.WriteString("SettlementInfo,SalesUnitName,SaleUnitNumber,SettlementDate,SettlementID,SettlementAccount,Gross,Currency,Fee,Refund,Net,NumberOfTransactions\n")
@@ -295,7 +327,7 @@ func writeBenchSettlement(path string, n int) (int64, error) {
 		bb = append(bb[:0], "SettlementInfo,"...)
 		bb = append(append(append(bb, u.name...), ','), u.msn...)
 		bb = append(append(append(bb, ','), date(s/len(benchUnits)+2)...), ',')
-		bb = append(append(bb, setID(s)...), ",1503979461"...)
+		bb = append(append(bb, benchSettlementID(s)...), ",1503979461"...)
 		bb = strconv.AppendInt(bb, int64(s%len(benchUnits)), 10)
 		bb = appendBenchMinor(append(bb, ','), x.gross)
 		bb = append(append(append(bb, ','), u.currency...), ',')
@@ -307,13 +339,13 @@ func writeBenchSettlement(path string, n int) (int64, error) {
 	}
 	w.WriteString("FeeInfo,SettlementDate,SaleUnitName,SaleUnitNumber,FeeAccount,Fee,Currency\n")
 	w.WriteString("TransactionInfo,SalesDate,SaleUnitName,SaleUnitNumber,TransactionId,SettlementId,OrderID,SettlementDate,Gross,Currency,Fee,Refund,Net\n")
-	gen(func(r *row) {
+	benchRows(n, func(r *benchRow) {
 		u := &benchUnits[r.unit]
 		bb = append(bb[:0], "TransactionInfo,"...)
 		bb = append(append(bb, date(r.salesDay)...), ',')
 		bb = append(append(append(append(bb, u.name...), ','), u.msn...), ',')
 		bb = strconv.AppendInt(bb, r.psp, 10)
-		bb = append(append(bb, ','), setID(r.set)...)
+		bb = append(append(bb, ','), benchSettlementID(r.set)...)
 		bb = append(append(bb, ','), r.ref...)
 		bb = append(append(bb, ','), date(r.salesDay+2)...)
 		bb = appendBenchMinor(append(bb, ','), r.gross)
@@ -323,14 +355,57 @@ func writeBenchSettlement(path string, n int) (int64, error) {
 		bb = appendBenchMinor(append(bb, ','), r.gross+r.refund-r.fee)
 		w.Write(append(bb, '\n'))
 	})
-	if err := w.Flush(); err != nil {
-		return 0, err
+}
+
+// writeBenchXML writes the transactions as an XML v3 report: one
+// SettlementDetailsInfo per sales unit (its rows generated once per unit).
+func writeBenchXML(w *bufio.Writer, n int, totals []benchSums) {
+	date := func(day int) string { return benchStart.AddDate(0, 0, day).Format(time.DateOnly) }
+	money := func(v int64) string { return string(appendBenchMinor(nil, v)) }
+	w.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SettlementReport xmlns=\"" + settlement.NamespaceV3 + "\">\n")
+	for ui, u := range benchUnits {
+		fmt.Fprintf(w, "<SettlementDetailsInfo><SaleUnitName>%s</SaleUnitName><SerialNumber>%s</SerialNumber>"+
+			"<OrganizationName>Nettbutikken AS</OrganizationName><OrganizationNumber>987654321</OrganizationNumber>"+
+			"<MainAddress>Gate 1</MainAddress><MainAddressZipCode>0150</MainAddressZipCode><MainAddressCity>Oslo</MainAddressCity>"+
+			"<MainAddressCountryCode>NOR</MainAddressCountryCode>\n<PaymentsInfo><ReportDateFrom>%s</ReportDateFrom>"+
+			"<ReportDateTo>%s</ReportDateTo><SettlementCurrencyCode>%s</SettlementCurrencyCode>"+
+			"<SettlementAccountNum>1503979461%d</SettlementAccountNum>\n", u.name, u.msn, benchFrom, benchTo, u.currency, ui)
+		open, sets := -1, 0
+		closeSet := func() {
+			if open < 0 {
+				return
+			}
+			x := totals[open]
+			fmt.Fprintf(w, "<NumOfTransactions>%d</NumOfTransactions><CaptureSettlementAmount>%s</CaptureSettlementAmount>"+
+				"<RefundSettlementAmount>%s</RefundSettlementAmount><GrossSettlementAmount>%s</GrossSettlementAmount>"+
+				"<NetSettlementAmount>%s</NetSettlementAmount><FeeSettlementAmount>%s</FeeSettlementAmount>"+
+				"<SettledAmount>%s</SettledAmount></SettlementInfo>\n", x.n, money(x.gross), money(x.refund),
+				money(x.gross+x.refund), money(x.gross+x.refund-x.fee), money(x.fee), money(x.gross+x.refund-x.fee))
+		}
+		benchRows(n, func(r *benchRow) {
+			if r.unit != ui {
+				return
+			}
+			if r.set != open {
+				closeSet()
+				open, sets = r.set, sets+1
+				fmt.Fprintf(w, "<SettlementInfo><SettlementDate>%s</SettlementDate><SettlementID>%s</SettlementID>"+
+					"<SettlementCurrencyCode>%s</SettlementCurrencyCode><SettlementType>Net</SettlementType>\n",
+					date(r.salesDay+2), benchSettlementID(r.set), u.currency)
+			}
+			fmt.Fprintf(w, "<TransactionInfo><TransactionTime>%sT12:00:00+01:00</TransactionTime>"+
+				"<TransactionCaptureAmount>%s</TransactionCaptureAmount><TransactionRefundAmount>%s</TransactionRefundAmount>"+
+				"<TransactionGrossAmount>%s</TransactionGrossAmount><TransactionNetAmount>%s</TransactionNetAmount>"+
+				"<TransactionFeeAmount>%s</TransactionFeeAmount><SettlementCurrencyCode>%s</SettlementCurrencyCode>"+
+				"<TransactionID>%d</TransactionID><OrderID>%s</OrderID></TransactionInfo>\n",
+				date(r.salesDay), money(r.gross), money(r.refund), money(r.gross+r.refund), money(r.gross+r.refund-r.fee),
+				money(r.fee), u.currency, r.psp, r.ref)
+		})
+		closeSet()
+		fmt.Fprintf(w, "<NumOfSettlements>%d</NumOfSettlements></PaymentsInfo></SettlementDetailsInfo>\n", sets)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return st.Size(), f.Close()
+	w.WriteString("<VippsInfo><Name>Vipps AS</Name><WebSite>vipps.no</WebSite><VisitingAddress>Dronning Eufemias Gate 42</VisitingAddress>" +
+		"<PostBox></PostBox><PostAddress>N-0191 Oslo</PostAddress><Country>Norway</Country></VippsInfo>\n</SettlementReport>\n")
 }
 
 // appendBenchMinor writes minor units as a decimal with two fraction digits.
@@ -358,4 +433,30 @@ func uuid4(r *rand.Rand) string {
 		}
 	}
 	return string(b[:])
+}
+
+// The benchmark's generated files are valid reports that add up, and the
+// CSV and the XML hold the same transactions.
+func TestBenchSettlementFiles(t *testing.T) {
+	dir := t.TempDir()
+	got := map[string]map[string]int64{}
+	for _, format := range []string{"csv", "xml"} {
+		path := filepath.Join(dir, "gen."+format)
+		_, err := writeBenchSettlement(path, 900, format)
+		require.NoError(t, err)
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		rep, err := settlement.Parse(path, data)
+		require.NoError(t, err)
+		require.Empty(t, rep.Warnings, format)
+		require.Empty(t, rep.Check(), format)
+		got[format] = map[string]int64{}
+		for _, st := range rep.Settlements {
+			for _, tx := range st.Transactions {
+				got[format][tx.MSN+"/"+st.ID+"/"+tx.TransactionID+"/"+tx.OrderID+"/"+tx.SalesDate] = tx.Net
+			}
+		}
+		require.Len(t, got[format], 900, format)
+	}
+	require.Equal(t, got["csv"], got["xml"])
 }

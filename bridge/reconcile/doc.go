@@ -110,7 +110,8 @@
 // Run takes a []Line. A Matcher takes lines one at a time, copying what it
 // keeps, so a caller streaming a settlement file (settlement.ParseCSVFunc)
 // never holds the file's lines at 208 bytes each. BenchmarkRun1M reconciles
-// a million lines against a million movements; BenchmarkSettlement1M (in
-// e2e_bench_test.go) does it from a Vipps settlement CSV on disk, the way
-// the service imports one.
+// a million lines against a million movements in memory; the product's own
+// path (the real binary's settlements import and reconcile commands on a
+// million-line file, SQLite and PostgreSQL) is BenchmarkSettlement1M in
+// the repository's root.
 package reconcile
