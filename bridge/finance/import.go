@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"strings"
 
@@ -73,32 +74,25 @@ func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader,
 		}
 	}
 	imp.Stream = func(yield func(reconcile.Line, error) bool) {
-		n := 0
-		rep, problems, err := guardParser(yield, func(emit func(reconcile.Line) bool) (*settlement.Report, []settlement.Problem, error) {
-			return parse(func(st settlement.Settlement, t settlement.Transaction) error {
+		var rep *settlement.Report
+		var problems []settlement.Problem
+		lines := parseLines(func(emit func(reconcile.Line) bool) error {
+			var err error
+			rep, problems, err = parse(func(st settlement.Settlement, t settlement.Transaction) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				if !emit(m.line(st, t)) {
 					return errStopped
 				}
-				if n++; progress != nil {
-					progress(n)
-				}
 				return nil
 			})
-		})
-		if errors.Is(err, errStopped) {
-			return
-		}
-		if err == nil {
-			_, err = io.Copy(io.Discard, br) // the hash covers the whole file
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				err = malformed(err)
+			if err == nil {
+				_, err = io.Copy(io.Discard, br) // the hash covers the whole file
 			}
-			yield(reconcile.Line{}, err)
+			return err
+		})
+		if !storeLines(ctx, lines, yield, progress) {
 			return
 		}
 		imp.Hash = hex.EncodeToString(h.Sum(nil))
@@ -123,6 +117,32 @@ func malformed(err error) error {
 	return &bridge.Error{Code: bridge.ECodeInvalid, Reason: "malformed_file", Message: err.Error(), Err: err}
 }
 
+// storeLines passes a file's parsed lines to the store's yield, counting
+// them for progress. A parse error is the file's (malformed) unless the
+// import was cancelled. It reports whether every line was taken and the
+// parse succeeded: only then may the caller complete the import.
+func storeLines(ctx context.Context, lines iter.Seq2[reconcile.Line, error], yield func(reconcile.Line, error) bool, progress Progress) bool {
+	n := 0
+	for l, err := range lines {
+		if err != nil {
+			if ctx.Err() == nil {
+				err = malformed(err)
+			} else {
+				err = ctx.Err()
+			}
+			yield(reconcile.Line{}, err)
+			return false
+		}
+		if !yield(l, nil) {
+			return false
+		}
+		if n++; progress != nil {
+			progress(n)
+		}
+	}
+	return true
+}
+
 // wholeReport hands the transactions of a report parsed whole to fn, as
 // ParseCSVFunc does while it parses, and returns the report without them.
 func wholeReport(rep *settlement.Report, err error) func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
@@ -143,28 +163,6 @@ func wholeReport(rep *settlement.Report, err error) func(fn func(settlement.Sett
 		}
 		return rep, problems, nil
 	}
-}
-
-// guardParser runs a parse that hands lines to emit, which passes them to
-// yield. A parser that panics on hostile input fails this file with an
-// error instead of taking the process down; a panic of the store, while
-// it takes a line, is not the parser's and goes on.
-func guardParser[R any](yield func(reconcile.Line, error) bool, parse func(emit func(reconcile.Line) bool) (R, []settlement.Problem, error)) (rep R, problems []settlement.Problem, err error) {
-	inStore := false
-	defer func() {
-		if inStore {
-			return
-		}
-		if r := recover(); r != nil {
-			err = fmt.Errorf("the parser failed on this file: %v", r)
-		}
-	}()
-	return parse(func(l reconcile.Line) bool {
-		inStore = true
-		ok := yield(l, nil)
-		inStore = false
-		return ok
-	})
 }
 
 // spool copies r into a temporary file, removed when the file is closed,
@@ -278,18 +276,18 @@ func (s *Service) ImportKustomCSV(ctx context.Context, name string, r io.Reader,
 	imp := &bridge.SettlementImport{Provider: reconcile.Kustom, Source: name}
 	var keys kustomKeys
 	imp.Stream = func(yield func(reconcile.Line, error) bool) {
-		n := 0
-		_, _, err := guardParser(yield, func(emit func(reconcile.Line) bool) (struct{}, []settlement.Problem, error) {
+		lines := parseLines(func(emit func(reconcile.Line) bool) error {
 			for {
 				if err := ctx.Err(); err != nil {
-					return struct{}{}, nil, err
+					return err
 				}
 				row, err := sr.Read()
 				if err == io.EOF {
-					return struct{}{}, nil, nil
+					_, err = io.Copy(io.Discard, tee) // the hash covers the whole file
+					return err
 				}
 				if err != nil {
-					return struct{}{}, nil, malformed(err)
+					return err
 				}
 				date := cmp.Or(row.CaptureDate, row.SaleDate)
 				l, warning := kustomLine(row.Type, row.OrderID, row.CaptureID, row.RefundID, row.Amount, row.Currency, row.PaymentReference, date)
@@ -299,21 +297,11 @@ func (s *Service) ImportKustomCSV(ctx context.Context, name string, r io.Reader,
 				l.Source, l.SourceLine = name, row.Line
 				l.Key = keys.key(l, row.Type, row.CaptureID, row.RefundID, dateOnly(date), row.Amount)
 				if !emit(l) {
-					return struct{}{}, nil, errStopped
-				}
-				if n++; progress != nil {
-					progress(n)
+					return errStopped
 				}
 			}
 		})
-		if errors.Is(err, errStopped) {
-			return
-		}
-		if err == nil {
-			_, err = io.Copy(io.Discard, tee)
-		}
-		if err != nil {
-			yield(reconcile.Line{}, err)
+		if !storeLines(ctx, lines, yield, progress) {
 			return
 		}
 		imp.Hash = hex.EncodeToString(h.Sum(nil))

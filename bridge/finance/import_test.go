@@ -55,20 +55,59 @@ func TestImportReturnsWhenCancelledDuringParse(t *testing.T) {
 // not take the process down. A panic of the store, while it takes a line,
 // is not the parser's and is not hidden as one.
 func TestParserPanicIsAnError(t *testing.T) {
-	yield := func(reconcile.Line, error) bool { return true }
-	_, _, err := guardParser(yield, func(emit func(reconcile.Line) bool) (int, []settlement.Problem, error) {
+	var last error
+	for _, err := range parseLines(func(emit func(reconcile.Line) bool) error {
 		emit(reconcile.Line{Key: "a"})
 		panic("index out of range")
-	})
-	require.ErrorContains(t, err, "the parser failed on this file: index out of range")
+	}) {
+		last = err
+	}
+	require.ErrorContains(t, last, "the parser failed on this file: index out of range")
 
-	storePanics := func(reconcile.Line, error) bool { panic("store bug") }
 	require.PanicsWithValue(t, "store bug", func() {
-		_, _, _ = guardParser(storePanics, func(emit func(reconcile.Line) bool) (int, []settlement.Problem, error) {
+		for range parseLines(func(emit func(reconcile.Line) bool) error {
 			emit(reconcile.Line{Key: "a"})
-			return 0, nil, nil
-		})
+			return nil
+		}) {
+			panic("store bug")
+		}
 	})
+}
+
+// parseLines hands over every line in order, across chunks, and a store
+// that stops taking lines stops the parser: it sees emit return false and
+// parseLines returns once it has returned.
+func TestParseLinesInOrderAndStops(t *testing.T) {
+	const n = 20*parseChunk + 7
+	produce := func(seen *int) func(emit func(reconcile.Line) bool) error {
+		return func(emit func(reconcile.Line) bool) error {
+			for i := range n {
+				*seen = i + 1
+				if !emit(reconcile.Line{SourceLine: i}) {
+					return errStopped
+				}
+			}
+			return nil
+		}
+	}
+	var parsed, i int
+	for l, err := range parseLines(produce(&parsed)) {
+		require.NoError(t, err)
+		require.Equal(t, i, l.SourceLine)
+		i++
+	}
+	require.Equal(t, n, i)
+
+	taken := 0
+	for range parseLines(produce(&parsed)) {
+		if taken++; taken == 10 {
+			break
+		}
+	}
+	// The parser is done (parseLines waited for it) and stopped within the
+	// chunks that fit between the two: the one taken, four in the channel,
+	// the one it was filling and the one it could not send.
+	require.LessOrEqual(t, parsed, 7*parseChunk)
 }
 
 // Every Kustom transaction type moves a line the way it moves Kustom's own
