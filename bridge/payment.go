@@ -81,6 +81,12 @@ type Payment struct {
 	// Vipps; zero means never. Stores keep it with the payment and hand out
 	// due payments under a lease (Store.ClaimDuePolls).
 	NextPollAt time.Time
+	// ReadAskedBy is the channel (a webhook, a page) that asked for a read
+	// of the payment that has not been made yet, or "": set by
+	// Store.PollSoon, cleared by the read that answers it, and handed out
+	// only by the poll claims, so that the read is booked as that
+	// channel's. Updates of the payment do not write it.
+	ReadAskedBy string
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -15,9 +15,10 @@ type ShopperView struct {
 	Final bool
 }
 
-// PaymentForShopper finds the payment behind a return token and, when its
-// state is not final, asks Vipps (at most once per StatusCheckInterval) so
-// the page never waits on a webhook that may not come.
+// PaymentForShopper finds the payment behind a return token. It never
+// waits for Vipps: the poller reads a waiting payment every 2 s and a
+// webhook wakes it, so the page never depends on a webhook that may not
+// come, and the status is what we know now.
 func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (*ShopperView, error) {
 	if len(token) < 16 || len(token) > 128 {
 		return nil, Errorf(ECodeNotFound, "not_found", "no payment for this link")
@@ -33,15 +34,20 @@ func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (
 	if err != nil {
 		return nil, err
 	}
-	if !p.State.Final() && s.shouldCheck(p.Reference) {
-		if p.State == StatePending {
-			if fresh, err := s.sendCreate(ctx, u, p); err == nil {
-				p = fresh
-			}
-		} else if fresh, err := s.sync(ctx, u, p, source); err == nil {
+	switch {
+	case p.State == StatePending && s.shouldCheck(p.Reference):
+		// A create whose outcome is unknown: sending it again (same key,
+		// same body) is what starts the payment the shopper is waiting for.
+		if fresh, err := s.sendCreate(ctx, u, p); err == nil {
 			p = fresh
-		} else {
-			s.logger().WarnContext(ctx, "reading payment for the shopper", "reference", p.Reference, "err", err)
+		}
+	case !p.State.Final() && (p.NextPollAt.IsZero() || p.NextPollAt.After(s.now().Add(pollWhileWaiting))):
+		// Someone is looking at a payment the poller reads only now and
+		// then: have it read soon. While the shopper is in the Vipps app
+		// the poller reads it every 2 s anyway, and webhooks wake it, so a
+		// status read is served from what we know and never calls Vipps.
+		if err := s.readSoon(ctx, p.Reference, source); err != nil {
+			s.logger().WarnContext(ctx, "asking for a read of the payment", "reference", p.Reference, "err", err)
 		}
 	}
 	return s.view(u, p, token), nil

@@ -85,14 +85,42 @@ type RawEventLog interface {
 // share it through leases, so that one payment is polled by one of them at a
 // time. The lease is kept beside the payment, not in it: claiming a poll does
 // not change the payment's Version.
+//
+// A claim is a read of the payment at Vipps about to be made, and is
+// remembered as its last read: PollSoon never makes a poll due sooner than
+// a gap after it, so that every channel's wish to read a payment (a
+// webhook, a page) is coalesced into the poller's reads, whichever replica
+// holds them.
 type PollSchedule interface {
 	// ClaimDuePolls leases up to limit payments whose NextPollAt is set and
 	// not after now, and whose poll lease is free or expired, to owner until
-	// now+lease. Two replicas never get the same payment while a lease holds.
+	// now+lease, and records now as their last read. Two replicas never get
+	// the same payment while a lease holds.
 	ClaimDuePolls(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*Payment, error)
+	// ClaimDuePoll is ClaimDuePolls for one payment: it returns the payment
+	// leased, or nil when its poll is not due or another holds its lease.
+	// It gives ErrNotFound for an unknown payment.
+	ClaimDuePoll(ctx context.Context, reference string, now time.Time, owner string, lease time.Duration) (*Payment, error)
 	// ReleasePoll sets a payment's NextPollAt (zero: no more polls) and
 	// frees the poll lease if owner holds it. It does not touch Version.
+	// A PollSoon asked since the last claim keeps its earlier time: a
+	// signal that came while the poller was reading is not lost by the
+	// poller's own schedule.
 	ReleasePoll(ctx context.Context, reference, owner string, next time.Time) error
+	// ReleasePolls is ReleasePoll for many payments in one write; an
+	// unknown reference is skipped.
+	ReleasePolls(ctx context.Context, owner string, polls []PollRelease) error
+	// PollSoon makes a payment's poll due at now, or at its last read plus
+	// gap if that is later, unless it is due sooner already, and keeps by,
+	// the channel asking, as ReadAskedBy until a read answers it. It gives
+	// ErrNotFound for an unknown payment.
+	PollSoon(ctx context.Context, reference string, now time.Time, gap time.Duration, by string) error
+}
+
+// PollRelease is one payment's next poll, for ReleasePolls.
+type PollRelease struct {
+	Reference string
+	Next      time.Time // zero: no more polls
 }
 
 // OperationStore keeps the captures, cancels and refunds, each stored before

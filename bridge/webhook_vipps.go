@@ -135,28 +135,20 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 		s.logger().WarnContext(ctx, "webhook for a payment of another sales unit", "unit", u.ID, "reference", ev.Reference, "msn", ev.MSN)
 		return "ignored", nil
 	}
-	// Vipps wants an answer within 10 seconds, so the payment is read back
-	// after answering. The event is stored and a poll is due now, so the
-	// read happens even if this process stops first.
-	if err := s.Store.ReleasePoll(ctx, p.Reference, "", s.now()); err != nil {
+	if ev.Name == vipps.EventCreated {
+		// We learn that a payment was created from the create call's own
+		// answer (or, when that is lost, by reading it back, as the poller
+		// does with every PENDING attempt): reading it now would tell us
+		// nothing, and would spend the payment's read.
+		return "accepted", nil
+	}
+	// The event is only a signal: the payment is read back from Vipps
+	// after answering (Vipps wants an answer within 10 seconds), at once
+	// unless it was read less than pollWhileWaiting ago. A burst of events
+	// for one payment, on any replica, costs one read.
+	if err := s.readSoon(ctx, p.Reference, SourceWebhook); err != nil {
 		return "", err
 	}
-	s.goBackground(func(bg context.Context) {
-		sctx, cancel := context.WithTimeout(bg, pollTimeout)
-		defer cancel()
-		fresh, behind, err := s.syncBehind(sctx, pu, p, SourceWebhook)
-		if err != nil {
-			s.logger().WarnContext(ctx, "reading payment after webhook", "reference", p.Reference, "err", err)
-			return
-		}
-		if !behind {
-			// Read back: the poll scheduled for safety is not needed now,
-			// and would spend the payment's read limit for nothing.
-			if err := s.Store.ReleasePoll(context.WithoutCancel(sctx), p.Reference, "", nextPoll(fresh, s.now())); err != nil {
-				s.logger().WarnContext(ctx, "rescheduling poll after webhook", "reference", p.Reference, "err", err)
-			}
-		}
-	})
 	return "accepted", nil
 }
 

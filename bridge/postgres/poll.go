@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"vippskco/bridge"
@@ -46,20 +47,56 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, 
 			LIMIT $4
 			FOR NO KEY UPDATE SKIP LOCKED
 		), u AS (
-			UPDATE payments SET poll_owner = $2, poll_lease_until = $3
+			UPDATE payments SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
 			FROM c WHERE payments.reference = c.claimed
-			RETURNING `+paymentColumns+`
+			RETURNING `+claimedColumns+`
 		)
-		SELECT `+paymentColumns+` FROM u ORDER BY next_poll_at, reference COLLATE "C"`, at, owner, end, limit)
+		SELECT `+claimedColumns+` FROM u ORDER BY next_poll_at, reference COLLATE "C"`, at, owner, end, limit)
 		if err != nil {
 			return nil, err
 		}
-		return collectPayments(rows)
+		return collectClaimed(rows)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due polls for %q: %w", owner, err)
 	}
 	return ps, nil
+}
+
+// ClaimDuePoll leases one payment if its poll is due and its lease free. A
+// concurrent claim of the same row waits for the other's commit and then
+// finds the lease held: one of them gets it.
+func (s *Store) ClaimDuePoll(ctx context.Context, reference string, now time.Time, owner string, lease time.Duration) (*bridge.Payment, error) {
+	if err := bridge.CheckLease(owner, lease); err != nil {
+		return nil, err
+	}
+	until := now.Add(lease)
+	var ta timeArgs
+	at, end := ta.instant("now", &now), ta.instant("lease end", &until)
+	if ta.err != nil {
+		return nil, ta.err
+	}
+	// Once, as ClaimDuePolls: a lost claim's lease runs out.
+	ps, err := retried(ctx, s, "claim a poll", once, func() ([]*bridge.Payment, error) {
+		rows, err := s.pool.Query(ctx, `UPDATE payments SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
+			WHERE reference = $4 AND next_poll_at IS NOT NULL AND next_poll_at <= $1
+			AND (poll_lease_until IS NULL OR poll_lease_until <= $1)
+			RETURNING `+claimedColumns, at, owner, end, reference)
+		if err != nil {
+			return nil, err
+		}
+		return collectClaimed(rows)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim the poll of %q: %w", reference, err)
+	}
+	if len(ps) > 0 {
+		return ps[0], nil
+	}
+	if _, err := s.Payment(ctx, reference); err != nil {
+		return nil, err
+	}
+	return nil, nil
 }
 
 // ReleasePoll schedules the next poll of a payment (zero: none) and, if owner
@@ -75,11 +112,7 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 	}
 	// Repeatable: it sets the same schedule and frees the same lease again.
 	tag, err := retried(ctx, s, "release poll", repeatable, func() (pgconn.CommandTag, error) {
-		return s.pool.Exec(ctx, `UPDATE payments SET
-			next_poll_at = $1,
-			poll_owner = CASE WHEN poll_owner = $2 THEN '' ELSE poll_owner END,
-			poll_lease_until = CASE WHEN poll_owner = $2 THEN NULL ELSE poll_lease_until END
-			WHERE reference = $3`, at, owner, reference)
+		return s.pool.Exec(ctx, `UPDATE payments SET `+releaseSet+` WHERE reference = $3`, at, owner, reference)
 	})
 	if err != nil {
 		return fmt.Errorf("release poll of %q: %w", reference, err)
@@ -89,3 +122,99 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 	}
 	return nil
 }
+
+// releaseSet sets next_poll_at to $1 (NULL: none), or to the time a
+// PollSoon asked for since the last claim when that is sooner, and frees
+// the lease of owner $2.
+const releaseSet = `next_poll_at = CASE WHEN poll_asked_at > last_read_at AND ($1::timestamptz IS NULL OR $1 > poll_asked_at)
+		THEN poll_asked_at ELSE $1 END,
+	poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
+	poll_owner = CASE WHEN poll_owner = $2 THEN '' ELSE poll_owner END,
+	poll_lease_until = CASE WHEN poll_owner = $2 THEN NULL ELSE poll_lease_until END`
+
+// ReleasePolls is ReleasePoll for many payments in one statement.
+func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.PollRelease) error {
+	if len(polls) == 0 {
+		return nil
+	}
+	refs := make([]string, len(polls))
+	nexts := make([]any, len(polls))
+	var ta timeArgs
+	for i, p := range polls {
+		refs[i] = p.Reference
+		next := p.Next
+		nexts[i] = ta.at("NextPollAt", &next)
+	}
+	if ta.err != nil {
+		return ta.err
+	}
+	_, err := retried(ctx, s, "release polls", repeatable, func() (pgconn.CommandTag, error) {
+		return s.pool.Exec(ctx, `UPDATE payments SET
+			next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (r.next IS NULL OR r.next > poll_asked_at)
+				THEN poll_asked_at ELSE r.next END,
+			poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
+			poll_owner = CASE WHEN poll_owner = $3 THEN '' ELSE poll_owner END,
+			poll_lease_until = CASE WHEN poll_owner = $3 THEN NULL ELSE poll_lease_until END
+			FROM unnest($1::text[], $2::timestamptz[]) AS r(ref, next)
+			WHERE payments.reference = r.ref`, refs, nexts, owner)
+	})
+	if err != nil {
+		return fmt.Errorf("release %d polls: %w", len(polls), err)
+	}
+	return nil
+}
+
+// PollSoon makes a payment's poll due at now, or gap after its last read
+// if that is later, unless it is due sooner already, and remembers the ask
+// so that a release by a poller reading it now keeps it.
+func (s *Store) PollSoon(ctx context.Context, reference string, now time.Time, gap time.Duration, by string) error {
+	var ta timeArgs
+	at := ta.instant("now", &now)
+	if ta.err != nil {
+		return ta.err
+	}
+	// Repeatable: the same ask again changes nothing more.
+	tag, err := retried(ctx, s, "poll soon", repeatable, func() (pgconn.CommandTag, error) {
+		return s.pool.Exec(ctx, `UPDATE payments SET
+			poll_asked_at = GREATEST($1::timestamptz, last_read_at + $2::interval),
+			poll_asked_by = $4,
+			next_poll_at = CASE WHEN next_poll_at IS NULL OR next_poll_at > GREATEST($1::timestamptz, last_read_at + $2::interval)
+				THEN GREATEST($1::timestamptz, last_read_at + $2::interval) ELSE next_poll_at END
+			WHERE reference = $3`, at, gap, reference, by)
+	})
+	if err != nil {
+		return fmt.Errorf("poll %q soon: %w", reference, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("poll %q soon: %w", reference, bridge.ErrNotFound)
+	}
+	return nil
+}
+
+// claimedColumns are what a poll claim returns: the payment and who asked
+// for the read, if anyone did.
+const claimedColumns = paymentColumns + `, poll_asked_by`
+
+// collectClaimed reads rows of claimedColumns.
+func collectClaimed(rows pgx.Rows) ([]*bridge.Payment, error) {
+	defer rows.Close()
+	ps := []*bridge.Payment{}
+	for rows.Next() {
+		var by string
+		p, err := scanPayment(askedBy{rows, &by})
+		if err != nil {
+			return nil, err
+		}
+		p.ReadAskedBy = by
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
+// askedBy scans poll_asked_by after the payment's columns.
+type askedBy struct {
+	pgx.Row
+	by *string
+}
+
+func (a askedBy) Scan(dest ...any) error { return a.Row.Scan(append(dest, a.by)...) }

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -51,6 +53,45 @@ func claim[T any](ctx context.Context, s *Store, what string, now time.Time, own
 	return out, nil
 }
 
+// ClaimDuePoll leases one payment if its poll is due and its lease free.
+func (s *Store) ClaimDuePoll(ctx context.Context, reference string, now time.Time, owner string, lease time.Duration) (*bridge.Payment, error) {
+	ps, err := claim(ctx, s, "claim the poll of "+strconv.Quote(reference), now, owner, lease, 1,
+		func(ctx context.Context, tx *tx, now int64, owner string, until int64, _ int) ([]*bridge.Payment, error) {
+			rows, err := tx.QueryContext(ctx, `UPDATE payments SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
+				WHERE reference = ? AND next_poll_at <> 0 AND next_poll_at <= ? AND poll_lease_until <= ?
+				RETURNING `+claimedColumns, owner, until, now, reference, now, now)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var ps []*bridge.Payment
+			for rows.Next() {
+				p, err := scanClaimed(rows)
+				if err != nil {
+					return nil, err
+				}
+				ps = append(ps, p)
+			}
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+			if len(ps) == 0 {
+				var one int
+				if err := tx.QueryRowContext(ctx, `SELECT 1 FROM payments WHERE reference = ?`, reference).Scan(&one); err != nil {
+					if errors.Is(err, sql.ErrNoRows) {
+						return nil, bridge.ErrNotFound
+					}
+					return nil, err
+				}
+			}
+			return ps, nil
+		})
+	if err != nil || len(ps) == 0 {
+		return nil, err
+	}
+	return ps[0], nil
+}
+
 // ReleasePoll schedules the next poll of a payment (zero: none) and, if owner
 // holds its poll lease, frees the lease. The schedule is written whoever holds
 // the lease: it is a fact about the payment, and a poller that still holds a
@@ -62,11 +103,75 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 		return err
 	}
 	err = s.transact(ctx, func(tx *tx) error {
+		n, err := releasePoll(ctx, tx, reference, owner, at)
+		if err == nil && n == 0 {
+			err = bridge.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("release poll of %q: %w", reference, err)
+	}
+	return nil
+}
+
+// ReleasePolls is ReleasePoll for many payments in one transaction.
+func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.PollRelease) error {
+	if len(polls) == 0 {
+		return nil
+	}
+	ats := make([]int64, len(polls))
+	for i, p := range polls {
+		at, err := nanos("NextPollAt", p.Next)
+		if err != nil {
+			return err
+		}
+		ats[i] = at
+	}
+	err := s.transact(ctx, func(tx *tx) error {
+		for i, p := range polls {
+			if _, err := releasePoll(ctx, tx, p.Reference, owner, ats[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release %d polls: %w", len(polls), err)
+	}
+	return nil
+}
+
+// releasePoll sets next_poll_at to next (0: none), or to the time a
+// PollSoon asked for since the last claim when that is sooner, and frees
+// owner's lease. It returns the rows changed (0: no such payment).
+func releasePoll(ctx context.Context, tx *tx, reference, owner string, next int64) (int64, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE payments SET
+		next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (?1 = 0 OR ?1 > poll_asked_at) THEN poll_asked_at ELSE ?1 END,
+		poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
+		poll_owner = CASE WHEN poll_owner = ?2 THEN '' ELSE poll_owner END,
+		poll_lease_until = CASE WHEN poll_owner = ?2 THEN 0 ELSE poll_lease_until END
+		WHERE reference = ?3`, next, owner, reference)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// PollSoon makes a payment's poll due at now, or gap after its last read
+// if that is later, unless it is due sooner already, and remembers the ask
+// so that a release by a poller reading it now keeps it.
+func (s *Store) PollSoon(ctx context.Context, reference string, now time.Time, gap time.Duration, by string) error {
+	at, err := nanos("now", now)
+	if err != nil {
+		return err
+	}
+	err = s.transact(ctx, func(tx *tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE payments SET
-			next_poll_at = ?,
-			poll_owner = CASE WHEN poll_owner = ? THEN '' ELSE poll_owner END,
-			poll_lease_until = CASE WHEN poll_owner = ? THEN 0 ELSE poll_lease_until END
-			WHERE reference = ?`, at, owner, owner, reference)
+			poll_asked_at = MAX(?1, last_read_at + ?2),
+			poll_asked_by = ?4,
+			next_poll_at = CASE WHEN next_poll_at = 0 OR next_poll_at > MAX(?1, last_read_at + ?2) THEN MAX(?1, last_read_at + ?2) ELSE next_poll_at END
+			WHERE reference = ?3`, at, int64(gap), reference, by)
 		if err != nil {
 			return err
 		}
@@ -78,7 +183,7 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("release poll of %q: %w", reference, err)
+		return fmt.Errorf("poll %q soon: %w", reference, err)
 	}
 	return nil
 }
@@ -86,14 +191,14 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 // claimDuePolls leases up to limit due payments whose lease is free or
 // expired at now, and returns them earliest poll first.
 func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until int64, limit int) ([]*bridge.Payment, error) {
-	rows, err := tx.QueryContext(ctx, `UPDATE payments SET poll_owner = ?, poll_lease_until = ?
+	rows, err := tx.QueryContext(ctx, `UPDATE payments SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
 		WHERE reference IN (
 			SELECT reference FROM payments
 			WHERE next_poll_at <> 0 AND next_poll_at <= ? AND poll_lease_until <= ?
 			ORDER BY next_poll_at, reference
 			LIMIT ?
 		)
-		RETURNING `+paymentColumns, owner, until, now, now, limit)
+		RETURNING `+claimedColumns, owner, until, now, now, now, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +206,7 @@ func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until i
 
 	ps := []*bridge.Payment{}
 	for rows.Next() {
-		p, err := scanPayment(rows)
+		p, err := scanClaimed(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -116,3 +221,26 @@ func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until i
 	})
 	return ps, nil
 }
+
+// claimedColumns are what a poll claim returns: the payment and who asked
+// for the read, if anyone did.
+const claimedColumns = paymentColumns + `, poll_asked_by`
+
+// scanClaimed reads the columns of claimedColumns.
+func scanClaimed(row scanner) (*bridge.Payment, error) {
+	var by string
+	p, err := scanPayment(askedBy{row, &by})
+	if err != nil {
+		return nil, err
+	}
+	p.ReadAskedBy = by
+	return p, nil
+}
+
+// askedBy scans poll_asked_by after the payment's columns.
+type askedBy struct {
+	scanner
+	by *string
+}
+
+func (a askedBy) Scan(dest ...any) error { return a.scanner.Scan(append(dest, a.by)...) }

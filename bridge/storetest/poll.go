@@ -216,3 +216,126 @@ func testReleasePoll(t *testing.T, s bridge.Store) {
 		})
 	}
 }
+
+// testPollSoon: a wish to read a payment makes its poll due now, but never
+// sooner than the gap after its last claimed read, never later than it is
+// already due, and a release by the poller reading it keeps an ask made
+// during the read.
+func testPollSoon(t *testing.T, s bridge.Store) {
+	const gap = 2 * time.Second
+	ctx := t.Context()
+	require.ErrorIs(t, s.PollSoon(ctx, "KCO-none-1", base, gap, "webhook"), bridge.ErrNotFound)
+	insert := func(t *testing.T, ref string, next time.Time) *bridge.Payment {
+		p := newPayment(ref+"-1", "unit-a", ref, 1)
+		p.NextPollAt = next
+		mustInsert(t, s, p)
+		return p
+	}
+	next := func(t *testing.T, ref string) time.Time { return mustPayment(t, s, ref).NextPollAt }
+	claim := func(t *testing.T, at time.Time, ref string) *bridge.Payment {
+		ps, err := s.ClaimDuePolls(ctx, at, "r1", time.Minute, 100)
+		require.NoError(t, err)
+		for _, p := range ps {
+			if p.Reference == ref {
+				return p
+			}
+		}
+		t.Fatalf("%s not claimed at %s", ref, at)
+		return nil
+	}
+
+	t.Run("never read: due now", func(t *testing.T) {
+		p := insert(t, "KCO-soon-a", base.Add(10*time.Minute))
+		require.NoError(t, s.PollSoon(ctx, p.Reference, base, gap, "webhook"))
+		requireTimeEqual(t, "NextPollAt", base, next(t, p.Reference))
+	})
+	t.Run("no more polls: due now", func(t *testing.T) {
+		p := insert(t, "KCO-soon-b", time.Time{})
+		require.NoError(t, s.PollSoon(ctx, p.Reference, base, gap, "webhook"))
+		requireTimeEqual(t, "NextPollAt", base, next(t, p.Reference))
+	})
+	t.Run("due sooner already: unchanged", func(t *testing.T) {
+		p := insert(t, "KCO-soon-c", base.Add(-time.Second))
+		require.NoError(t, s.PollSoon(ctx, p.Reference, base, gap, "webhook"))
+		requireTimeEqual(t, "NextPollAt", base.Add(-time.Second), next(t, p.Reference))
+	})
+	t.Run("read just now: due a gap after the read", func(t *testing.T) {
+		p := insert(t, "KCO-soon-d", base)
+		claim(t, base, p.Reference)
+		require.NoError(t, s.ReleasePoll(ctx, p.Reference, "r1", base.Add(10*time.Minute)))
+		require.NoError(t, s.PollSoon(ctx, p.Reference, base.Add(500*time.Millisecond), gap, "webhook"))
+		requireTimeEqual(t, "NextPollAt", base.Add(gap), next(t, p.Reference))
+		ps, err := s.ClaimDuePolls(ctx, base.Add(gap-time.Millisecond), "r2", time.Minute, 100)
+		require.NoError(t, err)
+		require.NotContains(t, references(ps), p.Reference, "read again within the gap")
+	})
+	t.Run("asked during a read: the release keeps it", func(t *testing.T) {
+		p := insert(t, "KCO-soon-e", base)
+		claim(t, base, p.Reference)
+		require.NoError(t, s.PollSoon(ctx, p.Reference, base.Add(300*time.Millisecond), gap, "webhook"))
+		require.NoError(t, s.ReleasePoll(ctx, p.Reference, "r1", base.Add(10*time.Minute)))
+		requireTimeEqual(t, "NextPollAt", base.Add(gap), next(t, p.Reference))
+		// The next read is the answer to that ask, and says who asked;
+		// after it the poller's own schedule holds again.
+		require.Equal(t, "webhook", claim(t, base.Add(gap), p.Reference).ReadAskedBy)
+		require.NoError(t, s.ReleasePolls(ctx, "r1", []bridge.PollRelease{{Reference: p.Reference, Next: base.Add(10 * time.Minute)}}))
+		requireTimeEqual(t, "NextPollAt", base.Add(10*time.Minute), next(t, p.Reference))
+	})
+	t.Run("asked during a read, release sooner: the release's", func(t *testing.T) {
+		p := insert(t, "KCO-soon-f", base)
+		claim(t, base, p.Reference)
+		require.NoError(t, s.PollSoon(ctx, p.Reference, base.Add(300*time.Millisecond), gap, "webhook"))
+		require.NoError(t, s.ReleasePolls(ctx, "r1", []bridge.PollRelease{{Reference: p.Reference, Next: base.Add(time.Second)}}))
+		requireTimeEqual(t, "NextPollAt", base.Add(time.Second), next(t, p.Reference))
+	})
+	t.Run("asked before the read: answered by it", func(t *testing.T) {
+		p := insert(t, "KCO-soon-g", base.Add(time.Hour))
+		require.NoError(t, s.PollSoon(ctx, p.Reference, base, gap, "status"))
+		got, err := s.ClaimDuePoll(ctx, p.Reference, base, "r1", time.Minute)
+		require.NoError(t, err)
+		require.NotNil(t, got)
+		require.Equal(t, "status", got.ReadAskedBy)
+		again, err := s.ClaimDuePoll(ctx, p.Reference, base, "r2", time.Minute)
+		require.NoError(t, err)
+		require.Nil(t, again, "claimed twice while the lease holds")
+		require.NoError(t, s.ReleasePoll(ctx, p.Reference, "r1", base.Add(10*time.Minute)))
+		requireTimeEqual(t, "NextPollAt", base.Add(10*time.Minute), next(t, p.Reference))
+		// Answered: the poller's next read is its own.
+		require.Empty(t, claim(t, base.Add(10*time.Minute), p.Reference).ReadAskedBy)
+		_, err = s.ClaimDuePoll(ctx, "KCO-none-1", base, "r1", time.Minute)
+		require.ErrorIs(t, err, bridge.ErrNotFound)
+	})
+}
+
+// testReleasePolls releases a batch in one call: each payment gets its own
+// next poll (zero: none), the leases are freed, an unknown reference is
+// skipped, and no version changes.
+func testReleasePolls(t *testing.T, s bridge.Store) {
+	ctx := t.Context()
+	var ps []*bridge.Payment
+	for i := range 3 {
+		p := newPayment(fmt.Sprintf("KCO-rel-%d-1", i), "unit-a", fmt.Sprintf("KCO-rel-%d", i), 1)
+		p.NextPollAt = base
+		mustInsert(t, s, p)
+		ps = append(ps, p)
+	}
+	claimed, err := s.ClaimDuePolls(ctx, base, "r1", time.Minute, 10)
+	require.NoError(t, err)
+	require.ElementsMatch(t, references(ps), references(claimed))
+	require.NoError(t, s.ReleasePolls(ctx, "r1", []bridge.PollRelease{
+		{Reference: ps[0].Reference, Next: base.Add(2 * time.Second)},
+		{Reference: "KCO-unknown-1", Next: base},
+		{Reference: ps[1].Reference, Next: time.Time{}},
+		{Reference: ps[2].Reference, Next: base.Add(time.Hour)},
+	}))
+	got := mustPayment(t, s, ps[0].Reference)
+	requireTimeEqual(t, "NextPollAt", base.Add(2*time.Second), got.NextPollAt)
+	require.Equal(t, ps[0].Version, got.Version)
+	require.True(t, mustPayment(t, s, ps[1].Reference).NextPollAt.IsZero())
+	requireTimeEqual(t, "NextPollAt", base.Add(time.Hour), mustPayment(t, s, ps[2].Reference).NextPollAt)
+	// The leases are free: the first is claimed again when due.
+	again, err := s.ClaimDuePolls(ctx, base.Add(2*time.Second), "r2", time.Minute, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{ps[0].Reference}, references(again))
+	require.NoError(t, s.ReleasePolls(ctx, "r2", nil))
+}

@@ -50,6 +50,8 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Stor
 		{"ClaimDuePolls", anyClock(testClaimDuePolls)},
 		{"RaceClaimDuePolls", anyClock(testRaceClaimDuePolls)},
 		{"ReleasePoll", anyClock(testReleasePoll)},
+		{"ReleasePolls", anyClock(testReleasePolls)},
+		{"PollSoon", anyClock(testPollSoon)},
 		{"Operations", anyClock(testOperations)},
 		{"InsertOperationConflict", anyClock(testInsertOperationConflict)},
 		{"UpdateOperation", anyClock(testUpdateOperation)},

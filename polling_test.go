@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"vippskco/bridge"
+	"vippskco/vipps"
+	"vippskco/vipps/vippstest"
+)
+
+// vippsReads adds the reads of each payment (GET payment) that reached
+// the fake Vipps since the last call, at the fake's clock, and forgets
+// them there, so that the fake's bounded record never drops one. A read
+// that finds something new is followed by a GET of the payment's events,
+// which names the money movements; that is the same read's second half.
+func vippsReads(e *testEnv, into map[string][]time.Time) {
+	for _, r := range e.m.Sandbox.Vipps.Requests() {
+		if r.Op != vippstest.OpGet {
+			continue
+		}
+		ref := strings.TrimPrefix(r.Path, "/epayment/v1/payments/")
+		into[ref] = append(into[ref], r.At)
+	}
+	e.m.Sandbox.Vipps.ResetRecordings()
+}
+
+// 2,000 shoppers waiting in the Vipps app: the poller reads each of them
+// every 2 s, as Vipps's polling guidance says, and never more often than
+// that; counted at the fake Vipps over 20 s of the shoppers' time. Status
+// reads of the waiting pages, as many as the shoppers make, add no read.
+func TestPollerReadsEachWaitingPaymentEvery2s(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes 2,000 payments")
+	}
+	const n = 2000
+	e := startMain(t, nil, func(m *Main) { m.NoLoops = true })
+	orders := make([]string, n)
+	for i := range orders {
+		orders[i] = e.order(nil).OrderID
+	}
+	var failed atomic.Int64
+	pool(n, 16, func(i int) {
+		resp, _ := e.get(e.redirectURL(orders[i]))
+		if resp.StatusCode != http.StatusSeeOther {
+			failed.Add(1)
+		}
+	})
+	require.Zero(t, failed.Load(), "redirects that did not send the shopper to Vipps")
+	tokens := make([]string, 0, n)
+	for _, o := range orders {
+		ps, err := e.m.Store.PaymentsByOrder(context.Background(), o)
+		require.NoError(t, err)
+		require.Len(t, ps, 1)
+		require.Equal(t, bridge.StateCreated, ps[0].State)
+		tokens = append(tokens, ps[0].ReturnToken)
+	}
+	e.settle()
+	reads := map[string][]time.Time{}
+	vippsReads(e, reads)
+	require.Empty(t, reads, "nothing reads a payment before its first poll, 5 s after create")
+
+	start := e.clock.Now()
+	const step = 250 * time.Millisecond
+	for e.clock.Now().Sub(start) < 20*time.Second {
+		e.clock.Advance(step)
+		_, err := e.m.Service.PollOnce(context.Background())
+		require.NoError(t, err)
+		// The waiting pages ask for their status about once a second.
+		if e.clock.Now().Sub(start)%time.Second == 0 {
+			for _, tok := range tokens[:200] {
+				require.Equal(t, "CREATED", e.status(tok).State)
+			}
+			e.settle() // the reads they asked for are made at this clock
+		}
+		vippsReads(e, reads)
+	}
+	require.Len(t, reads, n, "every waiting payment was read")
+	minReads, maxReads := 1<<30, 0
+	for ref, times := range reads {
+		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		for i := 1; i < len(times); i++ {
+			require.GreaterOrEqual(t, times[i].Sub(times[i-1]), 2*time.Second, "%s read twice within 2 s: %v", ref, offsets(start, times))
+		}
+		minReads, maxReads = min(minReads, len(times)), max(maxReads, len(times))
+	}
+	// First read 5 s after create, then every 2 s (on the 250 ms steps of
+	// this test: every 2.0–2.25 s): at least 7 reads in 20 s. A waiting
+	// page asks for a read before the poller's first, so the payments being
+	// looked at are read from 1 s on, still 2 s apart: at most 10.
+	t.Logf("reads per payment in 20 s: %d to %d", minReads, maxReads)
+	require.GreaterOrEqual(t, minReads, 7, "the poller kept up with 2,000 waiting payments")
+	require.LessOrEqual(t, maxReads, 10)
+}
+
+// A burst of webhooks for one payment (Vipps retries, duplicates, several
+// events at once) costs one read of it, and moves it.
+func TestWebhookBurstCostsOneRead(t *testing.T) {
+	e := startMain(t, nil)
+	o := e.order(nil)
+	_, p := e.checkout(o.OrderID)
+	e.settle()
+	e.m.Sandbox.Vipps.SetFaults(vippstest.Faults{DropWebhookRate: 1})
+	require.NoError(t, e.m.Sandbox.Vipps.Approve(p.Reference))
+	e.settle()
+	reads := map[string][]time.Time{}
+	vippsReads(e, reads)
+	for i := range 5 {
+		ev := vipps.WebhookEvent{MSN: "123456", Reference: p.Reference, PSPReference: fmt.Sprintf("psp-%d", i), Name: vipps.EventAuthorized,
+			Amount: vipps.Amount{Currency: "NOK", Value: 44700}, Timestamp: e.clock.Now(), Success: true}
+		require.Equal(t, http.StatusOK, e.signedWebhook(ev, nil))
+	}
+	e.settle()
+	vippsReads(e, reads)
+	require.Len(t, reads[p.Reference], 1, "five webhooks, one read of the payment")
+	require.Equal(t, bridge.StateAuthorized, e.payment(p.Reference).State)
+}
+
+func offsets(start time.Time, times []time.Time) []time.Duration {
+	out := make([]time.Duration, len(times))
+	for i, t := range times {
+		out[i] = t.Sub(start)
+	}
+	return out
+}
