@@ -148,9 +148,10 @@ type loadRow struct {
 	elapsed  time.Duration
 	p50, p99 time.Duration
 	// addedP50 and addedP99 are the latency less the provider time the
-	// service reported (redirect rows; zero elsewhere).
+	// service reported (not for the bare calls).
 	addedP50, addedP99 time.Duration
 	cpu                time.Duration // the service's, during the phase
+	vippsReads         int           // payment reads at the fake Vipps during the phase, the poller's included
 	ratio              float64       // redirect rows: ops/s over the bare calls' at the same clients
 	note               string
 }
@@ -246,8 +247,9 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 	for _, c := range sizes.clients {
 		rep.rows = append(rep.rows, r.measure(phaseStatus, c, sizes.phase, func(_ int, rnd *rand.Rand, rec recordFunc) error {
 			t0 := time.Now()
-			err := r.status(waiting[rnd.IntN(len(waiting))].token)
-			rec(time.Since(t0), 0, err)
+			provider, err := r.status(waiting[rnd.IntN(len(waiting))].token)
+			lat := time.Since(t0)
+			rec(lat, lat-provider, err)
 			return nil
 		}))
 	}
@@ -258,8 +260,9 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 		rep.rows = append(rep.rows, r.measure(phaseUnknown, c, sizes.phase, func(_ int, _ *rand.Rand, rec recordFunc) error {
 			n := int(hookSeq.Add(1))
 			t0 := time.Now()
-			err := r.webhook(fmt.Sprintf("unknown-%s-%d", runID, n), n)
-			rec(time.Since(t0), 0, err)
+			provider, err := r.webhook(fmt.Sprintf("unknown-%s-%d", runID, n), n)
+			lat := time.Since(t0)
+			rec(lat, lat-provider, err)
 			return nil
 		}))
 	}
@@ -278,8 +281,9 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 			for range 5 {
 				n := int(hookSeq.Add(1))
 				t0 := time.Now()
-				err := r.webhook(p.ref, n)
-				rec(time.Since(t0), 0, err)
+				provider, err := r.webhook(p.ref, n)
+				lat := time.Since(t0)
+				rec(lat, lat-provider, err)
 			}
 			return nil
 		})
@@ -344,6 +348,7 @@ func (r *loadRig) measure(phase string, clients int, d time.Duration, op func(w 
 	}
 	results := make([]result, clients)
 	var wg sync.WaitGroup
+	reads0 := r.vippsReads()
 	cpu0 := r.cpuTime()
 	start := time.Now()
 	deadline := start.Add(d)
@@ -371,6 +376,7 @@ func (r *loadRig) measure(phase string, clients int, d time.Duration, op func(w 
 	}
 	wg.Wait()
 	row := loadRow{phase: phase, clients: clients, elapsed: time.Since(start), cpu: r.cpuTime() - cpu0}
+	row.vippsReads = sumReads(r.vippsReads(), reads0, nil)
 	var lat, added []time.Duration
 	for _, res := range results {
 		lat, added = append(lat, res.lat...), append(added, res.added...)
@@ -379,7 +385,7 @@ func (r *loadRig) measure(phase string, clients int, d time.Duration, op func(w 
 	}
 	row.ops = len(lat)
 	row.p50, row.p99 = quantile(lat, 0.50), quantile(lat, 0.99)
-	if phase == phaseRedirect {
+	if phase != phaseBare {
 		row.addedP50, row.addedP99 = quantile(added, 0.50), quantile(added, 0.99)
 	}
 	return row
@@ -403,12 +409,15 @@ func (rep *loadReport) markdown() string {
 	fmt.Fprintf(&sb, "\n### %s: %d waiting payments, %s per phase\n\n", rep.store, rep.sizes.waiting, rep.sizes.phase)
 	fmt.Fprintf(&sb, "Setup: %d redirects at 16 clients, %.0f/s. Idle with them waiting: the service uses %.1f%% of a core, "+
 		"reading Vipps %.0f times/s (the poller).\n\n", rep.sizes.waiting, rep.setupRate, 100*rep.idleCPU, rep.idleReads)
-	sb.WriteString("| phase | clients | ops/s | ours/bare | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU ms/op |\n")
-	sb.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	sb.WriteString("| phase | clients | ops/s | ours/bare | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU ms/op | Vipps reads/s |\n")
+	sb.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.rows {
-		ratio, a50, a99 := "", "", ""
-		if r.phase == phaseRedirect {
-			ratio, a50, a99 = fmt.Sprintf("%.2f", r.ratio), ms(r.addedP50), ms(r.addedP99)
+		ratio, a50, a99 := "", ms(r.addedP50), ms(r.addedP99)
+		switch r.phase {
+		case phaseRedirect:
+			ratio = fmt.Sprintf("%.2f", r.ratio)
+		case phaseBare:
+			a50, a99 = "", ""
 		}
 		cpu := "–"
 		if r.ops > 0 {
@@ -418,8 +427,8 @@ func (rep *loadReport) markdown() string {
 		if r.note != "" {
 			phase += " (" + r.note + ")"
 		}
-		fmt.Fprintf(&sb, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %d | %s |\n",
-			phase, r.clients, r.rate(), ratio, ms(r.p50), ms(r.p99), a50, a99, r.errs, cpu)
+		fmt.Fprintf(&sb, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %d | %s | %.0f |\n",
+			phase, r.clients, r.rate(), ratio, ms(r.p50), ms(r.p99), a50, a99, r.errs, cpu, float64(r.vippsReads)/r.elapsed.Seconds())
 	}
 	sb.WriteString("\n")
 	for _, s := range rep.knownReads {

@@ -168,8 +168,8 @@ type loadRig struct {
 	signer *bridge.RedirectSigner
 }
 
-// loadServiceCmd says how to start the service: the built binary, or
-// (bin == "") this test binary running run() in-process.
+// startLoadRig starts the fakes, then the service on store: the built
+// binary bin, or (bin == "") this test binary running run().
 func startLoadRig(tb testing.TB, bin string, store func(*config.Config)) *loadRig {
 	tb.Helper()
 	r := &loadRig{tb: tb, dir: tb.TempDir(), secrets: map[string]string{}}
@@ -401,23 +401,25 @@ func providerTime(h http.Header) (time.Duration, error) {
 	return time.Duration(ms * float64(time.Millisecond)), err
 }
 
-// status is the waiting page's GET /status/{token}.
-func (r *loadRig) status(token string) error {
+// status is the waiting page's GET /status/{token}; provider as for
+// redirect (it may ask Vipps).
+func (r *loadRig) status(token string) (provider time.Duration, err error) {
 	resp, err := r.client.Get(r.serviceURL + "/status/" + token)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status: %s", resp.Status)
+		return 0, fmt.Errorf("status: %s", resp.Status)
 	}
-	return nil
+	return providerTime(resp.Header)
 }
 
 // webhook posts an ePayment event for reference, signed as Vipps signs it
-// for the unit's webhook URL at the public address; it must be answered 2xx.
-func (r *loadRig) webhook(reference string, seq int) error {
+// for the unit's webhook URL at the public address; it must be answered
+// 2xx. provider as for redirect.
+func (r *loadRig) webhook(reference string, seq int) (provider time.Duration, err error) {
 	now := time.Now().UTC()
 	key := fmt.Sprintf("load-%d", seq)
 	body, _ := json.Marshal(vipps.WebhookEvent{MSN: loadMSN, Reference: reference, PSPReference: strconv.Itoa(seq),
@@ -432,14 +434,14 @@ func (r *loadRig) webhook(reference string, seq int) error {
 	req.Header.Set("Authorization", auth)
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook: %s %s", resp.Status, b)
+		return 0, fmt.Errorf("webhook: %s %s", resp.Status, b)
 	}
-	return nil
+	return providerTime(resp.Header)
 }
 
 // adminJSON reads the fakes' admin API.
