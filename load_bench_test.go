@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,6 +168,7 @@ type loadReport struct {
 	idleReads  float64 // Vipps reads/s meanwhile (the poller)
 	rows       []loadRow
 	knownReads []string // per phase-5 row: reads per payment per 2 s
+	loadAvg    string   // the machine's load average at the start, /proc/loadavg: others' work skews every figure
 }
 
 // errOutOfWork ends a worker whose phase ran out of prepared work.
@@ -177,6 +179,9 @@ var errOutOfWork = errors.New("out of prepared work")
 func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes loadSizes) *loadReport {
 	r := startLoadRig(tb, bin, edit)
 	rep := &loadReport{store: store, sizes: sizes}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		rep.loadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 
 	// The waiting payments: redirects nobody follows to Vipps.
 	setup := r.newOrders(sizes.waiting)
@@ -407,6 +412,7 @@ func (rep *loadReport) markdown() string {
 	var sb strings.Builder
 	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) }
 	fmt.Fprintf(&sb, "\n### %s: %d waiting payments, %s per phase\n\n", rep.store, rep.sizes.waiting, rep.sizes.phase)
+	fmt.Fprintf(&sb, "%d CPUs for the service, the fakes and the load alike; load average at the start %s.\n", runtime.NumCPU(), rep.loadAvg)
 	fmt.Fprintf(&sb, "Setup: %d redirects at 16 clients, %.0f/s. Idle with them waiting: the service uses %.1f%% of a core, "+
 		"reading Vipps %.0f times/s (the poller).\n\n", rep.sizes.waiting, rep.setupRate, 100*rep.idleCPU, rep.idleReads)
 	sb.WriteString("| phase | clients | ops/s | ours/bare | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU ms/op | Vipps reads/s |\n")
