@@ -55,6 +55,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if addrFile := os.Getenv(loadFakesEnv); addrFile != "" {
+		os.Exit(loadFakesMain(addrFile)) // the load test's fakes (load_rig_test.go)
+	}
 	if cfg := os.Getenv(crashChildConfigEnv); cfg != "" {
 		os.Exit(crashChildMain(cfg, os.Getenv(crashChildClockEnv)))
 	}

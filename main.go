@@ -244,7 +244,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	api := &web.HTTP{
 		Service: a.service, Finance: a.finance, Metrics: m.Metrics, Pages: pages, Logger: m.Logger, Ready: m.ready,
 		MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance,
-		TrustedProxies: cfg.Server.TrustedProxies,
+		TrustedProxies: cfg.Server.TrustedProxies, ServerTiming: cfg.Server.ServerTiming,
 	}
 	if rl := cfg.Server.ShopperRateLimit; rl.PerSecond > 0 {
 		api.ShopperLimit = &web.RateLimiter{Rate: rl.PerSecond, Burst: float64(rl.Burst)}
@@ -451,6 +451,13 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 		logger = slog.Default()
 	}
 	rec := &providerlog.Recorder{Store: st, Logger: logger}
+	kustomHTTP, vippsHTTP := p.HTTPClient, p.HTTPClient
+	if cfg.Server.ServerTiming {
+		// Provider round trips are timed into the request's Server-Timing
+		// header; a nil client gets the clients' own default timeouts.
+		kustomHTTP = web.TimedClient(p.HTTPClient, 30*time.Second)
+		vippsHTTP = web.TimedClient(p.HTTPClient, vipps.DefaultTimeout)
+	}
 	if m != nil {
 		// Only a real one: a nil *metrics.Metrics in the interface would
 		// not read as "none" to the domain.
@@ -458,7 +465,7 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 	}
 	kc, err := klarna.New(klarna.Config{
 		BaseURL: cmp.Or(p.KustomURL, cfg.Kustom.BaseURL), Username: cfg.Kustom.Username, APIKey: cfg.Kustom.APIKey,
-		HTTPClient: p.HTTPClient, UserAgent: cfg.System.Name + "/" + cfg.System.Version, Observer: rec.Kustom,
+		HTTPClient: kustomHTTP, UserAgent: cfg.System.Name + "/" + cfg.System.Version, Observer: rec.Kustom,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kustom client: %w", err)
@@ -477,7 +484,7 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 				Name: cfg.System.Name, Version: cfg.System.Version,
 				PluginName: cfg.System.PluginName, PluginVersion: cfg.System.PluginVersion,
 			},
-			HTTPClient: p.HTTPClient,
+			HTTPClient: vippsHTTP,
 			Sleep:      p.Sleep,
 			Observer:   rec.Vipps,
 		})

@@ -46,6 +46,10 @@ type Server struct {
 	// ShopperRateLimit bounds requests per client to the shopper pages;
 	// zero per_second turns it off.
 	ShopperRateLimit RateLimit `yaml:"shopper_rate_limit"`
+	// ServerTiming adds a Server-Timing header to every response: the time
+	// spent in provider round trips and the whole time, in ms. Off by
+	// default; the load test (load_bench_test.go) turns it on.
+	ServerTiming bool `yaml:"server_timing"`
 }
 
 // RateLimit is a token bucket: a steady rate and a burst.

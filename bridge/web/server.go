@@ -33,7 +33,10 @@ type HTTP struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed
 	// when telling clients apart; none by default.
 	TrustedProxies []string
-	Logger         *slog.Logger
+	// ServerTiming adds a Server-Timing header (provider and total time)
+	// to every response; see server_timing.go.
+	ServerTiming bool
+	Logger       *slog.Logger
 }
 
 // Handler builds the router.
@@ -81,6 +84,11 @@ func (h *HTTP) Handler() http.Handler {
 	r.NoMethod(func(c *gin.Context) {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": gin.H{"code": "method_not_allowed", "message": "method not allowed"}})
 	})
+	if h.ServerTiming {
+		// Around the router, not in it: gin writes a status set without a
+		// body past its middleware, straight to this writer.
+		return serverTiming(r)
+	}
 	return r
 }
 

@@ -1,0 +1,446 @@
+package main
+
+// BenchmarkLoad (issue 10, performance at real volume): the real service
+// binary in its own process, the strict fakes of Kustom and Vipps in
+// another, the load from this one (load_rig_test.go), with N payments
+// waiting at Vipps all along, so that the poller reads them while the
+// phases run, as it would on a busy day.
+//
+//	go test -run '^$' -bench '^BenchmarkLoad$' -benchtime 1x -timeout 30m .
+//
+// With VIPPSKCO_TEST_POSTGRES_DSN set it runs on PostgreSQL too (a fresh
+// schema). VIPPSKCO_LOAD_WAITING (default 2000) is N,
+// VIPPSKCO_LOAD_CLIENTS (default "1,16,64,256") the concurrent clients of
+// each phase, VIPPSKCO_LOAD_SECONDS (default 5) the length of a phase.
+//
+// The phases, each at every client count:
+//
+//  1. redirect: the shopper's GET of the EPM redirect_url, a new KCO order
+//     each (made before the phase), answered 303; "added" is the latency
+//     minus the provider time the service reports in Server-Timing.
+//  2. bare: the same two provider calls (read the KCO order, create the
+//     Vipps payment) by the product's own clients, nothing stored: the floor.
+//  3. status: GET /status/{token} of a random waiting payment.
+//  4. webhook unknown: a signed ePayment webhook for a reference we never made.
+//  5. webhook known: bursts of 5 signed webhooks for a random waiting payment.
+//
+// CPU ms/op is the service process's CPU time (user + system) during the
+// phase over its operations: all of its work, the poller's included.
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"vippskco/bridge/config"
+)
+
+// loadSizes are the knobs of a run.
+type loadSizes struct {
+	waiting int
+	clients []int
+	phase   time.Duration
+	quiet   time.Duration // the idle window, after the waiting payments are all being polled
+}
+
+func loadSizesFromEnv(tb testing.TB) loadSizes {
+	s := loadSizes{waiting: 2000, clients: []int{1, 16, 64, 256}, phase: 5 * time.Second, quiet: 5 * time.Second}
+	if v := os.Getenv("VIPPSKCO_LOAD_WAITING"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			tb.Fatalf("VIPPSKCO_LOAD_WAITING=%q: want a positive whole number", v)
+		}
+		s.waiting = n
+	}
+	if v := os.Getenv("VIPPSKCO_LOAD_CLIENTS"); v != "" {
+		s.clients = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				tb.Fatalf("VIPPSKCO_LOAD_CLIENTS=%q: want positive whole numbers separated by commas", v)
+			}
+			s.clients = append(s.clients, n)
+		}
+	}
+	if v := os.Getenv("VIPPSKCO_LOAD_SECONDS"); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || n <= 0 {
+			tb.Fatalf("VIPPSKCO_LOAD_SECONDS=%q: want a positive number", v)
+		}
+		s.phase = time.Duration(n * float64(time.Second))
+	}
+	return s
+}
+
+func BenchmarkLoad(b *testing.B) {
+	sizes := loadSizesFromEnv(b)
+	bin := filepath.Join(b.TempDir(), "vippskco")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	stores := []struct {
+		name string
+		edit func(*config.Config)
+	}{{"sqlite", nil}}
+	if dsn := os.Getenv("VIPPSKCO_TEST_POSTGRES_DSN"); dsn != "" {
+		stores = append(stores, struct {
+			name string
+			edit func(*config.Config)
+		}{"postgres", onPostgres(benchPostgresSchema(b, dsn))})
+	}
+	b.ResetTimer()
+	for _, st := range stores {
+		rep := runLoad(b, bin, st.name, st.edit, sizes)
+		// Errors are a finding to report (the table counts them and names
+		// the first), not a failure of the measurement.
+		fmt.Fprint(os.Stdout, rep.markdown())
+	}
+}
+
+// TestLoadRigSmoke runs the rig with tiny numbers, so that it keeps
+// working: every phase does something and nothing fails. The service is
+// this test binary running run() (no build), on SQLite.
+func TestLoadRigSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	rep := runLoad(t, "", "sqlite", nil, loadSizes{waiting: 20, clients: []int{1, 4}, phase: time.Second, quiet: time.Second})
+	t.Log("\n" + rep.markdown())
+	for _, row := range rep.rows {
+		if row.ops == 0 || row.errs > 0 {
+			t.Errorf("%s at %d clients: %d operations, %d errors (%s)", row.phase, row.clients, row.ops, row.errs, row.firstErr)
+		}
+		if row.phase == phaseRedirect && row.addedP50 <= 0 {
+			t.Errorf("redirect at %d clients: no time of our own (%s)", row.clients, row.addedP50)
+		}
+	}
+}
+
+const (
+	phaseRedirect = "redirect"
+	phaseBare     = "bare provider calls"
+	phaseStatus   = "status read"
+	phaseUnknown  = "webhook, unknown ref"
+	phaseKnown    = "webhook, known ref ×5"
+)
+
+// loadRow is one phase at one client count.
+type loadRow struct {
+	phase    string
+	clients  int
+	ops      int
+	errs     int
+	firstErr string
+	elapsed  time.Duration
+	p50, p99 time.Duration
+	// addedP50 and addedP99 are the latency less the provider time the
+	// service reported (not for the bare calls).
+	addedP50, addedP99 time.Duration
+	cpu                time.Duration // the service's, during the phase
+	vippsReads         int           // payment reads at the fake Vipps during the phase, the poller's included
+	ratio              float64       // redirect rows: ops/s over the bare calls' at the same clients
+	note               string
+}
+
+func (r loadRow) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
+
+// loadReport is the run on one store.
+type loadReport struct {
+	store      string
+	sizes      loadSizes
+	setupRate  float64 // redirects/s while making the waiting payments
+	idleCPU    float64 // the service's CPU share with N waiting, nothing else
+	idleReads  float64 // Vipps reads/s meanwhile (the poller)
+	rows       []loadRow
+	knownReads []string // per phase-5 row: reads per payment per 2 s
+	loadAvg    string   // the machine's load average at the start, /proc/loadavg: others' work skews every figure
+}
+
+// errOutOfWork ends a worker whose phase ran out of prepared work.
+var errOutOfWork = errors.New("out of prepared work")
+
+// runLoad starts the rig on one store, makes the waiting payments, measures
+// the idle service, then runs the phases.
+func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes loadSizes) *loadReport {
+	r := startLoadRig(tb, bin, edit)
+	rep := &loadReport{store: store, sizes: sizes}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		rep.loadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+
+	// The waiting payments: redirects nobody follows to Vipps.
+	setup := r.newOrders(sizes.waiting)
+	start := time.Now()
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	pool(len(setup), 16, func(i int) {
+		if _, err := r.redirect(setup[i]); err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, err.Error())
+		}
+	})
+	rep.setupRate = float64(len(setup)) / time.Since(start).Seconds()
+	if n := failed.Load(); n > 0 {
+		tb.Fatalf("%d of %d setup redirects failed, the first: %v\n%s", n, len(setup), firstErr.Load(), r.serviceLog())
+	}
+	waiting := r.waitingPayments()
+	if len(waiting) != sizes.waiting {
+		tb.Fatalf("%d payments wait at Vipps, want %d", len(waiting), sizes.waiting)
+	}
+
+	// Idle: the poller's first read is 5 s after create; from then on it
+	// reads every waiting payment every 2 s.
+	time.Sleep(5 * time.Second)
+	cpu0, reads0 := r.cpuTime(), r.vippsReads()
+	time.Sleep(sizes.quiet)
+	rep.idleCPU = float64(r.cpuTime()-cpu0) / float64(sizes.quiet)
+	rep.idleReads = float64(sumReads(r.vippsReads(), reads0, nil)) / sizes.quiet.Seconds()
+
+	// 1. Redirects, each on a new KCO order made before the phase.
+	best := rep.setupRate
+	for _, c := range sizes.clients {
+		orders := r.newOrders(int(best*sizes.phase.Seconds()*2) + 4*c)
+		var next atomic.Int64
+		row := r.measure(phaseRedirect, c, sizes.phase, func(_ int, _ *rand.Rand, rec recordFunc) error {
+			i := int(next.Add(1) - 1)
+			if i >= len(orders) {
+				return errOutOfWork
+			}
+			t0 := time.Now()
+			provider, err := r.redirect(orders[i])
+			lat := time.Since(t0)
+			rec(lat, lat-provider, err)
+			return nil
+		})
+		if int(next.Load()) > len(orders) {
+			row.note = "ran out of prepared orders"
+		}
+		best = max(best, row.rate())
+		rep.rows = append(rep.rows, row)
+	}
+
+	// 2. The same provider calls, bare.
+	kc, vc := r.bareClients()
+	var bareSeq atomic.Int64
+	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
+	for _, c := range sizes.clients {
+		rep.rows = append(rep.rows, r.measure(phaseBare, c, sizes.phase, func(_ int, rnd *rand.Rand, rec recordFunc) error {
+			ref := fmt.Sprintf("bare-%s-%d", runID, bareSeq.Add(1))
+			t0 := time.Now()
+			err := bareCreate(kc, vc, setup[rnd.IntN(len(setup))].id, ref)
+			rec(time.Since(t0), 0, err)
+			return nil
+		}))
+	}
+
+	// 3. Status reads of the waiting payments.
+	for _, c := range sizes.clients {
+		rep.rows = append(rep.rows, r.measure(phaseStatus, c, sizes.phase, func(_ int, rnd *rand.Rand, rec recordFunc) error {
+			t0 := time.Now()
+			provider, err := r.status(waiting[rnd.IntN(len(waiting))].token)
+			lat := time.Since(t0)
+			rec(lat, lat-provider, err)
+			return nil
+		}))
+	}
+
+	// 4. Webhooks for references we never made.
+	var hookSeq atomic.Int64
+	for _, c := range sizes.clients {
+		rep.rows = append(rep.rows, r.measure(phaseUnknown, c, sizes.phase, func(_ int, _ *rand.Rand, rec recordFunc) error {
+			n := int(hookSeq.Add(1))
+			t0 := time.Now()
+			provider, err := r.webhook(fmt.Sprintf("unknown-%s-%d", runID, n), n)
+			lat := time.Since(t0)
+			rec(lat, lat-provider, err)
+			return nil
+		}))
+	}
+
+	// 5. Bursts of 5 webhooks per waiting payment; then the Vipps reads
+	// each of those payments got during the phase.
+	for _, c := range sizes.clients {
+		var mu sync.Mutex
+		hit := map[string]bool{}
+		before := r.vippsReads()
+		row := r.measure(phaseKnown, c, sizes.phase, func(_ int, rnd *rand.Rand, rec recordFunc) error {
+			p := waiting[rnd.IntN(len(waiting))]
+			mu.Lock()
+			hit[p.ref] = true
+			mu.Unlock()
+			for range 5 {
+				n := int(hookSeq.Add(1))
+				t0 := time.Now()
+				provider, err := r.webhook(p.ref, n)
+				lat := time.Since(t0)
+				rec(lat, lat-provider, err)
+			}
+			return nil
+		})
+		after := r.vippsReads()
+		var maxReads, total int
+		for ref := range hit {
+			n := after[ref] - before[ref]
+			maxReads, total = max(maxReads, n), total+n
+		}
+		per2s := row.elapsed.Seconds() / 2
+		all := float64(sumReads(after, before, waitingRefs(waiting))) / float64(len(waiting)) / per2s
+		rep.knownReads = append(rep.knownReads, fmt.Sprintf("%d clients: %d payments got bursts; Vipps reads per payment per 2 s: max %.1f, mean %.1f (all waiting: mean %.1f)",
+			c, len(hit), float64(maxReads)/per2s, float64(total)/float64(max(len(hit), 1))/per2s, all))
+		rep.rows = append(rep.rows, row)
+	}
+
+	// Ratios of the redirect rows to the bare calls at the same clients.
+	for i := range rep.rows {
+		if rep.rows[i].phase != phaseRedirect {
+			continue
+		}
+		for _, b := range rep.rows {
+			if b.phase == phaseBare && b.clients == rep.rows[i].clients && b.ops > 0 {
+				rep.rows[i].ratio = rep.rows[i].rate() / b.rate()
+			}
+		}
+	}
+	return rep
+}
+
+func waitingRefs(w []loadPayment) map[string]bool {
+	m := make(map[string]bool, len(w))
+	for _, p := range w {
+		m[p.ref] = true
+	}
+	return m
+}
+
+// sumReads adds up after-before over the references in only (all if nil).
+func sumReads(after, before map[string]int, only map[string]bool) int {
+	n := 0
+	for ref, a := range after {
+		if only == nil || only[ref] {
+			n += a - before[ref]
+		}
+	}
+	return n
+}
+
+// recordFunc records one operation: its latency, the part of it that is
+// our own (redirects), and its error.
+type recordFunc func(lat, added time.Duration, err error)
+
+// measure runs op on clients workers for d (a worker ends early when op
+// says errOutOfWork) and sums up what they recorded, with the service's
+// CPU time over the phase.
+func (r *loadRig) measure(phase string, clients int, d time.Duration, op func(w int, rnd *rand.Rand, rec recordFunc) error) loadRow {
+	type result struct {
+		lat, added []time.Duration
+		errs       int
+		firstErr   string
+	}
+	results := make([]result, clients)
+	var wg sync.WaitGroup
+	reads0 := r.vippsReads()
+	cpu0 := r.cpuTime()
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := range clients {
+		wg.Go(func() {
+			res := &results[w]
+			rnd := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			rec := func(lat, added time.Duration, err error) {
+				if err != nil {
+					res.errs++
+					if res.firstErr == "" {
+						res.firstErr = err.Error()
+					}
+					return
+				}
+				res.lat = append(res.lat, lat)
+				res.added = append(res.added, added)
+			}
+			for time.Now().Before(deadline) {
+				if op(w, rnd, rec) == errOutOfWork {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	row := loadRow{phase: phase, clients: clients, elapsed: time.Since(start), cpu: r.cpuTime() - cpu0}
+	row.vippsReads = sumReads(r.vippsReads(), reads0, nil)
+	var lat, added []time.Duration
+	for _, res := range results {
+		lat, added = append(lat, res.lat...), append(added, res.added...)
+		row.errs += res.errs
+		row.firstErr = cmp.Or(row.firstErr, res.firstErr)
+	}
+	row.ops = len(lat)
+	row.p50, row.p99 = quantile(lat, 0.50), quantile(lat, 0.99)
+	if phase != phaseBare {
+		row.addedP50, row.addedP99 = quantile(added, 0.50), quantile(added, 0.99)
+	}
+	return row
+}
+
+// quantile is the q-quantile of ds (nearest rank); zero when empty.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// markdown is the report as the README's performance section shows it.
+func (rep *loadReport) markdown() string {
+	var sb strings.Builder
+	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) }
+	fmt.Fprintf(&sb, "\n### %s: %d waiting payments, %s per phase\n\n", rep.store, rep.sizes.waiting, rep.sizes.phase)
+	fmt.Fprintf(&sb, "%d CPUs for the service, the fakes and the load alike; load average at the start %s.\n", runtime.NumCPU(), rep.loadAvg)
+	fmt.Fprintf(&sb, "Setup: %d redirects at 16 clients, %.0f/s. Idle with them waiting: the service uses %.1f%% of a core, "+
+		"reading Vipps %.0f times/s (the poller).\n\n", rep.sizes.waiting, rep.setupRate, 100*rep.idleCPU, rep.idleReads)
+	sb.WriteString("| phase | clients | ops/s | ours/bare | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU ms/op | Vipps reads/s |\n")
+	sb.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.rows {
+		ratio, a50, a99 := "", ms(r.addedP50), ms(r.addedP99)
+		switch r.phase {
+		case phaseRedirect:
+			ratio = fmt.Sprintf("%.2f", r.ratio)
+		case phaseBare:
+			a50, a99 = "", ""
+		}
+		cpu := "–"
+		if r.ops > 0 {
+			cpu = fmt.Sprintf("%.2f", float64(r.cpu)/1e6/float64(r.ops))
+		}
+		phase := r.phase
+		if r.note != "" {
+			phase += " (" + r.note + ")"
+		}
+		fmt.Fprintf(&sb, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %d | %s | %.0f |\n",
+			phase, r.clients, r.rate(), ratio, ms(r.p50), ms(r.p99), a50, a99, r.errs, cpu, float64(r.vippsReads)/r.elapsed.Seconds())
+	}
+	sb.WriteString("\n")
+	for _, s := range rep.knownReads {
+		sb.WriteString("- " + s + "\n")
+	}
+	for _, r := range rep.rows {
+		if r.errs > 0 {
+			fmt.Fprintf(&sb, "- %s at %d clients, first error: %s\n", r.phase, r.clients, r.firstErr)
+		}
+	}
+	return sb.String()
+}
