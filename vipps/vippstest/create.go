@@ -166,7 +166,7 @@ func (s *Server) create(c *call, idempotencyKey string) response {
 	}
 	s.payments[k] = p
 	s.order = append(s.order, k)
-	s.open = append(s.open, k)
+	s.open.add(k, expiresAt)
 	s.emit(p, EventCreated, p.amount.Value, idempotencyKey, true, now)
 
 	return jsonResponse(http.StatusCreated, struct {

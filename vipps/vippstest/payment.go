@@ -1,6 +1,7 @@
 package vippstest
 
 import (
+	"container/heap"
 	"strings"
 	"time"
 )
@@ -179,8 +180,8 @@ func (s *Server) emit(p *payment, name EventName, value int64, idempotencyKey st
 // that time rather than when the fake noticed.
 func (s *Server) advance() {
 	now := s.now()
-	open := s.open[:0]
-	for _, k := range s.open {
+	for s.open.Len() > 0 {
+		k := s.open.entries[0].key
 		p := s.payments[k]
 		switch {
 		case p.state != StateCreated:
@@ -188,11 +189,46 @@ func (s *Server) advance() {
 			p.state = StateExpired
 			s.emit(p, EventExpired, p.amount.Value, "", true, p.expiresAt)
 		default:
-			open = append(open, k)
+			return // the rest expire later
 		}
+		heap.Pop(&s.open)
 	}
-	clear(s.open[len(open):])
-	s.open = open
+}
+
+// openPayments are the payments that may still expire, a heap by expiry
+// (then creation order), so that advance, which runs on every request,
+// looks at the ones due and not at every payment waiting.
+type openPayments struct {
+	entries []openPayment
+	seq     uint64
+}
+
+type openPayment struct {
+	expires time.Time
+	seq     uint64
+	key     paymentKey
+}
+
+func (o *openPayments) add(k paymentKey, expires time.Time) {
+	o.seq++
+	heap.Push(o, openPayment{expires: expires, seq: o.seq, key: k})
+}
+
+func (o *openPayments) Len() int { return len(o.entries) }
+func (o *openPayments) Less(i, j int) bool {
+	a, b := o.entries[i], o.entries[j]
+	if !a.expires.Equal(b.expires) {
+		return a.expires.Before(b.expires)
+	}
+	return a.seq < b.seq
+}
+func (o *openPayments) Swap(i, j int) { o.entries[i], o.entries[j] = o.entries[j], o.entries[i] }
+func (o *openPayments) Push(x any)    { o.entries = append(o.entries, x.(openPayment)) }
+func (o *openPayments) Pop() any {
+	n := len(o.entries) - 1
+	x := o.entries[n]
+	o.entries = o.entries[:n]
+	return x
 }
 
 // findPayment looks a reference up across sales units; it fails when the

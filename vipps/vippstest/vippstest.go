@@ -112,7 +112,7 @@ type Server struct {
 	tokens      map[string]accessToken
 	payments    map[paymentKey]*payment
 	order       []paymentKey // creation order
-	open        []paymentKey // still CREATED, in creation order
+	open        openPayments // still CREATED, soonest to expire first
 	byToken     map[string]paymentKey
 	idem        map[idemScope]*idemEntry
 	rate        map[rateKey][]time.Time
