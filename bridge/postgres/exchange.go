@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -13,27 +14,58 @@ import (
 // AppendExchange adds ex to the provider log and sets its ID. ex.Reference
 // may be empty or name a payment not stored yet: a request is logged whether
 // or not it led to a payment. ex is changed only when the insert commits.
+//
+// It returns once the exchange is committed, but the exchanges of callers
+// that log at the same time are committed together (bridge.Batcher): every
+// Vipps read of the poller is logged.
 func (s *Store) AppendExchange(ctx context.Context, ex *bridge.ProviderExchange) error {
 	e := *ex
 	var ta timeArgs
-	startedAt := ta.at("StartedAt", &e.StartedAt)
+	ta.at("StartedAt", &e.StartedAt)
 	if ta.err != nil {
 		return ta.err
 	}
-	// Once: a repeat would log the exchange twice.
-	err := s.retry(ctx, "append exchange", once, func() error {
-		return s.pool.QueryRow(ctx, `INSERT INTO provider_exchanges (
-			reference, provider, operation, method, url, request_headers, request_body,
-			status_code, response_headers, response_body, error, attempt, started_at, duration_ns
-		) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-			e.Reference, e.Provider, e.Operation, e.Method, e.URL, e.RequestHeaders, []byte(e.RequestBody),
-			e.StatusCode, e.ResponseHeaders, []byte(e.ResponseBody), e.Error, e.Attempt, startedAt, int64(e.Duration),
-		).Scan(&e.ID)
-	})
-	if err != nil {
+	if err := s.exchangeLog.Add(ctx, &e); err != nil {
 		return fmt.Errorf("append %s %s exchange: %w", e.Provider, e.Operation, err)
 	}
 	*ex = e
+	return nil
+}
+
+// appendExchanges inserts exchanges in one transaction and sets their IDs;
+// they are changed only if it commits. A commit whose outcome is lost is
+// not repeated (it would log them twice); its callers get the error.
+func (s *Store) appendExchanges(ctx context.Context, exs []*bridge.ProviderExchange) error {
+	ids := make([]int64, len(exs))
+	err := s.retry(ctx, "append exchanges", once, func() error {
+		return s.transactOnce(ctx, func(tx *tx) error {
+			var b pgx.Batch
+			for _, e := range exs {
+				var ta timeArgs
+				startedAt := ta.at("StartedAt", &e.StartedAt)
+				b.Queue(`INSERT INTO provider_exchanges (
+					reference, provider, operation, method, url, request_headers, request_body,
+					status_code, response_headers, response_body, error, attempt, started_at, duration_ns
+				) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+					e.Reference, e.Provider, e.Operation, e.Method, e.URL, e.RequestHeaders, []byte(e.RequestBody),
+					e.StatusCode, e.ResponseHeaders, []byte(e.ResponseBody), e.Error, e.Attempt, startedAt, int64(e.Duration))
+			}
+			br := tx.SendBatch(ctx, &b)
+			for i := range exs {
+				if err := br.QueryRow().Scan(&ids[i]); err != nil {
+					br.Close()
+					return err
+				}
+			}
+			return br.Close()
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for i, e := range exs {
+		e.ID = ids[i]
+	}
 	return nil
 }
 

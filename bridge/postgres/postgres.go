@@ -40,6 +40,8 @@ type Store struct {
 	pool      *pgxpool.Pool
 	now       func() time.Time
 	lastReset atomic.Int64 // when the pool was last reset, Unix ns
+
+	exchangeLog bridge.Batcher[*bridge.ProviderExchange]
 }
 
 // Open connects to the database named by dsn (a postgres:// URL or
@@ -65,6 +67,7 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	s := &Store{pool: pool, now: now}
+	s.exchangeLog.Write = s.appendExchanges
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -12,15 +12,40 @@ import (
 // AppendExchange adds ex to the provider log and sets its ID. ex.Reference
 // may be empty or name a payment not stored yet: a request is logged whether
 // or not it led to a payment.
+//
+// It returns once the exchange is committed, but the exchanges of callers
+// that log at the same time are committed together (bridge.Batcher): every
+// Vipps read of the poller is logged, and one commit each cost most of a
+// poll.
 func (s *Store) AppendExchange(ctx context.Context, ex *bridge.ProviderExchange) error {
 	e := *ex
-	err := s.transact(ctx, func(tx *tx) error {
-		return insertExchange(ctx, tx, &e)
-	})
-	if err != nil {
+	if err := s.exchangeLog.Add(ctx, &e); err != nil {
 		return fmt.Errorf("append %s %s exchange: %w", e.Provider, e.Operation, err)
 	}
 	*ex = e
+	return nil
+}
+
+// appendExchanges inserts exchanges in one transaction and sets their IDs;
+// they are changed only if it commits.
+func (s *Store) appendExchanges(ctx context.Context, exs []*bridge.ProviderExchange) error {
+	ids := make([]int64, len(exs))
+	err := s.transact(ctx, func(tx *tx) error {
+		for i, ex := range exs {
+			e := *ex
+			if err := insertExchange(ctx, tx, &e); err != nil {
+				return err
+			}
+			ids[i] = e.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, ex := range exs {
+		ex.ID = ids[i]
+	}
 	return nil
 }
 

@@ -37,6 +37,8 @@ type Store struct {
 	write *sql.DB
 	read  *sql.DB
 	now   func() time.Time
+
+	exchangeLog bridge.Batcher[*bridge.ProviderExchange]
 }
 
 // Open opens the database named by dsn, creating it when missing, and applies
@@ -71,6 +73,7 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 	s := &Store{write: write, read: write, now: now}
+	s.exchangeLog.Write = s.appendExchanges
 
 	if err := s.checkJournalMode(ctx, memory); err != nil {
 		write.Close()
