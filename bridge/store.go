@@ -189,6 +189,12 @@ type WebhookReplayStore interface {
 	// already recorded (a replay). Records older than keepUntil's window are
 	// forgotten: keepUntil is when this record may be dropped.
 	SeenWebhook(ctx context.Context, signature string, keepUntil time.Time) (bool, error)
+	// RecordWebhook is SeenWebhook and, for a webhook not seen before,
+	// AppendRawEvent of its body, in one write: it reports whether the
+	// webhook was seen before, and then keeps nothing. The webhooks of
+	// concurrent callers may share one commit; each returns once its own
+	// is committed.
+	RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *RawEvent) (bool, error)
 }
 
 // SettlementStore keeps what reconciliation works from: the settlement lines

@@ -105,7 +105,9 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 	if err := json.Unmarshal(body, &ev); err != nil || ev.Reference == "" || ev.Name == "" {
 		return "", Errorf(ECodeInvalid, RejectMalformed, "the webhook body is not an ePayment event")
 	}
-	seen, err := s.Store.SeenWebhook(ctx, header.Get("Authorization"), s.now().Add(2*webhookMaxSkew))
+	seen, err := s.Store.RecordWebhook(ctx, header.Get("Authorization"), s.now().Add(2*webhookMaxSkew), &RawEvent{
+		Reference: ev.Reference, Unit: u.ID, Source: SourceWebhook, Name: string(ev.Name), Body: body, ReceivedAt: s.now(),
+	})
 	if err != nil {
 		return "", err
 	}
@@ -116,11 +118,6 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 		// nothing would be lost: a webhook is only a signal, and the poller
 		// reads every payment until it is final.
 		return "", Errorf(ECodeUnauthorized, RejectReplay, "this webhook delivery was already received")
-	}
-	if err := s.Store.AppendRawEvent(ctx, &RawEvent{
-		Reference: ev.Reference, Unit: u.ID, Source: SourceWebhook, Name: string(ev.Name), Body: body, ReceivedAt: s.now(),
-	}); err != nil {
-		return "", err
 	}
 	p, err := s.Store.Payment(ctx, ev.Reference)
 	if err != nil {

@@ -42,6 +42,7 @@ type Store struct {
 	lastReset atomic.Int64 // when the pool was last reset, Unix ns
 
 	exchangeLog bridge.Batcher[*bridge.ProviderExchange]
+	webhookLog  bridge.Batcher[*webhookRecord]
 }
 
 // Open connects to the database named by dsn (a postgres:// URL or
@@ -68,6 +69,7 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 	}
 	s := &Store{pool: pool, now: now}
 	s.exchangeLog.Write = s.appendExchanges
+	s.webhookLog.Write = s.recordWebhooks
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -64,6 +64,100 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 	return tag.RowsAffected() == 0, nil
 }
 
+// RecordWebhook records a webhook's signature and, if it is new, keeps its
+// raw event, in one transaction shared with the webhooks arriving at the
+// same time.
+func (s *Store) RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *bridge.RawEvent) (bool, error) {
+	if err := bridge.CheckSeenWebhook(signature); err != nil {
+		return false, err
+	}
+	var ta timeArgs
+	ta.instant("keepUntil", &keepUntil)
+	if ta.err != nil {
+		return false, ta.err
+	}
+	w := &webhookRecord{signature: signature, until: keepUntil, raw: *raw}
+	if err := s.webhookLog.Add(ctx, w); err != nil {
+		return false, fmt.Errorf("record webhook: %w", err)
+	}
+	if !w.seen {
+		*raw = w.raw
+	}
+	return w.seen, nil
+}
+
+// webhookRecord is one webhook for RecordWebhook: what to write, and what
+// the write found.
+type webhookRecord struct {
+	signature string
+	until     time.Time
+	raw       bridge.RawEvent
+	seen      bool
+}
+
+// recordWebhooks writes a batch of webhooks in one transaction: one purge,
+// then for each one statement that records the signature and keeps the raw
+// event only when the signature is new. Once: a repeat of a batch that did
+// land would report its webhooks as replays; its callers get the error and
+// Vipps sends them again, signed anew.
+func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
+	now := s.clock()
+	ids := make([]int64, len(ws))
+	seen := make([]bool, len(ws))
+	err := s.retry(ctx, "record webhooks", once, func() error {
+		return s.transactOnce(ctx, func(tx *tx) error {
+			var b pgx.Batch
+			b.Queue(`DELETE FROM seen_webhooks WHERE signature IN (
+				SELECT signature FROM seen_webhooks WHERE keep_until <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, purgeBatch)
+			for _, w := range ws {
+				r := w.raw
+				r.PrepareInsert(now)
+				var ta timeArgs
+				receivedAt := ta.at("ReceivedAt", &r.ReceivedAt)
+				if ta.err != nil {
+					return ta.err
+				}
+				b.Queue(`WITH fresh AS (
+					INSERT INTO seen_webhooks (signature, keep_until) VALUES ($1, $2)
+					ON CONFLICT (signature) DO UPDATE SET keep_until = excluded.keep_until
+					WHERE seen_webhooks.keep_until <= $3
+					RETURNING 1
+				) INSERT INTO raw_events (reference, unit, source, name, body, received_at)
+				SELECT $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM fresh) RETURNING id`,
+					w.signature, w.until, now, r.Reference, r.Unit, r.Source, r.Name, bytea(r.Body), receivedAt)
+			}
+			br := tx.SendBatch(ctx, &b)
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("purge: %w", err)
+			}
+			for i := range ws {
+				ids[i], seen[i] = 0, false
+				if err := br.QueryRow().Scan(&ids[i]); err != nil {
+					if !errors.Is(err, pgx.ErrNoRows) {
+						br.Close()
+						return err
+					}
+					seen[i] = true
+				}
+			}
+			return br.Close()
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for i, w := range ws {
+		w.seen = seen[i]
+		if !seen[i] {
+			w.raw.PrepareInsert(now)
+			w.raw.ReceivedAt = w.raw.ReceivedAt.UTC().Truncate(time.Microsecond)
+			w.raw.ID = ids[i]
+		}
+	}
+	return nil
+}
+
 // SaveWebhookRegistration stores r, replacing the unit's registration if it
 // has one. A zero CreatedAt is set from the clock; r is changed only when the
 // write commits.

@@ -40,6 +40,7 @@ type Store struct {
 	now   func() time.Time
 
 	exchangeLog bridge.Batcher[*bridge.ProviderExchange]
+	webhookLog  bridge.Batcher[*webhookRecord]
 
 	// Statements prepared once per pool, by their text: preparing one
 	// took a tenth of a redirect's CPU.
@@ -136,6 +137,7 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 	write.SetConnMaxIdleTime(0)
 	s := &Store{write: write, read: write, now: now}
 	s.exchangeLog.Write = s.appendExchanges
+	s.webhookLog.Write = s.recordWebhooks
 
 	if err := s.checkJournalMode(ctx, memory); err != nil {
 		write.Close()

@@ -38,15 +38,102 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 	return seen, nil
 }
 
+// RecordWebhook records a webhook's signature and, if it is new, keeps its
+// raw event, in one transaction shared with the webhooks arriving at the
+// same time.
+func (s *Store) RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *bridge.RawEvent) (bool, error) {
+	if err := bridge.CheckSeenWebhook(signature); err != nil {
+		return false, err
+	}
+	until, err := nanos("keepUntil", keepUntil)
+	if err != nil {
+		return false, err
+	}
+	w := &webhookRecord{signature: signature, until: until, raw: *raw}
+	if err := s.webhookLog.Add(ctx, w); err != nil {
+		return false, fmt.Errorf("record webhook: %w", err)
+	}
+	if !w.seen {
+		*raw = w.raw
+	}
+	return w.seen, nil
+}
+
+// webhookRecord is one webhook for RecordWebhook: what to write, and what
+// the write found.
+type webhookRecord struct {
+	signature string
+	until     int64
+	raw       bridge.RawEvent
+	seen      bool
+}
+
+// recordWebhooks writes a batch of webhooks in one transaction: one purge,
+// then each signature and, if new, its raw event. Two deliveries with one
+// signature in a batch are a webhook and its replay, as they would be one
+// after the other.
+func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
+	type result struct {
+		seen bool
+		id   int64
+		at   time.Time
+	}
+	results := make([]result, len(ws))
+	err := s.transact(ctx, func(tx *tx) error {
+		if err := purgeSeenWebhooks(ctx, tx); err != nil {
+			return err
+		}
+		for i, w := range ws {
+			seen, err := upsertSeenWebhook(ctx, tx, w.signature, w.until)
+			if err != nil {
+				return err
+			}
+			results[i].seen = seen
+			if seen {
+				continue
+			}
+			r := w.raw
+			r.PrepareInsert(tx.now)
+			if err := insertRawEvent(ctx, tx, &r); err != nil {
+				return err
+			}
+			results[i].id, results[i].at = r.ID, r.ReceivedAt
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, w := range ws {
+		w.seen = results[i].seen
+		w.raw.ID, w.raw.ReceivedAt = results[i].id, results[i].at
+	}
+	return nil
+}
+
 // recordWebhook purges a batch of expired signatures, then records this one
 // and reports whether a live record of it existed. The upsert replaces an
 // expired record and leaves a live one alone, so one changed row means new.
 func recordWebhook(ctx context.Context, tx *tx, signature string, until int64) (bool, error) {
-	now := tx.now.UnixNano()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM seen_webhooks WHERE signature IN (
-		SELECT signature FROM seen_webhooks WHERE keep_until <= ? LIMIT ?)`, now, purgeBatch); err != nil {
-		return false, fmt.Errorf("purge: %w", err)
+	if err := purgeSeenWebhooks(ctx, tx); err != nil {
+		return false, err
 	}
+	return upsertSeenWebhook(ctx, tx, signature, until)
+}
+
+// purgeSeenWebhooks deletes a batch of expired signatures.
+func purgeSeenWebhooks(ctx context.Context, tx *tx) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM seen_webhooks WHERE signature IN (
+		SELECT signature FROM seen_webhooks WHERE keep_until <= ? LIMIT ?)`, tx.now.UnixNano(), purgeBatch); err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	return nil
+}
+
+// upsertSeenWebhook records a signature and reports whether a live record
+// of it existed.
+func upsertSeenWebhook(ctx context.Context, tx *tx, signature string, until int64) (bool, error) {
+	now := tx.now.UnixNano()
 	res, err := tx.ExecContext(ctx, `INSERT INTO seen_webhooks (signature, keep_until) VALUES (?, ?)
 		ON CONFLICT (signature) DO UPDATE SET keep_until = excluded.keep_until
 		WHERE seen_webhooks.keep_until <= ?`, signature, until, now)

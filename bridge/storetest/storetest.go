@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Stor
 		{"NotificationsFilter", anyClock(testNotificationsFilter)},
 		{"RawEvents", anyClock(testRawEvents)},
 		{"SeenWebhook", testSeenWebhook},
+		{"RecordWebhook", testRecordWebhook},
 		{"WebhookRegistrations", anyClock(testWebhookRegistrations)},
 
 		{"SettlementImport", anyClock(testSettlementImport)},

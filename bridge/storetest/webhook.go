@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,4 +146,54 @@ func testWebhookRegistrations(t *testing.T, s bridge.Store) {
 		require.NoError(t, err, "another unit's registration was deleted")
 		require.NoError(t, s.DeleteWebhookRegistration(ctx, "unit-a"), "forgetting twice is not an error")
 	})
+}
+
+// testRecordWebhook is SeenWebhook and the raw event in one write: a new
+// signature keeps its body, a replay keeps nothing, and concurrent callers
+// (which the store may commit together) each get their own answer, a
+// signature sent twice at once being new to exactly one of them.
+func testRecordWebhook(t *testing.T, s bridge.Store, clock *vippstest.Clock) {
+	ctx := t.Context()
+	keep := clock.Now().Add(10 * time.Minute)
+	raw := func(ref string) *bridge.RawEvent {
+		return &bridge.RawEvent{Reference: ref, Unit: "unit-a", Source: "webhook", Name: "AUTHORIZED", Body: []byte(`{"reference":"` + ref + `"}`)}
+	}
+	first := raw("KCO-rw-1")
+	seen, err := s.RecordWebhook(ctx, "sig-rw-1", keep, first)
+	require.NoError(t, err)
+	require.False(t, seen)
+	require.NotZero(t, first.ID)
+	require.False(t, first.ReceivedAt.IsZero(), "the clock dates it")
+	again := raw("KCO-rw-1")
+	seen, err = s.RecordWebhook(ctx, "sig-rw-1", keep, again)
+	require.NoError(t, err)
+	require.True(t, seen, "a replay")
+	require.Zero(t, again.ID, "a replay keeps nothing")
+	kept, err := s.RawEvents(ctx, "KCO-rw-1")
+	require.NoError(t, err)
+	require.Len(t, kept, 1)
+	require.Equal(t, first.ID, kept[0].ID)
+	require.Equal(t, first.Body, kept[0].Body)
+	_, err = s.RecordWebhook(ctx, "", keep, raw("KCO-rw-1"))
+	require.Error(t, err, "a webhook without a signature")
+
+	const n = 40
+	seens := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			// Pairs share a signature: 20 webhooks, each sent twice.
+			seens[i], errs[i] = s.RecordWebhook(ctx, fmt.Sprintf("sig-rw-c%d", i/2), keep, raw(fmt.Sprintf("KCO-rw-c%d", i/2)))
+		})
+	}
+	wg.Wait()
+	for i := 0; i < n; i += 2 {
+		require.NoError(t, errs[i])
+		require.NoError(t, errs[i+1])
+		require.True(t, seens[i] != seens[i+1], "webhook %d: new to exactly one of its two deliveries", i/2)
+		kept, err := s.RawEvents(ctx, fmt.Sprintf("KCO-rw-c%d", i/2))
+		require.NoError(t, err)
+		require.Len(t, kept, 1)
+	}
 }
