@@ -57,22 +57,10 @@ func claim[T any](ctx context.Context, s *Store, what string, now time.Time, own
 func (s *Store) ClaimDuePoll(ctx context.Context, reference string, now time.Time, owner string, lease time.Duration) (*bridge.Payment, error) {
 	ps, err := claim(ctx, s, "claim the poll of "+strconv.Quote(reference), now, owner, lease, 1,
 		func(ctx context.Context, tx *tx, now int64, owner string, until int64, _ int) ([]*bridge.Payment, error) {
-			rows, err := tx.QueryContext(ctx, `UPDATE payments SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
+			ps, err := collectClaimed(tx.QueryContext(ctx, `UPDATE payments SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
 				WHERE reference = ? AND next_poll_at <> 0 AND next_poll_at <= ? AND poll_lease_until <= ?
-				RETURNING `+claimedColumns, owner, until, now, reference, now, now)
+				RETURNING `+claimedColumns, owner, until, now, reference, now, now))
 			if err != nil {
-				return nil, err
-			}
-			defer rows.Close()
-			var ps []*bridge.Payment
-			for rows.Next() {
-				p, err := scanClaimed(rows)
-				if err != nil {
-					return nil, err
-				}
-				ps = append(ps, p)
-			}
-			if err := rows.Err(); err != nil {
 				return nil, err
 			}
 			if len(ps) == 0 {
@@ -191,28 +179,15 @@ func (s *Store) PollSoon(ctx context.Context, reference string, now time.Time, g
 // claimDuePolls leases up to limit due payments whose lease is free or
 // expired at now, and returns them earliest poll first.
 func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until int64, limit int) ([]*bridge.Payment, error) {
-	rows, err := tx.QueryContext(ctx, `UPDATE payments SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
+	ps, err := collectClaimed(tx.QueryContext(ctx, `UPDATE payments SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
 		WHERE reference IN (
 			SELECT reference FROM payments
 			WHERE next_poll_at <> 0 AND next_poll_at <= ? AND poll_lease_until <= ?
 			ORDER BY next_poll_at, reference
 			LIMIT ?
 		)
-		RETURNING `+claimedColumns, owner, until, now, now, now, limit)
+		RETURNING `+claimedColumns, owner, until, now, now, now, limit))
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-
-	ps := []*bridge.Payment{}
-	for rows.Next() {
-		p, err := scanClaimed(rows)
-		if err != nil {
-			return nil, err
-		}
-		ps = append(ps, p)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	// RETURNING gives rows in no promised order.
@@ -225,6 +200,23 @@ func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until i
 // claimedColumns are what a poll claim returns: the payment and who asked
 // for the read, if anyone did.
 const claimedColumns = paymentColumns + `, poll_asked_by`
+
+// collectClaimed reads the rows of a claim, each of claimedColumns.
+func collectClaimed(rows *sql.Rows, err error) ([]*bridge.Payment, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ps := []*bridge.Payment{}
+	for rows.Next() {
+		p, err := scanClaimed(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
 
 // scanClaimed reads the columns of claimedColumns.
 func scanClaimed(row scanner) (*bridge.Payment, error) {
