@@ -44,6 +44,10 @@ func (s *Service) pollBatch(ctx context.Context) (int, error) {
 	// slow or rate-limited payment cannot hold up the 2-second rhythm of
 	// the shoppers who are waiting.
 	releases := make([]PollRelease, len(due))
+	// The batch ends before its lease does, so no other replica reads one
+	// of its payments while it still may.
+	bctx, cancel := context.WithTimeout(ctx, pollLease-pollLeaseMargin)
+	defer cancel()
 	sem := make(chan struct{}, pollConcurrency)
 	var wg sync.WaitGroup
 	for i, p := range due {
@@ -51,7 +55,7 @@ func (s *Service) pollBatch(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			pctx, cancel := context.WithTimeout(ctx, pollTimeout)
+			pctx, cancel := context.WithTimeout(bctx, pollTimeout)
 			// A read someone asked for (a webhook, a page) and the poller
 			// made is theirs, not a catch-up of the poller's.
 			releases[i] = PollRelease{Reference: p.Reference, Next: s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, SourcePoller))}
@@ -69,10 +73,13 @@ const (
 	pollBatch       = 256
 	pollConcurrency = 32
 	pollTimeout     = 20 * time.Second
-	// pollLease outlasts a batch: pollBatch/pollConcurrency rounds of reads,
-	// each at most pollTimeout, are far beyond it only when Vipps hangs,
-	// and then the payment is read again after the lease, which is safe.
-	pollLease = time.Minute
+	// pollLease is how long a claim keeps other replicas off a payment. It
+	// is short, because a replica that dies holding a batch leaves its
+	// payments unread until their leases end, and their shoppers' pages
+	// only show what has been read; the batch's reads are cut
+	// pollLeaseMargin before it ends (a read cut short is read again).
+	pollLease       = 10 * time.Second
+	pollLeaseMargin = 2 * time.Second
 )
 
 // readSoon asks for a read of a payment from Vipps: at once, in the
@@ -94,7 +101,7 @@ func (s *Service) readSoon(ctx context.Context, reference, source string) error 
 			}
 			return // not due yet, or being read: the poller reads it
 		}
-		pctx, cancel := context.WithTimeout(bg, pollTimeout)
+		pctx, cancel := context.WithTimeout(bg, pollLease-pollLeaseMargin)
 		next := s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, source))
 		cancel()
 		if err := s.Store.ReleasePoll(context.WithoutCancel(bg), reference, s.owner(), next); err != nil {
@@ -129,7 +136,7 @@ func (s *Service) pollPayment(ctx context.Context, p *Payment, source string) ti
 			return s.now().Add(pollWhileWaiting)
 		}
 		s.logger().WarnContext(ctx, "polling payment", "reference", p.Reference, "err", err)
-		return s.now().Add(pollAfterError)
+		return afterPollError(p, s.now())
 	}
 	if fresh.State == StateAuthorized {
 		if err := s.guardKlarnaPayment(ctx, u, fresh); err != nil {
@@ -141,6 +148,19 @@ func (s *Service) pollPayment(ctx context.Context, p *Payment, source string) ti
 		return s.now().Add(pollWhileWaiting)
 	}
 	return nextPoll(fresh, s.now())
+}
+
+// afterPollError is when to read p again after a read that failed (Vipps
+// or our store unavailable): pollAfterError later, but no later than its
+// usual schedule while a shopper waits, every 2 s. A status read never
+// reads Vipps itself, so a shopper waiting on a payment whose read failed
+// during a short outage would otherwise wait for the back-off.
+func afterPollError(p *Payment, now time.Time) time.Time {
+	next := now.Add(pollAfterError)
+	if np := nextPoll(p, now); !np.IsZero() && np.Before(next) {
+		return np
+	}
+	return next
 }
 
 // abandonPending ends an attempt whose create never reached Vipps within the
