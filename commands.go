@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"vippskco/bridge"
@@ -242,8 +243,10 @@ func (r *progressReader) Read(b []byte) (int, error) {
 
 // progress draws "label [#####-----] 45% 12.3/27.0 MiB, 120000 lines" on
 // one line: the share of the file the parser has read and the lines handed
-// to the store, at most every tenth of a second.
+// to the store, at most every tenth of a second. The parser and the store
+// run in their own goroutines, so both update it under mu.
 type progress struct {
+	mu       sync.Mutex
 	total, n int64
 	lines    int
 	w        io.Writer
@@ -252,15 +255,20 @@ type progress struct {
 }
 
 func (p *progress) add(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.n += n
 	p.draw(p.n == p.total)
 }
 
 func (p *progress) setLines(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.lines = n
 	p.draw(false)
 }
 
+// draw is called with mu held.
 func (p *progress) draw(force bool) {
 	if now := time.Now(); force || now.Sub(p.drawn) >= 100*time.Millisecond {
 		p.drawn = now
@@ -279,6 +287,8 @@ func (p *progress) draw(force bool) {
 
 // done draws the final state and ends the line.
 func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.draw(true)
 	fmt.Fprintln(p.w)
 }
