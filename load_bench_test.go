@@ -12,6 +12,8 @@ package main
 // schema). VIPPSKCO_LOAD_WAITING (default 2000) is N,
 // VIPPSKCO_LOAD_CLIENTS (default "1,16,64,256") the concurrent clients of
 // each phase, VIPPSKCO_LOAD_SECONDS (default 5) the length of a phase.
+// VIPPSKCO_LOAD_PROFILE=DIR keeps the service's CPU profile of every phase
+// there (from its operations listener), for `go tool pprof`.
 //
 // The phases, each at every client count:
 //
@@ -53,6 +55,7 @@ type loadSizes struct {
 	clients []int
 	phase   time.Duration
 	quiet   time.Duration // the idle window, after the waiting payments are all being polled
+	profile string        // VIPPSKCO_LOAD_PROFILE: a folder for the service's CPU profile of each phase
 }
 
 func loadSizesFromEnv(tb testing.TB) loadSizes {
@@ -80,6 +83,12 @@ func loadSizesFromEnv(tb testing.TB) loadSizes {
 			tb.Fatalf("VIPPSKCO_LOAD_SECONDS=%q: want a positive number", v)
 		}
 		s.phase = time.Duration(n * float64(time.Second))
+	}
+	if v := os.Getenv("VIPPSKCO_LOAD_PROFILE"); v != "" {
+		if err := os.MkdirAll(v, 0o755); err != nil {
+			tb.Fatalf("VIPPSKCO_LOAD_PROFILE=%q: %v", v, err)
+		}
+		s.profile = v
 	}
 	return s
 }
@@ -175,6 +184,9 @@ var errOutOfWork = errors.New("out of prepared work")
 // the idle service, then runs the phases.
 func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes loadSizes) *loadReport {
 	r := startLoadRig(tb, bin, edit)
+	if sizes.profile != "" {
+		r.profile = filepath.Join(sizes.profile, store)
+	}
 	rep := &loadReport{store: store, sizes: sizes}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		rep.loadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
@@ -351,6 +363,8 @@ func (r *loadRig) measure(phase string, clients int, d time.Duration, op func(w 
 	results := make([]result, clients)
 	var wg sync.WaitGroup
 	reads0 := r.vippsReads()
+	stopProfile := r.startProfile(phase, clients, d)
+	defer stopProfile()
 	cpu0 := r.cpuTime()
 	start := time.Now()
 	deadline := start.Add(d)

@@ -162,6 +162,8 @@ type loadRig struct {
 	service    *exec.Cmd
 	serviceOut *lockedBuffer
 	serviceURL string // http://127.0.0.1:port, behind loadPublicURL
+	opsURL     string // the service's operations listener: /metrics, /debug/pprof/
+	profile    string // when set, each phase's CPU profile goes to profile-PHASE-CLIENTS.pprof
 
 	client *http.Client   // the shoppers' and Vipps's: keeps connections, follows no redirect
 	kustom *klarna.Client // the merchant's checkout, creating KCO orders
@@ -246,10 +248,12 @@ func (r *loadRig) startFakes() {
 
 func (r *loadRig) startService(bin string, store func(*config.Config)) {
 	tb := r.tb
-	addr := freeAddr(tb)
+	addr, ops := freeAddr(tb), freeAddr(tb)
+	r.opsURL = "http://" + ops
 	r.cfg = testConfigRaw(tb, func(c *config.Config) {
 		c.Sandbox = false
 		c.Server.Addr, c.Server.PublicURL, c.Server.ServerTiming = addr, loadPublicURL, true
+		c.Server.OpsAddr = ops
 		c.Storage.Driver, c.Storage.DSN = "sqlite", "file:"+filepath.Join(r.dir, "bridge.db")
 		c.Kustom.BaseURL, c.Kustom.Username, c.Kustom.APIKeyEnv = r.fakes.Kustom, "", "LOADTEST_KUSTOM"
 		u := &c.Units[0]
@@ -523,4 +527,33 @@ func bareCreate(kc *klarna.Client, vc *vipps.Client, orderID, reference string) 
 		Receipt:            &vipps.Receipt{OrderLines: lines, BottomLine: vipps.BottomLine{Currency: vipps.Currency(o.PurchaseCurrency)}},
 	})
 	return err
+}
+
+// startProfile, when the run keeps profiles, asks the service's profiler
+// for a CPU profile over the phase (whole seconds, at least one) and writes
+// it out; the returned function waits for it.
+func (r *loadRig) startProfile(phase string, clients int, d time.Duration) (wait func()) {
+	if r.profile == "" {
+		return func() {}
+	}
+	secs := max(1, int(d.Seconds()))
+	name := fmt.Sprintf("%s-%s-%d.pprof", r.profile, strings.NewReplacer(" ", "-", ",", "", "×", "x").Replace(phase), clients)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", r.opsURL, secs))
+		if err != nil {
+			r.tb.Logf("profile %s: %v", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode == http.StatusOK {
+			err = os.WriteFile(name, raw, 0o644)
+		}
+		if err != nil || resp.StatusCode != http.StatusOK {
+			r.tb.Logf("profile %s: HTTP %d %v", name, resp.StatusCode, err)
+		}
+	}()
+	return func() { <-done }
 }

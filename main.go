@@ -160,6 +160,8 @@ type Main struct {
 
 	listener    net.Listener
 	server      *http.Server
+	opsListener net.Listener // server.ops_addr; nil when unset
+	opsServer   *http.Server
 	requests    web.InFlight
 	endRequests context.CancelFunc
 	publicURL   string
@@ -199,6 +201,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	if m.listener, err = net.Listen("tcp", cfg.Server.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
+	}
+	if cfg.Server.OpsAddr != "" {
+		if m.opsListener, err = net.Listen("tcp", cfg.Server.OpsAddr); err != nil {
+			return fmt.Errorf("listen on %s (server.ops_addr): %w", cfg.Server.OpsAddr, err)
+		}
 	}
 	m.publicURL = cfg.Server.PublicURL
 	if cfg.Sandbox && strings.HasSuffix(cfg.Server.Addr, ":0") {
@@ -245,6 +252,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Service: a.service, Finance: a.finance, Metrics: m.Metrics, Pages: pages, Logger: m.Logger, Ready: m.ready,
 		MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance,
 		TrustedProxies: cfg.Server.TrustedProxies, ServerTiming: cfg.Server.ServerTiming,
+		MetricsElsewhere: m.opsListener != nil,
 	}
 	if rl := cfg.Server.ShopperRateLimit; rl.PerSecond > 0 {
 		api.ShopperLimit = &web.RateLimiter{Rate: rl.PerSecond, Burst: float64(rl.Burst)}
@@ -261,12 +269,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		BaseContext: func(net.Listener) context.Context { return reqCtx },
 		ConnState:   m.requests.ConnState,
 	}
-	m.failed = make(chan error, 1)
+	m.failed = make(chan error, 2)
 	go func() {
 		if err := m.server.Serve(m.listener); !errors.Is(err, http.ErrServerClosed) {
 			m.failed <- fmt.Errorf("serving HTTP: %w", err)
 		}
 	}()
+	if m.opsListener != nil {
+		m.opsServer = &http.Server{Handler: web.OpsHandler(m.Metrics), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() {
+			if err := m.opsServer.Serve(m.opsListener); !errors.Is(err, http.ErrServerClosed) {
+				m.failed <- fmt.Errorf("serving the operations listener: %w", err)
+			}
+		}()
+		m.Logger.Info("operations listener: /metrics and /debug/pprof/", "addr", m.opsListener.Addr().String())
+	}
 	if cfg.RegisterWebhooks || cfg.Sandbox {
 		m.registerWebhooks(ctx)
 	}
@@ -312,6 +329,14 @@ func (m *Main) ready(ctx context.Context) error {
 
 // Addr is the address the service listens on.
 func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// OpsAddr is the operations listener's address; "" when there is none.
+func (m *Main) OpsAddr() string {
+	if m.opsListener == nil {
+		return ""
+	}
+	return m.opsListener.Addr().String()
+}
 
 // PublicURL is the base URL shoppers and providers use.
 func (m *Main) PublicURL() string { return m.publicURL }
@@ -409,6 +434,11 @@ func (m *Main) closeAll() error {
 	}
 	if m.server == nil && m.listener != nil {
 		m.listener.Close()
+	}
+	if m.opsServer != nil {
+		m.opsServer.Close()
+	} else if m.opsListener != nil {
+		m.opsListener.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -164,3 +164,24 @@ func TestMetricsAfterEndToEnd(t *testing.T) {
 	require.Contains(t, got, "go_goroutines")
 	require.Positive(t, merchantHits.Load())
 }
+
+// With server.ops_addr set, /metrics and the profiler are served there and
+// /metrics is gone from the address shoppers reach.
+func TestOpsListenerServesMetricsAndProfiler(t *testing.T) {
+	e := startMain(t, func(c *config.Config) { c.Server.OpsAddr = "127.0.0.1:0" })
+	ops := "http://" + e.m.OpsAddr()
+	for path, want := range map[string]string{"/metrics": "vippskco_", "/debug/pprof/": "goroutine"} {
+		resp, body := e.get(ops + path)
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		require.Contains(t, body, want, path)
+	}
+	resp, _ := e.get(e.m.PublicURL() + "/metrics")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "no /metrics on the public listener")
+	resp, _ = e.get(e.m.PublicURL() + "/debug/pprof/")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "no profiler on the public listener")
+
+	// Without it, /metrics stays where it was and no second listener opens.
+	plain := startMain(t, nil)
+	require.Empty(t, plain.m.OpsAddr())
+	require.NotEmpty(t, plain.scrape())
+}

@@ -40,6 +40,11 @@ type Config struct {
 type Server struct {
 	Addr      string `yaml:"addr"`
 	PublicURL string `yaml:"public_url"`
+	// OpsAddr, when set, is a second listener for the operations network:
+	// /metrics (then no longer served on addr) and Go's profiler at
+	// /debug/pprof/. Neither asks for credentials: keep it on loopback or a
+	// private address (for example 127.0.0.1:9090).
+	OpsAddr string `yaml:"ops_addr"`
 	// TrustedProxies are the load balancers whose X-Forwarded-For names the
 	// client (for the shopper rate limit); empty trusts none.
 	TrustedProxies []string `yaml:"trusted_proxies"`

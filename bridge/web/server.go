@@ -21,11 +21,14 @@ import (
 type HTTP struct {
 	Service *bridge.Service
 	Finance *finance.Service
-	// Metrics are served at /metrics; nil serves 404.
-	Metrics       *metrics.Metrics
-	Pages         *Pages
-	MerchantToken string
-	FinanceToken  string
+	// Metrics are served at /metrics unless MetricsElsewhere; nil serves 404.
+	Metrics *metrics.Metrics
+	// MetricsElsewhere leaves /metrics to the operations listener
+	// (OpsHandler) and off the public one.
+	MetricsElsewhere bool
+	Pages            *Pages
+	MerchantToken    string
+	FinanceToken     string
 	// Ready reports whether the store is reachable and migrated.
 	Ready func(ctx context.Context) error
 	// ShopperLimit rate-limits the shopper endpoints per client; nil: none.
@@ -76,8 +79,10 @@ func (h *HTTP) Handler() http.Handler {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.readyz)
-	// No authentication: /metrics is for the operations network (see metricsHandler).
-	r.GET("/metrics", gin.WrapH(metrics.Handler(h.Metrics)))
+	if !h.MetricsElsewhere {
+		// No authentication: /metrics is for the operations network.
+		r.GET("/metrics", gin.WrapH(metrics.Handler(h.Metrics)))
+	}
 	r.NoRoute(func(c *gin.Context) {
 		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "no_route", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
