@@ -482,11 +482,18 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 	}
 	rec := &providerlog.Recorder{Store: st, Logger: logger}
 	kustomHTTP, vippsHTTP := p.HTTPClient, p.HTTPClient
+	if p.HTTPClient == nil {
+		// The clients' own defaults (the APIs' timeouts), on one pool of
+		// connections that keeps enough of them open for a busy shop.
+		t := providerTransport()
+		kustomHTTP = &http.Client{Transport: t, Timeout: 30 * time.Second}
+		vippsHTTP = &http.Client{Transport: t, Timeout: vipps.DefaultTimeout}
+	}
 	if cfg.Server.ServerTiming {
 		// Provider round trips are timed into the request's Server-Timing
-		// header; a nil client gets the clients' own default timeouts.
-		kustomHTTP = web.TimedClient(p.HTTPClient, 30*time.Second)
-		vippsHTTP = web.TimedClient(p.HTTPClient, vipps.DefaultTimeout)
+		// header.
+		kustomHTTP = web.TimedClient(kustomHTTP, 30*time.Second)
+		vippsHTTP = web.TimedClient(vippsHTTP, vipps.DefaultTimeout)
 	}
 	if m != nil {
 		// Only a real one: a nil *metrics.Metrics in the interface would
@@ -550,4 +557,15 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 	}
 	a.finance = &finance.Service{Store: st, Units: finUnits, Kustom: kc, Metrics: m, Now: now}
 	return a, nil
+}
+
+// providerTransport is Go's default transport keeping up to 256 idle
+// connections per provider host, not 2: with many shoppers at once, every
+// call past the second would otherwise open (and TLS-handshake) a new
+// connection and leave it in TIME_WAIT.
+func providerTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	return t
 }

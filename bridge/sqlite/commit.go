@@ -24,7 +24,7 @@ func (s *Store) Commit(ctx context.Context, c *bridge.Change) error {
 // what it points to as stored.
 func (s *Store) commit(ctx context.Context, c *bridge.Change) error {
 	var stored *bridge.Change
-	err := s.transact(ctx, func(tx *tx) (err error) {
+	err := s.group(ctx, func(tx *tx) (err error) {
 		stored, err = bridge.WriteChange(ctx, tx, c, tx.now)
 		return err
 	})

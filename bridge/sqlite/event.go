@@ -33,7 +33,7 @@ func (s *Store) PaymentEvents(ctx context.Context, reference string) ([]bridge.P
 // commits.
 func (s *Store) AppendRawEvent(ctx context.Context, e *bridge.RawEvent) error {
 	r := *e
-	err := s.transact(ctx, func(tx *tx) error {
+	err := s.group(ctx, func(tx *tx) error {
 		r.PrepareInsert(tx.now)
 		return insertRawEvent(ctx, tx, &r)
 	})

@@ -30,7 +30,7 @@ func (s *Store) AppendExchange(ctx context.Context, ex *bridge.ProviderExchange)
 // they are changed only if it commits.
 func (s *Store) appendExchanges(ctx context.Context, exs []*bridge.ProviderExchange) error {
 	ids := make([]int64, len(exs))
-	err := s.transact(ctx, func(tx *tx) error {
+	err := s.group(ctx, func(tx *tx) error {
 		for i, ex := range exs {
 			e := *ex
 			if err := insertExchange(ctx, tx, &e); err != nil {

@@ -38,7 +38,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner str
 // bumps n.Version. n is changed only when the update commits.
 func (s *Store) UpdateNotification(ctx context.Context, n *bridge.Notification) error {
 	m := *n
-	err := s.transact(ctx, func(tx *tx) error {
+	err := s.group(ctx, func(tx *tx) error {
 		return updateNotification(ctx, tx, &m)
 	})
 	if err != nil {

@@ -26,7 +26,7 @@ func (s *Store) InsertOperation(ctx context.Context, op *bridge.Operation) error
 		return err
 	}
 	o := *op
-	err := s.transact(ctx, func(tx *tx) error {
+	err := s.group(ctx, func(tx *tx) error {
 		o.PrepareInsert(tx.now)
 		return tx.InsertOperation(ctx, &o)
 	})
@@ -86,7 +86,7 @@ func (s *Store) Operations(ctx context.Context, reference string) ([]*bridge.Ope
 // op.Version and op.UpdatedAt. op is changed only when the update commits.
 func (s *Store) UpdateOperation(ctx context.Context, op *bridge.Operation) error {
 	o := *op
-	err := s.transact(ctx, func(tx *tx) error {
+	err := s.group(ctx, func(tx *tx) error {
 		o.UpdatedAt = tx.now
 		return updateOperation(ctx, tx, &o)
 	})
@@ -120,7 +120,7 @@ func (s *Store) ClaimOperation(ctx context.Context, id, owner string, now, until
 		op      *bridge.Operation
 		claimed bool
 	)
-	err = s.transact(ctx, func(tx *tx) (err error) {
+	err = s.group(ctx, func(tx *tx) (err error) {
 		op, claimed, err = claimOperation(ctx, tx, id, owner, at, end)
 		return err
 	})

@@ -23,7 +23,7 @@ func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
 		return err
 	}
 	q := *p
-	err := s.transact(ctx, func(tx *tx) error {
+	err := s.group(ctx, func(tx *tx) error {
 		q.PrepareInsert(tx.now)
 		return insertPayment(ctx, tx, &q)
 	})

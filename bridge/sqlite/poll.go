@@ -43,7 +43,7 @@ func claim[T any](ctx context.Context, s *Store, what string, now time.Time, own
 		return nil, err
 	}
 	var out []T
-	err = s.transact(ctx, func(tx *tx) (err error) {
+	err = s.group(ctx, func(tx *tx) (err error) {
 		out, err = rows(ctx, tx, at, owner, until, limit)
 		return err
 	})
@@ -90,7 +90,7 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 	if err != nil {
 		return err
 	}
-	err = s.transact(ctx, func(tx *tx) error {
+	err = s.group(ctx, func(tx *tx) error {
 		n, err := releasePoll(ctx, tx, reference, owner, at)
 		if err == nil && n == 0 {
 			err = bridge.ErrNotFound
@@ -116,7 +116,7 @@ func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.P
 		}
 		ats[i] = at
 	}
-	err := s.transact(ctx, func(tx *tx) error {
+	err := s.group(ctx, func(tx *tx) error {
 		for i, p := range polls {
 			if _, err := releasePoll(ctx, tx, p.Reference, owner, ats[i]); err != nil {
 				return err
@@ -154,7 +154,7 @@ func (s *Store) PollSoon(ctx context.Context, reference string, now time.Time, g
 	if err != nil {
 		return err
 	}
-	err = s.transact(ctx, func(tx *tx) error {
+	err = s.group(ctx, func(tx *tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE payments SET
 			poll_asked_at = MAX(?1, last_read_at + ?2),
 			poll_asked_by = ?4,

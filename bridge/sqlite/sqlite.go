@@ -39,6 +39,12 @@ type Store struct {
 	read  *sql.DB
 	now   func() time.Time
 
+	// The hot writers' group commit (group.go).
+	groupMu    sync.Mutex
+	groupQueue []*groupJob
+	grouping   bool
+	groupStats groupStats
+
 	exchangeLog bridge.Batcher[*bridge.ProviderExchange]
 	webhookLog  bridge.Batcher[*webhookRecord]
 
@@ -206,6 +212,9 @@ func (s *Store) Close() error {
 // per pool and reused.
 type tx struct {
 	*sql.Tx
+	// ctx, when set, runs every statement in place of the context the
+	// caller passes: a group transaction (group.go) is no one caller's.
+	ctx     context.Context
 	now     time.Time
 	stmts   *stmtCache
 	unknown []string // statements it ran that are not prepared yet
@@ -225,7 +234,17 @@ func (t *tx) stmt(ctx context.Context, query string) *sql.Stmt {
 	return nil
 }
 
+// context is the context a statement runs under: the transaction's own,
+// when it has one.
+func (t *tx) context(ctx context.Context) context.Context {
+	if t.ctx != nil {
+		return t.ctx
+	}
+	return ctx
+}
+
 func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = t.context(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -233,6 +252,7 @@ func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Re
 }
 
 func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = t.context(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -240,6 +260,7 @@ func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.
 }
 
 func (t *tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = t.context(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -259,11 +280,18 @@ func (t *tx) prepareUnknown(db *sql.DB) {
 // failed commit rolls it back, so a method's writes are stored together or
 // not at all; the deferred Rollback does nothing after a commit.
 func (s *Store) transact(ctx context.Context, f func(tx *tx) error) error {
+	return s.transactIn(ctx, nil, f)
+}
+
+// transactIn runs f in a transaction of its own that begins under ctx; its
+// statements run under stmtCtx when that is set, else under the context f
+// passes them.
+func (s *Store) transactIn(ctx, stmtCtx context.Context, f func(tx *tx) error) error {
 	t, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	x := &tx{Tx: t, now: s.now().UTC(), stmts: &s.writeStmts}
+	x := &tx{Tx: t, now: s.now().UTC(), stmts: &s.writeStmts, ctx: stmtCtx}
 	defer x.prepareUnknown(s.write) // runs last, once the connection is free
 	defer t.Rollback()
 

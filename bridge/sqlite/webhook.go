@@ -28,7 +28,7 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 		return false, err
 	}
 	var seen bool
-	err = s.transact(ctx, func(tx *tx) (err error) {
+	err = s.group(ctx, func(tx *tx) (err error) {
 		seen, err = recordWebhook(ctx, tx, signature, until)
 		return err
 	})
@@ -79,7 +79,7 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 		at   time.Time
 	}
 	results := make([]result, len(ws))
-	err := s.transact(ctx, func(tx *tx) error {
+	err := s.group(ctx, func(tx *tx) error {
 		if err := purgeSeenWebhooks(ctx, tx); err != nil {
 			return err
 		}
