@@ -546,7 +546,8 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 	hostname, _ := os.Hostname()
 	a.service = &bridge.Service{
 		Store: st, Kustom: kc, Units: units, PublicURL: publicURL, Signer: signer, Logger: logger, Now: now,
-		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), uuid.NewString()[:8]),
+		Owner:              fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), uuid.NewString()[:8]),
+		PollReadsPerSecond: cfg.Poller.MaxReadsPerSecond,
 		MerchantWebhook: bridge.MerchantWebhook{
 			URL: cfg.ExpandPublicURL(cfg.MerchantWebhook.URL, publicURL), Secret: cfg.MerchantWebhook.Secret,
 			Client: &http.Client{Timeout: 10 * time.Second},

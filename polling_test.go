@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/bridge/config"
 	"vippskco/vipps"
 	"vippskco/vipps/vippstest"
 )
@@ -130,4 +131,67 @@ func offsets(start time.Time, times []time.Time) []time.Duration {
 		out[i] = t.Sub(start)
 	}
 	return out
+}
+
+// The poller's own reads keep to poller.max_reads_per_second: with more
+// payments due than that, it reads that many a second, earliest due first,
+// and gets to every payment in turn; a shopper looking at a payment it has
+// not reached yet gets a read at once, outside the budget.
+func TestPollerKeepsToItsReadBudget(t *testing.T) {
+	const n, budget = 300, 50
+	e := startMain(t, func(c *config.Config) { c.Poller.MaxReadsPerSecond = budget }, func(m *Main) { m.NoLoops = true })
+	tokens := map[string]string{} // reference → return token
+	for range n {
+		_, p := e.checkout(e.order(nil).OrderID)
+		require.NotNil(t, p)
+		tokens[p.Reference] = p.ReturnToken
+	}
+	e.settle()
+	reads := map[string][]time.Time{}
+	vippsReads(e, reads)
+	count := func() int {
+		vippsReads(e, reads)
+		total := 0
+		for _, ts := range reads {
+			total += len(ts)
+		}
+		return total
+	}
+
+	e.clock.Advance(6 * time.Second) // every payment is due
+	_, err := e.m.Service.PollOnce(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, budget, count(), "the first round spends a second's budget")
+	_, err = e.m.Service.PollOnce(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, budget, count(), "and nothing more until time passes")
+
+	// A shopper looking at a payment the poller has not reached: its page
+	// asks, and the read is made at once.
+	var unread string
+	for ref := range tokens {
+		if len(reads[ref]) == 0 {
+			unread = ref
+			break
+		}
+	}
+	require.NotEmpty(t, unread)
+	e.clock.Advance(3 * time.Second)
+	e.status(tokens[unread])
+	e.settle()
+	require.Equal(t, budget+1, count(), "the page's read is made outside the budget")
+	require.Len(t, reads[unread], 1)
+
+	// Second by second, the budget is spent again, and every payment is
+	// reached in turn.
+	for range 8 {
+		before := count()
+		e.clock.Advance(time.Second)
+		_, err := e.m.Service.PollOnce(context.Background())
+		require.NoError(t, err)
+		got := count() - before
+		require.LessOrEqual(t, got, budget, "at most a second's budget per second")
+		require.Greater(t, got, 0)
+	}
+	require.Len(t, reads, n, "every waiting payment was read")
 }

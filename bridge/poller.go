@@ -23,20 +23,70 @@ import (
 // nothing new writes nothing but its batch's release: 2,000 shoppers
 // waiting in the Vipps app are 1,000 reads a second, as the polling
 // guidance asks (start after 5 s, then every 2 s).
+//
+// Those reads are bounded by PollReadsPerSecond: past it, every payment is
+// read later, earliest due first, and the poller's share of the machine
+// stays what the operator set. The reads a webhook or a shopper's page ask
+// for (readSoon) are made apart from it, so a shopper looking at a payment
+// never waits for the poller to catch up.
 func (s *Service) PollOnce(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := s.pollBatch(ctx)
+		want := pollBatch
+		if s.PollReadsPerSecond > 0 {
+			want = s.pollBudget.take(s.now(), s.PollReadsPerSecond, pollBatch)
+			if want == 0 {
+				return total, nil
+			}
+		}
+		n, err := s.pollBatch(ctx, want)
+		if s.PollReadsPerSecond > 0 {
+			s.pollBudget.giveBack(want - n)
+		}
 		total += n
-		if err != nil || n < pollBatch || ctx.Err() != nil {
+		if err != nil || n < want || ctx.Err() != nil {
 			return total, err
 		}
 	}
 }
 
-// pollBatch claims and reads one batch of due payments.
-func (s *Service) pollBatch(ctx context.Context) (int, error) {
-	due, err := s.Store.ClaimDuePolls(ctx, s.now(), s.owner(), pollLease, pollBatch)
+// pollBudget is a token bucket of reads: rate a second, holding at most a
+// second's worth.
+type pollBudget struct {
+	mu     sync.Mutex
+	tokens float64
+	at     time.Time
+}
+
+// take returns how many reads (at most max) may be made now, and spends
+// them.
+func (b *pollBudget) take(now time.Time, rate, max int) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.at.IsZero() {
+		b.tokens = float64(rate)
+	} else if d := now.Sub(b.at); d > 0 {
+		b.tokens = min(float64(rate), b.tokens+d.Seconds()*float64(rate))
+	}
+	b.at = now
+	n := min(int(b.tokens), max)
+	b.tokens -= float64(n)
+	return n
+}
+
+// giveBack returns reads taken but not made (nothing was due for them).
+func (b *pollBudget) giveBack(n int) {
+	if n <= 0 {
+		return
+	}
+	b.mu.Lock()
+	b.tokens += float64(n)
+	b.mu.Unlock()
+}
+
+// pollBatch claims and reads one batch of at most limit due payments.
+func (s *Service) pollBatch(ctx context.Context, limit int) (int, error) {
+	due, err := s.Store.ClaimDuePolls(ctx, s.now(), s.owner(), pollLease, limit)
 	if err != nil {
 		return 0, err
 	}

@@ -90,6 +90,10 @@ type Service struct {
 	// limit is 120 a minute per reference.
 	StatusCheckInterval time.Duration
 
+	// PollReadsPerSecond bounds the poller's own reads on this replica
+	// (zero: unbounded); see poller.go.
+	PollReadsPerSecond int
+
 	// MerchantWebhook is where notifications are delivered.
 	MerchantWebhook MerchantWebhook
 
@@ -104,6 +108,8 @@ type Service struct {
 
 	checkMu    sync.Mutex
 	lastChecks map[string]time.Time
+
+	pollBudget pollBudget
 
 	life lifecycle
 }

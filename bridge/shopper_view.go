@@ -41,11 +41,13 @@ func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (
 		if fresh, err := s.sendCreate(ctx, u, p); err == nil {
 			p = fresh
 		}
-	case !p.State.Final() && (p.NextPollAt.IsZero() || p.NextPollAt.After(s.now().Add(pollWhileWaiting))):
+	case !p.State.Final() && (p.NextPollAt.IsZero() || p.NextPollAt.After(s.now().Add(pollWhileWaiting)) ||
+		p.NextPollAt.Before(s.now().Add(-pollWhileWaiting))):
 		// Someone is looking at a payment the poller reads only now and
-		// then: have it read soon. While the shopper is in the Vipps app
-		// the poller reads it every 2 s anyway, and webhooks wake it, so a
-		// status read is served from what we know and never calls Vipps.
+		// then, or one it is behind on (its read budget is spent): have it
+		// read soon. While the shopper is in the Vipps app the poller
+		// reads it every 2 s anyway, and webhooks wake it, so a status
+		// read is served from what we know and never calls Vipps.
 		if err := s.readSoon(ctx, p.Reference, source); err != nil {
 			s.logger().WarnContext(ctx, "asking for a read of the payment", "reference", p.Reference, "err", err)
 		}

@@ -33,8 +33,23 @@ type Config struct {
 	System          System          `yaml:"system"`
 	// RegisterWebhooks makes start-up register each unit's webhook at Vipps
 	// (through the Webhooks API) unless the unit has a configured secret.
-	RegisterWebhooks bool `yaml:"register_webhooks"`
+	RegisterWebhooks bool   `yaml:"register_webhooks"`
+	Poller           Poller `yaml:"poller"`
 }
+
+// Poller sizes the poller: the reads of waiting payments it makes on its
+// own schedule (Vipps's guidance: 5 s after create, then every 2 s).
+type Poller struct {
+	// MaxReadsPerSecond bounds those reads on each replica (default 1000:
+	// 2,000 waiting payments at the guidance's pace, about a third of a
+	// core here). Past it every payment is read later, earliest due first;
+	// the reads a webhook or a shopper's page asks for are not counted and
+	// never wait for it.
+	MaxReadsPerSecond int `yaml:"max_reads_per_second"`
+}
+
+// DefaultMaxPollReads is poller.max_reads_per_second when unset.
+const DefaultMaxPollReads = 1000
 
 // Server is where we listen and the address shoppers and providers reach us at.
 type Server struct {
@@ -335,6 +350,12 @@ func (c *Config) Resolve(getenv func(string) string) error {
 	}
 	if c.System.PluginVersion == "" {
 		c.System.PluginVersion = "1.0.0"
+	}
+	if c.Poller.MaxReadsPerSecond < 0 {
+		return bad("poller.max_reads_per_second", "must not be negative")
+	}
+	if c.Poller.MaxReadsPerSecond == 0 {
+		c.Poller.MaxReadsPerSecond = DefaultMaxPollReads
 	}
 	for key, v := range map[string]string{"system.name": c.System.Name, "system.version": c.System.Version, "system.plugin_name": c.System.PluginName, "system.plugin_version": c.System.PluginVersion} {
 		if len(v) > 30 {

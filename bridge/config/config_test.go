@@ -84,3 +84,16 @@ func with(m map[string]string, k, v string) map[string]string {
 	out[k] = v
 	return out
 }
+
+func TestPollerReadBudget(t *testing.T) {
+	c, err := Load("../../config.yaml", env(nil))
+	require.NoError(t, err)
+	require.Equal(t, DefaultMaxPollReads, c.Poller.MaxReadsPerSecond, "unset: the default")
+
+	base, err := os.ReadFile("../../config.yaml")
+	require.NoError(t, err)
+	path := t.TempDir() + "/config.yaml"
+	require.NoError(t, os.WriteFile(path, append(base, "\npoller:\n  max_reads_per_second: -1\n"...), 0o600))
+	_, err = Load(path, env(nil))
+	require.ErrorContains(t, err, "poller.max_reads_per_second")
+}
