@@ -40,6 +40,19 @@ func queued(t *testing.T, s *Store, n int) {
 	}, 5*time.Second, time.Millisecond, "%d writers queue", n)
 }
 
+// queueBehind holds the writer connection and starts a first writer,
+// which the group goroutine takes alone and makes wait for the connection:
+// the writers started next queue for one group, until release. first
+// delivers the first writer's outcome.
+func queueBehind(t *testing.T, s *Store) (release func(), first <-chan error) {
+	t.Helper()
+	release = holdWriter(t, s)
+	done := make(chan error, 1)
+	go func() { done <- s.InsertPayment(context.Background(), payment("KCO-FIRST", 1)) }()
+	takenAlone(t, s)
+	return release, done
+}
+
 // takenAlone waits until the group goroutine has taken the one writer
 // queued so far (and waits for the connection with it).
 func takenAlone(t *testing.T, s *Store) {
@@ -60,12 +73,7 @@ func TestGroupCommitSharesOneTransaction(t *testing.T) {
 	defer s.Close()
 	require.NoError(t, s.InsertPayment(ctx, payment("KCO-DUP", 1)))
 
-	release := holdWriter(t, s)
-	// The first writer starts the group goroutine, which takes it alone
-	// and waits for the connection; the rest queue behind it.
-	first := make(chan error, 1)
-	go func() { first <- s.InsertPayment(ctx, payment("KCO-FIRST", 1)) }()
-	takenAlone(t, s)
+	release, first := queueBehind(t, s)
 
 	failed := errors.New("this writer fails")
 	type writer struct {
@@ -144,9 +152,7 @@ func TestGroupCommitFallsBackToOneTransactionEach(t *testing.T) {
 	s := openTestStore(t)
 	defer s.Close()
 
-	release := holdWriter(t, s)
-	go func() { _ = s.InsertPayment(ctx, payment("KCO-FIRST", 1)) }()
-	takenAlone(t, s)
+	release, _ := queueBehind(t, s)
 
 	good := []*bridge.Payment{payment("KCO-GOOD", 1), payment("KCO-GOOD", 2)}
 	errs := make([]error, 3)
@@ -182,9 +188,7 @@ func TestGroupCommitSkipsAWriterThatGaveUp(t *testing.T) {
 	s := openTestStore(t)
 	defer s.Close()
 
-	release := holdWriter(t, s)
-	go func() { _ = s.InsertPayment(ctx, payment("KCO-FIRST", 1)) }()
-	takenAlone(t, s)
+	release, _ := queueBehind(t, s)
 
 	gaveUp, cancel := context.WithCancel(ctx)
 	p := payment("KCO-GAVE-UP", 1)
