@@ -207,6 +207,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("listen on %s (server.ops_addr): %w", cfg.Server.OpsAddr, err)
 		}
 	}
+	if cfg.Sandbox && cfg.SandboxPublic {
+		m.Logger.Warn("sandbox_public: the sandbox's fake providers and demo shop are reachable beyond this machine; never use it with real payments",
+			"addr", cfg.Server.Addr, "public_url", cfg.Server.PublicURL)
+	}
 	m.publicURL = cfg.Server.PublicURL
 	if cfg.Sandbox && strings.HasSuffix(cfg.Server.Addr, ":0") {
 		// Port 0 (tests): the public URL is wherever we really listen.
@@ -252,8 +256,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Service: a.service, Finance: a.finance, Metrics: m.Metrics, Pages: pages, Logger: m.Logger, Ready: m.ready,
 		MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance,
 		TrustedProxies: cfg.Server.TrustedProxies, ServerTiming: cfg.Server.ServerTiming,
-		MetricsElsewhere: m.opsListener != nil,
+		MetricsElsewhere: m.opsListener != nil, MetricsToken: cfg.APITokens.Metrics, MetricsOpen: cfg.MetricsOpen(),
 	}
+	m.logMetricsPlace(api)
 	if rl := cfg.Server.ShopperRateLimit; rl.PerSecond > 0 {
 		api.ShopperLimit = &web.RateLimiter{Rate: rl.PerSecond, Burst: float64(rl.Burst)}
 	}
@@ -291,6 +296,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Service.Start(m.PollEvery)
 	}
 	return nil
+}
+
+// logMetricsPlace says at start-up where /metrics can be read.
+func (m *Main) logMetricsPlace(api *web.HTTP) {
+	switch {
+	case api.MetricsElsewhere:
+		m.Logger.Info("metrics: served on the operations listener only (server.ops_addr), without a token", "addr", m.opsListener.Addr().String())
+	case api.MetricsToken != "":
+		m.Logger.Info("metrics: served on the public listener to holders of the api_tokens.metrics_env bearer token", "addr", m.listener.Addr().String())
+	case api.MetricsOpen:
+		m.Logger.Info("metrics: served on the public listener without a token (sandbox on loopback)", "addr", m.listener.Addr().String())
+	default:
+		m.Logger.Info("metrics: not served; set server.ops_addr or api_tokens.metrics_env to read them")
+	}
 }
 
 // registerWebhooks makes sure every unit without a configured secret has

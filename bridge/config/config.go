@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -22,9 +23,14 @@ import (
 
 // Config is the whole configuration after validation.
 type Config struct {
-	Server          Server          `yaml:"server"`
-	Storage         Storage         `yaml:"storage"`
-	Sandbox         bool            `yaml:"sandbox"`
+	Server  Server  `yaml:"server"`
+	Storage Storage `yaml:"storage"`
+	Sandbox bool    `yaml:"sandbox"`
+	// SandboxPublic lets sandbox mode listen beyond loopback: the fakes and
+	// the demo shop are then public, so no development secret is filled in
+	// (every secret must be set, as in production) and start-up logs a
+	// warning each time.
+	SandboxPublic   bool            `yaml:"sandbox_public"`
 	Kustom          Kustom          `yaml:"kustom"`
 	Units           []Unit          `yaml:"units"`
 	RedirectSigning RedirectSigning `yaml:"redirect_signing"`
@@ -145,12 +151,15 @@ type MerchantWebhook struct {
 	Secret    string `yaml:"-"`
 }
 
-// APITokens name the bearer tokens of the merchant and finance APIs.
+// APITokens name the bearer tokens of the merchant and finance APIs, and
+// the optional one that opens /metrics on the public listener.
 type APITokens struct {
 	MerchantEnv string `yaml:"merchant_env"`
 	FinanceEnv  string `yaml:"finance_env"`
+	MetricsEnv  string `yaml:"metrics_env"`
 	Merchant    string `yaml:"-"`
 	Finance     string `yaml:"-"`
+	Metrics     string `yaml:"-"`
 }
 
 // System is what we send in the Vipps-System-* headers.
@@ -220,17 +229,46 @@ func bad(key, format string, args ...any) error {
 	return &keyError{key: key, msg: fmt.Sprintf(format, args...)}
 }
 
+// MinSecretLen is the least length, in bytes, of a secret we choose
+// ourselves (API tokens, signing secrets) outside loopback sandbox mode.
+const MinSecretLen = 32
+
+// secretKind says what a secret is, for the rules on it.
+type secretKind int
+
+const (
+	// issued: a credential the provider hands out (Kustom API key, Vipps
+	// client id, client secret and subscription key); its form is theirs.
+	issued secretKind = iota
+	// chosen: a token or signing secret the operator makes; it must be at
+	// least MinSecretLen bytes.
+	chosen
+)
+
+// DevSecrets reports whether unset secrets get the fixed development
+// values: only in sandbox mode listening on loopback. Those values are
+// well known, so anything reachable from another machine must have every
+// secret set.
+func (c *Config) DevSecrets() bool { return c.Sandbox && !c.SandboxPublic }
+
+// MetricsOpen reports whether /metrics is served without a token on the
+// public listener: only in sandbox mode on loopback.
+func (c *Config) MetricsOpen() bool { return c.DevSecrets() }
+
 // secret resolves an environment variable name into its value. In sandbox
-// mode a missing value is allowed and filled with a fixed development value,
-// because the local fakes accept whatever we give them; in production a
-// missing secret stops start-up.
-func (c *Config) secret(key, envName string, getenv func(string) string, required bool, sandboxDefault string) (string, error) {
+// mode on loopback a missing value is allowed and filled with a fixed
+// development value, because the local fakes accept whatever we give them.
+// Anywhere else a variable the configuration names must be set (whether or
+// not the setting itself is optional: a configured secret that is missing
+// must not quietly turn a protection off), a required setting must name
+// one, and a chosen secret must be long enough.
+func (c *Config) secret(key, envName string, getenv func(string) string, required bool, kind secretKind, sandboxDefault string) (string, error) {
 	if envName == "" {
-		if required && !c.Sandbox {
-			return "", bad(key, "is required")
-		}
-		if c.Sandbox {
+		if c.DevSecrets() {
 			return sandboxDefault, nil
+		}
+		if required {
+			return "", bad(key, "is required")
 		}
 		return "", nil
 	}
@@ -239,14 +277,34 @@ func (c *Config) secret(key, envName string, getenv func(string) string, require
 	}
 	v := strings.TrimSpace(getenv(envName))
 	if v == "" {
-		if c.Sandbox {
+		if c.DevSecrets() {
 			return sandboxDefault, nil
 		}
-		if required {
-			return "", bad(key, "environment variable %s is empty or unset", envName)
-		}
+		return "", bad(key, "environment variable %s is empty or unset; set it, or remove %s from the configuration", envName, key)
+	}
+	if kind == chosen && !c.DevSecrets() && len(v) < MinSecretLen {
+		return "", bad(key, "environment variable %s holds %d bytes; it must be at least %d (make one with `openssl rand -hex 32`)", envName, len(v), MinSecretLen)
 	}
 	return v, nil
+}
+
+// onLoopback reports whether a listen address (host:port) accepts
+// connections from this machine only. An empty host (":8080") means every
+// interface.
+func onLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	return hostIsLoopback(host)
+}
+
+func hostIsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Resolve fills in defaults, reads the secrets from the environment
@@ -256,6 +314,12 @@ func (c *Config) Resolve(getenv func(string) string) error {
 	var err error
 	if c.Server.Addr == "" {
 		c.Server.Addr = ":8080"
+		if c.Sandbox {
+			c.Server.Addr = "127.0.0.1:8080"
+		}
+	}
+	if c.SandboxPublic && !c.Sandbox {
+		return bad("sandbox_public", "is only meaningful with sandbox: true")
 	}
 	if c.Server.PublicURL == "" {
 		return bad("server.public_url", "is required")
@@ -266,6 +330,16 @@ func (c *Config) Resolve(getenv func(string) string) error {
 	}
 	if !c.Sandbox && pu.Scheme != "https" {
 		return bad("server.public_url", "must be https outside sandbox mode: Vipps only returns shoppers to https URLs")
+	}
+	if c.Sandbox && !c.SandboxPublic {
+		// The sandbox serves fake providers and a demo shop with
+		// well-known secrets: it must not be reachable from elsewhere.
+		if !onLoopback(c.Server.Addr) {
+			return bad("server.addr", "%q is not a loopback address, and sandbox mode serves fake providers and well-known secrets: listen on 127.0.0.1, ::1 or localhost (for example 127.0.0.1:8080), or set sandbox_public: true and every secret", c.Server.Addr)
+		}
+		if !hostIsLoopback(pu.Hostname()) {
+			return bad("server.public_url", "%q is not on this machine, and sandbox mode must not be reachable from elsewhere: use http://localhost:PORT, or set sandbox_public: true and every secret", c.Server.PublicURL)
+		}
 	}
 	c.Server.PublicURL = strings.TrimRight(c.Server.PublicURL, "/")
 	if rl := c.Server.ShopperRateLimit; rl.PerSecond < 0 || rl.Burst < 0 || (rl.PerSecond > 0 && rl.Burst < 1) {
@@ -294,7 +368,7 @@ func (c *Config) Resolve(getenv func(string) string) error {
 	if err := checkURL("kustom.base_url", c.Kustom.BaseURL); err != nil {
 		return err
 	}
-	if c.Kustom.APIKey, err = c.secret("kustom.api_key_env", c.Kustom.APIKeyEnv, getenv, true, "kco_test_api_sandbox"); err != nil {
+	if c.Kustom.APIKey, err = c.secret("kustom.api_key_env", c.Kustom.APIKeyEnv, getenv, true, issued, "kco_test_api_sandbox"); err != nil {
 		return err
 	}
 
@@ -314,7 +388,7 @@ func (c *Config) Resolve(getenv func(string) string) error {
 	if c.RedirectSigning.TTL < time.Minute {
 		return bad("redirect_signing.ttl", "must be at least 1m")
 	}
-	if c.RedirectSigning.Secret, err = c.secret("redirect_signing.secret_env", c.RedirectSigning.SecretEnv, getenv, false, "sandbox-redirect-signing-secret"); err != nil {
+	if c.RedirectSigning.Secret, err = c.secret("redirect_signing.secret_env", c.RedirectSigning.SecretEnv, getenv, false, chosen, "sandbox-redirect-signing-secret"); err != nil {
 		return err
 	}
 	if c.RedirectSigning.SecretEnv == "" {
@@ -326,17 +400,24 @@ func (c *Config) Resolve(getenv func(string) string) error {
 			return err
 		}
 	}
-	if c.MerchantWebhook.Secret, err = c.secret("merchant_webhook.secret_env", c.MerchantWebhook.SecretEnv, getenv, c.MerchantWebhook.URL != "", "sandbox-merchant-webhook-secret"); err != nil {
+	if c.MerchantWebhook.Secret, err = c.secret("merchant_webhook.secret_env", c.MerchantWebhook.SecretEnv, getenv, c.MerchantWebhook.URL != "", chosen, "sandbox-merchant-webhook-secret"); err != nil {
 		return err
 	}
-	if c.APITokens.Merchant, err = c.secret("api_tokens.merchant_env", c.APITokens.MerchantEnv, getenv, true, "sandbox-merchant-token"); err != nil {
+	if c.APITokens.Merchant, err = c.secret("api_tokens.merchant_env", c.APITokens.MerchantEnv, getenv, true, chosen, "sandbox-merchant-token"); err != nil {
 		return err
 	}
-	if c.APITokens.Finance, err = c.secret("api_tokens.finance_env", c.APITokens.FinanceEnv, getenv, true, "sandbox-finance-token"); err != nil {
+	if c.APITokens.Finance, err = c.secret("api_tokens.finance_env", c.APITokens.FinanceEnv, getenv, true, chosen, "sandbox-finance-token"); err != nil {
+		return err
+	}
+	// No development value: in sandbox mode on loopback /metrics is open.
+	if c.APITokens.Metrics, err = c.secret("api_tokens.metrics_env", c.APITokens.MetricsEnv, getenv, false, chosen, ""); err != nil {
 		return err
 	}
 	if c.APITokens.Merchant != "" && c.APITokens.Merchant == c.APITokens.Finance {
 		return bad("api_tokens", "the merchant and finance tokens must differ")
+	}
+	if c.APITokens.Metrics != "" && (c.APITokens.Metrics == c.APITokens.Merchant || c.APITokens.Metrics == c.APITokens.Finance) {
+		return bad("api_tokens", "the metrics token must differ from the merchant and finance tokens")
 	}
 
 	if c.System.Name == "" {
@@ -445,16 +526,16 @@ func (c *Config) resolveUnit(i int, getenv func(string) string, seen map[string]
 		}
 		return "sandbox-" + strings.ToLower(strings.ReplaceAll(env, "_", "-"))
 	}
-	if u.Vipps.ClientID, err = c.secret(key("vipps.client_id_env"), u.Vipps.ClientIDEnv, getenv, true, sb(u.Vipps.ClientIDEnv, "client-id")); err != nil {
+	if u.Vipps.ClientID, err = c.secret(key("vipps.client_id_env"), u.Vipps.ClientIDEnv, getenv, true, issued, sb(u.Vipps.ClientIDEnv, "client-id")); err != nil {
 		return err
 	}
-	if u.Vipps.ClientSecret, err = c.secret(key("vipps.client_secret_env"), u.Vipps.ClientSecretEnv, getenv, true, sb(u.Vipps.ClientSecretEnv, "client-secret")); err != nil {
+	if u.Vipps.ClientSecret, err = c.secret(key("vipps.client_secret_env"), u.Vipps.ClientSecretEnv, getenv, true, issued, sb(u.Vipps.ClientSecretEnv, "client-secret")); err != nil {
 		return err
 	}
-	if u.Vipps.SubscriptionKey, err = c.secret(key("vipps.subscription_key_env"), u.Vipps.SubscriptionKeyEnv, getenv, true, sb(u.Vipps.SubscriptionKeyEnv, "subscription-key")); err != nil {
+	if u.Vipps.SubscriptionKey, err = c.secret(key("vipps.subscription_key_env"), u.Vipps.SubscriptionKeyEnv, getenv, true, issued, sb(u.Vipps.SubscriptionKeyEnv, "subscription-key")); err != nil {
 		return err
 	}
-	if u.Vipps.WebhookSecret, err = c.secret(key("vipps.webhook_secret_env"), u.Vipps.WebhookSecretEnv, getenv, false, ""); err != nil {
+	if u.Vipps.WebhookSecret, err = c.secret(key("vipps.webhook_secret_env"), u.Vipps.WebhookSecretEnv, getenv, false, chosen, ""); err != nil {
 		return err
 	}
 	return nil

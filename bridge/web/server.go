@@ -21,14 +21,20 @@ import (
 type HTTP struct {
 	Service *bridge.Service
 	Finance *finance.Service
-	// Metrics are served at /metrics unless MetricsElsewhere; nil serves 404.
+	// Metrics are served at /metrics, unless MetricsElsewhere, to holders
+	// of MetricsToken, or to anyone when MetricsOpen; otherwise (and when
+	// nil) /metrics is 404.
 	Metrics *metrics.Metrics
 	// MetricsElsewhere leaves /metrics to the operations listener
 	// (OpsHandler) and off the public one.
 	MetricsElsewhere bool
-	Pages            *Pages
-	MerchantToken    string
-	FinanceToken     string
+	// MetricsToken, when set, is the bearer token /metrics asks for.
+	MetricsToken string
+	// MetricsOpen serves /metrics without a token (sandbox on loopback).
+	MetricsOpen   bool
+	Pages         *Pages
+	MerchantToken string
+	FinanceToken  string
 	// Ready reports whether the store is reachable and migrated.
 	Ready func(ctx context.Context) error
 	// ShopperLimit rate-limits the shopper endpoints per client; nil: none.
@@ -79,8 +85,11 @@ func (h *HTTP) Handler() http.Handler {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.readyz)
-	if !h.MetricsElsewhere {
-		// No authentication: /metrics is for the operations network.
+	switch {
+	case h.MetricsElsewhere:
+	case h.MetricsToken != "":
+		r.GET("/metrics", h.bearer(func() string { return h.MetricsToken }), gin.WrapH(metrics.Handler(h.Metrics)))
+	case h.MetricsOpen:
 		r.GET("/metrics", gin.WrapH(metrics.Handler(h.Metrics)))
 	}
 	r.NoRoute(func(c *gin.Context) {
