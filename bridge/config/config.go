@@ -34,6 +34,14 @@ type Config struct {
 	// RegisterWebhooks makes start-up register each unit's webhook at Vipps
 	// (through the Webhooks API) unless the unit has a configured secret.
 	RegisterWebhooks bool `yaml:"register_webhooks"`
+	// ProviderLog is the retention of the provider log.
+	ProviderLog ProviderLog `yaml:"provider_log"`
+}
+
+// ProviderLog: RetentionDays is how many days an exchange with a provider
+// is kept (default 90); older ones are purged in the background.
+type ProviderLog struct {
+	RetentionDays int `yaml:"retention_days"`
 }
 
 // Server is where we listen and the address shoppers and providers reach us at.
@@ -291,6 +299,13 @@ func (c *Config) Resolve(getenv func(string) string) error {
 		if err := c.resolveUnit(i, getenv, seen); err != nil {
 			return err
 		}
+	}
+
+	if c.ProviderLog.RetentionDays == 0 {
+		c.ProviderLog.RetentionDays = 90
+	}
+	if c.ProviderLog.RetentionDays < 0 {
+		return bad("provider_log.retention_days", "must be at least 1 (days)")
 	}
 
 	if c.RedirectSigning.TTL == 0 {
