@@ -516,7 +516,7 @@ func bareCreate(kc *klarna.Client, vc *vipps.Client, orderID, reference string) 
 		rate := l.TaxRate
 		lines = append(lines, vipps.OrderLine{Name: l.Name, ID: l.Reference, TotalAmount: l.TotalAmount,
 			TotalAmountExcludingTax: l.TotalAmount - l.TotalTaxAmount, TotalTaxAmount: l.TotalTaxAmount,
-			TaxRate: &rate, TaxPercentage: l.TaxRate / 100,
+			TaxRate:  &rate,
 			UnitInfo: &vipps.UnitInfo{UnitPrice: l.UnitPrice, Quantity: strconv.FormatInt(l.Quantity, 10), QuantityUnit: "PCS"}})
 	}
 	_, err = vc.CreatePayment(ctx, reference, vipps.CreatePaymentRequest{

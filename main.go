@@ -571,6 +571,7 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 			URL: cfg.ExpandPublicURL(cfg.MerchantWebhook.URL, publicURL), Secret: cfg.MerchantWebhook.Secret,
 			Client: &http.Client{Timeout: 10 * time.Second},
 		},
+		ProviderLogRetention: time.Duration(cfg.ProviderLog.RetentionDays) * 24 * time.Hour,
 	}
 	if m != nil {
 		a.service.Metrics = m

@@ -69,7 +69,8 @@ func (s *Service) goBackground(f func(ctx context.Context)) {
 
 // Start runs the service's loops until Close: the poller and the operation
 // sweep every interval (zero: 500 ms), and the outbox in a loop of its own,
-// so that a slow merchant endpoint never holds up the poller.
+// so that a slow merchant endpoint never holds up the poller; with a
+// provider log retention, its purge every providerLogPurgeEvery.
 func (s *Service) Start(every time.Duration) {
 	if every <= 0 {
 		every = 500 * time.Millisecond
@@ -94,6 +95,13 @@ func (s *Service) Start(every time.Duration) {
 		defer s.life.wg.Done()
 		s.runOutbox(ctx, every)
 	}()
+	if s.ProviderLogRetention > 0 {
+		s.life.wg.Add(1)
+		go func() {
+			defer s.life.wg.Done()
+			s.every(ctx, providerLogPurgeEvery, "provider log purge", func() error { _, err := s.PurgeProviderLog(ctx); return err })
+		}()
+	}
 }
 
 // Wait blocks until no background work started with goBackground (an

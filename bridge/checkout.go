@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -275,6 +277,16 @@ func (s *Service) sendCreate(ctx context.Context, u *Unit, p *Payment) (*Payment
 		})
 	}
 	var verr *vipps.Error
+	if req.Receipt != nil && !errors.Is(err, vipps.ErrOutcomeUnknown) && errors.As(err, &verr) && receiptRefused(verr) {
+		// The receipt is a courtesy to the shopper; the payment does not
+		// need it. Send the create again without it, under a fresh key
+		// (a key stands for one body), both stored before the call.
+		p, derr := s.dropReceipt(ctx, p, req, verr)
+		if derr != nil {
+			return nil, derr
+		}
+		return s.sendCreate(ctx, u, p)
+	}
 	if !errors.Is(err, vipps.ErrOutcomeUnknown) && errors.As(err, &verr) && verr.StatusCode >= 400 && verr.StatusCode < 500 && verr.StatusCode != 429 && verr.StatusCode != 401 {
 		// Vipps refused this request for good; a retry with the same key
 		// gets the same answer. The shopper can go back and try again.
@@ -300,6 +312,58 @@ func (s *Service) sendCreate(ctx context.Context, u *Unit, p *Payment) (*Payment
 		return p2, nil
 	}
 	return p, &Error{Code: ECodeUnavailable, Reason: "vipps_unavailable", Message: "Vipps did not answer; the payment was not started", Err: err}
+}
+
+// receiptRefused reports whether Vipps refused a create for its receipt: a
+// validation error (400) naming only receipt fields.
+func receiptRefused(e *vipps.Error) bool {
+	if e.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	named := false
+	for _, d := range e.ExtraDetails {
+		if d.Name == "ErrorCode" {
+			continue
+		}
+		n := strings.ToLower(d.Name)
+		if n != "receipt" && !strings.HasPrefix(n, "receipt.") && !strings.HasPrefix(n, "receipt[") {
+			return false
+		}
+		named = true
+	}
+	return named
+}
+
+// dropReceipt stores, for a PENDING attempt whose receipt Vipps refused,
+// the create body without the receipt and a new idempotency key, with the
+// reason in the payment's history, before that body is sent. The
+// reference, and so the payment, stay the same.
+func (s *Service) dropReceipt(ctx context.Context, p *Payment, req vipps.CreatePaymentRequest, verr *vipps.Error) (*Payment, error) {
+	req.Receipt = nil
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	details := make([]string, 0, len(verr.ExtraDetails))
+	for _, d := range verr.ExtraDetails {
+		details = append(details, d.Name+": "+d.Reason)
+	}
+	reason := "Vipps refused the receipt (HTTP 400: " + strings.Join(details, "; ") + "); the payment is created without it"
+	next := *p
+	next.CreateRequest = body
+	next.CreateIdempotencyKey = uuid.NewString()
+	c := &Change{Payment: &next, History: []HistoryEntry{{Source: SourceRedirect, FromState: p.State, ToState: p.State, Detail: reason}}}
+	if p.State != StatePending {
+		return nil, Errorf(ECodeConflict, "busy", "payment %s changed while it was being created; try again", p.Reference)
+	}
+	if err := s.Store.Commit(ctx, c); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, Errorf(ECodeConflict, "busy", "payment %s is being changed by another request; try again", p.Reference)
+		}
+		return nil, err
+	}
+	s.logger().WarnContext(ctx, "receipt refused by Vipps, creating the payment without it", "reference", p.Reference, "reason", reason)
+	return &next, nil
 }
 
 // newToken returns 256 random bits, URL-safe: the shopper's key to the

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -86,7 +87,10 @@ func TestPaymentRequestFromOrder(t *testing.T) {
 	require.Equal(t, int64(16000), l.TotalAmountExcludingTax)
 	require.Equal(t, int64(4000), l.TotalTaxAmount)
 	require.Equal(t, int64(2500), *l.TaxRate)
-	require.Equal(t, int64(25), l.TaxPercentage)
+	line, err := json.Marshal(l)
+	require.NoError(t, err)
+	require.NotContains(t, string(line), "taxPercentage", "deprecated in Order Management: taxRate only")
+	require.Contains(t, string(line), `"taxRate":2500`)
 	require.Equal(t, "2", l.UnitInfo.Quantity)
 	require.True(t, *req.Receipt.OrderLines[1].IsShipping)
 	require.Equal(t, o.OrderID, req.Metadata["kcoOrderId"])
@@ -104,4 +108,66 @@ func TestCanMoveOnlyForward(t *testing.T) {
 	require.False(t, canMove(StateAuthorized, StateAborted))
 	require.False(t, canMove(StateExpired, StateAuthorized))
 	require.False(t, canMove(StateCreated, StateCreated))
+}
+
+// TestReceiptSpreadsOrderReductions: Order Management has no negative
+// lines, so KCO's discount and gift card lines become the other lines'
+// discounts, and the lines still add up to the payment amount.
+func TestReceiptSpreadsOrderReductions(t *testing.T) {
+	o := testOrder()
+	o.OrderLines = append(o.OrderLines,
+		klarna.OrderLine{Type: klarna.LineTypeDiscount, Reference: "SUMMER", Name: "Sommerrabatt", Quantity: 1, UnitPrice: -2501, TaxRate: 2500, TotalAmount: -2501, TotalTaxAmount: -500},
+		klarna.OrderLine{Type: klarna.LineTypeGiftCard, Reference: "gift", Name: "Gavekort", Quantity: 1, UnitPrice: -1000, TotalAmount: -1000},
+	)
+	o.OrderAmount, o.OrderTaxAmount = 25000-2501-1000, 4500
+	require.NoError(t, CheckOrder(testUnit(), o))
+	r := receipt(testUnit(), o)
+	require.NotNil(t, r)
+	require.Len(t, r.OrderLines, 2, "the reductions are not lines of their own")
+	var sum, discounts, tax int64
+	for _, l := range r.OrderLines {
+		require.GreaterOrEqual(t, l.TotalAmount, int64(0), l.Name)
+		require.GreaterOrEqual(t, l.TotalTaxAmount, int64(0), l.Name)
+		require.GreaterOrEqual(t, l.TotalAmountExcludingTax, int64(0), l.Name)
+		require.Equal(t, l.TotalAmount, l.TotalAmountExcludingTax+l.TotalTaxAmount, l.Name)
+		require.NotNil(t, l.Discount, l.Name)
+		require.GreaterOrEqual(t, *l.Discount, int64(0), l.Name)
+		sum += l.TotalAmount
+		discounts += *l.Discount
+		tax += l.TotalTaxAmount
+	}
+	require.Equal(t, o.OrderAmount, sum, "the bottom line is the payment amount")
+	require.Equal(t, int64(3501), discounts)
+	require.Equal(t, o.OrderTaxAmount, tax, "the discount's tax comes off the lines")
+	// In proportion: 20000 of 25000 and 5000 of 25000.
+	require.Equal(t, int64(20000-2801), r.OrderLines[0].TotalAmount)
+	require.Equal(t, int64(5000-700), r.OrderLines[1].TotalAmount)
+
+	// A line's own discount is kept and added to.
+	o.OrderLines[0].TotalDiscountAmount = 300
+	r = receipt(testUnit(), o)
+	require.Equal(t, int64(300+2801), *r.OrderLines[0].Discount)
+
+	// Lines that do not add up to the order get no receipt, rather than a
+	// wrong one Vipps would refuse.
+	o.OrderAmount++
+	require.Nil(t, receipt(testUnit(), o))
+}
+
+func TestSpread(t *testing.T) {
+	for _, tc := range []struct {
+		amount  int64
+		weights []int64
+		want    []int64
+	}{
+		{3501, []int64{20000, 5000}, []int64{2801, 700}},
+		{1, []int64{1, 1, 1}, []int64{1, 0, 0}},
+		{2, []int64{0, 1, 1}, []int64{0, 1, 1}},
+		{10, []int64{3, 3, 4}, []int64{3, 3, 4}},
+		{0, []int64{5, 5}, []int64{0, 0}},
+		{5, []int64{0, 0}, []int64{0, 0}},
+		{1 << 40, []int64{1 << 50, 1 << 50}, []int64{1 << 39, 1 << 39}},
+	} {
+		require.Equal(t, tc.want, spread(tc.amount, tc.weights), "%d over %v", tc.amount, tc.weights)
+	}
 }

@@ -98,6 +98,10 @@ func (s *Service) deliverBatch(ctx context.Context) (delivered, claimed int, err
 		// An unsigned notification could not be told from a forged one.
 		return 0, 0, Errorf(ECodeInvalid, "no_webhook_secret", "the merchant webhook has a URL but no secret")
 	}
+	if _, err := notifysig.ParseSecret(hook.Secret); err != nil {
+		// Nothing is claimed: the notifications wait, unchanged.
+		return 0, 0, Errorf(ECodeInvalid, "bad_webhook_secret", "the merchant webhook secret: %v", err)
+	}
 	now := s.now()
 	rows, err := s.Store.ClaimNotifications(ctx, now, s.owner(), outboxLease, outboxBatch)
 	if err != nil {

@@ -2,7 +2,11 @@ package bridge_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -293,6 +297,77 @@ func TestDeliverOnceNotConfigured(t *testing.T) {
 			require.Equal(t, bridge.NotificationPending, before.State())
 		})
 	}
+}
+
+// standardWebhooksVerify is the verify of the Standard Webhooks libraries
+// (https://github.com/standard-webhooks/standard-webhooks, spec
+// "Verifying webhook signatures"), written here from the spec and sharing
+// no code with notifysig: the key is the base64 after "whsec_", the
+// signed content is msg_id.timestamp.payload, the signature HMAC-SHA256 in
+// standard base64 with a "v1," prefix, several signatures space-separated,
+// and the timestamp within 5 minutes.
+func standardWebhooksVerify(secret string, h http.Header, payload []byte, now time.Time) error {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return err
+	}
+	msgID, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
+	if msgID == "" || ts == "" || sigs == "" {
+		return errors.New("missing required headers")
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return errors.New("invalid timestamp")
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > 5*time.Minute || d < -5*time.Minute {
+		return errors.New("timestamp out of tolerance")
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(msgID + "." + ts + "." + string(payload)))
+	expected := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, s := range strings.Split(sigs, " ") {
+		version, sig, ok := strings.Cut(s, ",")
+		if ok && version == "v1" && hmac.Equal([]byte(sig), []byte(expected)) {
+			return nil
+		}
+	}
+	return errors.New("no matching signature found")
+}
+
+// A merchant given a whsec_ secret verifies our deliveries with an
+// off-the-shelf Standard Webhooks library.
+func TestDeliverVerifiesWithStandardWebhooksLibrary(t *testing.T) {
+	o := newOutbox(t)
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	o.svc.MerchantWebhook.Secret = secret
+	o.merchant.secret = secret
+	id := o.add(t, "ws-1010-1", "payment.authorized", o.clock.Now())
+	delivered, err := o.svc.DeliverOnce(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, delivered)
+	posts := o.merchant.Posts()
+	require.Len(t, posts, 1)
+	require.Equal(t, id, posts[0].id)
+	require.NoError(t, standardWebhooksVerify(secret, posts[0].header, posts[0].body, o.clock.Now()))
+	require.Error(t, standardWebhooksVerify("whsec_"+base64.StdEncoding.EncodeToString([]byte("another key")), posts[0].header, posts[0].body, o.clock.Now()))
+	tampered := append([]byte(nil), posts[0].body...)
+	tampered[len(tampered)-2] ^= 1
+	require.Error(t, standardWebhooksVerify(secret, posts[0].header, tampered, o.clock.Now()))
+}
+
+// A whsec_ secret that is not base64 is refused before anything is
+// claimed or sent, rather than used as text.
+func TestDeliverRefusesMalformedStandardWebhooksSecret(t *testing.T) {
+	o := newOutbox(t)
+	o.svc.MerchantWebhook.Secret = "whsec_this is not base64"
+	id := o.add(t, "ws-1011-1", "payment.authorized", o.clock.Now())
+	before := o.get(t, id)
+	delivered, err := o.svc.DeliverOnce(t.Context())
+	require.Equal(t, bridge.ECodeInvalid, bridge.ErrorCode(err))
+	require.Equal(t, "bad_webhook_secret", bridge.ErrorReason(err))
+	require.Zero(t, delivered)
+	require.Empty(t, o.merchant.Posts())
+	require.Equal(t, before, o.get(t, id), "nothing was claimed")
 }
 
 func TestDeliverFailureRecorded(t *testing.T) {

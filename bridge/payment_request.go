@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"fmt"
+	"math/big"
+	"sort"
 	"strconv"
 	"unicode/utf8"
 
@@ -66,9 +68,28 @@ func truncateRunes(s string, n int) string {
 }
 
 // receipt maps the KCO order lines to Order Management receipt lines.
+//
+// Order Management has no negative lines: a line's totalAmount is what is
+// paid for it after its discount, and the bottom line is the sum of the
+// lines. KCO's order-level reductions (discount, gift_card and
+// store_credit lines, any line with a negative total) are therefore spread
+// over the other lines, in proportion to their totals, as each line's
+// non-negative discount; the reduction's own tax comes off those lines'
+// tax in the same proportion. The lines then add up to the order amount,
+// which is the payment amount. An order whose lines cannot be mapped so
+// (they do not add up to the order amount, or the reductions exceed the
+// rest) gets no receipt: the payment does not need one.
 func receipt(u *Unit, o *klarna.Order) *vipps.Receipt {
 	lines := make([]vipps.OrderLine, 0, len(o.OrderLines))
+	var reduction, reductionTax, sum int64
 	for i, l := range o.OrderLines {
+		if l.TotalAmount < 0 {
+			reduction -= l.TotalAmount
+			if l.TotalTaxAmount < 0 {
+				reductionTax -= l.TotalTaxAmount
+			}
+			continue
+		}
 		id := l.Reference
 		if id == "" {
 			id = "line-" + strconv.Itoa(i+1)
@@ -81,7 +102,6 @@ func receipt(u *Unit, o *klarna.Order) *vipps.Receipt {
 			TotalAmountExcludingTax: l.TotalAmount - l.TotalTaxAmount,
 			TotalTaxAmount:          l.TotalTaxAmount,
 			TaxRate:                 &rate,
-			TaxPercentage:           l.TaxRate / 100,
 			ProductURL:              l.ProductURL,
 		}
 		if l.Quantity > 0 && l.UnitPrice >= 0 {
@@ -95,10 +115,75 @@ func receipt(u *Unit, o *klarna.Order) *vipps.Receipt {
 			t := true
 			line.IsShipping = &t
 		}
+		if line.TotalTaxAmount < 0 || line.TotalTaxAmount > line.TotalAmount || l.TaxRate < 0 || l.TaxRate > 10000 {
+			return nil
+		}
+		sum += l.TotalAmount
 		lines = append(lines, line)
+	}
+	if len(lines) == 0 || reduction > sum || sum-reduction != o.OrderAmount {
+		return nil
+	}
+	if reduction > 0 {
+		totals := make([]int64, len(lines))
+		for i, l := range lines {
+			totals[i] = l.TotalAmount
+		}
+		shares := spread(reduction, totals)
+		taxShares := spread(reductionTax, shares)
+		for i := range lines {
+			l := &lines[i]
+			d := shares[i]
+			if l.Discount != nil {
+				d += *l.Discount
+			}
+			l.Discount = &d
+			l.TotalAmount -= shares[i]
+			l.TotalTaxAmount = min(max(l.TotalTaxAmount-taxShares[i], 0), l.TotalAmount)
+			l.TotalAmountExcludingTax = l.TotalAmount - l.TotalTaxAmount
+		}
 	}
 	return &vipps.Receipt{
 		OrderLines: lines,
 		BottomLine: vipps.BottomLine{Currency: vipps.Currency(u.Currency), ReceiptNumber: truncateRunes(o.MerchantReference1, 50)},
 	}
+}
+
+// spread divides amount over the weights in proportion, by largest
+// remainder, so the parts add up to amount exactly; a part never exceeds
+// its weight when amount does not exceed the weights' sum. All zero
+// weights give all zero parts.
+func spread(amount int64, weights []int64) []int64 {
+	parts := make([]int64, len(weights))
+	var total big.Int
+	for _, w := range weights {
+		total.Add(&total, big.NewInt(w))
+	}
+	if amount <= 0 || total.Sign() <= 0 {
+		return parts
+	}
+	rems := make([]*big.Int, len(weights))
+	left := amount
+	for i, w := range weights {
+		var q, r big.Int
+		q.QuoRem(new(big.Int).Mul(big.NewInt(amount), big.NewInt(w)), &total, &r)
+		parts[i] = q.Int64()
+		rems[i] = &r
+		left -= parts[i]
+	}
+	order := make([]int, len(weights))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return rems[order[a]].Cmp(rems[order[b]]) > 0 })
+	for _, i := range order {
+		if left == 0 {
+			break
+		}
+		if weights[i] > 0 {
+			parts[i]++
+			left--
+		}
+	}
+	return parts
 }

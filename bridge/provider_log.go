@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"sort"
+	"time"
 )
 
 type logKeyCtx struct{}
@@ -43,4 +44,36 @@ func (s *Service) PaymentLog(ctx context.Context, reference string) ([]ProviderE
 	all := append(own, order...)
 	sort.SliceStable(all, func(i, j int) bool { return all[i].StartedAt.Before(all[j].StartedAt) })
 	return all, nil
+}
+
+// providerLogPurgeEvery is how often the background loop purges the
+// provider log, and providerLogPurgeBatch how many rows one statement
+// deletes, so no purge holds the log for long.
+const (
+	providerLogPurgeEvery = 10 * time.Minute
+	providerLogPurgeBatch = 1000
+)
+
+// PurgeProviderLog deletes the provider exchanges older than
+// ProviderLogRetention, in batches, and returns how many it deleted. With
+// no retention set it deletes nothing.
+func (s *Service) PurgeProviderLog(ctx context.Context) (int, error) {
+	if s.ProviderLogRetention <= 0 {
+		return 0, nil
+	}
+	before := s.now().Add(-s.ProviderLogRetention)
+	total := 0
+	for {
+		n, err := s.Store.PurgeExchanges(ctx, before, providerLogPurgeBatch)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < providerLogPurgeBatch || ctx.Err() != nil {
+			if total > 0 {
+				s.logger().InfoContext(ctx, "provider log purged", "exchanges", total, "before", before)
+			}
+			return total, ctx.Err()
+		}
+	}
 }

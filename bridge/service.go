@@ -96,6 +96,10 @@ type Service struct {
 
 	// MerchantWebhook is where notifications are delivered.
 	MerchantWebhook MerchantWebhook
+	// ProviderLogRetention is how long the provider log keeps an exchange
+	// (it holds masked personal data, and support needs it for weeks, not
+	// forever); zero keeps everything.
+	ProviderLogRetention time.Duration
 
 	// Owner names this replica in the leases it takes (poller, operations,
 	// outbox), so that replicas sharing one database never run the same

@@ -69,6 +69,10 @@ type ProviderLog interface {
 	AppendExchange(ctx context.Context, ex *ProviderExchange) error
 	// Exchanges returns the provider log of a payment, oldest first.
 	Exchanges(ctx context.Context, reference string) ([]ProviderExchange, error)
+	// PurgeExchanges deletes up to limit exchanges that started before
+	// before, oldest first, and returns how many it deleted: the log's
+	// retention (it holds personal data).
+	PurgeExchanges(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // RawEventLog keeps every input exactly as it arrived (webhook bodies, what

@@ -50,13 +50,18 @@ const (
 	RejectBodyHash      = "body_hash"
 	RejectSignature     = "signature"
 	RejectStale         = "stale"
-	RejectReplay        = "replay"
 	RejectMalformed     = "malformed"
 )
 
+// WebhookDuplicate is the status answered for a delivery seen before.
+const WebhookDuplicate = "duplicate"
+
 // HandleVippsWebhook verifies and applies one ePayment webhook. The
 // signature is checked exactly as Vipps specifies, against the URL we
-// registered, in constant time; stale dates and replays are refused.
+// registered, in constant time; stale dates are refused. A delivery seen
+// before (the same signature) is answered "duplicate" with a 2xx and
+// changes nothing: Vipps says duplicates happen and are to be handled
+// idempotently, and it retries any 4xx for days.
 // The event itself is only a signal: it is kept as it arrived, and the
 // payment is read back from Vipps before anything is booked. Unknown
 // references are acknowledged and ignored, so Vipps stops retrying them.
@@ -112,12 +117,14 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 		return "", err
 	}
 	if seen {
-		// The same signed request again. Vipps signs every delivery
-		// attempt when it sends it, so this is a replay: refused, and it
-		// changes nothing. Even if a genuine resend were refused here,
-		// nothing would be lost: a webhook is only a signal, and the poller
-		// reads every payment until it is final.
-		return "", Errorf(ECodeUnauthorized, RejectReplay, "this webhook delivery was already received")
+		// The same signed request again, inside the date window: a
+		// duplicate (Vipps documents that they happen) or a replay by
+		// someone who saw it. Either way it was applied once already, so it
+		// is acknowledged and changes nothing: no raw event, no read, no
+		// notification. A 4xx would make Vipps retry it for up to 7 days
+		// and could hold back the payment's later events.
+		s.logger().InfoContext(ctx, "webhook delivery seen before, acknowledged", "unit", u.ID, "reference", ev.Reference, "event", ev.Name)
+		return WebhookDuplicate, nil
 	}
 	p, err := s.Store.Payment(ctx, ev.Reference)
 	if err != nil {

@@ -228,12 +228,12 @@ func testCreateRequest() CreatePaymentRequest {
 			OrderLines: []OrderLine{
 				{
 					Name: "Socks", ID: "sku-1", TotalAmount: 40000, TotalAmountExcludingTax: 32000, TotalTaxAmount: 8000,
-					TaxRate: &taxRate, TaxPercentage: 25,
+					TaxRate:  &taxRate,
 					UnitInfo: &UnitInfo{UnitPrice: 20000, Quantity: "2", QuantityUnit: "PCS"},
 				},
 				{
 					Name: "Shipping", ID: "shipping", TotalAmount: 9900, TotalAmountExcludingTax: 7920, TotalTaxAmount: 1980,
-					TaxRate: &taxRate, TaxPercentage: 25, IsShipping: &shipping,
+					TaxRate: &taxRate, IsShipping: &shipping,
 				},
 			},
 			BottomLine: BottomLine{Currency: NOK, ReceiptNumber: "1234"},

@@ -116,9 +116,11 @@ type Receipt struct {
 	BottomLine BottomLine  `json:"bottomLine"`
 }
 
-// OrderLine is one line of a Receipt. TaxRate is in basis points (2500 =
-// 25 %); TaxPercentage is the older whole-percent field that the Order
-// Management version referenced by the ePayment spec still requires.
+// OrderLine is one line of a Receipt. TaxRate is in hundredths of a
+// percent, 0 to 10000 (2500 = 25 %, as KCO's tax_rate); the whole-percent
+// taxPercentage is deprecated in Order Management and not sent. Amounts
+// are never negative: TotalAmount is after the line's Discount, and a
+// returned item is a line with IsReturn.
 type OrderLine struct {
 	Name                    string    `json:"name"`
 	ID                      string    `json:"id"`
@@ -126,7 +128,6 @@ type OrderLine struct {
 	TotalAmountExcludingTax int64     `json:"totalAmountExcludingTax"`
 	TotalTaxAmount          int64     `json:"totalTaxAmount"`
 	TaxRate                 *int64    `json:"taxRate,omitempty"`
-	TaxPercentage           int64     `json:"taxPercentage"`
 	UnitInfo                *UnitInfo `json:"unitInfo,omitempty"`
 	Discount                *int64    `json:"discount,omitempty"`
 	ProductURL              string    `json:"productUrl,omitempty"`

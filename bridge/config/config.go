@@ -41,6 +41,14 @@ type Config struct {
 	// (through the Webhooks API) unless the unit has a configured secret.
 	RegisterWebhooks bool   `yaml:"register_webhooks"`
 	Poller           Poller `yaml:"poller"`
+	// ProviderLog is the retention of the provider log.
+	ProviderLog ProviderLog `yaml:"provider_log"`
+}
+
+// ProviderLog: RetentionDays is how many days an exchange with a provider
+// is kept (default 90); older ones are purged in the background.
+type ProviderLog struct {
+	RetentionDays int `yaml:"retention_days"`
 }
 
 // Poller sizes the poller: the reads of waiting payments it makes on its
@@ -380,6 +388,13 @@ func (c *Config) Resolve(getenv func(string) string) error {
 		if err := c.resolveUnit(i, getenv, seen); err != nil {
 			return err
 		}
+	}
+
+	if c.ProviderLog.RetentionDays == 0 {
+		c.ProviderLog.RetentionDays = 90
+	}
+	if c.ProviderLog.RetentionDays < 0 {
+		return bad("provider_log.retention_days", "must be at least 1 (days)")
 	}
 
 	if c.RedirectSigning.TTL == 0 {

@@ -73,7 +73,7 @@ func New() *Metrics {
 		}, []string{"unit"}),
 		webhooksRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vippskco_webhooks_rejected_total",
-			Help: "Vipps webhooks refused, by sales unit and reason (missing_header, body_hash, signature, stale, replay, malformed, no_webhook_secret).",
+			Help: "Vipps webhooks refused, by sales unit and reason (missing_header, body_hash, signature, stale, malformed, no_webhook_secret).",
 		}, []string{"unit", "reason"}),
 		pollerCatchups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vippskco_poller_catchups_total",

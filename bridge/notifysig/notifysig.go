@@ -24,10 +24,18 @@ import (
 //	Webhook-Timestamp: when this attempt was signed, in Unix seconds
 //	Webhook-Signature: "v1," + base64(HMAC-SHA256(secret, id + "." + timestamp + "." + body))
 //
-// The secret is used as its UTF-8 bytes. Standard Webhooks libraries take
-// the key as "whsec_" followed by its base64: give them "whsec_" +
-// base64(secret). The body is signed exactly as sent; verify the raw bytes
-// before parsing them.
+// The secret may be given in either of two forms, on both sides:
+//
+//   - a Standard Webhooks key, "whsec_" followed by the standard base64 of
+//     the key bytes (as the spec and its libraries generate and take them):
+//     the HMAC key is the decoded bytes. Configure this service with such a
+//     key and give the merchant the same string for their library.
+//   - any other string: the HMAC key is its UTF-8 bytes, as before. A
+//     Standard Webhooks library then needs "whsec_" + base64(secret).
+//
+// A secret that starts with "whsec_" but is not valid base64 of at least
+// one byte is refused (ParseSecret), never silently used as text. The body
+// is signed exactly as sent; verify the raw bytes before parsing them.
 const (
 	HeaderID        = "Webhook-Id"
 	HeaderTimestamp = "Webhook-Timestamp"
@@ -53,12 +61,19 @@ const DefaultTolerance = 5 * time.Minute
 //	body:      {"id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","type":"payment.authorized"}
 //	signed:    7c9e6679-7425-40de-944b-e07fc1f90ae7.1767225600.{"id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","type":"payment.authorized"}
 //	header:    v1,ccBGAGgXdSNtYMNDpYDNjeNXZR5GMuEkmTvViMQWEYY=
+//
+// A secret ParseSecret refuses signs with its text; check it with
+// ParseSecret first (the service does, before it sends anything).
 func Sign(secret, id string, timestamp int64, body []byte) string {
-	return "v1," + base64.StdEncoding.EncodeToString(mac(secret, id, timestamp, body))
+	k, err := ParseSecret(secret)
+	if err != nil {
+		k = []byte(secret)
+	}
+	return "v1," + base64.StdEncoding.EncodeToString(mac(k, id, timestamp, body))
 }
 
-func mac(secret, id string, timestamp int64, body []byte) []byte {
-	m := hmac.New(sha256.New, key(secret))
+func mac(key []byte, id string, timestamp int64, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(id))
 	m.Write([]byte{'.'})
 	m.Write(strconv.AppendInt(nil, timestamp, 10))
@@ -84,8 +99,9 @@ func mac(secret, id string, timestamp int64, body []byte) []byte {
 //
 //	err := notifysig.Verify("merchant-webhook-secret", r.Header, body, time.Now(), 0)
 func Verify(secret string, header http.Header, body []byte, now time.Time, tolerance time.Duration) error {
-	if secret == "" {
-		return errorf("bad_signature", "no webhook secret is configured to verify with")
+	key, err := ParseSecret(secret)
+	if err != nil {
+		return errorf("bad_signature", "%v", err)
 	}
 	id := header.Get(HeaderID)
 	rawTimestamp := header.Get(HeaderTimestamp)
@@ -107,7 +123,7 @@ func Verify(secret string, header http.Header, body []byte, now time.Time, toler
 		return errorf("stale_timestamp", "%s is %s away from now, more than the %s allowed",
 			HeaderTimestamp, skew.Abs(), tolerance)
 	}
-	want := mac(secret, id, timestamp, body)
+	want := mac(key, id, timestamp, body)
 	for _, sig := range strings.Fields(signatures) {
 		encoded, ok := strings.CutPrefix(sig, "v1,")
 		if !ok {
@@ -121,17 +137,23 @@ func Verify(secret string, header http.Header, body []byte, now time.Time, toler
 	return errorf("bad_signature", "no valid v1 signature in %s", HeaderSignature)
 }
 
-// key is the HMAC key of a secret. A Standard Webhooks key, "whsec_"
-// followed by base64, is its decoded bytes, so a merchant can paste the
-// key in that form; any other secret is used as its UTF-8 bytes, which is
-// how this service signs with the secret it is configured with.
-func key(secret string) []byte {
-	if enc, ok := strings.CutPrefix(secret, "whsec_"); ok {
-		if b, err := base64.StdEncoding.DecodeString(enc); err == nil && len(b) > 0 {
-			return b
-		}
+// ParseSecret returns the HMAC key of a secret. A Standard Webhooks key,
+// "whsec_" followed by standard base64, is its decoded bytes, exactly as the
+// Standard Webhooks spec has it; it must decode to at least one byte. Any
+// other non-empty secret is its UTF-8 bytes.
+func ParseSecret(secret string) ([]byte, error) {
+	if secret == "" {
+		return nil, fmt.Errorf("no webhook secret is configured")
 	}
-	return []byte(secret)
+	enc, ok := strings.CutPrefix(secret, "whsec_")
+	if !ok {
+		return []byte(secret), nil
+	}
+	b, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil || len(b) == 0 {
+		return nil, fmt.Errorf("a webhook secret starting with whsec_ must be followed by the standard base64 of the key")
+	}
+	return b, nil
 }
 
 // Error says why a notification did not verify. Reason is one of

@@ -159,3 +159,35 @@ func FuzzVerifyNotification(f *testing.F) {
 		require.Contains(t, signature, notifysig.Sign(exampleSecret, h.Get(notifysig.HeaderID), ts, body)[3:])
 	})
 }
+
+// A secret that claims the Standard Webhooks form but is not its base64 is
+// an error, not a text key: signing with the text would never match what
+// the merchant's library computes.
+func TestParseSecret(t *testing.T) {
+	key := []byte{0x00, 0xff, 0x10, 'k'}
+	for _, tc := range []struct {
+		secret string
+		want   []byte
+		bad    bool
+	}{
+		{secret: "whsec_" + base64.StdEncoding.EncodeToString(key), want: key},
+		{secret: "merchant-webhook-secret", want: []byte("merchant-webhook-secret")},
+		{secret: "whsec_not base64!", bad: true},
+		{secret: "whsec_", bad: true},
+		{secret: "", bad: true},
+	} {
+		got, err := notifysig.ParseSecret(tc.secret)
+		if tc.bad {
+			require.Error(t, err, tc.secret)
+			continue
+		}
+		require.NoError(t, err, tc.secret)
+		require.Equal(t, tc.want, got, tc.secret)
+	}
+	malformed := "whsec_not base64!"
+	h := exampleHeader()
+	h.Set(notifysig.HeaderSignature, notifysig.Sign(malformed, exampleID, exampleTimestamp, []byte(exampleBody)))
+	err := notifysig.Verify(malformed, h, []byte(exampleBody), time.Unix(exampleTimestamp, 0), 0)
+	require.Error(t, err, "a malformed whsec_ secret verifies nothing")
+	require.Equal(t, "bad_signature", err.(*notifysig.Error).Reason)
+}

@@ -108,3 +108,29 @@ func (s *Store) exchanges(ctx context.Context, reference string) ([]bridge.Provi
 	}
 	return exs, nil
 }
+
+// PurgeExchanges deletes up to limit exchanges that started before before,
+// oldest first. Rows another replica is purging at the same time are
+// skipped, not waited for.
+func (s *Store) PurgeExchanges(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, bridge.Errorf(bridge.ECodeInvalid, "", "purge limit %d must be positive", limit)
+	}
+	if before.IsZero() {
+		return 0, nil
+	}
+	var ta timeArgs
+	cutoff := ta.at("before", &before)
+	if ta.err != nil {
+		return 0, ta.err
+	}
+	// Repeatable: deleting what is older than a time again deletes the rest.
+	return retried(ctx, s, "purge exchanges", repeatable, func() (int, error) {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM provider_exchanges WHERE id IN (
+			SELECT id FROM provider_exchanges WHERE started_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)`, cutoff, limit)
+		if err != nil {
+			return 0, fmt.Errorf("purge provider exchanges: %w", err)
+		}
+		return int(tag.RowsAffected()), nil
+	})
+}

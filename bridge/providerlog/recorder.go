@@ -16,7 +16,9 @@ import (
 )
 
 // Recorder stores every provider request and response. Its methods
-// are the clients' Observer hooks. A failure to store is logged, never
+// are the clients' Observer hooks. Personal data in the bodies (names,
+// e-mail, phone numbers, street addresses and postal codes) is masked
+// before anything is stored (MaskPersonal). A failure to store is logged, never
 // returned: the log must not break a payment.
 type Recorder struct {
 	Store  bridge.ProviderLog
@@ -36,8 +38,8 @@ func (r *Recorder) Vipps(ctx context.Context, ex vipps.Exchange) {
 	}
 	r.save(ctx, &bridge.ProviderExchange{
 		Reference: ref, Provider: "vipps", Operation: ex.Op, Method: ex.Method, URL: ex.URL,
-		RequestHeaders: headerText(ex.RequestHeaders), RequestBody: string(ex.RequestBody),
-		StatusCode: ex.StatusCode, ResponseHeaders: headerText(ex.ResponseHeaders), ResponseBody: string(ex.ResponseBody),
+		RequestHeaders: headerText(ex.RequestHeaders), RequestBody: MaskPersonal(string(ex.RequestBody)),
+		StatusCode: ex.StatusCode, ResponseHeaders: headerText(ex.ResponseHeaders), ResponseBody: MaskPersonal(string(ex.ResponseBody)),
 		Error: errText(ex.Err), Attempt: ex.Attempt, StartedAt: ex.Started.UTC(), Duration: ex.Duration,
 	})
 	if r.Metrics != nil {
@@ -53,8 +55,8 @@ func (r *Recorder) Kustom(ctx context.Context, ex klarna.Exchange) {
 	}
 	r.save(ctx, &bridge.ProviderExchange{
 		Reference: ref, Provider: "kustom", Operation: ex.Op, Method: ex.Method, URL: ex.URL,
-		RequestHeaders: headerText(ex.RequestHeaders), RequestBody: string(ex.RequestBody),
-		StatusCode: ex.StatusCode, ResponseHeaders: headerText(ex.ResponseHeaders), ResponseBody: string(ex.ResponseBody),
+		RequestHeaders: headerText(ex.RequestHeaders), RequestBody: MaskPersonal(string(ex.RequestBody)),
+		StatusCode: ex.StatusCode, ResponseHeaders: headerText(ex.ResponseHeaders), ResponseBody: MaskPersonal(string(ex.ResponseBody)),
 		Error: errText(ex.Err), Attempt: ex.Attempt, StartedAt: ex.Started.UTC(), Duration: ex.Duration,
 	})
 	if r.Metrics != nil {

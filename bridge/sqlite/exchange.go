@@ -107,3 +107,33 @@ func findExchanges(ctx context.Context, tx *tx, reference string) ([]bridge.Prov
 	}
 	return exs, rows.Err()
 }
+
+// PurgeExchanges deletes up to limit exchanges that started before before,
+// oldest first. Old rows have the lowest ids, so the walk in id order
+// finds them first.
+func (s *Store) PurgeExchanges(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, bridge.Errorf(bridge.ECodeInvalid, "", "purge limit %d must be positive", limit)
+	}
+	cutoff, err := encodeTime("before", before)
+	if err != nil {
+		return 0, err
+	}
+	if cutoff == nil {
+		return 0, nil
+	}
+	var n int64
+	err = s.group(ctx, func(tx *tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM provider_exchanges WHERE id IN (
+			SELECT id FROM provider_exchanges WHERE started_at < ? ORDER BY id LIMIT ?)`, cutoff, limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge provider exchanges: %w", err)
+	}
+	return int(n), nil
+}

@@ -77,3 +77,53 @@ func testExchanges(t *testing.T, s bridge.Store) {
 		})
 	}
 }
+
+// testPurgeExchanges is the provider log's retention: exchanges older than
+// the cutoff go, oldest first and at most limit at a time; newer ones, and
+// everything else about them, stay as they were.
+func testPurgeExchanges(t *testing.T, s bridge.Store) {
+	ctx := t.Context()
+	now := time.Date(2025, 9, 1, 12, 0, 0, 0, time.UTC)
+	cutoff := now.Add(-90 * 24 * time.Hour)
+	ages := []time.Duration{100 * 24 * time.Hour, 91 * 24 * time.Hour, 90*24*time.Hour - time.Second, time.Hour, 0}
+	var kept []*bridge.ProviderExchange
+	for i, age := range ages {
+		ex := &bridge.ProviderExchange{
+			Reference: "KCO-P-1", Provider: "vipps", Operation: "get_payment", Method: "GET",
+			URL: "https://apitest.vipps.no/epayment/v1/payments/KCO-P-1", StatusCode: 200, Attempt: 1,
+			ResponseBody: `{"state":"CREATED"}`, StartedAt: now.Add(-age),
+		}
+		require.NoError(t, s.AppendExchange(ctx, ex), "exchange %d", i)
+		if now.Add(-age).After(cutoff) || now.Add(-age).Equal(cutoff) {
+			kept = append(kept, ex)
+		}
+	}
+	other := &bridge.ProviderExchange{Reference: "KCO-Q-1", Provider: "kustom", Operation: "read_order", Method: "GET",
+		URL: "https://api.kustom.co/checkout/v3/orders/Q", StatusCode: 200, Attempt: 1, StartedAt: now.Add(-200 * 24 * time.Hour)}
+	require.NoError(t, s.AppendExchange(ctx, other))
+
+	_, err := s.PurgeExchanges(ctx, cutoff, 0)
+	require.Error(t, err, "a purge without a limit is refused")
+
+	n, err := s.PurgeExchanges(ctx, cutoff, 2)
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "at most the limit")
+	n, err = s.PurgeExchanges(ctx, cutoff, 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the rest")
+	n, err = s.PurgeExchanges(ctx, cutoff, 10)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing older is left")
+
+	got, err := s.Exchanges(ctx, "KCO-P-1")
+	require.NoError(t, err)
+	require.Len(t, got, len(kept))
+	for i, want := range kept {
+		require.Equal(t, want.ID, got[i].ID)
+		requireTimeEqual(t, "StartedAt", want.StartedAt, got[i].StartedAt)
+		require.Equal(t, want.ResponseBody, got[i].ResponseBody)
+	}
+	got, err = s.Exchanges(ctx, "KCO-Q-1")
+	require.NoError(t, err)
+	require.Empty(t, got, "the oldest, of another payment, went too")
+}

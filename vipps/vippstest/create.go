@@ -43,6 +43,8 @@ type createRequest struct {
 	metadata       []metadataPair
 	hasReceipt     bool
 	receiptCurr    string
+	receiptSum     int64 // the lines' totals (returns negative) plus the tip
+	receiptSumOK   bool  // every amount the sum needs was valid
 	expiresAt      string
 	hasExpiresAt   bool
 	receiptURL     string
@@ -123,6 +125,11 @@ func (s *Server) create(c *call, idempotencyKey string) response {
 	}
 	if req.hasReceipt && req.receiptCurr != req.amount.Currency {
 		return c.invalid(field("receipt.bottomLine.currency", "The receipt currency must be the payment currency "+req.amount.Currency+"."))
+	}
+	if req.hasReceipt && req.receiptSumOK && req.receiptSum != req.amount.Value {
+		// Order Management computes the bottom line from the lines (its
+		// totalAmount is deprecated): it must be what the user pays.
+		return c.invalid(field("receipt.orderLines", fmt.Sprintf("The sum of the order lines and the tip (%d) must equal the payment amount (%d).", req.receiptSum, req.amount.Value)))
 	}
 	expiresAt := now.Add(paymentLifetime)
 	if req.hasExpiresAt {
@@ -275,7 +282,7 @@ func parseCreate(o object) (createRequest, fieldErrors) {
 	r.description, r.hasDescription = f.strLen(o, "", "paymentDescription", false, 3, 100)
 	if rc, ok := f.object(o, "", "receipt", false); ok {
 		r.hasReceipt = true
-		r.receiptCurr = f.receipt(rc, "receipt")
+		r.receiptCurr, r.receiptSum, r.receiptSumOK = f.receipt(rc, "receipt")
 	}
 	if raw, ok := o.get("metadata"); ok {
 		r.metadata = f.metadata(raw)
@@ -335,8 +342,13 @@ func (f *fieldErrors) metadata(raw json.RawMessage) []metadataPair {
 }
 
 // receipt validates an Order Management receipt and returns the bottom
-// line's currency.
-func (f *fieldErrors) receipt(o object, path string) string {
+// line's currency and the receipt's sum: each line's totalAmount (negative
+// when isReturn) plus the tip. Amounts are never negative: a discount is a
+// line's non-negative discount, a returned item a line with isReturn, and
+// Order Management has no negative lines. sumOK is false when an amount
+// the sum needs was invalid (and so already reported).
+func (f *fieldErrors) receipt(o object, path string) (currency string, sum int64, sumOK bool) {
+	sumOK = true
 	lines, ok := f.array(o, path, "orderLines", true)
 	if ok && len(lines) == 0 {
 		f.add(path+".orderLines", "The field orderLines must have at least one item.")
@@ -350,9 +362,18 @@ func (f *fieldErrors) receipt(o object, path string) string {
 		}
 		f.strLen(l, lp, "name", true, 1, 2048)
 		f.strLen(l, lp, "id", true, 1, 2048)
-		f.integer(l, lp, "totalAmount", true, math.MinInt64, math.MaxInt64)
-		f.integer(l, lp, "totalAmountExcludingTax", true, math.MinInt64, math.MaxInt64)
-		f.integer(l, lp, "totalTaxAmount", true, math.MinInt64, math.MaxInt64)
+		total, ok := f.integer(l, lp, "totalAmount", true, 0, math.MaxInt64)
+		f.integer(l, lp, "totalAmountExcludingTax", true, 0, math.MaxInt64)
+		f.integer(l, lp, "totalTaxAmount", true, 0, math.MaxInt64)
+		isReturn, _ := f.boolean(l, lp, "isReturn", false)
+		switch {
+		case !ok:
+			sumOK = false
+		case isReturn:
+			sum -= total
+		default:
+			sum += total
+		}
 		_, hasPct := l.get("taxPercentage")
 		_, hasRate := l.get("taxRate")
 		if !hasPct && !hasRate {
@@ -373,16 +394,18 @@ func (f *fieldErrors) receipt(o object, path string) string {
 		}
 		f.integer(l, lp, "discount", false, 0, math.MaxInt64)
 		f.str(l, lp, "productUrl", false)
-		f.boolean(l, lp, "isReturn", false)
 		f.boolean(l, lp, "isShipping", false)
 	}
-	var currency string
 	if bl, ok := f.object(o, path, "bottomLine", true); ok {
 		bp := path + ".bottomLine"
 		currency, _ = f.enum(bl, bp, "currency", true, "NOK", "DKK", "EUR")
-		f.integer(bl, bp, "tipAmount", false, 0, math.MaxInt64)
+		if tip, ok := f.integer(bl, bp, "tipAmount", false, 0, math.MaxInt64); ok {
+			sum += tip
+		} else if _, present := bl.get("tipAmount"); present {
+			sumOK = false
+		}
 		f.str(bl, bp, "posId", false)
 		f.str(bl, bp, "receiptNumber", false)
 	}
-	return currency
+	return currency, sum, sumOK
 }

@@ -10,12 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// validReceipt is a receipt for createBody's amount of 1000.
 func validReceipt() map[string]any {
 	return map[string]any{
 		"orderLines": []any{map[string]any{
-			"name": "Kaffe", "id": "sku-1", "totalAmount": 10000, "totalAmountExcludingTax": 8000,
-			"totalTaxAmount": 2000, "taxRate": 2500,
-			"unitInfo": map[string]any{"unitPrice": 5000, "quantity": "2", "quantityUnit": "PCS"},
+			"name": "Kaffe", "id": "sku-1", "totalAmount": 1000, "totalAmountExcludingTax": 800,
+			"totalTaxAmount": 200, "taxRate": 2500,
+			"unitInfo": map[string]any{"unitPrice": 500, "quantity": "2", "quantityUnit": "PCS"},
 		}},
 		"bottomLine": map[string]any{"currency": "NOK", "receiptNumber": "42"},
 	}
@@ -83,6 +84,25 @@ func TestCreateRejects(t *testing.T) {
 			r["orderLines"].([]any)[0].(map[string]any)["unitInfo"] = map[string]any{"unitPrice": 1, "quantity": "2,5"}
 			b["receipt"] = r
 		}, 400, "", []string{"receipt.orderLines[0].unitInfo.quantity"}},
+		{"negative discount line", func(b map[string]any) {
+			r := validReceipt()
+			r["orderLines"].([]any)[0].(map[string]any)["totalAmount"] = 1200
+			r["orderLines"] = append(r["orderLines"].([]any), map[string]any{
+				"name": "Rabatt", "id": "discount", "totalAmount": -200, "totalAmountExcludingTax": -160,
+				"totalTaxAmount": -40, "taxRate": 2500,
+			})
+			b["receipt"] = r
+		}, 400, "", []string{"receipt.orderLines[1].totalAmount", "receipt.orderLines[1].totalAmountExcludingTax", "receipt.orderLines[1].totalTaxAmount"}},
+		{"lines summing to more than the amount", func(b map[string]any) {
+			r := validReceipt()
+			r["orderLines"].([]any)[0].(map[string]any)["totalAmount"] = 1001
+			b["receipt"] = r
+		}, 400, "", []string{"receipt.orderLines"}},
+		{"lines summing to less than the amount", func(b map[string]any) {
+			r := validReceipt()
+			r["orderLines"].([]any)[0].(map[string]any)["isReturn"] = true
+			b["receipt"] = r
+		}, 400, "", []string{"receipt.orderLines"}},
 		{"bottom line without currency", func(b map[string]any) {
 			r := validReceipt()
 			r["bottomLine"] = map[string]any{}
@@ -155,6 +175,17 @@ func TestCreateAccepts(t *testing.T) {
 			line := r["orderLines"].([]any)[0].(map[string]any)
 			delete(line, "taxRate")
 			line["taxPercentage"] = 25
+			b["receipt"] = r
+		}},
+		{"discount, return and tip summing to the amount", Options{}, func(b map[string]any) {
+			r := validReceipt()
+			line := r["orderLines"].([]any)[0].(map[string]any)
+			line["totalAmount"], line["totalAmountExcludingTax"], line["totalTaxAmount"], line["discount"] = 1100, 880, 220, 100
+			r["orderLines"] = append(r["orderLines"].([]any), map[string]any{
+				"name": "Returned", "id": "sku-2", "totalAmount": 200, "totalAmountExcludingTax": 160,
+				"totalTaxAmount": 40, "taxRate": 2500, "isReturn": true,
+			})
+			r["bottomLine"].(map[string]any)["tipAmount"] = 100
 			b["receipt"] = r
 		}},
 		{"NATIVE_REDIRECT", Options{}, func(b map[string]any) { b["userFlow"] = "NATIVE_REDIRECT" }},
