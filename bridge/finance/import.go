@@ -41,6 +41,11 @@ const MaxSpooledXLSX = 256 << 20
 // that recognises the file again is that of the bytes read. A file that
 // fails to parse stores nothing.
 func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader, progress Progress) (bridge.ImportResult, []string, error) {
+	done, err := s.startImport()
+	if err != nil {
+		return bridge.ImportResult{}, nil, err
+	}
+	defer done()
 	h := sha256.New()
 	br := bufio.NewReaderSize(io.TeeReader(r, h), settlement.SniffLen)
 	head, err := br.Peek(settlement.SniffLen)
@@ -264,6 +269,11 @@ func vippsLineKey(pspReference, kind string) string {
 // is read once, row by row, as the store takes its lines; its hash is that
 // of the bytes read. A file that fails to parse stores nothing.
 func (s *Service) ImportKustomCSV(ctx context.Context, name string, r io.Reader, opt klarna.CSVOptions, progress Progress) (bridge.ImportResult, error) {
+	done, err := s.startImport()
+	if err != nil {
+		return bridge.ImportResult{}, err
+	}
+	defer done()
 	h := sha256.New()
 	tee := io.TeeReader(r, h)
 	sr, err := klarna.NewSettlementCSVReader(tee, name, opt)
