@@ -62,7 +62,7 @@ func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader,
 	switch format {
 	case settlement.FormatCSV:
 		parse = func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
-			return settlement.ParseCSVFunc(br, name, fn)
+			return settlement.ParseCSVFunc(&csvRecordGuard{r: br, max: MaxCSVRecord, source: name}, name, fn)
 		}
 	case settlement.FormatXML:
 		parse = func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
@@ -107,7 +107,7 @@ func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader,
 		}
 		imp.Payouts = m.payouts(rep)
 	}
-	res, err := s.Store.ImportSettlement(ctx, imp)
+	res, err := s.importSettlement(ctx, imp)
 	if err != nil {
 		return bridge.ImportResult{}, nil, err
 	}
@@ -276,7 +276,7 @@ func (s *Service) ImportKustomCSV(ctx context.Context, name string, r io.Reader,
 	defer done()
 	h := sha256.New()
 	tee := io.TeeReader(r, h)
-	sr, err := klarna.NewSettlementCSVReader(tee, name, opt)
+	sr, err := klarna.NewSettlementCSVReader(&csvRecordGuard{r: tee, max: MaxCSVRecord, source: name}, name, opt)
 	if err != nil {
 		if ctx.Err() != nil {
 			return bridge.ImportResult{}, ctx.Err()
@@ -320,7 +320,7 @@ func (s *Service) ImportKustomCSV(ctx context.Context, name string, r io.Reader,
 			imp.Payouts = append(imp.Payouts, kustomPayout(p.Payout, name))
 		}
 	}
-	return s.Store.ImportSettlement(ctx, imp)
+	return s.importSettlement(ctx, imp)
 }
 
 // kustomLine maps a Kustom transaction. Kustom gives magnitudes and says
