@@ -31,19 +31,9 @@ import (
 // Settled is that row's Oppgjørssum. Line numbers are worksheet row numbers.
 func ParseXLSX(r io.ReaderAt, size int64, source string) (*Report, error) {
 	rep := &Report{Format: FormatXLSX, Source: source}
-	zr, err := zip.NewReader(r, size)
-	if err != nil {
-		return nil, errAt(source, 0, "", "not an XLSX file: %v", err)
-	}
-	x := &xlsxReader{source: source, zr: zr, size: size, left: xlsxBudget(size)}
-	sheetPath, sstPath, err := x.workbook()
+	x, sheetPath, err := openXLSX(r, size, source)
 	if err != nil {
 		return nil, err
-	}
-	if sstPath != "" {
-		if err := x.sharedStrings(sstPath); err != nil {
-			return nil, err
-		}
 	}
 	p := newTableParser(rep)
 	p.date1904 = x.date1904
@@ -54,6 +44,61 @@ func ParseXLSX(r io.ReaderAt, size int64, source string) (*Report, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// ParseXLSXFunc reads the workbooks ParseXLSX reads, with the same checks,
+// but hands each transaction to fn instead of keeping it, as
+// ParseCSVFunc does for the portal table: a settlement's transactions are
+// handed over at its "Til utbetaling netto" row, which closes it, so the
+// parse holds the rows of one settlement at a time, not of the file. An
+// error from fn stops the parse and is returned as it is; on any error,
+// discard what fn collected.
+//
+// The Report is the one ParseXLSX returns except that every Settlement's
+// Transactions is nil; problems is what Report.Check returns for the
+// whole report.
+func ParseXLSXFunc(r io.ReaderAt, size int64, source string, fn func(Settlement, Transaction) error) (*Report, []Problem, error) {
+	rep := &Report{Format: FormatXLSX, Source: source}
+	x, sheetPath, err := openXLSX(r, size, source)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := newTableParser(rep)
+	p.date1904 = x.date1904
+	h := &tableHandOver{rep: rep, fn: fn}
+	err = x.sheet(sheetPath, func(row tableRow) error {
+		if err := p.row(row); err != nil {
+			return err
+		}
+		return h.closed()
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.finish(); err != nil {
+		return nil, nil, err
+	}
+	return rep, h.problems, nil
+}
+
+// openXLSX opens a workbook and reads what the sheet needs: where it is,
+// its shared strings, its date system.
+func openXLSX(r io.ReaderAt, size int64, source string) (*xlsxReader, string, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, "", errAt(source, 0, "", "not an XLSX file: %v", err)
+	}
+	x := &xlsxReader{source: source, zr: zr, size: size, left: xlsxBudget(size)}
+	sheetPath, sstPath, err := x.workbook()
+	if err != nil {
+		return nil, "", err
+	}
+	if sstPath != "" {
+		if err := x.sharedStrings(sstPath); err != nil {
+			return nil, "", err
+		}
+	}
+	return x, sheetPath, nil
 }
 
 // The limits of a workbook. An XLSX is a zip, and a zip of well under a
