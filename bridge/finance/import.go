@@ -37,10 +37,15 @@ const MaxSpooledXLSX = 256 << 20
 // The file is read once, from r, as the store takes its lines: a CSV or an
 // XML report is parsed as it is read into batches of the store, so memory
 // does not grow with the file; an XLSX is written to a temporary file (at
-// most MaxSpooledXLSX) and parsed from there. The hash
+// most MaxSpooledXLSX) and parsed from there, a settlement at a time. The hash
 // that recognises the file again is that of the bytes read. A file that
 // fails to parse stores nothing.
 func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader, progress Progress) (bridge.ImportResult, []string, error) {
+	done, err := s.startImport()
+	if err != nil {
+		return bridge.ImportResult{}, nil, err
+	}
+	defer done()
 	h := sha256.New()
 	br := bufio.NewReaderSize(io.TeeReader(r, h), settlement.SniffLen)
 	head, err := br.Peek(settlement.SniffLen)
@@ -57,7 +62,7 @@ func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader,
 	switch format {
 	case settlement.FormatCSV:
 		parse = func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
-			return settlement.ParseCSVFunc(br, name, fn)
+			return settlement.ParseCSVFunc(&csvRecordGuard{r: br, max: MaxCSVRecord, source: name}, name, fn)
 		}
 	case settlement.FormatXML:
 		parse = func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
@@ -70,7 +75,7 @@ func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader,
 		}
 		defer f.Close()
 		parse = func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
-			return wholeReport(settlement.ParseXLSX(f, size, name))(fn)
+			return settlement.ParseXLSXFunc(f, size, name, fn)
 		}
 	}
 	imp.Stream = func(yield func(reconcile.Line, error) bool) {
@@ -102,7 +107,7 @@ func (s *Service) ImportVippsFile(ctx context.Context, name string, r io.Reader,
 		}
 		imp.Payouts = m.payouts(rep)
 	}
-	res, err := s.Store.ImportSettlement(ctx, imp)
+	res, err := s.importSettlement(ctx, imp)
 	if err != nil {
 		return bridge.ImportResult{}, nil, err
 	}
@@ -141,28 +146,6 @@ func storeLines(ctx context.Context, lines iter.Seq2[reconcile.Line, error], yie
 		}
 	}
 	return true
-}
-
-// wholeReport hands the transactions of a report parsed whole to fn, as
-// ParseCSVFunc does while it parses, and returns the report without them.
-func wholeReport(rep *settlement.Report, err error) func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
-	return func(fn func(settlement.Settlement, settlement.Transaction) error) (*settlement.Report, []settlement.Problem, error) {
-		if err != nil {
-			return nil, nil, err
-		}
-		problems := rep.Check()
-		for i := range rep.Settlements {
-			st := &rep.Settlements[i]
-			// What the report states once for all its settlements.
-			st.MSN, st.Currency = cmp.Or(st.MSN, rep.MSN), cmp.Or(st.Currency, rep.Currency)
-			for _, t := range st.Transactions {
-				if err := fn(*st, t); err != nil {
-					return nil, nil, err
-				}
-			}
-		}
-		return rep, problems, nil
-	}
 }
 
 // spool copies r into a temporary file, removed when the file is closed,
@@ -264,9 +247,14 @@ func vippsLineKey(pspReference, kind string) string {
 // is read once, row by row, as the store takes its lines; its hash is that
 // of the bytes read. A file that fails to parse stores nothing.
 func (s *Service) ImportKustomCSV(ctx context.Context, name string, r io.Reader, opt klarna.CSVOptions, progress Progress) (bridge.ImportResult, error) {
+	done, err := s.startImport()
+	if err != nil {
+		return bridge.ImportResult{}, err
+	}
+	defer done()
 	h := sha256.New()
 	tee := io.TeeReader(r, h)
-	sr, err := klarna.NewSettlementCSVReader(tee, name, opt)
+	sr, err := klarna.NewSettlementCSVReader(&csvRecordGuard{r: tee, max: MaxCSVRecord, source: name}, name, opt)
 	if err != nil {
 		if ctx.Err() != nil {
 			return bridge.ImportResult{}, ctx.Err()
@@ -310,7 +298,7 @@ func (s *Service) ImportKustomCSV(ctx context.Context, name string, r io.Reader,
 			imp.Payouts = append(imp.Payouts, kustomPayout(p.Payout, name))
 		}
 	}
-	return s.Store.ImportSettlement(ctx, imp)
+	return s.importSettlement(ctx, imp)
 }
 
 // kustomLine maps a Kustom transaction. Kustom gives magnitudes and says

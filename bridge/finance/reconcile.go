@@ -158,33 +158,50 @@ func (r *Reconciliation) WriteCSV(w io.Writer) error {
 			err = cw.Write(rec)
 		}
 	}
+	// Text that came from a provider's file (payout ids, references,
+	// details quoting them) must not open as a formula: t neutralises it.
+	// Numbers we format (major, strconv.Itoa) are written as they are.
+	t := textCell
 	write("section", "reason", "provider", "date", "payout_id", "reference", "kco_order_id", "unit", "msn",
 		"currency", "amount", "expected", "gross", "fees", "net", "paid", "lines", "matched", "exceptions", "detail")
 	for i := 0; i < len(r.Exceptions) && err == nil; i++ {
 		e := &r.Exceptions[i]
-		write("exception", string(e.Reason), string(e.Provider), e.Date, e.PayoutID, e.Reference, e.KCOOrderID,
-			e.Unit, e.MSN, e.Currency, major(e.Amount), major(e.Expected), "", "", "", "", "", "", "", e.Detail())
+		write("exception", t(string(e.Reason)), t(string(e.Provider)), t(e.Date), t(e.PayoutID), t(e.Reference), t(e.KCOOrderID),
+			t(e.Unit), t(e.MSN), t(e.Currency), major(e.Amount), major(e.Expected), "", "", "", "", "", "", "", t(e.Detail()))
 	}
 	for i := 0; i < len(r.Payouts) && err == nil; i++ {
 		p := &r.Payouts[i]
-		write("payout", "", string(p.Provider), p.Date, p.ID, "", "", "", p.MSN, p.Currency, "", "",
+		write("payout", "", t(string(p.Provider)), t(p.Date), t(p.ID), "", "", "", t(p.MSN), t(p.Currency), "", "",
 			major(p.Gross), major(p.Fees), major(p.Net), major(p.Paid), strconv.Itoa(p.Lines), strconv.Itoa(p.Matched), strconv.Itoa(p.Exceptions), "")
 	}
 	for i := 0; i < len(r.Days) && err == nil; i++ {
 		d := &r.Days[i]
-		write("day", "", string(d.Provider), d.Date, "", "", "", "", "", d.Currency, "", "",
+		write("day", "", t(string(d.Provider)), t(d.Date), "", "", "", "", "", t(d.Currency), "", "",
 			major(d.Gross), major(d.Fees), major(d.Net), "", strconv.Itoa(d.Lines), strconv.Itoa(d.Matched), strconv.Itoa(d.Exceptions), "")
 	}
 	for i := 0; i < len(r.Pending) && err == nil; i++ {
 		p := &r.Pending[i]
-		write("pending", string(p.Kind), string(p.Provider), p.Due.In(oslo).Format("2006-01-02"), "", p.Reference,
-			p.KCOOrderID, p.Unit, p.MSN, p.Currency, major(p.Amount), "", "", "", "", "", "", "", "", "not yet due")
+		write("pending", t(string(p.Kind)), t(string(p.Provider)), p.Due.In(oslo).Format("2006-01-02"), "", t(p.Reference),
+			t(p.KCOOrderID), t(p.Unit), t(p.MSN), t(p.Currency), major(p.Amount), "", "", "", "", "", "", "", "", "not yet due")
 	}
 	if err != nil {
 		return err
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// textCell keeps a text cell from being read as a formula by a
+// spreadsheet (CSV injection): a cell that starts with =, +, -, @, a tab
+// or a carriage return gets a leading single quote, which Excel,
+// LibreOffice and Google Sheets show as text. Every text cell of a finance
+// CSV goes through it; the numbers we format ourselves do not, so that a
+// negative amount stays a number.
+func textCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // major formats minor units as a decimal in major units, "-1490.00"; it

@@ -5,6 +5,7 @@
 package finance
 
 import (
+	"sync"
 	"time"
 
 	"vippskco/bridge"
@@ -34,6 +35,33 @@ type Service struct {
 	// Metrics gets each reconciliation's exceptions; nil records nothing.
 	Metrics *metrics.Metrics
 	Now     func() time.Time
+
+	// importing counts the file imports running (see MaxConcurrentImports).
+	importMu  sync.Mutex
+	importing int
+}
+
+// MaxConcurrentImports is how many settlement files are imported at once.
+// An import holds a parser's memory (an XLSX its shared strings and its
+// rows) and a store transaction; one more is refused at once, not queued,
+// so that waiting uploads do not hold memory either.
+const MaxConcurrentImports = 2
+
+// startImport takes one of the import slots, or fails with a rate_limited
+// error (HTTP 429) when all are taken. done gives the slot back.
+func (s *Service) startImport() (done func(), err error) {
+	s.importMu.Lock()
+	defer s.importMu.Unlock()
+	if s.importing >= MaxConcurrentImports {
+		return nil, bridge.Errorf(bridge.ECodeRateLimited, "imports_busy",
+			"%d settlement imports are already running; try again when one has finished", MaxConcurrentImports)
+	}
+	s.importing++
+	return func() {
+		s.importMu.Lock()
+		s.importing--
+		s.importMu.Unlock()
+	}, nil
 }
 
 func (s *Service) now() time.Time {

@@ -144,7 +144,7 @@ func (s *Service) syncLedger(ctx context.Context, u *Unit, l vipps.Ledger, from,
 	}
 	res.Warnings = imp.Warnings
 	imp.Hash = hashOf([]byte(l.LedgerID + "|" + hash.String()))
-	r, err := s.Store.ImportSettlement(ctx, imp)
+	r, err := s.importSettlement(ctx, imp)
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -457,7 +457,7 @@ func (s *Service) syncKustom(ctx context.Context, from, to string) SyncResult {
 	}
 	imp.Warnings = append(imp.Warnings, keys.warnings...)
 	imp.Hash = hashOf([]byte("kustom|" + from + "|" + to + "|" + hash.String()))
-	r, err := s.Store.ImportSettlement(ctx, imp)
+	r, err := s.importSettlement(ctx, imp)
 	if err != nil {
 		res.Error = err.Error()
 		return res

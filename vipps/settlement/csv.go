@@ -262,8 +262,7 @@ func streamPortalCSV(r io.Reader, comma rune, rep *Report, fn func(Settlement, T
 	cr := csv.NewReader(r)
 	cr.Comma = comma
 	cr.FieldsPerRecord = -1
-	var problems []Problem
-	done := 0
+	h := &tableHandOver{rep: rep, fn: fn}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -280,22 +279,39 @@ func streamPortalCSV(r io.Reader, comma rune, rep *Report, fn func(Settlement, T
 		if err := p.row(row); err != nil {
 			return nil, nil, err
 		}
-		for ; done < len(rep.Settlements); done++ {
-			set := &rep.Settlements[done]
-			txs := set.Transactions
-			set.Transactions = nil
-			var sums txSums
-			for i := range txs {
-				sums.add(&txs[i])
-				if err := fn(*set, txs[i]); err != nil {
-					return nil, nil, err
-				}
-			}
-			problems = append(problems, sums.check(set)...)
+		if err := h.closed(); err != nil {
+			return nil, nil, err
 		}
 	}
 	if err := p.finish(); err != nil {
 		return nil, nil, err
 	}
-	return rep, problems, nil
+	return rep, h.problems, nil
+}
+
+// tableHandOver hands the transactions of the settlements a table parser
+// has closed to fn, and keeps only their sums, to check them.
+type tableHandOver struct {
+	rep      *Report
+	fn       func(Settlement, Transaction) error
+	done     int
+	problems []Problem
+}
+
+// closed hands over the settlements closed since it was last called.
+func (h *tableHandOver) closed() error {
+	for ; h.done < len(h.rep.Settlements); h.done++ {
+		set := &h.rep.Settlements[h.done]
+		txs := set.Transactions
+		set.Transactions = nil
+		var sums txSums
+		for i := range txs {
+			sums.add(&txs[i])
+			if err := h.fn(*set, txs[i]); err != nil {
+				return err
+			}
+		}
+		h.problems = append(h.problems, sums.check(set)...)
+	}
+	return nil
 }

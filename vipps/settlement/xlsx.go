@@ -31,19 +31,9 @@ import (
 // Settled is that row's Oppgjørssum. Line numbers are worksheet row numbers.
 func ParseXLSX(r io.ReaderAt, size int64, source string) (*Report, error) {
 	rep := &Report{Format: FormatXLSX, Source: source}
-	zr, err := zip.NewReader(r, size)
-	if err != nil {
-		return nil, errAt(source, 0, "", "not an XLSX file: %v", err)
-	}
-	x := &xlsxReader{source: source, zr: zr}
-	sheetPath, sstPath, err := x.workbook()
+	x, sheetPath, err := openXLSX(r, size, source)
 	if err != nil {
 		return nil, err
-	}
-	if sstPath != "" {
-		if err := x.sharedStrings(sstPath); err != nil {
-			return nil, err
-		}
 	}
 	p := newTableParser(rep)
 	p.date1904 = x.date1904
@@ -56,9 +46,101 @@ func ParseXLSX(r io.ReaderAt, size int64, source string) (*Report, error) {
 	return rep, nil
 }
 
-// maxXLSXPart bounds the uncompressed size of one part of the workbook, so
-// that a small hostile zip cannot expand without limit.
-const maxXLSXPart = 256 << 20
+// ParseXLSXFunc reads the workbooks ParseXLSX reads, with the same checks,
+// but hands each transaction to fn instead of keeping it, as
+// ParseCSVFunc does for the portal table: a settlement's transactions are
+// handed over at its "Til utbetaling netto" row, which closes it, so the
+// parse holds the rows of one settlement at a time, not of the file. An
+// error from fn stops the parse and is returned as it is; on any error,
+// discard what fn collected.
+//
+// The Report is the one ParseXLSX returns except that every Settlement's
+// Transactions is nil; problems is what Report.Check returns for the
+// whole report.
+func ParseXLSXFunc(r io.ReaderAt, size int64, source string, fn func(Settlement, Transaction) error) (*Report, []Problem, error) {
+	rep := &Report{Format: FormatXLSX, Source: source}
+	x, sheetPath, err := openXLSX(r, size, source)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := newTableParser(rep)
+	p.date1904 = x.date1904
+	h := &tableHandOver{rep: rep, fn: fn}
+	err = x.sheet(sheetPath, func(row tableRow) error {
+		if err := p.row(row); err != nil {
+			return err
+		}
+		return h.closed()
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.finish(); err != nil {
+		return nil, nil, err
+	}
+	return rep, h.problems, nil
+}
+
+// openXLSX opens a workbook and reads what the sheet needs: where it is,
+// its shared strings, its date system.
+func openXLSX(r io.ReaderAt, size int64, source string) (*xlsxReader, string, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, "", errAt(source, 0, "", "not an XLSX file: %v", err)
+	}
+	x := &xlsxReader{source: source, zr: zr, size: size, left: xlsxBudget(size)}
+	sheetPath, sstPath, err := x.workbook()
+	if err != nil {
+		return nil, "", err
+	}
+	if sstPath != "" {
+		if err := x.sharedStrings(sstPath); err != nil {
+			return nil, "", err
+		}
+	}
+	return x, sheetPath, nil
+}
+
+// The limits of a workbook. An XLSX is a zip, and a zip of well under a
+// megabyte can expand to gigabytes: every part read is counted against a
+// budget of uncompressed bytes for the whole file, and what is kept in
+// memory (shared strings, relationships) has limits of its own. A part is
+// refused as soon as it goes over, before it is read further.
+const (
+	// maxXLSXRatio and minXLSXBudget make the budget: the workbook may
+	// expand to maxXLSXRatio times its size (a real report expands 4 to
+	// 15 times), and a small file to minXLSXBudget.
+	maxXLSXRatio  = 100
+	minXLSXBudget = 64 << 20
+	// MaxXLSXUncompressed is the budget of the largest file.
+	MaxXLSXUncompressed = 1 << 30
+	// maxXLSXWorkbookPart and maxXLSXRelsPart bound xl/workbook.xml and
+	// its relationships (a few KB in a real workbook), maxRelationships
+	// the relationships read.
+	maxXLSXWorkbookPart = 4 << 20
+	maxXLSXRelsPart     = 1 << 20
+	maxRelationships    = 10000
+	// maxSharedStrings and maxSharedStringBytes bound the shared strings,
+	// which are held for the whole sheet: Excel's 1,048,576 rows with
+	// three distinct texts each fit.
+	maxSharedStrings     = 4 << 20
+	maxSharedStringBytes = 64 << 20
+	// maxXMLRun bounds the bytes of any XML part between one '<' or '>'
+	// and the next: one text node or one tag. encoding/xml holds a whole
+	// token in memory, so without it a single 200 MiB cell would be read
+	// into memory before any other limit could look at it.
+	maxXMLRun = 64 << 10
+)
+
+// xlsxBudget is how many uncompressed bytes a workbook of size bytes may
+// expand to.
+func xlsxBudget(size int64) int64 {
+	b := int64(minXLSXBudget)
+	if size > b/maxXLSXRatio {
+		b = size * maxXLSXRatio
+	}
+	return min(b, MaxXLSXUncompressed)
+}
 
 const (
 	relTypeOfficeDoc     = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -67,9 +149,14 @@ const (
 )
 
 type xlsxReader struct {
-	source   string
-	zr       *zip.Reader
-	strings  []string
+	source string
+	zr     *zip.Reader
+	// size is the file's size and left what is left of its budget.
+	size, left int64
+	// The shared strings: string i is sstData[sstEnd[i-1]:sstEnd[i]], so
+	// that a string costs its bytes and four more, not a string header.
+	sstData  []byte
+	sstEnd   []uint32
 	date1904 bool
 }
 
@@ -77,9 +164,25 @@ func (x *xlsxReader) errf(part string, line int, format string, args ...any) err
 	return &ParseError{Source: x.source, Line: line, Field: part, Err: fmt.Errorf(format, args...)}
 }
 
-func (x *xlsxReader) open(name string) (io.ReadCloser, error) {
+// errBudget is the error of a workbook that expands beyond its budget.
+func (x *xlsxReader) errBudget(part string) error {
+	return x.errf(part, 0, "the workbook expands to more than %d MiB uncompressed (%d KiB as a file): refused as a possible zip bomb",
+		xlsxBudget(x.size)>>20, (x.size+1023)>>10)
+}
+
+// open opens a part of the workbook to be read, at most limit bytes of it
+// (0: no limit of its own) and no more than the budget left; it returns
+// nil, nil for a part that is not there. A part that says it is larger
+// is refused before it is read.
+func (x *xlsxReader) open(name string, limit int64) (io.ReadCloser, error) {
 	for _, f := range x.zr.File {
 		if f.Name == name {
+			if limit > 0 && f.UncompressedSize64 > uint64(limit) {
+				return nil, x.errf(name, 0, "the part is %d bytes uncompressed, more than the %d it may be", f.UncompressedSize64, limit)
+			}
+			if f.UncompressedSize64 > uint64(x.left) {
+				return nil, x.errBudget(name)
+			}
 			rc, err := f.Open()
 			if err != nil {
 				return nil, x.errf(name, 0, "%v", err)
@@ -87,35 +190,85 @@ func (x *xlsxReader) open(name string) (io.ReadCloser, error) {
 			return struct {
 				io.Reader
 				io.Closer
-			}{&limitedReader{r: rc, n: maxXLSXPart, name: name}, rc}, nil
+			}{&runGuard{r: &budgetReader{x: x, r: rc, n: limit, name: name}, max: maxXMLRun, name: name}, rc}, nil
 		}
 	}
 	return nil, nil
 }
 
-type limitedReader struct {
+// budgetReader counts what a part expands to against its own limit (n,
+// when not 0) and the workbook's budget.
+type budgetReader struct {
+	x    *xlsxReader
 	r    io.Reader
 	n    int64
+	read int64
 	name string
 }
 
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, fmt.Errorf("%s is larger than %d bytes uncompressed", l.name, int64(maxXLSXPart))
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.x.left <= 0 {
+		return 0, b.x.errBudget(b.name)
 	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
+	if b.n > 0 && b.read >= b.n {
+		return 0, b.x.errf(b.name, 0, "the part is larger than the %d bytes it may be uncompressed", b.n)
 	}
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
+	if int64(len(p)) > b.x.left {
+		p = p[:b.x.left]
+	}
+	if b.n > 0 && int64(len(p)) > b.n-b.read {
+		p = p[:b.n-b.read]
+	}
+	n, err := b.r.Read(p)
+	b.x.left -= int64(n)
+	b.read += int64(n)
 	return n, err
+}
+
+// runGuard fails an XML stream that has more than max bytes between one
+// '<' or '>' and the next, as it reads them.
+type runGuard struct {
+	r    io.Reader
+	max  int
+	run  int
+	name string
+}
+
+func (g *runGuard) Read(p []byte) (int, error) {
+	if len(p) > g.max {
+		p = p[:g.max]
+	}
+	n, err := g.r.Read(p)
+	b := p[:n]
+	if first := bytes.IndexAny(b, "<>"); first < 0 {
+		g.run += n
+	} else {
+		g.run += first
+		if g.run <= g.max {
+			g.run = n - 1 - bytes.LastIndexAny(b, "<>")
+		}
+	}
+	if g.run > g.max {
+		return 0, &runError{name: g.name, max: g.max}
+	}
+	return n, err
+}
+
+// runError is a text node or a tag longer than maxXMLRun.
+type runError struct {
+	name string
+	max  int
+}
+
+func (e *runError) Error() string {
+	return fmt.Sprintf("%s has a text or a tag of more than %d KiB; no field of a settlement report is that long", e.name, e.max>>10)
 }
 
 // workbook finds the first worksheet and the shared strings through
 // xl/workbook.xml and its relationships.
 func (x *xlsxReader) workbook() (sheet, sst string, err error) {
 	const wbPath = "xl/workbook.xml"
-	rc, err := x.open(wbPath)
+	rc, err := x.open(wbPath, maxXLSXWorkbookPart)
 	if err != nil {
 		return "", "", err
 	}
@@ -157,7 +310,7 @@ func (x *xlsxReader) workbook() (sheet, sst string, err error) {
 	}
 
 	const relsPath = "xl/_rels/workbook.xml.rels"
-	rc2, err := x.open(relsPath)
+	rc2, err := x.open(relsPath, maxXLSXRelsPart)
 	if err != nil {
 		return "", "", err
 	}
@@ -165,15 +318,25 @@ func (x *xlsxReader) workbook() (sheet, sst string, err error) {
 		return "", "", x.errf(relsPath, 0, "missing")
 	}
 	defer rc2.Close()
-	var rels struct {
-		Rel []struct {
-			ID     string `xml:"Id,attr"`
-			Type   string `xml:"Type,attr"`
-			Target string `xml:"Target,attr"`
-		} `xml:"Relationship"`
-	}
-	if err := xml.NewDecoder(rc2).Decode(&rels); err != nil {
-		return "", "", x.errf(relsPath, 0, "malformed: %v", err)
+	type relationship struct{ ID, Type, Target string }
+	var rels []relationship
+	d2 := &rawDecoder{Decoder: xml.NewDecoder(rc2)}
+	for {
+		tok, err := d2.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", "", x.xmlErr(relsPath, d2, err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok || se.Name.Local != "Relationship" {
+			continue
+		}
+		if len(rels) == maxRelationships {
+			return "", "", x.errf(relsPath, 0, "more than %d relationships", maxRelationships)
+		}
+		rels = append(rels, relationship{ID: attr(se, "Id"), Type: attr(se, "Type"), Target: attr(se, "Target")})
 	}
 	resolve := func(target string) string {
 		if strings.HasPrefix(target, "/") {
@@ -181,7 +344,7 @@ func (x *xlsxReader) workbook() (sheet, sst string, err error) {
 		}
 		return path.Join("xl", target)
 	}
-	for _, r := range rels.Rel {
+	for _, r := range rels {
 		if r.ID == relID {
 			sheet = resolve(r.Target)
 		}
@@ -225,6 +388,15 @@ func (d *rawDecoder) Token() (xml.Token, error) {
 type inputPos interface{ InputPos() (int, int) }
 
 func (x *xlsxReader) xmlErr(part string, d inputPos, err error) error {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return err // a limit of ours
+	}
+	var re *runError
+	if errors.As(err, &re) {
+		line, _ := d.InputPos()
+		return x.errf(part, line, "%v", re)
+	}
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
 		return x.errf(part, se.Line, "malformed XML: %s", se.Msg)
@@ -236,7 +408,7 @@ func (x *xlsxReader) xmlErr(part string, d inputPos, err error) error {
 // sharedStrings reads the <si> items: plain <t>, or rich-text runs <r><t>,
 // without phonetic hints (<rPh>).
 func (x *xlsxReader) sharedStrings(name string) error {
-	rc, err := x.open(name)
+	rc, err := x.open(name, 0)
 	if err != nil {
 		return err
 	}
@@ -244,8 +416,14 @@ func (x *xlsxReader) sharedStrings(name string) error {
 		return x.errf(name, 0, "missing, though the workbook refers to it")
 	}
 	defer rc.Close()
+	// The text is at most the part's size, which the zip reader holds it
+	// to: reserved at once, it is not copied as it grows.
+	for _, f := range x.zr.File {
+		if f.Name == name {
+			x.sstData = make([]byte, 0, min(f.UncompressedSize64, maxSharedStringBytes))
+		}
+	}
 	d := &rawDecoder{Decoder: xml.NewDecoder(rc)}
-	var cur strings.Builder
 	inSI, inT, skip := false, false, 0
 	for {
 		tok, err := d.Token()
@@ -259,8 +437,10 @@ func (x *xlsxReader) sharedStrings(name string) error {
 		case xml.StartElement:
 			switch t.Name.Local {
 			case "si":
+				if len(x.sstEnd) == maxSharedStrings {
+					return x.errf(name, 0, "more than %d shared strings", maxSharedStrings)
+				}
 				inSI = true
-				cur.Reset()
 			case "rPh":
 				skip++
 			case "t":
@@ -269,7 +449,7 @@ func (x *xlsxReader) sharedStrings(name string) error {
 		case xml.EndElement:
 			switch t.Name.Local {
 			case "si":
-				x.strings = append(x.strings, cur.String())
+				x.sstEnd = append(x.sstEnd, uint32(len(x.sstData)))
 				inSI = false
 			case "rPh":
 				skip--
@@ -278,7 +458,10 @@ func (x *xlsxReader) sharedStrings(name string) error {
 			}
 		case xml.CharData:
 			if inT {
-				cur.Write(t)
+				if len(x.sstData)+len(t) > maxSharedStringBytes {
+					return x.errf(name, 0, "the shared strings are more than %d MiB of text", maxSharedStringBytes>>20)
+				}
+				x.sstData = append(x.sstData, t...)
 			}
 		}
 	}
@@ -287,7 +470,7 @@ func (x *xlsxReader) sharedStrings(name string) error {
 // sheet streams the worksheet's rows to emit, each with its row number and
 // its cells placed by column.
 func (x *xlsxReader) sheet(name string, emit func(tableRow) error) error {
-	rc, err := x.open(name)
+	rc, err := x.open(name, 0)
 	if err != nil {
 		return err
 	}
@@ -327,12 +510,15 @@ func (x *xlsxReader) sheet(name string, emit func(tableRow) error) error {
 				}
 				n := lastRow + 1
 				if v := attr(t, "r"); v != "" {
-					if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 1048576 {
+					if n, err = strconv.Atoi(v); err != nil || n < 1 || n > maxSheetRows {
 						return x.errf(name, lastRow, "invalid row number %q", v)
 					}
 				}
 				if n <= lastRow {
 					return x.errf(name, n, "row %d comes after row %d", n, lastRow)
+				}
+				if n > maxSheetRows {
+					return x.errf(name, lastRow, "more than %d rows, Excel's limit", maxSheetRows)
 				}
 				row = tableRow{line: n}
 				inRow, lastRow, lastCol = true, n, -1
@@ -406,10 +592,14 @@ func (x *xlsxReader) cell(typ, v string) (tableCell, error) {
 	switch typ {
 	case "s":
 		i, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || i < 0 || i >= len(x.strings) {
-			return tableCell{}, fmt.Errorf("shared string index %q out of range (%d strings)", v, len(x.strings))
+		if err != nil || i < 0 || i >= len(x.sstEnd) {
+			return tableCell{}, fmt.Errorf("shared string index %q out of range (%d strings)", v, len(x.sstEnd))
 		}
-		return tableCell{text: x.strings[i]}, nil
+		start := uint32(0)
+		if i > 0 {
+			start = x.sstEnd[i-1]
+		}
+		return tableCell{text: string(x.sstData[start:x.sstEnd[i]])}, nil
 	case "inlineStr", "str", "d":
 		return tableCell{text: v}, nil
 	case "", "n":
@@ -424,6 +614,9 @@ func (x *xlsxReader) cell(typ, v string) (tableCell, error) {
 	}
 	return tableCell{}, fmt.Errorf("unknown cell type %q", typ)
 }
+
+// maxSheetRows is Excel's number of rows in a sheet.
+const maxSheetRows = 1048576
 
 func attr(t xml.StartElement, name string) string {
 	for _, a := range t.Attr {

@@ -73,10 +73,12 @@ func ParseXMLFunc(r io.Reader, source string, fn func(Settlement, Transaction) e
 	}
 	p := &xmlParser{
 		source: source,
-		d:      xml.NewDecoder(&xmlLineEnds{r: r}),
-		oslo:   loc,
-		rep:    &Report{Format: FormatXML, Source: source},
-		fn:     fn,
+		// No field is longer than maxXMLRun: a longer text or tag is
+		// refused as it is read, not held whole by the decoder.
+		d:    xml.NewDecoder(&runGuard{r: &xmlLineEnds{r: r}, max: maxXMLRun, name: source}),
+		oslo: loc,
+		rep:  &Report{Format: FormatXML, Source: source},
+		fn:   fn,
 	}
 	if err := p.run(); err != nil {
 		return nil, nil, err
