@@ -61,7 +61,7 @@ func (h *HTTP) vippsWebhook(c *gin.Context) error {
 	}
 	status, err := h.Service.HandleVippsWebhook(c.Request.Context(), c.Param("unit"), c.Request.Header, body)
 	if err != nil {
-		h.logger().WarnContext(c.Request.Context(), "vipps webhook rejected", "unit", c.Param("unit"), "reason", bridge.ErrorReason(err), "err", err)
+		h.logger().WarnContext(c.Request.Context(), "vipps webhook rejected", "unit", bridge.Quote(c.Param("unit")), "reason", bridge.ErrorReason(err), "err", err)
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"status": status})

@@ -84,7 +84,7 @@ func (h *HTTP) Handler() http.Handler {
 		r.GET("/metrics", gin.WrapH(metrics.Handler(h.Metrics)))
 	}
 	r.NoRoute(func(c *gin.Context) {
-		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "no_route", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "no_route", "no route for %s %s", bridge.Quote(c.Request.Method), bridge.Quote(c.Request.URL.Path)))
 	})
 	r.NoMethod(func(c *gin.Context) {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": gin.H{"code": "method_not_allowed", "message": "method not allowed"}})
