@@ -150,7 +150,10 @@ func (h *HTTP) readyz(c *gin.Context) {
 	defer cancel()
 	if h.Ready != nil {
 		if err := h.Ready(ctx); err != nil {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+			// The detail (a DSN's host, a driver's message) is for the
+			// operator's log, not for whoever asks.
+			h.logger().WarnContext(c.Request.Context(), "not ready", "err", err)
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready"})
 			return
 		}
 	}
