@@ -255,7 +255,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MetricsElsewhere: m.opsListener != nil,
 	}
 	if rl := cfg.Server.ShopperRateLimit; rl.PerSecond > 0 {
-		api.ShopperLimit = &web.RateLimiter{Rate: rl.PerSecond, Burst: float64(rl.Burst)}
+		api.ShopperLimit = web.NewRateLimiter(rl.PerSecond, rl.Burst)
 	}
 	mux.Handle("/", api.Handler())
 
