@@ -266,6 +266,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.endRequests = endRequests
 	m.server = &http.Server{
 		Handler: m.requests.Count(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		// A body read and an answer written within this, unless the router
+		// extends the deadline of an authenticated request (web.HTTP).
+		ReadTimeout: web.DefaultRequestTimeout, WriteTimeout: web.DefaultRequestTimeout,
 		BaseContext: func(net.Listener) context.Context { return reqCtx },
 		ConnState:   m.requests.ConnState,
 	}

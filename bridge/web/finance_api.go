@@ -33,6 +33,8 @@ var maxSettlementFile int64 = 256 << 20
 // posting a text/plain body is a CSV upload), so a write takes the bearer
 // token only, which no other site can make a browser send; and a write a
 // browser says comes from another site is refused whatever it carries.
+// Once the token is checked, the request has the long deadline: uploads
+// and syncs take minutes.
 func (h *HTTP) financeAuth(c *gin.Context) {
 	write := c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead
 	if write {
@@ -62,6 +64,7 @@ func (h *HTTP) financeAuth(c *gin.Context) {
 		c.Abort()
 		return
 	}
+	h.extendDeadline(c)
 	c.Next()
 }
 

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 
@@ -57,7 +58,10 @@ func (h *HTTP) operation(kind string) apiHandler {
 func (h *HTTP) vippsWebhook(c *gin.Context) error {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
 	if err != nil {
-		return bridge.Errorf(bridge.ECodeInvalid, "body_too_large", "the webhook body is too large")
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return bridge.Errorf(bridge.ECodeInvalid, "body_too_large", "the webhook body is too large")
+		}
+		return bridge.Errorf(bridge.ECodeInvalid, "body_unreadable", "the webhook body could not be read in time")
 	}
 	status, err := h.Service.HandleVippsWebhook(c.Request.Context(), c.Param("unit"), c.Request.Header, body)
 	if err != nil {
