@@ -260,7 +260,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.logMetricsPlace(api)
 	if rl := cfg.Server.ShopperRateLimit; rl.PerSecond > 0 {
-		api.ShopperLimit = &web.RateLimiter{Rate: rl.PerSecond, Burst: float64(rl.Burst)}
+		api.ShopperLimit = web.NewRateLimiter(rl.PerSecond, rl.Burst)
 	}
 	mux.Handle("/", api.Handler())
 
@@ -271,6 +271,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.endRequests = endRequests
 	m.server = &http.Server{
 		Handler: m.requests.Count(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		// A body read and an answer written within this, unless the router
+		// extends the deadline of an authenticated request (web.HTTP).
+		ReadTimeout: web.DefaultRequestTimeout, WriteTimeout: web.DefaultRequestTimeout,
 		BaseContext: func(net.Listener) context.Context { return reqCtx },
 		ConnState:   m.requests.ConnState,
 	}

@@ -34,7 +34,7 @@ func (s *Service) StartCheckout(ctx context.Context, unitID, kcoOrderID, sig str
 		return nil, err
 	}
 	if !ValidKCOOrderID(kcoOrderID) {
-		return nil, Errorf(ECodeInvalid, "malformed_order_id", "kco_order_id %q is not a KCO order id", kcoOrderID)
+		return nil, Errorf(ECodeInvalid, "malformed_order_id", "kco_order_id %s is not a KCO order id", Quote(kcoOrderID))
 	}
 	if s.Signer.Enabled() {
 		if err := s.Signer.Verify(unitID, kcoOrderID, sig, s.now()); err != nil {

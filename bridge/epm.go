@@ -21,7 +21,7 @@ func (s *Service) EPMEntry(unitID, kcoOrderID, locale string) (klarna.PaymentPro
 	redirect := s.PublicURL + "/checkout/" + url.PathEscape(u.ID) + "/vipps?kco_order_id={checkout.order.id}"
 	if kcoOrderID != "" {
 		if !ValidKCOOrderID(kcoOrderID) {
-			return klarna.PaymentProvider{}, Errorf(ECodeInvalid, "malformed_order_id", "kco_order_id %q is not a KCO order id", kcoOrderID)
+			return klarna.PaymentProvider{}, Errorf(ECodeInvalid, "malformed_order_id", "kco_order_id %s is not a KCO order id", Quote(kcoOrderID))
 		}
 		redirect = s.RetryURL(u, kcoOrderID)
 	}

@@ -3,6 +3,8 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Error codes. They are few on purpose: each maps to one HTTP status, and
@@ -89,4 +91,23 @@ func NotFoundAs(err error, format string, args ...any) error {
 		return Errorf(ECodeNotFound, "not_found", format+" not found", args...)
 	}
 	return err
+}
+
+// maxQuoted is how much of a caller's input an error message or a log
+// line quotes: enough to recognise it, not enough for a caller to make our
+// answers and logs as large as what they sent.
+const maxQuoted = 64
+
+// Quote is s quoted for an error message or a log line, cut to its first
+// maxQuoted bytes (on a rune boundary) with "…" and its full length when
+// it is longer. Every message that echoes a caller's input quotes it so.
+func Quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }

@@ -112,7 +112,7 @@ func (s *Service) RequestOperation(ctx context.Context, kind, reference, key str
 	}
 	p, err := s.Store.Payment(ctx, reference)
 	if err != nil {
-		return nil, NotFoundAs(err, "payment %q", reference)
+		return nil, NotFoundAs(err, "payment %s", Quote(reference))
 	}
 	if kind == OpCancel {
 		amount = Money{Currency: p.Amount.Currency}

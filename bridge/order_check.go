@@ -32,13 +32,13 @@ func CheckOrder(u *Unit, o *klarna.Order) error {
 	case klarna.StatusCheckoutComplete:
 		return Errorf(ECodeConflict, "order_completed", "KCO order %s is already completed with Klarna", o.OrderID)
 	default:
-		return Errorf(ECodeConflict, "order_not_incomplete", "KCO order %s has status %q; only checkout_incomplete orders can be paid", o.OrderID, o.Status)
+		return Errorf(ECodeConflict, "order_not_incomplete", "KCO order %s has status %s; only checkout_incomplete orders can be paid", o.OrderID, Quote(o.Status))
 	}
 	if !strings.EqualFold(o.PurchaseCurrency, u.Currency) {
-		return Errorf(ECodeInvalid, "currency_not_served", "the order is in %q but sales unit %s takes %s", o.PurchaseCurrency, u.ID, u.Currency)
+		return Errorf(ECodeInvalid, "currency_not_served", "the order is in %s but sales unit %s takes %s", Quote(o.PurchaseCurrency), u.ID, u.Currency)
 	}
 	if !slices.Contains(u.Countries, strings.ToUpper(o.PurchaseCountry)) {
-		return Errorf(ECodeInvalid, "country_not_served", "purchase country %q is not served by sales unit %s", o.PurchaseCountry, u.ID)
+		return Errorf(ECodeInvalid, "country_not_served", "purchase country %s is not served by sales unit %s", Quote(o.PurchaseCountry), u.ID)
 	}
 	if len(o.OrderLines) == 0 {
 		return Errorf(ECodeInvalid, "lines_mismatch", "the order has no lines")

@@ -351,7 +351,7 @@ func (s *Service) RedeliverNotification(ctx context.Context, id string) (*Notifi
 	for range notificationWriteTries {
 		n, err := s.Store.Notification(ctx, id)
 		if err != nil {
-			return nil, NotFoundAs(err, "notification %q", id)
+			return nil, NotFoundAs(err, "notification %s", Quote(id))
 		}
 		if n.State() == NotificationDelivered {
 			return nil, Errorf(ECodeConflict, "already_delivered", "notification %s was delivered at %s",

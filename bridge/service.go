@@ -153,7 +153,7 @@ type MerchantWebhook struct {
 func (s *Service) Unit(id string) (*Unit, error) {
 	u, ok := s.Units[id]
 	if !ok {
-		return nil, Errorf(ECodeNotFound, "unknown_unit", "there is no sales unit %q", id)
+		return nil, Errorf(ECodeNotFound, "unknown_unit", "there is no sales unit %s", Quote(id))
 	}
 	return u, nil
 }

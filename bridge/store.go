@@ -275,14 +275,14 @@ func (q SettlementLineQuery) Validate() error {
 			continue
 		}
 		if _, err := time.Parse("2006-01-02", d.v); err != nil {
-			return Errorf(ECodeInvalid, "bad_date", "settlement lines: %s must be a date YYYY-MM-DD, not %q", d.name, d.v)
+			return Errorf(ECodeInvalid, "bad_date", "settlement lines: %s must be a date YYYY-MM-DD, not %s", d.name, Quote(d.v))
 		}
 	}
 	if q.To < q.From {
-		return Errorf(ECodeInvalid, "bad_range", "settlement lines: to (%s) is before from (%s)", q.To, q.From)
+		return Errorf(ECodeInvalid, "bad_range", "settlement lines: to (%s) is before from (%s)", Quote(q.To), Quote(q.From))
 	}
 	if (q.PayoutsFrom == "") != (q.PayoutsTo == "") || q.PayoutsTo < q.PayoutsFrom {
-		return Errorf(ECodeInvalid, "bad_range", "settlement lines: payouts %q..%q is not a range", q.PayoutsFrom, q.PayoutsTo)
+		return Errorf(ECodeInvalid, "bad_range", "settlement lines: payouts %s..%s is not a range", Quote(q.PayoutsFrom), Quote(q.PayoutsTo))
 	}
 	return nil
 }

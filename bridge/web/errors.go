@@ -42,7 +42,7 @@ func writeJSONError(c *gin.Context, err error) {
 		body["request_id"] = id
 	}
 	if code == bridge.ECodeInternal {
-		slog.Error("internal error", "request_id", c.GetString("request_id"), "path", c.Request.URL.Path, "err", err)
+		slog.Error("internal error", "request_id", c.GetString("request_id"), "path", bridge.Quote(c.Request.URL.Path), "err", err)
 	}
 	c.JSON(errorStatus(c, err), gin.H{"error": body})
 }

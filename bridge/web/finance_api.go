@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -24,13 +26,30 @@ import (
 // variable, so that a test can lower it.
 var maxSettlementFile int64 = 256 << 20
 
-// financeAuth accepts the finance token as a bearer token, or as the
-// password of HTTP Basic so that a person can open /finance in a browser.
+// financeAuth accepts the finance token as a bearer token, or, for reading
+// only (GET and HEAD), as the password of HTTP Basic so that a person can
+// open /finance in a browser. A browser sends remembered Basic credentials
+// with any request to us, also one another site makes it send (a form
+// posting a text/plain body is a CSV upload), so a write takes the bearer
+// token only, which no other site can make a browser send; and a write a
+// browser says comes from another site is refused whatever it carries.
+// Once the token is checked, the request has the long deadline: uploads
+// and syncs take minutes.
 func (h *HTTP) financeAuth(c *gin.Context) {
+	write := c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead
+	if write {
+		if why := h.crossSite(c.Request); why != "" {
+			writeJSONError(c, bridge.Errorf(bridge.ECodeForbidden, "cross_site", "finance writes are not accepted from another site (%s)", why))
+			c.Abort()
+			return
+		}
+	}
 	want := h.FinanceToken
 	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	basic := false
 	if !ok {
 		_, got, ok = c.Request.BasicAuth()
+		basic = ok
 	}
 	if !ok || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		c.Header("WWW-Authenticate", `Basic realm="vippskco finance", charset="UTF-8"`)
@@ -38,7 +57,46 @@ func (h *HTTP) financeAuth(c *gin.Context) {
 		c.Abort()
 		return
 	}
+	if basic && write {
+		c.Header("WWW-Authenticate", `Bearer realm="vippskco finance"`)
+		writeJSONError(c, bridge.Errorf(bridge.ECodeUnauthorized, "bearer_required",
+			"HTTP Basic is for reading /finance; imports and syncs take the finance token as a bearer token (Authorization: Bearer ...)"))
+		c.Abort()
+		return
+	}
+	h.extendDeadline(c)
 	c.Next()
+}
+
+// crossSite says why r comes from a page of another origin, or "": the
+// browser's Sec-Fetch-Site when it is anything but same-origin (or none: a
+// typed URL, a bookmark), and an Origin that is not the service's own.
+// Clients that are not browsers send neither.
+func (h *HTTP) crossSite(r *http.Request) string {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return "Sec-Fetch-Site: " + bridge.Quote(site)
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && origin != h.publicOrigin() {
+		return "Origin " + bridge.Quote(origin)
+	}
+	return ""
+}
+
+// publicOrigin is the origin (scheme://host[:port]) of the service's
+// public URL, or "" when there is none.
+func (h *HTTP) publicOrigin() string {
+	if h.Service == nil {
+		return ""
+	}
+	u, err := url.Parse(h.Service.PublicURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname())
+	if port := u.Port(); port != "" && !(scheme == "https" && port == "443") && !(scheme == "http" && port == "80") {
+		host = net.JoinHostPort(host, port)
+	}
+	return scheme + "://" + host
 }
 
 // uploadSettlement is POST /api/v1/settlements/{provider}: the file as the
@@ -51,7 +109,7 @@ func (h *HTTP) financeAuth(c *gin.Context) {
 func (h *HTTP) uploadSettlement(c *gin.Context) error {
 	provider := c.Param("provider")
 	if provider != string(reconcile.Vipps) && provider != string(reconcile.Kustom) {
-		return bridge.Errorf(bridge.ECodeNotFound, "unknown_provider", "provider must be vipps or kustom, not %q", provider)
+		return bridge.Errorf(bridge.ECodeNotFound, "unknown_provider", "provider must be vipps or kustom, not %s", bridge.Quote(provider))
 	}
 	name := c.Query("name")
 	body := &cappedReader{r: c.Request.Body, left: maxSettlementFile}
@@ -170,7 +228,7 @@ func (h *HTTP) syncSettlements(c *gin.Context) error {
 	for _, d := range []string{from, to} {
 		if d != "" {
 			if _, err := time.Parse("2006-01-02", d); err != nil {
-				return bridge.Errorf(bridge.ECodeInvalid, "bad_date", "dates must be YYYY-MM-DD, not %q", d)
+				return bridge.Errorf(bridge.ECodeInvalid, "bad_date", "dates must be YYYY-MM-DD, not %s", bridge.Quote(d))
 			}
 		}
 	}

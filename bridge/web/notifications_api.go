@@ -66,13 +66,13 @@ func (h *HTTP) listNotifications(c *gin.Context) error {
 	switch state {
 	case "", bridge.NotificationPending, bridge.NotificationDelivered, bridge.NotificationFailed:
 	default:
-		return bridge.Errorf(bridge.ECodeInvalid, "bad_state", "state %q is not one of pending, delivered, failed", state)
+		return bridge.Errorf(bridge.ECodeInvalid, "bad_state", "state %s is not one of pending, delivered, failed", bridge.Quote(state))
 	}
 	limit := defaultNotificationLimit
 	if raw, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > maxNotificationLimit {
-			return bridge.Errorf(bridge.ECodeInvalid, "bad_limit", "limit %q is not a whole number from 1 to %d", raw, maxNotificationLimit)
+			return bridge.Errorf(bridge.ECodeInvalid, "bad_limit", "limit %s is not a whole number from 1 to %d", bridge.Quote(raw), maxNotificationLimit)
 		}
 		limit = n
 	}
@@ -92,7 +92,7 @@ func (h *HTTP) listNotifications(c *gin.Context) error {
 func (h *HTTP) getNotification(c *gin.Context) error {
 	n, err := h.Service.Store.Notification(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		return bridge.NotFoundAs(err, "notification %q", c.Param("id"))
+		return bridge.NotFoundAs(err, "notification %s", bridge.Quote(c.Param("id")))
 	}
 	c.JSON(http.StatusOK, notificationJSON(n))
 	return nil

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 
@@ -57,11 +58,14 @@ func (h *HTTP) operation(kind string) apiHandler {
 func (h *HTTP) vippsWebhook(c *gin.Context) error {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
 	if err != nil {
-		return bridge.Errorf(bridge.ECodeInvalid, "body_too_large", "the webhook body is too large")
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return bridge.Errorf(bridge.ECodeInvalid, "body_too_large", "the webhook body is too large")
+		}
+		return bridge.Errorf(bridge.ECodeInvalid, "body_unreadable", "the webhook body could not be read in time")
 	}
 	status, err := h.Service.HandleVippsWebhook(c.Request.Context(), c.Param("unit"), c.Request.Header, body)
 	if err != nil {
-		h.logger().WarnContext(c.Request.Context(), "vipps webhook rejected", "unit", c.Param("unit"), "reason", bridge.ErrorReason(err), "err", err)
+		h.logger().WarnContext(c.Request.Context(), "vipps webhook rejected", "unit", bridge.Quote(c.Param("unit")), "reason", bridge.ErrorReason(err), "err", err)
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"status": status})

@@ -24,7 +24,7 @@ func (h *HTTP) listPayments(c *gin.Context) error {
 		return bridge.Errorf(bridge.ECodeInvalid, "missing_kco_order_id", "kco_order_id is required")
 	}
 	if !bridge.ValidKCOOrderID(id) {
-		return bridge.Errorf(bridge.ECodeInvalid, "malformed_order_id", "kco_order_id %q is not a KCO order id", id)
+		return bridge.Errorf(bridge.ECodeInvalid, "malformed_order_id", "kco_order_id %s is not a KCO order id", bridge.Quote(id))
 	}
 	ps, err := h.Service.Store.PaymentsByOrder(c.Request.Context(), id)
 	if err != nil {
@@ -42,7 +42,7 @@ func (h *HTTP) getPayment(c *gin.Context) error {
 	ctx := c.Request.Context()
 	p, err := h.Service.Store.Payment(ctx, c.Param("reference"))
 	if err != nil {
-		return bridge.NotFoundAs(err, "payment %q", c.Param("reference"))
+		return bridge.NotFoundAs(err, "payment %s", bridge.Quote(c.Param("reference")))
 	}
 	hist, err := h.Service.Store.History(ctx, p.Reference)
 	if err != nil {
@@ -87,7 +87,7 @@ type ExchangeJSON struct {
 func (h *HTTP) paymentLog(c *gin.Context) error {
 	log, err := h.Service.PaymentLog(c.Request.Context(), c.Param("reference"))
 	if err != nil {
-		return bridge.NotFoundAs(err, "payment %q", c.Param("reference"))
+		return bridge.NotFoundAs(err, "payment %s", bridge.Quote(c.Param("reference")))
 	}
 	out := make([]ExchangeJSON, 0, len(log))
 	for _, e := range log {

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"cmp"
+	"container/list"
 	"math"
 	"net/http"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"vippskco/bridge"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/time/rate"
 )
 
 // maxRequestBody bounds every request body but settlement uploads (which
@@ -36,48 +39,94 @@ func securityHeaders(c *gin.Context) {
 // that one client cannot hammer the redirect (which calls Kustom and Vipps)
 // or the status poll. It is generous: shoppers behind one carrier NAT share
 // an address, and the waiting page polls every 2 seconds.
+//
+// Each key has a golang.org/x/time/rate limiter. The keys are kept in the
+// order they were last used, and at most MaxKeys of them: a key idle long
+// enough for its bucket to be full again is forgotten (a fresh bucket is
+// the same), and beyond MaxKeys the least recently used one is, so that
+// many addresses cannot grow the memory without limit.
 type RateLimiter struct {
 	// Rate is tokens per second, Burst the bucket size.
-	Rate  float64
-	Burst float64
+	Rate  rate.Limit
+	Burst int
+	// MaxKeys bounds the clients remembered; zero is DefaultMaxRateKeys.
+	MaxKeys int
 
-	mu      sync.Mutex
-	buckets map[string]*bucket
-	swept   time.Time
+	mu   sync.Mutex
+	keys map[string]*list.Element // of *rateKey
+	lru  list.List                // front: most recently used
 }
 
-type bucket struct {
-	tokens float64
-	at     time.Time
+// DefaultMaxRateKeys is how many clients a RateLimiter remembers unless
+// told otherwise: some 10 MB at most.
+const DefaultMaxRateKeys = 100_000
+
+type rateKey struct {
+	key  string
+	lim  *rate.Limiter
+	used time.Time
+}
+
+// NewRateLimiter limits each client to perSecond requests a second, with
+// bursts of burst.
+func NewRateLimiter(perSecond float64, burst int) *RateLimiter {
+	return &RateLimiter{Rate: rate.Limit(perSecond), Burst: burst}
 }
 
 // Allow takes a token for key at now, or says how long until one is free.
 func (l *RateLimiter) Allow(key string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.buckets == nil {
-		l.buckets = map[string]*bucket{}
+	if l.keys == nil {
+		l.keys = map[string]*list.Element{}
 	}
-	if now.Sub(l.swept) > time.Minute {
-		for k, b := range l.buckets {
-			if now.Sub(b.at) > time.Duration(l.Burst/l.Rate*float64(time.Second)) {
-				delete(l.buckets, k)
-			}
+	l.forgetIdle(now)
+	var k *rateKey
+	if e, ok := l.keys[key]; ok {
+		k = e.Value.(*rateKey)
+		l.lru.MoveToFront(e)
+	} else {
+		for len(l.keys) >= cmp.Or(l.MaxKeys, DefaultMaxRateKeys) {
+			l.forget(l.lru.Back())
 		}
-		l.swept = now
+		k = &rateKey{key: key, lim: rate.NewLimiter(l.Rate, l.Burst)}
+		l.keys[key] = l.lru.PushFront(k)
 	}
-	b, ok := l.buckets[key]
-	if !ok {
-		b = &bucket{tokens: l.Burst, at: now}
-		l.buckets[key] = b
+	k.used = now
+	r := k.lim.ReserveN(now, 1)
+	if !r.OK() {
+		// A burst below 1 never allows anything.
+		return false, time.Duration(math.MaxInt64)
 	}
-	b.tokens = math.Min(l.Burst, b.tokens+now.Sub(b.at).Seconds()*l.Rate)
-	b.at = now
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) / l.Rate * float64(time.Second))
+	if wait := r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now)
+		return false, wait
 	}
-	b.tokens--
 	return true, 0
+}
+
+// forgetIdle forgets the least recently used keys whose buckets have
+// filled up again since their last use.
+func (l *RateLimiter) forgetIdle(now time.Time) {
+	if l.Rate <= 0 {
+		return
+	}
+	refill := time.Duration(float64(l.Burst) / float64(l.Rate) * float64(time.Second))
+	for e := l.lru.Back(); e != nil && now.Sub(e.Value.(*rateKey).used) > refill; e = l.lru.Back() {
+		l.forget(e)
+	}
+}
+
+func (l *RateLimiter) forget(e *list.Element) {
+	delete(l.keys, e.Value.(*rateKey).key)
+	l.lru.Remove(e)
+}
+
+// Len is how many clients the limiter remembers.
+func (l *RateLimiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.keys)
 }
 
 // limit applies the shopper rate limit by client address.

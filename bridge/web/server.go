@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -46,7 +47,23 @@ type HTTP struct {
 	// to every response; see server_timing.go.
 	ServerTiming bool
 	Logger       *slog.Logger
+	// RequestTimeout bounds reading a request (its body too) and writing
+	// its answer: a client that sends or reads slowly is cut off then.
+	// Zero is DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// AuthenticatedTimeout replaces it once a request's token is checked:
+	// merchant operations wait on the providers, and finance uploads and
+	// syncs are long. Zero is DefaultAuthenticatedTimeout.
+	AuthenticatedTimeout time.Duration
 }
+
+// DefaultRequestTimeout is the deadline of every request until it proves
+// who sent it; DefaultAuthenticatedTimeout the one of a request that has
+// (a settlement file of hundreds of MiB takes minutes).
+const (
+	DefaultRequestTimeout       = 20 * time.Second
+	DefaultAuthenticatedTimeout = 15 * time.Minute
+)
 
 // Handler builds the router.
 func (h *HTTP) Handler() http.Handler {
@@ -55,7 +72,7 @@ func (h *HTTP) Handler() http.Handler {
 	if err := r.SetTrustedProxies(h.TrustedProxies); err != nil {
 		h.logger().Error("trusted proxies", "err", err)
 	}
-	r.Use(h.requestID, h.accessLog, gin.CustomRecovery(h.recovered), securityHeaders)
+	r.Use(h.deadline, h.requestID, h.accessLog, gin.CustomRecovery(h.recovered), securityHeaders)
 	r.HandleMethodNotAllowed = true
 
 	r.GET("/checkout/:unit/vipps", h.limit, h.redirect)
@@ -93,7 +110,7 @@ func (h *HTTP) Handler() http.Handler {
 		r.GET("/metrics", gin.WrapH(metrics.Handler(h.Metrics)))
 	}
 	r.NoRoute(func(c *gin.Context) {
-		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "no_route", "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+		writeJSONError(c, bridge.Errorf(bridge.ECodeNotFound, "no_route", "no route for %s %s", bridge.Quote(c.Request.Method), bridge.Quote(c.Request.URL.Path)))
 	})
 	r.NoMethod(func(c *gin.Context) {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": gin.H{"code": "method_not_allowed", "message": "method not allowed"}})
@@ -111,6 +128,30 @@ func (h *HTTP) logger() *slog.Logger {
 		return h.Logger
 	}
 	return slog.Default()
+}
+
+// deadline gives the request the short deadline for reading its body and
+// writing its answer; a check of its token extends it (extendDeadline).
+// When the deadline passes, the connection's reads and writes fail and the
+// request's context ends, so a client that trickles a body or never reads
+// the answer holds a connection for RequestTimeout at most.
+func (h *HTTP) deadline(c *gin.Context) {
+	setDeadline(c, cmp.Or(h.RequestTimeout, DefaultRequestTimeout))
+	c.Next()
+}
+
+// extendDeadline gives an authenticated request the long deadline.
+func (h *HTTP) extendDeadline(c *gin.Context) {
+	setDeadline(c, cmp.Or(h.AuthenticatedTimeout, DefaultAuthenticatedTimeout))
+}
+
+func setDeadline(c *gin.Context, d time.Duration) {
+	at := time.Now().Add(d)
+	rc := http.NewResponseController(c.Writer)
+	// A writer that cannot take deadlines (a test's recorder) has none;
+	// the real server's can.
+	_ = rc.SetReadDeadline(at)
+	_ = rc.SetWriteDeadline(at)
 }
 
 // requestID gives every request an id, in the response header and the logs.
@@ -150,6 +191,7 @@ func (h *HTTP) bearer(token func() string) gin.HandlerFunc {
 			c.Abort()
 			return
 		}
+		h.extendDeadline(c)
 		c.Next()
 	}
 }
@@ -159,7 +201,10 @@ func (h *HTTP) readyz(c *gin.Context) {
 	defer cancel()
 	if h.Ready != nil {
 		if err := h.Ready(ctx); err != nil {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+			// The detail (a DSN's host, a driver's message) is for the
+			// operator's log, not for whoever asks.
+			h.logger().WarnContext(c.Request.Context(), "not ready", "err", err)
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready"})
 			return
 		}
 	}

@@ -52,9 +52,9 @@ func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *bridg
 	}
 	code, reason := bridge.ErrorCode(err), bridge.ErrorReason(err)
 	if code == bridge.ECodeInternal {
-		h.logger().ErrorContext(c.Request.Context(), "redirect failed", "unit", unitID, "err", err)
+		h.logger().ErrorContext(c.Request.Context(), "redirect failed", "unit", bridge.Quote(unitID), "err", err)
 	} else {
-		h.logger().InfoContext(c.Request.Context(), "redirect refused", "unit", unitID, "reason", reason, "err", err)
+		h.logger().InfoContext(c.Request.Context(), "redirect refused", "unit", bridge.Quote(unitID), "reason", reason, "err", err)
 	}
 	if wantsJSON(c) {
 		writeJSONError(c, err)
