@@ -65,7 +65,8 @@ func TestProviderLogMasksPersonalData(t *testing.T) {
 // The provider log is kept provider_log.retention_days (90 by default),
 // then purged.
 func TestProviderLogRetentionPurge(t *testing.T) {
-	e := startMain(t, nil)
+	// No background loops: their own purge would race this test's.
+	e := startMain(t, nil, func(m *Main) { m.NoLoops = true })
 	require.Equal(t, 90*24*time.Hour, e.m.Service.ProviderLogRetention)
 	ctx := context.Background()
 	now := e.clock.Now()
