@@ -76,6 +76,8 @@ func (s *Server) routes() http.Handler {
 	add("POST /epayment/v1/test/payments/{reference}/approve", route{op: OpApprove, api: true, body: bodyRequired, handle: s.handleForceApprove})
 	add("POST /epayment/v1/payments/{reference}/approve", route{op: OpApprove, api: true, body: bodyRequired, handle: s.handleForceApprove})
 
+	s.ecomRoutes(add)
+
 	add("POST /webhooks/v1/webhooks", route{op: OpWebhookRegister, api: true, body: bodyRequired, handle: s.handleWebhookRegister})
 	add("GET /webhooks/v1/webhooks", route{op: OpWebhookList, api: true, handle: s.handleWebhookList})
 	add("DELETE /webhooks/v1/webhooks/{id}", route{op: OpWebhookDelete, api: true, handle: s.handleWebhookDelete})
