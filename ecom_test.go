@@ -156,3 +156,27 @@ func TestEcomDroppedCallbackCaughtByPolling(t *testing.T) {
 	require.Equal(t, bridge.SourcePoller, hist[len(hist)-1].Source)
 	require.Equal(t, []string{"payment.authorized"}, e.notifications(p.Reference))
 }
+
+func TestEcomInitiateTimeoutResolvedByDetails(t *testing.T) {
+	e := startMain(t, ecomUnit, func(m *Main) {
+		m.Providers.HTTPClient = &http.Client{Timeout: time.Second}
+	})
+	e.m.Sandbox.Vipps.SetFaults(vippstest.Faults{TimeoutAfterCommitRate: 1, Hang: 5 * time.Second, Ops: []string{vippstest.OpEcomInitiate}})
+	o := e.order(nil)
+	resp, p := e.checkout(o.OrderID)
+	require.NotNil(t, p, "the redirect answers once /details shows the payment")
+	require.Equal(t, e.m.PublicURL()+"/return/"+p.ReturnToken, resp.Header.Get("Location"), "with no landing URL the shopper waits on our page")
+	require.Equal(t, bridge.StateCreated, e.payment(p.Reference).State)
+	require.Equal(t, 1, e.m.Sandbox.Vipps.Calls(vippstest.OpEcomInitiate), "an unanswered initiate is never sent again")
+	require.GreaterOrEqual(t, e.m.Sandbox.Vipps.Calls(vippstest.OpEcomDetails), 2, "read before the initiate, and after it timed out")
+	e.m.Sandbox.Vipps.SetFaults(vippstest.Faults{})
+
+	// The shopper reloads: still the one payment, no second initiate.
+	_, again := e.checkout(o.OrderID)
+	require.Equal(t, p.Reference, again.Reference)
+	require.Equal(t, 1, e.m.Sandbox.Vipps.Calls(vippstest.OpEcomInitiate))
+	require.Equal(t, []string{p.Reference}, e.m.Sandbox.Vipps.References(), "one payment at the fake")
+
+	require.NoError(t, e.m.Sandbox.Vipps.Approve(p.Reference))
+	e.waitState(p.Reference, bridge.StateAuthorized)
+}

@@ -36,7 +36,8 @@ const (
 // apiOps are the operations behind the API gateway: they are the ones that
 // fault injection hits unless Faults.Ops says otherwise.
 var apiOps = []string{OpToken, OpCreate, OpGet, OpEvents, OpCapture, OpCancel, OpRefund,
-	OpApprove, OpWebhookRegister, OpWebhookList, OpWebhookDelete, OpLedgers, OpReportDate, OpReportFeed}
+	OpApprove, OpWebhookRegister, OpWebhookList, OpWebhookDelete, OpLedgers, OpReportDate, OpReportFeed,
+	OpEcomInitiate, OpEcomDetails, OpEcomCapture, OpEcomCancel, OpEcomRefund, OpEcomApprove}
 
 const maxBodyBytes = 1 << 20
 
