@@ -180,3 +180,44 @@ func TestEcomInitiateTimeoutResolvedByDetails(t *testing.T) {
 	require.NoError(t, e.m.Sandbox.Vipps.Approve(p.Reference))
 	e.waitState(p.Reference, bridge.StateAuthorized)
 }
+
+func TestEcomUnansweredCaptureIsRecognisedByItsRequestID(t *testing.T) {
+	e := startMain(t, ecomUnit, func(m *Main) {
+		m.Providers.HTTPClient = &http.Client{Timeout: time.Second}
+	})
+	p := e.paid()
+	e.waitState(p.Reference, bridge.StateAuthorized)
+	e.settle()
+	e.m.Sandbox.Vipps.SetFaults(vippstest.Faults{TimeoutAfterCommitRate: 1, Hang: 5 * time.Second, Ops: []string{vippstest.OpEcomCapture, vippstest.OpEcomCancel}})
+	ref := "/api/v1/payments/" + p.Reference
+	status, body := e.call("POST", ref+"/capture", "c1", `{"amount":{"value":20000,"currency":"NOK"}}`)
+	require.NotEqual(t, http.StatusOK, status, body)
+	status, body = e.call("POST", ref+"/cancel", "x1", ``)
+	require.NotEqual(t, http.StatusOK, status, body)
+	e.m.Sandbox.Vipps.SetFaults(vippstest.Faults{})
+
+	// The operations are tried again; /details names the capture's
+	// X-Request-Id and shows the VOID, so neither is sent twice.
+	e.clock.Advance(time.Minute)
+	require.Eventually(t, func() bool {
+		got := e.payment(p.Reference)
+		return got.Captured == 20000 && got.Cancelled == 24700
+	}, 20*time.Second, 50*time.Millisecond)
+	status, body = e.call("POST", ref+"/capture", "c1", `{"amount":{"value":20000,"currency":"NOK"}}`)
+	require.Equal(t, http.StatusOK, status, body)
+	status, body = e.call("POST", ref+"/cancel", "x1", ``)
+	require.Equal(t, http.StatusOK, status, body)
+	// The client may resend an unanswered capture, always under its one
+	// X-Request-Id, which the fake answers instead of capturing again; an
+	// eCom cancel has no such id and is sent once.
+	ids := map[string]bool{}
+	for _, r := range e.m.Sandbox.Vipps.Requests() {
+		if r.Op == vippstest.OpEcomCapture {
+			ids[r.Header.Get("X-Request-Id")] = true
+		}
+	}
+	require.Len(t, ids, 1, "one X-Request-Id for every try of the capture")
+	require.Equal(t, 1, e.m.Sandbox.Vipps.Calls(vippstest.OpEcomCancel))
+	snap, _ := e.m.Sandbox.Vipps.Payment(p.Reference)
+	require.Equal(t, int64(20000), snap.Captured)
+}

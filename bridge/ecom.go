@@ -64,7 +64,9 @@ type EcomVipps struct {
 // secret (so a key rotation only makes callbacks in flight fail, which
 // polling covers).
 func NewEcomVipps(ecom EcomClient, epayment VippsAPI, publicURL, unitID, clientSecret string) *EcomVipps {
-	key := sha256.Sum256([]byte("ecom-callback-key\x00" + clientSecret))
+	// The unit id is in the key: units on one partner's keys still get
+	// tokens of their own.
+	key := sha256.Sum256([]byte("ecom-callback-key\x00" + unitID + "\x00" + clientSecret))
 	return &EcomVipps{
 		Ecom: ecom, EPayment: epayment,
 		CallbackPrefix: publicURL + "/callbacks/vipps-ecom/" + url.PathEscape(unitID),
