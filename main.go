@@ -551,13 +551,17 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 			return nil, fmt.Errorf("vipps client for unit %s: %w", u.ID, err)
 		}
 		a.vipps[u.ID] = vc
+		var api bridge.VippsAPI = vc
+		if u.API == config.APIEcom {
+			api = bridge.NewEcomVipps(vc, vc, publicURL, u.ID, u.Vipps.ClientSecret)
+		}
 		units[u.ID] = &bridge.Unit{
 			ID: u.ID, Name: u.Name, MSN: u.MSN, Capture: u.Capture, Currency: u.Currency,
 			Countries: u.Countries, ReferencePrefix: u.ReferencePrefix,
 			ConfirmationURL: cfg.ExpandPublicURL(u.ConfirmationURL, publicURL),
 			CheckoutURL:     cfg.ExpandPublicURL(u.CheckoutURL, publicURL),
 			EPMName:         u.EPMName, EPMImageURL: u.EPMImageURL,
-			Vipps: vc, Webhooks: vc, WebhookSecret: u.Vipps.WebhookSecret,
+			Vipps: api, Webhooks: vc, WebhookSecret: u.Vipps.WebhookSecret,
 		}
 		finUnits[u.ID] = &finance.Unit{ID: u.ID, MSN: u.MSN, Currency: u.Currency, Report: vc, ExpectedFee: u.ExpectedFee}
 	}

@@ -112,11 +112,14 @@ type Kustom struct {
 
 // Unit is one Vipps MobilePay sales unit (MSN) with its own keys and policy.
 type Unit struct {
-	ID              string   `yaml:"id"`
-	Name            string   `yaml:"name"`
-	MSN             string   `yaml:"msn"`
-	Vipps           Vipps    `yaml:"vipps"`
-	Capture         string   `yaml:"capture"`
+	ID      string `yaml:"id"`
+	Name    string `yaml:"name"`
+	MSN     string `yaml:"msn"`
+	Vipps   Vipps  `yaml:"vipps"`
+	Capture string `yaml:"capture"`
+	// API is the Vipps API the unit was set up for: epayment (default) or
+	// ecom (eCom API v2, e.g. a direct-capture unit; NOK only).
+	API             string   `yaml:"api"`
 	Currency        string   `yaml:"currency"`
 	Countries       []string `yaml:"countries"`
 	ReferencePrefix string   `yaml:"reference_prefix"`
@@ -177,6 +180,12 @@ type System struct {
 	PluginName    string `yaml:"plugin_name"`
 	PluginVersion string `yaml:"plugin_version"`
 }
+
+// The Vipps APIs a unit can be set up for.
+const (
+	APIEPayment = "epayment"
+	APIEcom     = "ecom"
+)
 
 // Capture policies.
 const (
@@ -483,6 +492,17 @@ func (c *Config) resolveUnit(i int, getenv func(string) string, seen map[string]
 		u.Capture = CaptureReserve
 	default:
 		return bad(key("capture"), "%q is not reserve or direct", u.Capture)
+	}
+	switch u.API {
+	case "":
+		u.API = APIEPayment
+	case APIEPayment:
+	case APIEcom:
+		if u.Currency != "NOK" {
+			return bad(key("currency"), "%q: an eCom unit (api: ecom) takes NOK only", u.Currency)
+		}
+	default:
+		return bad(key("api"), "%q is not epayment or ecom", u.API)
 	}
 	switch u.Currency {
 	case "NOK", "DKK", "EUR":

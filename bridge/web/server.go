@@ -93,6 +93,7 @@ func (h *HTTP) Handler() http.Handler {
 	api.POST("/notifications/:id/redeliver", h.api(h.redeliverNotification))
 
 	r.POST("/webhooks/vipps/:unit", h.api(h.vippsWebhook))
+	r.POST("/callbacks/vipps-ecom/:unit/v2/payments/:orderId", h.api(h.ecomCallback))
 
 	fin := r.Group("", h.financeAuth)
 	fin.POST("/api/v1/settlements/sync", h.api(h.syncSettlements))

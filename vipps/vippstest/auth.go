@@ -27,6 +27,10 @@ type SalesUnit struct {
 	PushMessageAllowed bool
 	// LongLivingPaymentsAllowed admits expiresAt (else 5050).
 	LongLivingPaymentsAllowed bool
+	// DirectCapture is the eCom direct-capture setting Vipps makes on a
+	// unit: an approved eCom payment is captured at once and reported as
+	// SALE.
+	DirectCapture bool
 }
 
 var msnPattern = regexp.MustCompile(`^[0-9]{4,6}$`)

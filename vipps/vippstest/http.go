@@ -36,7 +36,8 @@ const (
 // apiOps are the operations behind the API gateway: they are the ones that
 // fault injection hits unless Faults.Ops says otherwise.
 var apiOps = []string{OpToken, OpCreate, OpGet, OpEvents, OpCapture, OpCancel, OpRefund,
-	OpApprove, OpWebhookRegister, OpWebhookList, OpWebhookDelete, OpLedgers, OpReportDate, OpReportFeed}
+	OpApprove, OpWebhookRegister, OpWebhookList, OpWebhookDelete, OpLedgers, OpReportDate, OpReportFeed,
+	OpEcomInitiate, OpEcomDetails, OpEcomCapture, OpEcomCancel, OpEcomRefund, OpEcomApprove}
 
 const maxBodyBytes = 1 << 20
 
@@ -75,6 +76,8 @@ func (s *Server) routes() http.Handler {
 	// shows it without. Both reach the same handler.
 	add("POST /epayment/v1/test/payments/{reference}/approve", route{op: OpApprove, api: true, body: bodyRequired, handle: s.handleForceApprove})
 	add("POST /epayment/v1/payments/{reference}/approve", route{op: OpApprove, api: true, body: bodyRequired, handle: s.handleForceApprove})
+
+	s.ecomRoutes(add)
 
 	add("POST /webhooks/v1/webhooks", route{op: OpWebhookRegister, api: true, body: bodyRequired, handle: s.handleWebhookRegister})
 	add("GET /webhooks/v1/webhooks", route{op: OpWebhookList, api: true, handle: s.handleWebhookList})

@@ -114,6 +114,9 @@ type payment struct {
 	authorized, captured, cancelled, refunded int64
 
 	events []Event
+
+	// ecom is set for a payment initiated through the eCom API (ecom.go).
+	ecom *ecomInfo
 }
 
 func (p *payment) amountOf(v int64) Amount { return Amount{Currency: p.amount.Currency, Value: v} }
@@ -172,6 +175,10 @@ func (s *Server) emit(p *payment, name EventName, value int64, idempotencyKey st
 	}
 	p.events = append(p.events, ev)
 	s.bookMovement(p, ev) // captures and refunds reach the Report API's ledger
+	if p.ecom != nil {
+		s.ecomEvent(p, ev) // eCom payments get the callback, never ePayment webhooks
+		return
+	}
 	s.queueWebhooks(p.msn, ev)
 }
 

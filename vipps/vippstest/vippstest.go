@@ -129,6 +129,9 @@ type Server struct {
 	faultCounts FaultCounts
 	nextPSP     int64
 	report      reportState // the Report API's ledgers (report.go)
+
+	ecomCallbacks []*EcomCallback // eCom callbacks made (ecom.go)
+	ecomDrop      int
 }
 
 // NewServer starts a fake on a local port, like httptest.NewServer. The
