@@ -54,17 +54,20 @@ type Unit struct {
 	WebhookSecret string
 }
 
-// Brand is the payment method's name and colour, as the EPM entry and our
-// pages show it.
+// Brand is the payment method's name, colour and logo, as the EPM entry and
+// our pages show it.
 type Brand struct {
 	Name  string
 	Color string
+	// Logo is the badge's file under /assets/ ("" for none).
+	Logo string
 }
 
-// The brands: Vipps orange and MobilePay blue.
+// The brands: Vipps orange and MobilePay blue (MobilePay units are the
+// Danish and Finnish ones; Vipps units the Norwegian ones).
 var (
-	VippsBrand     = Brand{Name: "Vipps", Color: "#FF5B24"}
-	MobilePayBrand = Brand{Name: "MobilePay", Color: "#5A78FF"}
+	VippsBrand     = Brand{Name: "Vipps", Color: "#FF5B24", Logo: "vipps.svg"}
+	MobilePayBrand = Brand{Name: "MobilePay", Color: "#5A78FF", Logo: "mobilepay.svg"}
 )
 
 // Brand returns the unit's brand by its EPM name; a nil unit (a page shown

@@ -520,7 +520,11 @@ func (c *Config) resolveUnit(i int, getenv func(string) string, seen map[string]
 		return err
 	}
 	if u.EPMName == "" {
+		// DKK and EUR units are MobilePay's (Denmark, Finland); NOK are Vipps'.
 		u.EPMName = "Vipps"
+		if u.Currency == "DKK" || u.Currency == "EUR" {
+			u.EPMName = "MobilePay"
+		}
 	}
 	if f := u.ExpectedFee; f.Bps < 0 || f.Bps > 10000 || f.Fixed < 0 || f.Tolerance < 0 {
 		return bad(key("expected_fee"), "bps must be 0-10000 and fixed and tolerance not negative")

@@ -88,7 +88,10 @@ type PaymentSnapshot struct {
 	ApprovedBy string
 	// RefusalReason is set when a magic test amount made the approval fail.
 	RefusalReason string
-	Events        []Event
+	// CaptureGuaranteedUntil is the reservation's capture deadline, zero
+	// before authorization.
+	CaptureGuaranteedUntil time.Time
+	Events                 []Event
 }
 
 type paymentKey struct{ msn, reference string }
@@ -110,6 +113,9 @@ type payment struct {
 	expiresAt    time.Time
 	approvedBy   string
 	refusal      string
+	// captureDeadline is when the reservation lapses, set at
+	// authorization; it is also the captureGuaranteedUntil GET answers.
+	captureDeadline time.Time
 
 	authorized, captured, cancelled, refunded int64
 
@@ -123,26 +129,27 @@ func (p *payment) capturable() int64 { return p.authorized - p.captured - p.canc
 
 func (p *payment) snapshot() PaymentSnapshot {
 	snap := PaymentSnapshot{
-		MSN:           p.msn,
-		Reference:     p.reference,
-		PSPReference:  p.pspReference,
-		State:         p.state,
-		Amount:        p.amount,
-		Authorized:    p.authorized,
-		Captured:      p.captured,
-		Cancelled:     p.cancelled,
-		Refunded:      p.refunded,
-		UserFlow:      p.userFlow,
-		ReturnURL:     p.returnURL,
-		RedirectURL:   p.redirectURL,
-		LandingToken:  p.token,
-		PhoneNumber:   p.phone,
-		Description:   p.description,
-		CreatedAt:     p.createdAt,
-		ExpiresAt:     p.expiresAt,
-		ApprovedBy:    p.approvedBy,
-		RefusalReason: p.refusal,
-		Events:        append([]Event(nil), p.events...),
+		MSN:                    p.msn,
+		Reference:              p.reference,
+		PSPReference:           p.pspReference,
+		State:                  p.state,
+		Amount:                 p.amount,
+		Authorized:             p.authorized,
+		Captured:               p.captured,
+		Cancelled:              p.cancelled,
+		Refunded:               p.refunded,
+		UserFlow:               p.userFlow,
+		ReturnURL:              p.returnURL,
+		RedirectURL:            p.redirectURL,
+		LandingToken:           p.token,
+		PhoneNumber:            p.phone,
+		Description:            p.description,
+		CreatedAt:              p.createdAt,
+		ExpiresAt:              p.expiresAt,
+		ApprovedBy:             p.approvedBy,
+		RefusalReason:          p.refusal,
+		CaptureGuaranteedUntil: p.captureDeadline,
+		Events:                 append([]Event(nil), p.events...),
 	}
 	if p.metadata != nil {
 		snap.Metadata = make(map[string]string, len(p.metadata))
@@ -173,6 +180,25 @@ func (s *Server) emit(p *payment, name EventName, value int64, idempotencyKey st
 	p.events = append(p.events, ev)
 	s.bookMovement(p, ev) // captures and refunds reach the Report API's ledger
 	s.queueWebhooks(p.msn, ev)
+}
+
+// lapse cancels what is left of a reservation whose capture deadline has
+// passed, as Vipps does, with the CANCELLED event dated at the deadline.
+// The fake applies it when the payment is next looked at.
+func (s *Server) lapse(p *payment) {
+	if p.state != StateAuthorized || p.captureDeadline.IsZero() || s.now().Before(p.captureDeadline) {
+		return
+	}
+	if left := p.capturable(); left > 0 {
+		p.cancelled += left
+		s.emit(p, EventCancelled, left, "", true, p.captureDeadline)
+	}
+}
+
+// pastCaptureDeadline reports whether the reservation can no longer be
+// captured or cancelled.
+func (s *Server) pastCaptureDeadline(p *payment) bool {
+	return p.state == StateAuthorized && !p.captureDeadline.IsZero() && !s.now().Before(p.captureDeadline)
 }
 
 // advance applies the transitions that are due by the clock: a payment
@@ -282,18 +308,26 @@ type paymentJSON struct {
 	RedirectURL   string            `json:"redirectUrl,omitempty"`
 	Reference     string            `json:"reference"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+	// CaptureGuaranteedUntil is set once the payment is authorized (ePayment
+	// CHANGELOG, Aug 2026; notes/vipps.md §3.2).
+	CaptureGuaranteedUntil string `json:"captureGuaranteedUntil,omitempty"`
 }
 
 func (p *payment) toJSON() paymentJSON {
+	until := ""
+	if !p.captureDeadline.IsZero() {
+		until = p.captureDeadline.UTC().Format(timestampFormat)
+	}
 	return paymentJSON{
-		Aggregate:     p.aggregate(),
-		Amount:        p.amount,
-		State:         p.state,
-		PaymentMethod: paymentMethodJSON{Type: "WALLET"},
-		PSPReference:  p.pspReference,
-		RedirectURL:   p.redirectURL,
-		Reference:     p.reference,
-		Metadata:      p.metadata,
+		CaptureGuaranteedUntil: until,
+		Aggregate:              p.aggregate(),
+		Amount:                 p.amount,
+		State:                  p.state,
+		PaymentMethod:          paymentMethodJSON{Type: "WALLET"},
+		PSPReference:           p.pspReference,
+		RedirectURL:            p.redirectURL,
+		Reference:              p.reference,
+		Metadata:               p.metadata,
 	}
 }
 
