@@ -70,7 +70,8 @@ func (s *Service) goBackground(f func(ctx context.Context)) {
 // Start runs the service's loops until Close: the poller and the operation
 // sweep every interval (zero: 500 ms), and the outbox in a loop of its own,
 // so that a slow merchant endpoint never holds up the poller; with a
-// provider log retention, its purge every providerLogPurgeEvery.
+// provider log retention, its purge every providerLogPurgeEvery; and the
+// capture deadline watch (capture_deadline.go) every minute.
 func (s *Service) Start(every time.Duration) {
 	if every <= 0 {
 		every = 500 * time.Millisecond
@@ -94,6 +95,11 @@ func (s *Service) Start(every time.Duration) {
 	go func() {
 		defer s.life.wg.Done()
 		s.runOutbox(ctx, every)
+	}()
+	s.life.wg.Add(1)
+	go func() {
+		defer s.life.wg.Done()
+		s.every(ctx, min(captureDeadlineEvery, 120*every), "capture deadline watch", func() error { _, err := s.CheckCaptureDeadlines(ctx); return err })
 	}()
 	if s.ProviderLogRetention > 0 {
 		s.life.wg.Add(1)

@@ -104,6 +104,11 @@ type Service struct {
 	// forever); zero keeps everything.
 	ProviderLogRetention time.Duration
 
+	// CaptureDeadlineWarning is how long before a reservation's capture
+	// deadline the merchant is warned (zero: 48 hours); see
+	// capture_deadline.go.
+	CaptureDeadlineWarning time.Duration
+
 	// Owner names this replica in the leases it takes (poller, operations,
 	// outbox), so that replicas sharing one database never run the same
 	// thing twice while a lease holds.
