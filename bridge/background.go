@@ -96,11 +96,6 @@ func (s *Service) Start(every time.Duration) {
 		defer s.life.wg.Done()
 		s.runOutbox(ctx, every)
 	}()
-	s.life.wg.Add(1)
-	go func() {
-		defer s.life.wg.Done()
-		s.every(ctx, min(captureDeadlineEvery, 120*every), "capture deadline watch", func() error { _, err := s.CheckCaptureDeadlines(ctx); return err })
-	}()
 	if s.ProviderLogRetention > 0 {
 		s.life.wg.Add(1)
 		go func() {
@@ -108,6 +103,11 @@ func (s *Service) Start(every time.Duration) {
 			s.every(ctx, providerLogPurgeEvery, "provider log purge", func() error { _, err := s.PurgeProviderLog(ctx); return err })
 		}()
 	}
+	s.life.wg.Add(1)
+	go func() {
+		defer s.life.wg.Done()
+		s.watchCaptureDeadlines(ctx, min(captureDeadlineEvery, 120*every))
+	}()
 }
 
 // Wait blocks until no background work started with goBackground (an

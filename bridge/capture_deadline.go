@@ -36,6 +36,24 @@ const (
 	NotificationCaptureDeadlinePassed = "payment.capture_deadline_passed"
 )
 
+// watchCaptureDeadlines runs CheckCaptureDeadlines every d until ctx is
+// done, the first time after d: deadlines are days away, and start-up has
+// more urgent work.
+func (s *Service) watchCaptureDeadlines(ctx context.Context, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.CheckCaptureDeadlines(ctx); err != nil && ctx.Err() == nil {
+			s.logger().ErrorContext(ctx, "capture deadline watch", "err", err)
+		}
+	}
+}
+
 func (s *Service) captureDeadlineWarning() time.Duration {
 	if s.CaptureDeadlineWarning > 0 {
 		return s.CaptureDeadlineWarning
