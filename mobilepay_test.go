@@ -201,7 +201,22 @@ func TestMobilePayFinlandEuroFinnishPages(t *testing.T) {
 // with payment.cancelled and payment.capture_deadline_passed. The payment
 // is kept, with what was captured, and a late capture is refused.
 func TestMobilePayDenmarkCaptureDeadlineWarning(t *testing.T) {
-	e := startMain(t, mobilePayUnit("dk", "dk", "223344", "DKK", "DK"))
+	captureDeadlineWarning(t, nil)
+}
+
+// The same on PostgreSQL, where replicas share the store.
+func TestMobilePayDenmarkCaptureDeadlineWarningPostgres(t *testing.T) {
+	captureDeadlineWarning(t, onPostgres(postgresDSN(t)))
+}
+
+func captureDeadlineWarning(t *testing.T, store func(*config.Config)) {
+	dk := mobilePayUnit("dk", "dk", "223344", "DKK", "DK")
+	e := startMain(t, func(c *config.Config) {
+		dk(c)
+		if store != nil {
+			store(c)
+		}
+	})
 	ctx := context.Background()
 	o := e.mobilePayOrder("DK", "DKK", "da-DK", "+45 20 12 34 56")
 	p := checkoutAt(t, e, "dk", o)
