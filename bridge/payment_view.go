@@ -11,27 +11,28 @@ import (
 
 // PaymentJSON is a payment as the merchant API shows it.
 type PaymentJSON struct {
-	Reference     string        `json:"reference"`
-	Unit          string        `json:"unit"`
-	KCOOrderID    string        `json:"kco_order_id"`
-	Attempt       int           `json:"attempt"`
-	State         PaymentState  `json:"state"`
-	Amount        Money         `json:"amount"`
-	Aggregate     AggregateJSON `json:"aggregate"`
-	PSPReference  string        `json:"psp_reference,omitempty"`
-	FailureReason string        `json:"failure_reason,omitempty"`
+	Reference     string          `json:"reference"`
+	Unit          string          `json:"unit"`
+	KCOOrderID    string          `json:"kco_order_id"`
+	Attempt       int             `json:"attempt"`
+	State         PaymentState    `json:"state"`
+	Amount        Money           `json:"amount"`
+	Aggregate     AggregateJSON   `json:"aggregate"`
+	PSPReference  string          `json:"psp_reference,omitempty"`
+	FailureReason string          `json:"failure_reason,omitempty"`
+	CreatedAt     time.Time       `json:"created_at"`
+	UpdatedAt     time.Time       `json:"updated_at"`
+	Order         json.RawMessage `json:"order,omitempty"`
+	History       []HistoryJSON   `json:"history,omitempty"`
+	Events        []EventJSON     `json:"events,omitempty"`
+	Operations    []OperationJSON `json:"operations,omitempty"`
+
 	// CaptureGuaranteedUntil is the reservation's capture deadline (Vipps'
 	// captureGuaranteedUntil; 14 days for MobilePay in Denmark and
 	// Finland), absent while unknown; CaptureDeadlineNotice is the last
 	// notice sent about it ("near" or "passed").
-	CaptureGuaranteedUntil *time.Time      `json:"capture_guaranteed_until,omitempty"`
-	CaptureDeadlineNotice  string          `json:"capture_deadline_notice,omitempty"`
-	CreatedAt              time.Time       `json:"created_at"`
-	UpdatedAt              time.Time       `json:"updated_at"`
-	Order                  json.RawMessage `json:"order,omitempty"`
-	History                []HistoryJSON   `json:"history,omitempty"`
-	Events                 []EventJSON     `json:"events,omitempty"`
-	Operations             []OperationJSON `json:"operations,omitempty"`
+	CaptureGuaranteedUntil *time.Time `json:"capture_guaranteed_until,omitempty"`
+	CaptureDeadlineNotice  string     `json:"capture_deadline_notice,omitempty"`
 }
 
 // AggregateJSON holds a payment's money movements in minor units.

@@ -88,10 +88,11 @@ type PaymentSnapshot struct {
 	ApprovedBy string
 	// RefusalReason is set when a magic test amount made the approval fail.
 	RefusalReason string
+	Events        []Event
+
 	// CaptureGuaranteedUntil is the reservation's capture deadline, zero
 	// before authorization.
 	CaptureGuaranteedUntil time.Time
-	Events                 []Event
 }
 
 type paymentKey struct{ msn, reference string }
@@ -113,11 +114,12 @@ type payment struct {
 	expiresAt    time.Time
 	approvedBy   string
 	refusal      string
+
+	authorized, captured, cancelled, refunded int64
+
 	// captureDeadline is when the reservation lapses, set at
 	// authorization; it is also the captureGuaranteedUntil GET answers.
 	captureDeadline time.Time
-
-	authorized, captured, cancelled, refunded int64
 
 	events []Event
 }
@@ -129,28 +131,28 @@ func (p *payment) capturable() int64 { return p.authorized - p.captured - p.canc
 
 func (p *payment) snapshot() PaymentSnapshot {
 	snap := PaymentSnapshot{
-		MSN:                    p.msn,
-		Reference:              p.reference,
-		PSPReference:           p.pspReference,
-		State:                  p.state,
-		Amount:                 p.amount,
-		Authorized:             p.authorized,
-		Captured:               p.captured,
-		Cancelled:              p.cancelled,
-		Refunded:               p.refunded,
-		UserFlow:               p.userFlow,
-		ReturnURL:              p.returnURL,
-		RedirectURL:            p.redirectURL,
-		LandingToken:           p.token,
-		PhoneNumber:            p.phone,
-		Description:            p.description,
-		CreatedAt:              p.createdAt,
-		ExpiresAt:              p.expiresAt,
-		ApprovedBy:             p.approvedBy,
-		RefusalReason:          p.refusal,
-		CaptureGuaranteedUntil: p.captureDeadline,
-		Events:                 append([]Event(nil), p.events...),
+		MSN:           p.msn,
+		Reference:     p.reference,
+		PSPReference:  p.pspReference,
+		State:         p.state,
+		Amount:        p.amount,
+		Authorized:    p.authorized,
+		Captured:      p.captured,
+		Cancelled:     p.cancelled,
+		Refunded:      p.refunded,
+		UserFlow:      p.userFlow,
+		ReturnURL:     p.returnURL,
+		RedirectURL:   p.redirectURL,
+		LandingToken:  p.token,
+		PhoneNumber:   p.phone,
+		Description:   p.description,
+		CreatedAt:     p.createdAt,
+		ExpiresAt:     p.expiresAt,
+		ApprovedBy:    p.approvedBy,
+		RefusalReason: p.refusal,
+		Events:        append([]Event(nil), p.events...),
 	}
+	snap.CaptureGuaranteedUntil = p.captureDeadline
 	if p.metadata != nil {
 		snap.Metadata = make(map[string]string, len(p.metadata))
 		for k, v := range p.metadata {
@@ -308,27 +310,27 @@ type paymentJSON struct {
 	RedirectURL   string            `json:"redirectUrl,omitempty"`
 	Reference     string            `json:"reference"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+
 	// CaptureGuaranteedUntil is set once the payment is authorized (ePayment
 	// CHANGELOG, Aug 2026; notes/vipps.md §3.2).
 	CaptureGuaranteedUntil string `json:"captureGuaranteedUntil,omitempty"`
 }
 
 func (p *payment) toJSON() paymentJSON {
-	until := ""
+	out := paymentJSON{
+		Aggregate:     p.aggregate(),
+		Amount:        p.amount,
+		State:         p.state,
+		PaymentMethod: paymentMethodJSON{Type: "WALLET"},
+		PSPReference:  p.pspReference,
+		RedirectURL:   p.redirectURL,
+		Reference:     p.reference,
+		Metadata:      p.metadata,
+	}
 	if !p.captureDeadline.IsZero() {
-		until = p.captureDeadline.UTC().Format(timestampFormat)
+		out.CaptureGuaranteedUntil = p.captureDeadline.UTC().Format(timestampFormat)
 	}
-	return paymentJSON{
-		CaptureGuaranteedUntil: until,
-		Aggregate:              p.aggregate(),
-		Amount:                 p.amount,
-		State:                  p.state,
-		PaymentMethod:          paymentMethodJSON{Type: "WALLET"},
-		PSPReference:           p.pspReference,
-		RedirectURL:            p.redirectURL,
-		Reference:              p.reference,
-		Metadata:               p.metadata,
-	}
+	return out
 }
 
 type modificationJSON struct {
