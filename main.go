@@ -578,7 +578,8 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 			URL: cfg.ExpandPublicURL(cfg.MerchantWebhook.URL, publicURL), Secret: cfg.MerchantWebhook.Secret,
 			Client: &http.Client{Timeout: 10 * time.Second},
 		},
-		ProviderLogRetention: time.Duration(cfg.ProviderLog.RetentionDays) * 24 * time.Hour,
+		ProviderLogRetention:   time.Duration(cfg.ProviderLog.RetentionDays) * 24 * time.Hour,
+		CaptureDeadlineWarning: cfg.MerchantWebhook.CaptureDeadlineWarning,
 	}
 	if m != nil {
 		a.service.Metrics = m

@@ -70,7 +70,8 @@ func (s *Service) goBackground(f func(ctx context.Context)) {
 // Start runs the service's loops until Close: the poller and the operation
 // sweep every interval (zero: 500 ms), and the outbox in a loop of its own,
 // so that a slow merchant endpoint never holds up the poller; with a
-// provider log retention, its purge every providerLogPurgeEvery.
+// provider log retention, its purge every providerLogPurgeEvery; and the
+// capture deadline watch (capture_deadline.go) every minute.
 func (s *Service) Start(every time.Duration) {
 	if every <= 0 {
 		every = 500 * time.Millisecond
@@ -102,6 +103,11 @@ func (s *Service) Start(every time.Duration) {
 			s.every(ctx, providerLogPurgeEvery, "provider log purge", func() error { _, err := s.PurgeProviderLog(ctx); return err })
 		}()
 	}
+	s.life.wg.Add(1)
+	go func() {
+		defer s.life.wg.Done()
+		s.watchCaptureDeadlines(ctx, min(captureDeadlineEvery, 120*every))
+	}()
 }
 
 // Wait blocks until no background work started with goBackground (an

@@ -27,7 +27,7 @@ func (s *Service) EPMEntry(unitID, kcoOrderID, locale string) (klarna.PaymentPro
 	}
 	image := u.EPMImageURL
 	if image == "" {
-		image = s.PublicURL + "/assets/" + strings.ToLower(u.Brand().Name) + ".svg"
+		image = s.PublicURL + "/assets/" + u.Brand().Logo
 	}
 	fee := int64(0)
 	countries := make([]string, len(u.Countries))
@@ -44,9 +44,16 @@ func (s *Service) EPMEntry(unitID, kcoOrderID, locale string) (klarna.PaymentPro
 	}, nil
 }
 
+// epmDescription is the line KCO shows under the payment method, in the
+// order's language.
 func epmDescription(brand string, lang i18n.Lang) string {
-	if lang == i18n.LangNB {
+	switch lang {
+	case i18n.LangNB:
 		return "Husk: " + brand + " er alltid gebyrfritt når du betaler til bedrifter."
+	case i18n.LangDA:
+		return "Husk: Det er altid gebyrfrit at betale en virksomhed med " + brand + "."
+	case i18n.LangFI:
+		return "Muista: " + brand + "-maksu yritykselle on aina maksuton."
 	}
 	return "Remember: " + brand + " is always free of charge when you pay a business."
 }

@@ -41,6 +41,12 @@ func (s PaymentState) Retryable() bool {
 	return false
 }
 
+// The capture deadline notices, in the order they are sent.
+const (
+	CaptureDeadlineNear   = "near"
+	CaptureDeadlinePassed = "passed"
+)
+
 // Payment is one Vipps payment: one attempt at paying one KCO order through
 // one sales unit. Its Reference is the Vipps reference.
 type Payment struct {
@@ -76,6 +82,14 @@ type Payment struct {
 	// FailureReason says in words why a create failed or the payment ended
 	// without authorization.
 	FailureReason string
+
+	// CaptureGuaranteedUntil is the reservation's capture deadline as Vipps
+	// reports it (captureGuaranteedUntil), zero while unknown. Past it Vipps
+	// cancels what is left uncaptured.
+	CaptureGuaranteedUntil time.Time
+	// CaptureDeadlineNotice is how far the merchant has been told about
+	// that deadline: "", CaptureDeadlineNear or CaptureDeadlinePassed.
+	CaptureDeadlineNotice string
 
 	// NextPollAt is when the poller should next read this payment from
 	// Vipps; zero means never. Stores keep it with the payment and hand out

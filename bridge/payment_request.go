@@ -52,8 +52,11 @@ func paymentDescription(u *Unit, o *klarna.Order) string {
 		orderNo = o.OrderID
 	}
 	word := "order"
-	if i18n.LangFromLocale(o.Locale) == i18n.LangNB {
+	switch i18n.LangFromLocale(o.Locale) {
+	case i18n.LangNB, i18n.LangDA:
 		word = "ordre"
+	case i18n.LangFI:
+		word = "tilaus"
 	}
 	d := fmt.Sprintf("%s, %s %s", u.Name, word, orderNo)
 	return truncateRunes(d, 100)

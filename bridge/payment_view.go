@@ -26,6 +26,13 @@ type PaymentJSON struct {
 	History       []HistoryJSON   `json:"history,omitempty"`
 	Events        []EventJSON     `json:"events,omitempty"`
 	Operations    []OperationJSON `json:"operations,omitempty"`
+
+	// CaptureGuaranteedUntil is the reservation's capture deadline (Vipps'
+	// captureGuaranteedUntil; 14 days for MobilePay in Denmark and
+	// Finland), absent while unknown; CaptureDeadlineNotice is the last
+	// notice sent about it ("near" or "passed").
+	CaptureGuaranteedUntil *time.Time `json:"capture_guaranteed_until,omitempty"`
+	CaptureDeadlineNotice  string     `json:"capture_deadline_notice,omitempty"`
 }
 
 // AggregateJSON holds a payment's money movements in minor units.
@@ -61,6 +68,11 @@ func PaymentView(p *Payment, history []HistoryEntry, withOrder bool) PaymentJSON
 			Capturable: max(0, p.Authorized-p.Captured-p.Cancelled), Refundable: max(0, p.Captured-p.Refunded),
 		},
 	}
+	if !p.CaptureGuaranteedUntil.IsZero() {
+		t := p.CaptureGuaranteedUntil
+		out.CaptureGuaranteedUntil = &t
+	}
+	out.CaptureDeadlineNotice = p.CaptureDeadlineNotice
 	if withOrder {
 		out.Order = p.Order
 	}

@@ -54,17 +54,20 @@ type Unit struct {
 	WebhookSecret string
 }
 
-// Brand is the payment method's name and colour, as the EPM entry and our
-// pages show it.
+// Brand is the payment method's name, colour and logo, as the EPM entry and
+// our pages show it.
 type Brand struct {
 	Name  string
 	Color string
+	// Logo is the badge's file under /assets/ ("" for none).
+	Logo string
 }
 
-// The brands: Vipps orange and MobilePay blue.
+// The brands: Vipps orange and MobilePay blue (MobilePay units are the
+// Danish and Finnish ones; Vipps units the Norwegian ones).
 var (
-	VippsBrand     = Brand{Name: "Vipps", Color: "#FF5B24"}
-	MobilePayBrand = Brand{Name: "MobilePay", Color: "#5A78FF"}
+	VippsBrand     = Brand{Name: "Vipps", Color: "#FF5B24", Logo: "vipps.svg"}
+	MobilePayBrand = Brand{Name: "MobilePay", Color: "#5A78FF", Logo: "mobilepay.svg"}
 )
 
 // Brand returns the unit's brand by its EPM name; a nil unit (a page shown
@@ -100,6 +103,11 @@ type Service struct {
 	// (it holds masked personal data, and support needs it for weeks, not
 	// forever); zero keeps everything.
 	ProviderLogRetention time.Duration
+
+	// CaptureDeadlineWarning is how long before a reservation's capture
+	// deadline the merchant is warned (zero: 48 hours); see
+	// capture_deadline.go.
+	CaptureDeadlineWarning time.Duration
 
 	// Owner names this replica in the leases it takes (poller, operations,
 	// outbox), so that replicas sharing one database never run the same

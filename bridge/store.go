@@ -59,6 +59,11 @@ type PaymentStore interface {
 	Commit(ctx context.Context, c *Change) error
 	// PaymentEvents returns the Vipps events applied to a payment, oldest first.
 	PaymentEvents(ctx context.Context, reference string) ([]PaymentEvent, error)
+	// CaptureDeadlinesDue returns, earliest deadline first, up to limit
+	// AUTHORIZED payments with an amount left to capture whose capture
+	// deadline needs a notice: none sent yet and the deadline not after
+	// warnBy, or the deadline not after now and its passing not yet told.
+	CaptureDeadlinesDue(ctx context.Context, warnBy, now time.Time, limit int) ([]*Payment, error)
 }
 
 // ProviderLog keeps every request made to a provider with its answer, whether

@@ -150,6 +150,10 @@ func (s *Service) plan(ctx context.Context, u *Unit, stored *Payment, vp *vipps.
 	if vp.PSPReference != "" && p.PSPReference == "" {
 		p.PSPReference, changed = vp.PSPReference, true
 	}
+	// Kept to the microsecond, as both stores keep times.
+	if g := vp.CaptureGuaranteedUntil; g != nil && !g.IsZero() && !g.UTC().Truncate(time.Microsecond).Equal(p.CaptureGuaranteedUntil) {
+		p.CaptureGuaranteedUntil, changed = g.UTC().Truncate(time.Microsecond), true
+	}
 
 	behind := differs(&p, vp)
 	if !noEvents && len(events) > 0 {

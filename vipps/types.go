@@ -175,6 +175,11 @@ type Payment struct {
 	Reference     string                `json:"reference"`
 	Metadata      map[string]string     `json:"metadata,omitempty"`
 	Profile       ProfileResponse       `json:"profile"`
+	// CaptureGuaranteedUntil is when the reservation can last be captured
+	// (ePayment CHANGELOG, Aug 2026): 14 days after authorization for
+	// MobilePay in Denmark and Finland by default, 180 in Norway, often
+	// shorter where the card's guarantee is. Nil when Vipps does not say.
+	CaptureGuaranteedUntil *time.Time `json:"captureGuaranteedUntil,omitempty"`
 }
 
 // PaymentEvent is one entry of GET /epayment/v1/payments/{reference}/events.

@@ -160,6 +160,10 @@ type MerchantWebhook struct {
 	URL       string `yaml:"url"`
 	SecretEnv string `yaml:"secret_env"`
 	Secret    string `yaml:"-"`
+	// CaptureDeadlineWarning is how long before a reservation's capture
+	// deadline (captureGuaranteedUntil; 14 days in Denmark and Finland)
+	// payment.capture_deadline_near is sent (default 48h).
+	CaptureDeadlineWarning time.Duration `yaml:"capture_deadline_warning"`
 }
 
 // APITokens name the bearer tokens of the merchant and finance APIs, and
@@ -419,6 +423,12 @@ func (c *Config) Resolve(getenv func(string) string) error {
 		c.RedirectSigning.Secret = ""
 	}
 
+	if c.MerchantWebhook.CaptureDeadlineWarning == 0 {
+		c.MerchantWebhook.CaptureDeadlineWarning = 48 * time.Hour
+	}
+	if w := c.MerchantWebhook.CaptureDeadlineWarning; w < time.Hour || w > 13*24*time.Hour {
+		return bad("merchant_webhook.capture_deadline_warning", "%s must be between 1h and 312h (13 days): a Danish or Finnish reservation may be captured for 14 days", w)
+	}
 	if c.MerchantWebhook.URL != "" {
 		if err := checkURL("merchant_webhook.url", c.ExpandPublicURL(c.MerchantWebhook.URL, c.Server.PublicURL)); err != nil {
 			return err
@@ -540,7 +550,11 @@ func (c *Config) resolveUnit(i int, getenv func(string) string, seen map[string]
 		return err
 	}
 	if u.EPMName == "" {
+		// DKK and EUR units are MobilePay's (Denmark, Finland); NOK are Vipps'.
 		u.EPMName = "Vipps"
+		if u.Currency == "DKK" || u.Currency == "EUR" {
+			u.EPMName = "MobilePay"
+		}
 	}
 	if f := u.ExpectedFee; f.Bps < 0 || f.Bps > 10000 || f.Fixed < 0 || f.Tolerance < 0 {
 		return bad(key("expected_fee"), "bps must be 0-10000 and fixed and tolerance not negative")

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -252,4 +253,33 @@ func TestPollerReadBudget(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, append(base, "\npoller:\n  max_reads_per_second: -1\n"...), 0o600))
 	_, err = Load(path, env(nil))
 	require.ErrorContains(t, err, "poller.max_reads_per_second")
+}
+
+// merchant_webhook.capture_deadline_warning defaults to 48h and must leave
+// a Danish or Finnish reservation's 14 days room; a MobilePay unit (DKK or
+// EUR) without epm_name is called MobilePay, a NOK one Vipps.
+func TestCaptureDeadlineWarningAndMobilePayName(t *testing.T) {
+	base, err := os.ReadFile("../../config.yaml")
+	require.NoError(t, err)
+	c, err := Parse(base, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, 48*time.Hour, c.MerchantWebhook.CaptureDeadlineWarning)
+
+	withWarning := func(w string) string {
+		return strings.Replace(string(base), "  secret_env: MERCHANT_WEBHOOK_SECRET\n", "  secret_env: MERCHANT_WEBHOOK_SECRET\n  capture_deadline_warning: "+w+"\n", 1)
+	}
+	c, err = Parse([]byte(withWarning("72h")), env(nil))
+	require.NoError(t, err)
+	require.Equal(t, 72*time.Hour, c.MerchantWebhook.CaptureDeadlineWarning)
+	for _, bad := range []string{"30m", "336h", "-1h"} {
+		_, err = Parse([]byte(withWarning(bad)), env(nil))
+		require.ErrorContains(t, err, "merchant_webhook.capture_deadline_warning", bad)
+	}
+
+	for currency, name := range map[string]string{"NOK": "Vipps", "DKK": "MobilePay", "EUR": "MobilePay"} {
+		raw := strings.Replace(strings.Replace(string(base), "    epm_name: Vipps", "", 1), "currency: NOK", "currency: "+currency, 1)
+		c, err := Parse([]byte(raw), env(nil))
+		require.NoError(t, err, currency)
+		require.Equal(t, name, c.Units[0].EPMName, currency)
+	}
 }

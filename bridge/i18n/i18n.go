@@ -10,22 +10,30 @@ import (
 )
 
 // Lang is a page language. Shoppers get Norwegian when the KCO order's locale
-// is Norwegian (nb, nn, no) and English otherwise.
+// is Norwegian (nb, nn, no), Danish for da, Finnish for fi, and English
+// otherwise.
 type Lang string
 
 // The page languages.
 const (
 	LangNB Lang = "nb"
+	LangDA Lang = "da"
+	LangFI Lang = "fi"
 	LangEN Lang = "en"
 )
 
-// LangFromLocale picks the page language from an RFC 1766 locale like nb-NO.
+// localeLangs maps the language part of a locale to the page language.
+var localeLangs = map[string]Lang{"nb": LangNB, "nn": LangNB, "no": LangNB, "da": LangDA, "fi": LangFI, "en": LangEN}
+
+// LangFromLocale picks the page language from an RFC 1766 locale like nb-NO,
+// da-DK or fi-FI.
 func LangFromLocale(locale string) Lang {
 	l := strings.ToLower(strings.TrimSpace(locale))
-	for _, p := range []string{"nb", "nn", "no"} {
-		if l == p || strings.HasPrefix(l, p+"-") || strings.HasPrefix(l, p+"_") {
-			return LangNB
-		}
+	if i := strings.IndexAny(l, "-_"); i >= 0 {
+		l = l[:i]
+	}
+	if lang, ok := localeLangs[l]; ok {
+		return lang
 	}
 	return LangEN
 }
@@ -96,6 +104,112 @@ var messages = map[Lang]map[string]string{
 		"fin_days":                 "Dager",
 		"fin_pending":              "bevegelser venter ennå på oppgjør (ikke forfalt)",
 		"fin_csv":                  "Last ned CSV",
+	},
+	LangDA: {
+		"html_lang":                "da",
+		"brand_pay":                "Betal med %s",
+		"waiting_title":            "Venter på din betaling",
+		"waiting_body":             "Gennemfør betalingen i %s-appen. Siden opdaterer sig selv.",
+		"waiting_reopen":           "Åbn %s igen",
+		"waiting_noscript":         "Siden genindlæses om få sekunder.",
+		"confirmed_title":          "Tak! Betalingen er godkendt",
+		"confirmed_body":           "Vi har modtaget din betaling med %s. Du får en bekræftelse fra butikken.",
+		"confirmed_next":           "Fortsæt",
+		"failed_title":             "Betalingen blev ikke gennemført",
+		"failed_retry":             "Prøv igen med %s",
+		"failed_back":              "Tilbage til kassen",
+		"failed_no_charge":         "Du er ikke blevet trukket.",
+		"amount":                   "Beløb",
+		"order":                    "Ordre",
+		"reference":                "Reference",
+		"error_title":              "Vi kunne ikke starte betalingen",
+		"breakout_title":           "Du sendes videre til %s",
+		"breakout_body":            "Tryk på knappen, hvis du ikke sendes videre automatisk.",
+		"breakout_button":          "Fortsæt til %s",
+		"status_unknown":           "Vi tjekker status for betalingen …",
+		"reason_ABORTED":           "Du afbrød betalingen i %s.",
+		"reason_EXPIRED":           "Betalingen blev ikke godkendt i tide. En betalingsanmodning gælder i 10 minutter.",
+		"reason_TERMINATED":        "Butikken stoppede betalingen, for eksempel fordi indkøbskurven blev ændret.",
+		"reason_FAILED":            "%s kunne ikke starte betalingen.",
+		"err_malformed_order_id":   "Linket til betalingen mangler en gyldig ordre. Gå tilbage til kassen, og prøv igen.",
+		"err_order_not_found":      "Vi kunne ikke finde ordren. Den kan være udløbet. Gå tilbage til kassen, og prøv igen.",
+		"err_order_completed":      "Denne ordre er allerede betalt med Klarna. Du bliver ikke trukket to gange.",
+		"err_order_already_paid":   "Denne ordre er allerede betalt. Du bliver ikke trukket to gange.",
+		"err_order_not_incomplete": "Denne ordre kan ikke længere betales. Gå tilbage til kassen.",
+		"err_currency_not_served":  "%s kan ikke bruges til en ordre i denne valuta.",
+		"err_country_not_served":   "%s kan ikke bruges til en ordre fra dette land.",
+		"err_amount_below_minimum": "Beløbet er lavere end det, %s tillader.",
+		"err_amount_above_maximum": "Beløbet er højere end det, %s tillader.",
+		"err_lines_mismatch":       "Ordren er ikke gyldig: varelinjerne stemmer ikke med totalbeløbet. Gå tilbage til kassen.",
+		"err_signature":            "Betalingslinket er ugyldigt eller udløbet. Gå tilbage til kassen, og prøv igen.",
+		"err_unavailable":          "Vi kan ikke få forbindelse til betalingstjenesten lige nu. Prøv igen om lidt.",
+		"err_vipps_refused":        "%s kunne ikke starte betalingen. Gå tilbage til kassen, og prøv igen, eller vælg en anden betalingsmetode.",
+		"err_too_many_attempts":    "Der har været for mange forsøg på denne ordre. Start forfra i kassen.",
+		"err_unknown_unit":         "Dette betalingslink er ikke i brug.",
+		"err_not_found":            "Vi kunne ikke finde betalingen. Linket kan være forkert.",
+		"err_internal":             "Noget gik galt hos os. Prøv igen om lidt.",
+		"try_again":                "Prøv igen",
+		"fin_title":                "Afregning og afstemning",
+		"fin_chart":                "Netto udbetalt pr. dag",
+		"fin_exceptions":           "Afvigelser",
+		"fin_no_exceptions":        "Ingen afvigelser: hver krone er gjort op.",
+		"fin_payouts":              "Udbetalinger",
+		"fin_days":                 "Dage",
+		"fin_pending":              "bevægelser venter stadig på afregning (ikke forfaldne)",
+		"fin_csv":                  "Hent CSV",
+	},
+	LangFI: {
+		"html_lang":                "fi",
+		"brand_pay":                "Maksa %s-sovelluksella",
+		"waiting_title":            "Odotamme maksuasi",
+		"waiting_body":             "Viimeistele maksu %s-sovelluksessa. Tämä sivu päivittyy itsestään.",
+		"waiting_reopen":           "Avaa %s uudelleen",
+		"waiting_noscript":         "Sivu latautuu uudelleen muutaman sekunnin kuluttua.",
+		"confirmed_title":          "Kiitos! Maksu on hyväksytty",
+		"confirmed_body":           "Olemme vastaanottaneet %s-maksusi. Saat vahvistuksen kaupalta.",
+		"confirmed_next":           "Jatka",
+		"failed_title":             "Maksu ei onnistunut",
+		"failed_retry":             "Yritä uudelleen %s-sovelluksella",
+		"failed_back":              "Takaisin kassalle",
+		"failed_no_charge":         "Sinua ei ole veloitettu.",
+		"amount":                   "Summa",
+		"order":                    "Tilaus",
+		"reference":                "Viite",
+		"error_title":              "Emme voineet aloittaa maksua",
+		"breakout_title":           "Siirrytään palveluun %s",
+		"breakout_body":            "Paina painiketta, jos siirto ei tapahdu automaattisesti.",
+		"breakout_button":          "Jatka palveluun %s",
+		"status_unknown":           "Tarkistamme maksun tilaa …",
+		"reason_ABORTED":           "Peruutit maksun %s-sovelluksessa.",
+		"reason_EXPIRED":           "Maksua ei hyväksytty ajoissa. Maksupyyntö on voimassa 10 minuuttia.",
+		"reason_TERMINATED":        "Kauppa keskeytti maksun, esimerkiksi koska ostoskori muuttui.",
+		"reason_FAILED":            "%s ei voinut aloittaa maksua.",
+		"err_malformed_order_id":   "Maksulinkistä puuttuu kelvollinen tilaus. Palaa kassalle ja yritä uudelleen.",
+		"err_order_not_found":      "Emme löytäneet tilausta. Se on voinut vanhentua. Palaa kassalle ja yritä uudelleen.",
+		"err_order_completed":      "Tämä tilaus on jo maksettu Klarnalla. Sinua ei veloiteta kahdesti.",
+		"err_order_already_paid":   "Tämä tilaus on jo maksettu. Sinua ei veloiteta kahdesti.",
+		"err_order_not_incomplete": "Tätä tilausta ei voi enää maksaa. Palaa kassalle.",
+		"err_currency_not_served":  "%s ei ole käytettävissä tämän valuutan tilauksissa.",
+		"err_country_not_served":   "%s ei ole käytettävissä tästä maasta tehdyissä tilauksissa.",
+		"err_amount_below_minimum": "Summa on pienempi kuin %s sallii.",
+		"err_amount_above_maximum": "Summa on suurempi kuin %s sallii.",
+		"err_lines_mismatch":       "Tilaus ei ole kelvollinen: tuoterivien summa ei vastaa loppusummaa. Palaa kassalle.",
+		"err_signature":            "Maksulinkki on virheellinen tai vanhentunut. Palaa kassalle ja yritä uudelleen.",
+		"err_unavailable":          "Emme juuri nyt saa yhteyttä maksupalveluun. Yritä hetken kuluttua uudelleen.",
+		"err_vipps_refused":        "%s ei voinut aloittaa maksua. Palaa kassalle ja yritä uudelleen tai valitse toinen maksutapa.",
+		"err_too_many_attempts":    "Tälle tilaukselle on tehty liian monta yritystä. Aloita kassalla alusta.",
+		"err_unknown_unit":         "Tämä maksulinkki ei ole käytössä.",
+		"err_not_found":            "Emme löytäneet maksua. Linkki voi olla virheellinen.",
+		"err_internal":             "Meillä tapahtui virhe. Yritä hetken kuluttua uudelleen.",
+		"try_again":                "Yritä uudelleen",
+		"fin_title":                "Tilitykset ja täsmäytys",
+		"fin_chart":                "Nettotilitys päivittäin",
+		"fin_exceptions":           "Poikkeamat",
+		"fin_no_exceptions":        "Ei poikkeamia: jokainen sentti on täsmäytetty.",
+		"fin_payouts":              "Maksut tilille",
+		"fin_days":                 "Päivät",
+		"fin_pending":              "tapahtumaa odottaa vielä tilitystä (ei vielä erääntynyt)",
+		"fin_csv":                  "Lataa CSV",
 	},
 	LangEN: {
 		"html_lang":                "en",
@@ -184,7 +298,8 @@ func T(lang Lang, key string, args ...any) string {
 }
 
 // FormatMoney formats minor units for people: "kr 1 499,00" in Norwegian,
-// "NOK 1,499.00" in English.
+// "1.499,00 kr." in Danish, "1 499,00 €" in Finnish, "NOK 1,499.00" in
+// English.
 func FormatMoney(lang Lang, value int64, currency string) string {
 	neg := value < 0
 	v := value
@@ -192,34 +307,51 @@ func FormatMoney(lang Lang, value int64, currency string) string {
 		v = -v
 	}
 	major, minor := v/100, v%100
-	digits := []byte(itoa(major))
-	sep := byte(',')
-	if lang == LangNB {
-		sep = ' '
+	group, decimal := ",", "."
+	switch lang {
+	case LangNB, LangFI:
+		group, decimal = "\u00a0", ","
+	case LangDA:
+		group, decimal = ".", ","
 	}
-	var grouped []byte
-	for i, d := range digits {
+	digits := itoa(major)
+	var grouped strings.Builder
+	for i := range digits {
 		if i > 0 && (len(digits)-i)%3 == 0 {
-			if sep == ' ' {
-				grouped = append(grouped, "\u00a0"...)
-			} else {
-				grouped = append(grouped, sep)
-			}
+			grouped.WriteString(group)
 		}
-		grouped = append(grouped, d)
+		grouped.WriteByte(digits[i])
 	}
 	sign := ""
 	if neg {
 		sign = "-"
 	}
-	if lang == LangNB {
+	number := sign + grouped.String() + decimal + pad2(minor)
+	switch lang {
+	case LangNB:
 		cur := currency
 		if cur == "NOK" || cur == "DKK" {
 			cur = "kr"
 		}
-		return sign + cur + "\u00a0" + string(grouped) + "," + pad2(minor)
+		return sign + cur + "\u00a0" + grouped.String() + decimal + pad2(minor)
+	case LangDA:
+		if currency == "DKK" {
+			return number + "\u00a0kr."
+		}
+		return number + "\u00a0" + currencySymbol(currency)
+	case LangFI:
+		return number + "\u00a0" + currencySymbol(currency)
 	}
-	return sign + currency + "\u00a0" + string(grouped) + "." + pad2(minor)
+	return sign + currency + "\u00a0" + grouped.String() + decimal + pad2(minor)
+}
+
+// currencySymbol is how Danish and Finnish write a currency after the
+// amount: the euro sign, else the ISO code.
+func currencySymbol(currency string) string {
+	if currency == "EUR" {
+		return "€"
+	}
+	return currency
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

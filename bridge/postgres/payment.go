@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -16,7 +17,7 @@ import (
 const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, amount_currency, state,
 	create_idempotency_key, create_request, redirect_url, return_token, psp_reference,
 	authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
-	next_poll_at, created_at, updated_at, version`
+	next_poll_at, created_at, updated_at, version, capture_guaranteed_until, capture_deadline_notice`
 
 // InsertPayment stores a new attempt with Version 1. A zero CreatedAt or
 // UpdatedAt is set from the clock. p is changed only when the insert commits,
@@ -91,12 +92,13 @@ func insertPayment(ctx context.Context, db querier, p *bridge.Payment) error {
 		p.CreateIdempotencyKey, bytea(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
 		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, bytea(p.Order), p.FailureReason,
 		ta.at("NextPollAt", &p.NextPollAt), ta.at("CreatedAt", &p.CreatedAt), ta.at("UpdatedAt", &p.UpdatedAt), p.Version,
+		ta.at("CaptureGuaranteedUntil", &p.CaptureGuaranteedUntil), p.CaptureDeadlineNotice,
 	}
 	if ta.err != nil {
 		return ta.err
 	}
 	_, err := db.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 		args...)
 	return conflict(err)
 }
@@ -112,6 +114,7 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 		p.CreateIdempotencyKey, bytea(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
 		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, bytea(p.Order), p.FailureReason,
 		ta.at("NextPollAt", &p.NextPollAt), ta.at("UpdatedAt", &p.UpdatedAt), p.Reference, p.Version,
+		ta.at("CaptureGuaranteedUntil", &p.CaptureGuaranteedUntil), p.CaptureDeadlineNotice,
 	}
 	if ta.err != nil {
 		return ta.err
@@ -125,7 +128,8 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 		unit = $1, kco_order_id = $2, attempt = $3, amount_value = $4, amount_currency = $5, state = $6,
 		create_idempotency_key = $7, create_request = $8, redirect_url = $9, return_token = $10, psp_reference = $11,
 		authorized = $12, captured = $13, refunded = $14, cancelled = $15, locale = $16, kco_order = $17,
-		failure_reason = $18, next_poll_at = $19, updated_at = $20, version = version + 1
+		failure_reason = $18, next_poll_at = $19, updated_at = $20, version = version + 1,
+		capture_guaranteed_until = $23, capture_deadline_notice = $24
 		WHERE reference = $21 AND version = $22
 		RETURNING created_at`, args...).Scan(&created)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -168,12 +172,13 @@ func scanPayment(row pgx.Row) (*bridge.Payment, error) {
 		state                          string
 		createRequest, order           []byte
 		nextPoll, createdAt, updatedAt pgtype.Timestamptz
+		deadline                       pgtype.Timestamptz
 	)
 	if err := row.Scan(
 		&p.Reference, &p.Unit, &p.KCOOrderID, &p.Attempt, &p.Amount.Value, &p.Amount.Currency, &state,
 		&p.CreateIdempotencyKey, &createRequest, &p.RedirectURL, &p.ReturnToken, &p.PSPReference,
 		&p.Authorized, &p.Captured, &p.Refunded, &p.Cancelled, &p.Locale, &order, &p.FailureReason,
-		&nextPoll, &createdAt, &updatedAt, &p.Version,
+		&nextPoll, &createdAt, &updatedAt, &p.Version, &deadline, &p.CaptureDeadlineNotice,
 	); err != nil {
 		return nil, err
 	}
@@ -181,7 +186,37 @@ func scanPayment(row pgx.Row) (*bridge.Payment, error) {
 	p.CreateRequest = json.RawMessage(createRequest)
 	p.Order = json.RawMessage(order)
 	p.NextPollAt = timeOf(nextPoll)
+	p.CaptureGuaranteedUntil = timeOf(deadline)
 	p.CreatedAt = timeOf(createdAt)
 	p.UpdatedAt = timeOf(updatedAt)
 	return &p, nil
+}
+
+// CaptureDeadlinesDue returns the reservations whose capture deadline needs
+// a notice (see bridge.PaymentStore).
+func (s *Store) CaptureDeadlinesDue(ctx context.Context, warnBy, now time.Time, limit int) ([]*bridge.Payment, error) {
+	if limit < 1 {
+		return []*bridge.Payment{}, nil
+	}
+	var ta timeArgs
+	warn, at := ta.at("warnBy", &warnBy), ta.at("now", &now)
+	if ta.err != nil {
+		return nil, ta.err
+	}
+	ps, err := retried(ctx, s, "capture deadlines due", readOnly, func() ([]*bridge.Payment, error) {
+		// The conditions repeat the partial index's, so that it applies.
+		rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+			WHERE state = 'AUTHORIZED' AND capture_guaranteed_until IS NOT NULL AND capture_deadline_notice <> 'passed'
+			AND authorized > captured + cancelled
+			AND ((capture_deadline_notice = '' AND capture_guaranteed_until <= $1) OR capture_guaranteed_until <= $2)
+			ORDER BY capture_guaranteed_until, reference COLLATE "C" LIMIT $3`, warn, at, limit)
+		if err != nil {
+			return nil, err
+		}
+		return collectPayments(rows)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("capture deadlines due: %w", err)
+	}
+	return ps, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"vippskco/bridge"
 )
@@ -14,7 +15,7 @@ import (
 const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, amount_currency, state,
 	create_idempotency_key, create_request, redirect_url, return_token, psp_reference,
 	authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
-	next_poll_at, created_at, updated_at, version`
+	next_poll_at, created_at, updated_at, version, capture_guaranteed_until, capture_deadline_notice`
 
 // InsertPayment stores a new attempt with Version 1. A zero CreatedAt or
 // UpdatedAt is set from the clock. p is changed only when the insert commits.
@@ -109,12 +110,16 @@ func insertPayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
 	if err != nil {
 		return err
 	}
+	deadline, err := nanos("CaptureGuaranteedUntil", p.CaptureGuaranteedUntil)
+	if err != nil {
+		return err
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.Reference, p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
 		p.CreateIdempotencyKey, blob(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
 		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, blob(p.Order), p.FailureReason,
-		nextPoll, createdAt, updatedAt, p.Version,
+		nextPoll, createdAt, updatedAt, p.Version, deadline, p.CaptureDeadlineNotice,
 	)
 	return conflict(err)
 }
@@ -132,6 +137,10 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 	if err != nil {
 		return err
 	}
+	deadline, err := nanos("CaptureGuaranteedUntil", p.CaptureGuaranteedUntil)
+	if err != nil {
+		return err
+	}
 	// RETURNING hands back the creation time, which an update keeps, so p
 	// ends up equal to the stored row.
 	var created sql.NullInt64
@@ -139,13 +148,14 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 		unit = ?, kco_order_id = ?, attempt = ?, amount_value = ?, amount_currency = ?, state = ?,
 		create_idempotency_key = ?, create_request = ?, redirect_url = ?, return_token = ?, psp_reference = ?,
 		authorized = ?, captured = ?, refunded = ?, cancelled = ?, locale = ?, kco_order = ?, failure_reason = ?,
-		next_poll_at = ?, updated_at = ?, version = version + 1
+		next_poll_at = ?, updated_at = ?, version = version + 1,
+		capture_guaranteed_until = ?, capture_deadline_notice = ?
 		WHERE reference = ? AND version = ?
 		RETURNING created_at`,
 		p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
 		p.CreateIdempotencyKey, blob(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
 		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, blob(p.Order), p.FailureReason,
-		nextPoll, updatedAt, p.Reference, p.Version,
+		nextPoll, updatedAt, deadline, p.CaptureDeadlineNotice, p.Reference, p.Version,
 	).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
 		var stored int64
@@ -204,14 +214,14 @@ func scanPayment(row scanner) (*bridge.Payment, error) {
 		p                    bridge.Payment
 		state                string
 		createdAt, updatedAt sql.NullInt64
-		nextPoll             int64
+		nextPoll, deadline   int64
 		createRequest, order []byte
 	)
 	if err := row.Scan(
 		&p.Reference, &p.Unit, &p.KCOOrderID, &p.Attempt, &p.Amount.Value, &p.Amount.Currency, &state,
 		&p.CreateIdempotencyKey, &createRequest, &p.RedirectURL, &p.ReturnToken, &p.PSPReference,
 		&p.Authorized, &p.Captured, &p.Refunded, &p.Cancelled, &p.Locale, &order, &p.FailureReason,
-		&nextPoll, &createdAt, &updatedAt, &p.Version,
+		&nextPoll, &createdAt, &updatedAt, &p.Version, &deadline, &p.CaptureDeadlineNotice,
 	); err != nil {
 		return nil, err
 	}
@@ -219,6 +229,7 @@ func scanPayment(row scanner) (*bridge.Payment, error) {
 	p.CreateRequest = json.RawMessage(createRequest)
 	p.Order = json.RawMessage(order)
 	p.NextPollAt = fromNanos(nextPoll)
+	p.CaptureGuaranteedUntil = fromNanos(deadline)
 	p.CreatedAt = decodeTime(createdAt)
 	p.UpdatedAt = decodeTime(updatedAt)
 	return &p, nil
@@ -231,4 +242,46 @@ func blob(b []byte) any {
 		return nil
 	}
 	return []byte(b)
+}
+
+// CaptureDeadlinesDue returns the reservations whose capture deadline needs
+// a notice (see bridge.PaymentStore).
+func (s *Store) CaptureDeadlinesDue(ctx context.Context, warnBy, now time.Time, limit int) ([]*bridge.Payment, error) {
+	if limit < 1 {
+		return []*bridge.Payment{}, nil
+	}
+	warn, err := nanos("warnBy", warnBy)
+	if err != nil {
+		return nil, err
+	}
+	at, err := nanos("now", now)
+	if err != nil {
+		return nil, err
+	}
+	var ps []*bridge.Payment
+	err = s.view(ctx, func(tx *tx) error {
+		// The conditions repeat the partial index's, so that it applies.
+		rows, err := tx.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments
+			WHERE state = 'AUTHORIZED' AND capture_guaranteed_until <> 0 AND capture_deadline_notice <> 'passed'
+			AND authorized > captured + cancelled
+			AND ((capture_deadline_notice = '' AND capture_guaranteed_until <= ?) OR capture_guaranteed_until <= ?)
+			ORDER BY capture_guaranteed_until, reference LIMIT ?`, warn, at, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		ps = []*bridge.Payment{}
+		for rows.Next() {
+			p, err := scanPayment(rows)
+			if err != nil {
+				return err
+			}
+			ps = append(ps, p)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("capture deadlines due: %w", err)
+	}
+	return ps, nil
 }

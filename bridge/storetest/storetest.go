@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Stor
 		{"InsertConflict", anyClock(testInsertConflict)},
 		{"DistinctKeys", anyClock(testDistinctKeys)},
 		{"PaymentsByOrder", anyClock(testPaymentsByOrder)},
+		{"CaptureDeadlinesDue", anyClock(testCaptureDeadlinesDue)},
 		{"Update", anyClock(testUpdate)},
 		{"UpdateRejected", anyClock(testUpdateRejected)},
 		{"RaceInsertAttempt", anyClock(testRaceInsertAttempt)},
@@ -138,8 +139,11 @@ func newPayment(reference, unit, kcoOrderID string, attempt int) *bridge.Payment
 		Locale:        "nb-NO",
 		Order:         json.RawMessage(fmt.Sprintf(`{"order_id":%q,"order_amount":149900,"order_lines":[]}`, kcoOrderID)),
 		FailureReason: "none for " + reference,
-		CreatedAt:     created,
-		UpdatedAt:     created.Add(1500 * time.Millisecond),
+		// The capture deadline of a MobilePay reservation, 14 days on.
+		CaptureGuaranteedUntil: created.Add(14 * 24 * time.Hour),
+		CaptureDeadlineNotice:  bridge.CaptureDeadlineNear,
+		CreatedAt:              created,
+		UpdatedAt:              created.Add(1500 * time.Millisecond),
 	}
 }
 
@@ -165,9 +169,10 @@ func requirePaymentEqual(t *testing.T, want, got *bridge.Payment) {
 	requireTimeEqual(t, "CreatedAt", want.CreatedAt, got.CreatedAt)
 	requireTimeEqual(t, "UpdatedAt", want.UpdatedAt, got.UpdatedAt)
 	requireTimeEqual(t, "NextPollAt", want.NextPollAt, got.NextPollAt)
+	requireTimeEqual(t, "CaptureGuaranteedUntil", want.CaptureGuaranteedUntil, got.CaptureGuaranteedUntil)
 	w, g := *want, *got
-	w.CreatedAt, w.UpdatedAt, w.NextPollAt = time.Time{}, time.Time{}, time.Time{}
-	g.CreatedAt, g.UpdatedAt, g.NextPollAt = time.Time{}, time.Time{}, time.Time{}
+	w.CreatedAt, w.UpdatedAt, w.NextPollAt, w.CaptureGuaranteedUntil = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	g.CreatedAt, g.UpdatedAt, g.NextPollAt, g.CaptureGuaranteedUntil = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	require.Equal(t, w, g)
 }
 

@@ -55,6 +55,9 @@ func (s *Server) authorize(p *payment, phone string, honourMagic bool) error {
 	p.state = StateAuthorized
 	p.authorized = p.amount.Value
 	p.approvedBy = phone
+	if u := s.units[p.msn]; u != nil {
+		p.captureDeadline = now.Add(u.captureDeadline())
+	}
 	s.emit(p, EventAuthorized, p.amount.Value, "", true, now)
 	return nil
 }

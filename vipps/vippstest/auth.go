@@ -31,6 +31,24 @@ type SalesUnit struct {
 	// unit: an approved eCom payment is captured at once and reported as
 	// SALE.
 	DirectCapture bool
+	// CaptureDeadline is how long after authorization a reservation may be
+	// captured or cancelled. Zero is Vipps' default for the unit's market:
+	// 180 days in Norway (NOK), 14 days for MobilePay in Denmark and Finland
+	// (DKK, EUR); "late capture" up to 180 days needs Vipps' approval. Past
+	// it the reservation is cancelled by Vipps, and capture answers 6100,
+	// cancel 6030 (notes/vipps.md §3.3 "Capture deadlines").
+	CaptureDeadline time.Duration
+}
+
+// captureDeadline is the unit's capture deadline (see SalesUnit).
+func (u *SalesUnit) captureDeadline() time.Duration {
+	switch {
+	case u.CaptureDeadline > 0:
+		return u.CaptureDeadline
+	case u.Currency == "DKK" || u.Currency == "EUR":
+		return 14 * 24 * time.Hour
+	}
+	return 180 * 24 * time.Hour
 }
 
 var msnPattern = regexp.MustCompile(`^[0-9]{4,6}$`)

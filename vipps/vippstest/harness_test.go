@@ -244,6 +244,8 @@ type wirePayment struct {
 	RedirectURL  string            `json:"redirectUrl"`
 	Reference    string            `json:"reference"`
 	Metadata     map[string]string `json:"metadata"`
+	// CaptureGuaranteedUntil is "" before authorization.
+	CaptureGuaranteedUntil string `json:"captureGuaranteedUntil"`
 }
 
 type wireModification struct {

@@ -314,11 +314,13 @@ var (
 	errRefundNotPossible      = errorCode{400, "5100", "Refund not possible"}
 	errAmountTooSmall         = errorCode{400, "6010", "Amount too small"}
 	errRefundBeforeReserve    = errorCode{400, "6020", "Attempted refund before reservation"}
+	errCancelPeriodExpired    = errorCode{400, "6030", "Cancel period expired"}
 	errCannotCancelCaptured   = errorCode{400, "6040", "Cannot cancel a captured payment"}
 	errCannotCancelAuthorized = errorCode{400, "6060", "Cannot cancel authorized payment"}
 	errCaptureCancelled       = errorCode{400, "6070", "Cannot capture a cancelled payment"}
 	errCaptureBeforeReserve   = errorCode{400, "6080", "Cannot capture before reservation"}
 	errCaptureTooHigh         = errorCode{400, "6090", "Capture amount too high"}
+	errCapturePeriodExpired   = errorCode{400, "6100", "Capture period expired"}
 	errExpiresTooLate         = errorCode{400, "6110", "Expiration date is too late"}
 	errExpiresTooSoon         = errorCode{400, "6120", "Expiration date is too soon"}
 	errLongLivingNeedsReceipt = errorCode{400, "6130", "Long living payments require a receipt"}

@@ -25,6 +25,7 @@ func (c *call) lookup(ref string) (*payment, response, bool) {
 	if !ok {
 		return nil, c.fail(errReferenceNotFound, "No payment with reference "+ref+" exists for this sales unit."), false
 	}
+	c.s.lapse(p)
 	return p, response{}, true
 }
 
@@ -89,6 +90,9 @@ func (s *Server) handleCapture(c *call) response {
 		if !ok {
 			return resp
 		}
+		if s.pastCaptureDeadline(p) {
+			return c.fail(errCapturePeriodExpired, "The capture deadline "+p.captureDeadline.Format(timestampFormat)+" has passed; the reservation was cancelled.")
+		}
 		switch p.state {
 		case StateCreated:
 			return c.fail(errCaptureBeforeReserve, "The payment is not authorized: the user has not approved it yet.")
@@ -145,6 +149,9 @@ func (s *Server) handleCancel(c *call) response {
 			if len(f) > 0 {
 				return c.invalid(f...)
 			}
+		}
+		if s.pastCaptureDeadline(p) {
+			return c.fail(errCancelPeriodExpired, "The capture deadline "+p.captureDeadline.Format(timestampFormat)+" has passed; the reservation was already cancelled.")
 		}
 		switch p.state {
 		case StateCreated:

@@ -89,6 +89,10 @@ type PaymentSnapshot struct {
 	// RefusalReason is set when a magic test amount made the approval fail.
 	RefusalReason string
 	Events        []Event
+
+	// CaptureGuaranteedUntil is the reservation's capture deadline, zero
+	// before authorization.
+	CaptureGuaranteedUntil time.Time
 }
 
 type paymentKey struct{ msn, reference string }
@@ -112,6 +116,10 @@ type payment struct {
 	refusal      string
 
 	authorized, captured, cancelled, refunded int64
+
+	// captureDeadline is when the reservation lapses, set at
+	// authorization; it is also the captureGuaranteedUntil GET answers.
+	captureDeadline time.Time
 
 	events []Event
 
@@ -147,6 +155,7 @@ func (p *payment) snapshot() PaymentSnapshot {
 		RefusalReason: p.refusal,
 		Events:        append([]Event(nil), p.events...),
 	}
+	snap.CaptureGuaranteedUntil = p.captureDeadline
 	if p.metadata != nil {
 		snap.Metadata = make(map[string]string, len(p.metadata))
 		for k, v := range p.metadata {
@@ -180,6 +189,25 @@ func (s *Server) emit(p *payment, name EventName, value int64, idempotencyKey st
 		return
 	}
 	s.queueWebhooks(p.msn, ev)
+}
+
+// lapse cancels what is left of a reservation whose capture deadline has
+// passed, as Vipps does, with the CANCELLED event dated at the deadline.
+// The fake applies it when the payment is next looked at.
+func (s *Server) lapse(p *payment) {
+	if p.state != StateAuthorized || p.captureDeadline.IsZero() || s.now().Before(p.captureDeadline) {
+		return
+	}
+	if left := p.capturable(); left > 0 {
+		p.cancelled += left
+		s.emit(p, EventCancelled, left, "", true, p.captureDeadline)
+	}
+}
+
+// pastCaptureDeadline reports whether the reservation can no longer be
+// captured or cancelled.
+func (s *Server) pastCaptureDeadline(p *payment) bool {
+	return p.state == StateAuthorized && !p.captureDeadline.IsZero() && !s.now().Before(p.captureDeadline)
 }
 
 // advance applies the transitions that are due by the clock: a payment
@@ -289,10 +317,14 @@ type paymentJSON struct {
 	RedirectURL   string            `json:"redirectUrl,omitempty"`
 	Reference     string            `json:"reference"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+
+	// CaptureGuaranteedUntil is set once the payment is authorized (ePayment
+	// CHANGELOG, Aug 2026; notes/vipps.md §3.2).
+	CaptureGuaranteedUntil string `json:"captureGuaranteedUntil,omitempty"`
 }
 
 func (p *payment) toJSON() paymentJSON {
-	return paymentJSON{
+	out := paymentJSON{
 		Aggregate:     p.aggregate(),
 		Amount:        p.amount,
 		State:         p.state,
@@ -302,6 +334,10 @@ func (p *payment) toJSON() paymentJSON {
 		Reference:     p.reference,
 		Metadata:      p.metadata,
 	}
+	if !p.captureDeadline.IsZero() {
+		out.CaptureGuaranteedUntil = p.captureDeadline.UTC().Format(timestampFormat)
+	}
+	return out
 }
 
 type modificationJSON struct {

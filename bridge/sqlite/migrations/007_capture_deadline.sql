@@ -1,0 +1,10 @@
+-- The capture deadline Vipps gives a reservation (captureGuaranteedUntil:
+-- 14 days for MobilePay in Denmark and Finland, 180 in Norway, or the card's
+-- shorter guarantee), in Unix nanoseconds (0: not known), and how far the
+-- merchant has been told about it: '' not yet, 'near' warned before it,
+-- 'passed' told that it passed. The partial index keeps the deadline
+-- watcher's scan to the reservations still waiting for a notice.
+ALTER TABLE payments ADD COLUMN capture_guaranteed_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE payments ADD COLUMN capture_deadline_notice  TEXT    NOT NULL DEFAULT '';
+CREATE INDEX payments_capture_deadline ON payments (capture_guaranteed_until)
+    WHERE state = 'AUTHORIZED' AND capture_guaranteed_until <> 0 AND capture_deadline_notice <> 'passed';
