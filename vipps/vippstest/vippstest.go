@@ -109,6 +109,7 @@ type Server struct {
 	mu          sync.Mutex
 	rnd         *mrand.ChaCha8
 	units       map[string]*SalesUnit
+	partners    map[string]*Partner // by subscription key
 	tokens      map[string]accessToken
 	payments    map[paymentKey]*payment
 	order       []paymentKey // creation order
