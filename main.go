@@ -557,6 +557,9 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 			Vipps: vc, Webhooks: vc, WebhookSecret: u.Vipps.WebhookSecret,
 		}
 		finUnits[u.ID] = &finance.Unit{ID: u.ID, MSN: u.MSN, Currency: u.Currency, Report: vc, ExpectedFee: u.ExpectedFee}
+		if off := u.SettlementSyncOff(); off != "" {
+			finUnits[u.ID].Report, finUnits[u.ID].ReportOff = nil, off
+		}
 	}
 	var signer *bridge.RedirectSigner
 	if cfg.RedirectSigning.Secret != "" {

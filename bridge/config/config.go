@@ -33,6 +33,9 @@ type Config struct {
 	SandboxPublic   bool            `yaml:"sandbox_public"`
 	Kustom          Kustom          `yaml:"kustom"`
 	Units           []Unit          `yaml:"units"`
+	// VippsPartners are partner key sets, each serving many sales units
+	// (a unit names one with vipps.partner instead of its own keys).
+	VippsPartners []VippsPartner `yaml:"vipps_partners"`
 	RedirectSigning RedirectSigning `yaml:"redirect_signing"`
 	MerchantWebhook MerchantWebhook `yaml:"merchant_webhook"`
 	APITokens       APITokens       `yaml:"api_tokens"`
@@ -142,6 +145,9 @@ type Vipps struct {
 	SubscriptionKey    string `yaml:"-"`
 	WebhookSecret      string `yaml:"-"`
 	TimeoutSecs        int    `yaml:"timeout_seconds"`
+	// Partner names an entry of vipps_partners whose keys the unit uses
+	// instead of its own: every call carries the unit's MSN.
+	Partner string `yaml:"partner"`
 }
 
 // RedirectSigning configures the HMAC on the EPM redirect_url. When a secret
@@ -383,6 +389,9 @@ func (c *Config) Resolve(getenv func(string) string) error {
 	if len(c.Units) == 0 {
 		return bad("units", "at least one sales unit is required")
 	}
+	if err := c.resolvePartners(getenv); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i := range c.Units {
 		if err := c.resolveUnit(i, getenv, seen); err != nil {
@@ -530,6 +539,9 @@ func (c *Config) resolveUnit(i int, getenv func(string) string, seen map[string]
 	}
 	if err := checkURL(key("vipps.base_url"), u.Vipps.BaseURL); err != nil {
 		return err
+	}
+	if u.Vipps.Partner != "" {
+		return c.resolvePartnerUnit(i, getenv)
 	}
 	var err error
 	// A sandbox key is derived from its variable's name, so units that name
