@@ -33,9 +33,6 @@ type Config struct {
 	SandboxPublic   bool            `yaml:"sandbox_public"`
 	Kustom          Kustom          `yaml:"kustom"`
 	Units           []Unit          `yaml:"units"`
-	// VippsPartners are partner key sets, each serving many sales units
-	// (a unit names one with vipps.partner instead of its own keys).
-	VippsPartners []VippsPartner `yaml:"vipps_partners"`
 	RedirectSigning RedirectSigning `yaml:"redirect_signing"`
 	MerchantWebhook MerchantWebhook `yaml:"merchant_webhook"`
 	APITokens       APITokens       `yaml:"api_tokens"`
@@ -46,6 +43,10 @@ type Config struct {
 	Poller           Poller `yaml:"poller"`
 	// ProviderLog is the retention of the provider log.
 	ProviderLog ProviderLog `yaml:"provider_log"`
+
+	// VippsPartners are partner key sets, each serving many sales units
+	// (a unit names one with vipps.partner instead of its own keys).
+	VippsPartners []VippsPartner `yaml:"vipps_partners"`
 }
 
 // ProviderLog: RetentionDays is how many days an exchange with a provider
@@ -145,6 +146,7 @@ type Vipps struct {
 	SubscriptionKey    string `yaml:"-"`
 	WebhookSecret      string `yaml:"-"`
 	TimeoutSecs        int    `yaml:"timeout_seconds"`
+
 	// Partner names an entry of vipps_partners whose keys the unit uses
 	// instead of its own: every call carries the unit's MSN.
 	Partner string `yaml:"partner"`
