@@ -11,6 +11,8 @@
 //	go run . webhooks register|list UNIT · webhooks delete UNIT ID
 //	go run . settlements import -provider vipps|kustom FILE
 //	go run . reconcile [-from DAY] [-to DAY] [-format csv|json]
+//	go run . smoke UNIT [-phone MSISDN] [-wait 5m]
+//	                                  a real 2 NOK payment, captured and refunded
 package main
 
 import (
@@ -84,8 +86,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return settlementsCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
 	case "reconcile":
 		return reconcileCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
+	case "smoke":
+		return smokeCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
 	default:
-		return fmt.Errorf("unknown command %q (serve, epm, webhooks, settlements or reconcile)", cmd)
+		return fmt.Errorf("unknown command %q (serve, epm, webhooks, settlements, reconcile or smoke)", cmd)
 	}
 }
 
