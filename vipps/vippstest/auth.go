@@ -76,10 +76,12 @@ func (s *Server) unitBySubscriptionKey(key string) *SalesUnit {
 }
 
 type accessToken struct {
-	msn       string
-	partner   string // the partner's subscription key, for a partner's token
-	expiresAt time.Time
-	revoked   bool
+	msn     string
+	partner string // the partner's subscription key, for a partner's token
+	// accounting is the client id of an accounting partner's token.
+	accounting string
+	expiresAt  time.Time
+	revoked    bool
 }
 
 // ExpireTokens makes every token issued so far invalid, as if an hour had
@@ -190,6 +192,9 @@ func (c *call) authenticate() (response, bool) {
 	s, h := c.s, c.r.Header
 	subKey := h.Get("Ocp-Apim-Subscription-Key")
 	if subKey == "" {
+		if resp, ok, handled := c.authenticateAccounting(); handled {
+			return resp, ok
+		}
 		return apimError(http.StatusUnauthorized, msgMissingSubscriptionKey), false
 	}
 	u := s.unitBySubscriptionKey(subKey)

@@ -20,7 +20,8 @@ type Partner struct {
 	MSNs []string
 }
 
-// AddPartner adds or replaces a partner key set. It panics on keys another
+// AddPartner adds or replaces a partner key set (kept in Server.partners
+// by subscription key). It panics on keys another
 // unit or partner already uses, or on an MSN that is not a sales unit of
 // the fake: a mistake in the test, not in the code under test.
 func (s *Server) AddPartner(p Partner) {

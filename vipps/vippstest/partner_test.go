@@ -1,8 +1,10 @@
 package vippstest
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -79,4 +81,58 @@ func TestPartnerKeysRefuseCallsWithoutTheirMSN(t *testing.T) {
 		"Ocp-Apim-Subscription-Key": testPartner.SubscriptionKey,
 	})
 	assert.Contains(t, apimMessage(t, status, body, http.StatusUnauthorized), "client_secret")
+}
+
+// accountingToken gets a token from POST /miami/v1/token.
+func accountingToken(t *testing.T, srv *Server, id, secret string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, srv.URL()+"/miami/v1/token", nil)
+	require.NoError(t, err)
+	req.Header.Set("client_id", id)
+	req.Header.Set("client_secret", secret)
+	return send(t, req)
+}
+
+func TestAccountingKeysReadOnlyTheGrantedLedgers(t *testing.T) {
+	h := newHarness(t, localOpts())
+	h.srv.AddAccountingPartner(AccountingPartner{ClientID: "acct-id", ClientSecret: "acct-secret", MSNs: []string{otherUnit.MSN}})
+	// Each unit has a ledger once it has been asked for.
+	for _, u := range []SalesUnit{testUnit, otherUnit} {
+		h.unit, h.token = u, h.fetchToken(u)
+		status, body := h.call(http.MethodGet, "/settlement/v1/ledgers", nil, nil)
+		require.Equal(t, http.StatusOK, status, string(body))
+	}
+
+	status, body := accountingToken(t, h.srv, "acct-id", "wrong")
+	assert.Contains(t, apimMessage(t, status, body, http.StatusUnauthorized), "client_secret")
+	status, body = accountingToken(t, h.srv, "acct-id", "acct-secret")
+	require.Equal(t, http.StatusOK, status, string(body))
+	var tok struct {
+		TokenType   string `json:"token_type"`
+		ExpiresIn   string `json:"expires_in"`
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(t, json.Unmarshal(body, &tok))
+	assert.Equal(t, "900", tok.ExpiresIn, "15 minutes, as a string")
+	acct := map[string]string{"Authorization": "Bearer " + tok.AccessToken, "Ocp-Apim-Subscription-Key": "", "Merchant-Serial-Number": ""}
+
+	status, body = h.call(http.MethodGet, "/settlement/v1/ledgers", nil, acct)
+	require.Equal(t, http.StatusOK, status, string(body))
+	var ledgers struct {
+		Items []struct {
+			LedgerID string   `json:"ledgerId"`
+			Handles  []string `json:"settlesForRecipientHandles"`
+		} `json:"items"`
+	}
+	require.NoError(t, json.Unmarshal(body, &ledgers))
+	require.Len(t, ledgers.Items, 1, "only the granted MSN's ledger")
+	assert.Equal(t, []string{"api:" + otherUnit.MSN}, ledgers.Items[0].Handles)
+
+	// No other API takes accounting keys.
+	status, body = h.call(http.MethodGet, "/epayment/v1/payments/ref-aaaa1", nil, acct)
+	assert.Contains(t, apimMessage(t, status, body, http.StatusUnauthorized), "missing subscription key")
+	// The token expires after 15 minutes.
+	h.clock.Advance(16 * time.Minute)
+	status, body = h.call(http.MethodGet, "/settlement/v1/ledgers", nil, acct)
+	assert.Contains(t, apimMessage(t, status, body, http.StatusUnauthorized), "expired")
 }
