@@ -561,8 +561,8 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 			Vipps: vc, Webhooks: vc, WebhookSecret: u.Vipps.WebhookSecret,
 		}
 		finUnits[u.ID] = &finance.Unit{ID: u.ID, MSN: u.MSN, Currency: u.Currency, Report: vc, ExpectedFee: u.ExpectedFee}
-		if off := u.SettlementSyncOff(); off != "" {
-			finUnits[u.ID].Report, finUnits[u.ID].ReportOff = nil, off
+		if err := reportKeys(cfg, u, finUnits[u.ID], vc, vippsHTTP, p, rec); err != nil {
+			return nil, err
 		}
 	}
 	var signer *bridge.RedirectSigner

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -100,4 +101,49 @@ func TestPartnerKeysCarryEachUnitsMSN(t *testing.T) {
 	for unit := range msnOf {
 		assert.Contains(t, off["report-api:"+unit], "partner keys", unit)
 	}
+}
+
+// With accounting-partner keys, units on partner keys have their
+// settlements synced from the Report API like any other unit; the keys
+// are used for nothing else.
+func TestPartnerUnitsSyncSettlementsWithAccountingKeys(t *testing.T) {
+	e := startMain(t, func(c *config.Config) {
+		onPartnerKeys(c)
+		c.VippsAccounting = []config.VippsAccounting{{ID: "books", ClientIDEnv: "BOOKS_CLIENT_ID", ClientSecretEnv: "BOOKS_CLIENT_SECRET"}}
+		for i := range c.Units {
+			c.Units[i].Vipps.Accounting = "books"
+		}
+	})
+	for _, unit := range []string{"webshop", "kiosk"} {
+		p := e.paidAt(unit)
+		e.settle()
+		status, body := e.call("POST", "/api/v1/payments/"+p.Reference+"/capture", "cap-"+unit, `{"amount":{"value":44700,"currency":"NOK"}}`)
+		require.Equal(t, http.StatusOK, status, body)
+	}
+	e.settle()
+	e.clock.Advance(50 * time.Hour)
+	res, err := e.m.Finance.SyncSettlements(context.Background(), osloDay(e.clock.Now().AddDate(0, 0, -3)), osloDay(e.clock.Now()))
+	require.NoError(t, err)
+	ledgers := 0
+	for _, r := range res {
+		require.Empty(t, r.Error, r.Source)
+		if r.Provider == "vipps" {
+			ledgers++
+			assert.Positive(t, r.Result.NewLines, r.Source)
+		}
+	}
+	require.Equal(t, 2, ledgers, "one ledger per MSN, read once")
+	accountingID := e.m.Config.VippsAccounting[0].ClientID
+	tokens := 0
+	for _, r := range e.m.Sandbox.Vipps.Requests() {
+		switch r.Op {
+		case "miami-token":
+			tokens++
+			assert.Equal(t, accountingID, r.Header.Get("client_id"))
+		case "ledgers", "report-date", "report-feed":
+			assert.Empty(t, r.Header.Get("Ocp-Apim-Subscription-Key"), "the Report API is read with the accounting keys")
+			assert.Less(t, r.Status, 400)
+		}
+	}
+	assert.Positive(t, tokens)
 }

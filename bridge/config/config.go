@@ -47,6 +47,9 @@ type Config struct {
 	// VippsPartners are partner key sets, each serving many sales units
 	// (a unit names one with vipps.partner instead of its own keys).
 	VippsPartners []VippsPartner `yaml:"vipps_partners"`
+	// VippsAccounting are accounting-partner key sets for the Report API
+	// (a unit names one with vipps.accounting).
+	VippsAccounting []VippsAccounting `yaml:"vipps_accounting"`
 }
 
 // ProviderLog: RetentionDays is how many days an exchange with a provider
@@ -150,6 +153,9 @@ type Vipps struct {
 	// Partner names an entry of vipps_partners whose keys the unit uses
 	// instead of its own: every call carries the unit's MSN.
 	Partner string `yaml:"partner"`
+	// Accounting names an entry of vipps_accounting whose keys settlement
+	// sync uses for this unit instead of the unit's (or partner's) keys.
+	Accounting string `yaml:"accounting"`
 }
 
 // RedirectSigning configures the HMAC on the EPM redirect_url. When a secret

@@ -65,3 +65,23 @@ func TestPartnerConfigErrorsNameTheKey(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "vipps_partners[0].client_secret_env: environment variable ACME_CLIENT_SECRET is empty or unset")
 }
+
+func TestAccountingKeysTurnPartnerSyncOn(t *testing.T) {
+	c := partnerConfig(t, "")
+	c.VippsAccounting = []VippsAccounting{{ID: "books", ClientIDEnv: "BOOKS_ID", ClientSecretEnv: "BOOKS_SECRET"}}
+	c.Units[0].Vipps.Accounting = "books"
+	require.NoError(t, c.Resolve(env(map[string]string{"BOOKS_ID": "b-id", "BOOKS_SECRET": "b-secret"})))
+	a, ok := c.Accounting("books")
+	require.True(t, ok)
+	require.Equal(t, "b-id", a.ClientID)
+	require.Equal(t, "b-secret", a.ClientSecret)
+	web, _ := c.Unit("webshop")
+	require.Empty(t, web.SettlementSyncOff(), "accounting keys read the Report API")
+	kiosk, _ := c.Unit("kiosk")
+	require.Contains(t, kiosk.SettlementSyncOff(), "vipps_accounting", "the message says what to configure")
+
+	c = partnerConfig(t, "")
+	c.Units[1].Vipps.Accounting = "nobody"
+	err := c.Resolve(env(nil))
+	require.ErrorContains(t, err, `units[1].vipps.accounting: "nobody" is not in vipps_accounting`)
+}
