@@ -11,7 +11,7 @@
 //	go run . webhooks register|list UNIT · webhooks delete UNIT ID
 //	go run . settlements import -provider vipps|kustom FILE
 //	go run . reconcile [-from DAY] [-to DAY] [-format csv|json]
-//	go run . smoke UNIT [-phone MSISDN] [-wait 5m]
+//	go run . smoke UNIT [-phone MSISDN] [-wait 5m] [-return URL]
 //	                                  a real 2 NOK payment, captured and refunded
 package main
 

@@ -31,7 +31,7 @@ func smokeAmount(currency string) int64 {
 	return 100
 }
 
-const smokeUsage = `usage: smoke UNIT [-phone MSISDN] [-wait 5m]
+const smokeUsage = `usage: smoke UNIT [-phone MSISDN] [-wait 5m] [-return URL]
 
 Makes one real payment of the unit's smallest amount (2 NOK, 1 DKK or 1 EUR)
 with the unit's keys at its vipps.base_url: prints the Vipps link and a QR
@@ -52,6 +52,7 @@ func smokeCommand(ctx context.Context, cfg *config.Config, args []string, stdout
 	}
 	phone := fs.String("phone", "", "pre-fill the Vipps MobilePay landing page with this phone number (MSISDN, e.g. 4791234567)")
 	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the approval in the app")
+	returnURL := fs.String("return", "{public_url}/healthz", "where the app sends the tester back after approving (https)")
 	unitID := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		unitID, args = args[0], args[1:]
@@ -80,7 +81,7 @@ func smokeCommand(ctx context.Context, cfg *config.Config, args []string, stdout
 	}
 	defer closeStore()
 	s := &smoke{
-		vc: a.vipps[u.ID], unit: u, baseURL: u.Vipps.BaseURL, returnURL: cfg.Server.PublicURL + "/",
+		vc: a.vipps[u.ID], unit: u, baseURL: u.Vipps.BaseURL, returnURL: cfg.ExpandPublicURL(*returnURL, cfg.Server.PublicURL),
 		webhookURL: a.service.WebhookURL(u.ID), phone: *phone, wait: *wait,
 		out: stdout, progress: stderr,
 	}

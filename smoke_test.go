@@ -121,7 +121,7 @@ func TestSmokeCommandLine(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"-config", path, "smoke", "-h"}, noEnv, &stdout, &stderr)
 	require.NoError(t, err, "asking for help is no error")
-	assert.Contains(t, stderr.String(), "usage: smoke UNIT [-phone MSISDN] [-wait 5m]")
+	assert.Contains(t, stderr.String(), "usage: smoke UNIT [-phone MSISDN] [-wait 5m] [-return URL]")
 	assert.Contains(t, stderr.String(), "-wait duration")
 	err = run(context.Background(), []string{"-config", path, "smoke", "webshop"}, noEnv, &stdout, &stderr)
 	require.ErrorContains(t, err, "in sandbox mode the fake Vipps lives inside the running service")
