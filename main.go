@@ -11,6 +11,8 @@
 //	go run . webhooks register|list UNIT · webhooks delete UNIT ID
 //	go run . settlements import -provider vipps|kustom FILE
 //	go run . reconcile [-from DAY] [-to DAY] [-format csv|json]
+//	go run . smoke UNIT [-phone MSISDN] [-wait 5m] [-return URL]
+//	                                  a real 2 NOK payment, captured and refunded
 package main
 
 import (
@@ -84,8 +86,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return settlementsCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
 	case "reconcile":
 		return reconcileCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
+	case "smoke":
+		return smokeCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
 	default:
-		return fmt.Errorf("unknown command %q (serve, epm, webhooks, settlements or reconcile)", cmd)
+		return fmt.Errorf("unknown command %q (serve, epm, webhooks, settlements, reconcile or smoke)", cmd)
 	}
 }
 
@@ -564,6 +568,9 @@ func wire(cfg *config.Config, st bridge.Store, p Providers, publicURL string, lo
 			Vipps: api, Webhooks: vc, WebhookSecret: u.Vipps.WebhookSecret,
 		}
 		finUnits[u.ID] = &finance.Unit{ID: u.ID, MSN: u.MSN, Currency: u.Currency, Report: vc, ExpectedFee: u.ExpectedFee}
+		if err := reportKeys(cfg, u, finUnits[u.ID], vc, vippsHTTP, p, rec); err != nil {
+			return nil, err
+		}
 	}
 	var signer *bridge.RedirectSigner
 	if cfg.RedirectSigning.Secret != "" {

@@ -67,6 +67,10 @@ type Credentials struct {
 	ClientSecret    string
 	SubscriptionKey string // Ocp-Apim-Subscription-Key, primary or secondary
 	MSN             string // Merchant-Serial-Number, 4 to 6 digits
+	// Accounting marks an accounting partner's keys: the token comes from
+	// POST /miami/v1/token with the client id and secret alone, no
+	// subscription key is sent, and only the Report API takes them.
+	Accounting bool
 }
 
 // SystemInfo fills the Vipps-System-* headers, which Vipps requires from
@@ -167,6 +171,9 @@ func (cr Credentials) validate() error {
 		{"MSN", cr.MSN},
 	}
 	for _, f := range fields {
+		if f.value == "" && f.name == "SubscriptionKey" && cr.Accounting {
+			continue // accounting keys have none
+		}
 		if f.value == "" {
 			return fmt.Errorf("vipps: Config.Credentials.%s is required", f.name)
 		}

@@ -164,7 +164,9 @@ func (c *Client) setHeaders(req *http.Request, r *request, token string) {
 	h := req.Header
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "application/json")
-	h.Set("Ocp-Apim-Subscription-Key", c.creds.SubscriptionKey)
+	if c.creds.SubscriptionKey != "" {
+		h.Set("Ocp-Apim-Subscription-Key", c.creds.SubscriptionKey)
+	}
 	h.Set("Merchant-Serial-Number", c.creds.MSN)
 	h.Set("Vipps-System-Name", c.system.Name)
 	h.Set("Vipps-System-Version", c.system.Version)

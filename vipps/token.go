@@ -97,7 +97,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 	r := &request{
 		op:     "token",
 		method: http.MethodPost,
-		path:   "/accesstoken/get",
+		path:   tokenPath(c.creds),
 		// Written with the key as Vipps documents it (lower case).
 		header: http.Header{
 			"client_id":     {c.creds.ClientID},
@@ -131,6 +131,16 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 		return "", time.Time{}, fmt.Errorf("vipps: POST %s: the token expired at %s, before it was fetched (%s)", r.path, expiry.UTC().Format(time.RFC3339), fetched.UTC().Format(time.RFC3339))
 	}
 	return tr.AccessToken, expiry.Add(-min(tokenRefreshMargin, lifetime/2)), nil
+}
+
+// tokenPath is where a key set gets its token: sales-unit and partner keys
+// at /accesstoken/get, accounting-partner keys at /miami/v1/token (which
+// answers expires_in alone, as a string).
+func tokenPath(cr Credentials) string {
+	if cr.Accounting {
+		return "/miami/v1/token"
+	}
+	return "/accesstoken/get"
 }
 
 // lenientInt decodes an integer sent as a JSON string or a JSON number.

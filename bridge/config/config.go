@@ -43,6 +43,13 @@ type Config struct {
 	Poller           Poller `yaml:"poller"`
 	// ProviderLog is the retention of the provider log.
 	ProviderLog ProviderLog `yaml:"provider_log"`
+
+	// VippsPartners are partner key sets, each serving many sales units
+	// (a unit names one with vipps.partner instead of its own keys).
+	VippsPartners []VippsPartner `yaml:"vipps_partners"`
+	// VippsAccounting are accounting-partner key sets for the Report API
+	// (a unit names one with vipps.accounting).
+	VippsAccounting []VippsAccounting `yaml:"vipps_accounting"`
 }
 
 // ProviderLog: RetentionDays is how many days an exchange with a provider
@@ -145,6 +152,13 @@ type Vipps struct {
 	SubscriptionKey    string `yaml:"-"`
 	WebhookSecret      string `yaml:"-"`
 	TimeoutSecs        int    `yaml:"timeout_seconds"`
+
+	// Partner names an entry of vipps_partners whose keys the unit uses
+	// instead of its own: every call carries the unit's MSN.
+	Partner string `yaml:"partner"`
+	// Accounting names an entry of vipps_accounting whose keys settlement
+	// sync uses for this unit instead of the unit's (or partner's) keys.
+	Accounting string `yaml:"accounting"`
 }
 
 // RedirectSigning configures the HMAC on the EPM redirect_url. When a secret
@@ -396,6 +410,9 @@ func (c *Config) Resolve(getenv func(string) string) error {
 	if len(c.Units) == 0 {
 		return bad("units", "at least one sales unit is required")
 	}
+	if err := c.resolvePartners(getenv); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i := range c.Units {
 		if err := c.resolveUnit(i, getenv, seen); err != nil {
@@ -564,6 +581,9 @@ func (c *Config) resolveUnit(i int, getenv func(string) string, seen map[string]
 	}
 	if err := checkURL(key("vipps.base_url"), u.Vipps.BaseURL); err != nil {
 		return err
+	}
+	if u.Vipps.Partner != "" {
+		return c.resolvePartnerUnit(i, getenv)
 	}
 	var err error
 	// A sandbox key is derived from its variable's name, so units that name

@@ -21,6 +21,9 @@ type Unit struct {
 	MSN      string
 	Currency string
 	Report   ReportAPI
+	// ReportOff, when Report is nil, says why: every sync reports it for
+	// the unit, so finance sees why its settlements must come as files.
+	ReportOff string
 	// ExpectedFee is the fee finance expects for the unit's captures; the
 	// zero model checks no fee.
 	ExpectedFee reconcile.FeeModel

@@ -65,6 +65,9 @@ func (s *Service) SyncSettlements(ctx context.Context, from, to string) ([]SyncR
 	for _, id := range s.unitIDs() {
 		u := s.Units[id]
 		if u.Report == nil {
+			if u.ReportOff != "" {
+				out = append(out, SyncResult{Provider: reconcile.Vipps, Source: "report-api:" + u.ID, Error: u.ReportOff})
+			}
 			continue
 		}
 		ledgers, err := u.Report.ListLedgers(ctx, u.MSN)

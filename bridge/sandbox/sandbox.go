@@ -46,11 +46,15 @@ func New(cfg *config.Config, publicURL string, logger *slog.Logger, now func() t
 	now = func() time.Time { return base().Add(s.Skew()) }
 	s.Vipps = vippstest.NewUnstartedHandler(vippstest.Options{Now: now, AllowInsecureLocalReturnURL: true}, s.VippsURL())
 	for _, u := range cfg.Units {
+		if u.Vipps.Partner != "" {
+			continue
+		}
 		s.Vipps.AddSalesUnit(vippstest.SalesUnit{
 			MSN: u.MSN, ClientID: u.Vipps.ClientID, ClientSecret: u.Vipps.ClientSecret,
 			SubscriptionKey: u.Vipps.SubscriptionKey, Currency: u.Currency, Name: u.Name,
 		})
 	}
+	addPartners(s.Vipps, cfg)
 	s.Kustom = klarnatest.NewHandler(klarnatest.Options{
 		Now:         now,
 		Credentials: []klarnatest.Credential{{Username: cfg.Kustom.Username, APIKey: cfg.Kustom.APIKey}},

@@ -80,6 +80,11 @@ func (s *Server) AddSalesUnit(u SalesUnit) {
 			panic("vippstest: AddSalesUnit: keys of MSN " + u.MSN + " are already used by MSN " + msn)
 		}
 	}
+	for _, p := range s.partners {
+		if p.SubscriptionKey == u.SubscriptionKey || p.ClientID == u.ClientID {
+			panic("vippstest: AddSalesUnit: keys of MSN " + u.MSN + " are already a partner's")
+		}
+	}
 	s.units[u.MSN] = &u
 }
 
@@ -93,9 +98,12 @@ func (s *Server) unitBySubscriptionKey(key string) *SalesUnit {
 }
 
 type accessToken struct {
-	msn       string
-	expiresAt time.Time
-	revoked   bool
+	msn     string
+	partner string // the partner's subscription key, for a partner's token
+	// accounting is the client id of an accounting partner's token.
+	accounting string
+	expiresAt  time.Time
+	revoked    bool
 }
 
 // ExpireTokens makes every token issued so far invalid, as if an hour had
@@ -136,6 +144,9 @@ func (s *Server) handleToken(c *call) response {
 		return apimError(http.StatusUnauthorized, msgMissingSubscriptionKey)
 	}
 	u := s.unitBySubscriptionKey(subKey)
+	if p := s.partners[subKey]; u == nil && p != nil {
+		return s.partnerToken(c, p)
+	}
 	if u == nil {
 		return apimError(http.StatusUnauthorized, msgInvalidSubscriptionKey)
 	}
@@ -149,6 +160,11 @@ func (s *Server) handleToken(c *call) response {
 	if msn := h.Get("Merchant-Serial-Number"); msn != "" && msn != u.MSN {
 		return apimError(http.StatusUnauthorized, "Access denied: Merchant-Serial-Number "+msn+" does not belong to these API keys.")
 	}
+	return s.issueToken(accessToken{msn: u.MSN}, u.ClientID)
+}
+
+// issueToken records a new token (t with its expiry) and answers with it.
+func (s *Server) issueToken(t accessToken, clientID string) response {
 	now := s.now()
 	// Forget tokens a day past their expiry; until then a client using one
 	// still hears that it expired rather than that it never existed.
@@ -158,8 +174,9 @@ func (s *Server) handleToken(c *call) response {
 		}
 	}
 	exp := now.Add(tokenLifetime)
-	tok := s.newAccessToken(u, now, exp)
-	s.tokens[tok] = accessToken{msn: u.MSN, expiresAt: exp}
+	tok := s.newAccessToken(clientID, now, exp)
+	t.expiresAt = exp
+	s.tokens[tok] = t
 	secs := strconv.Itoa(int(tokenLifetime / time.Second))
 	return jsonResponse(http.StatusOK, tokenJSON{
 		TokenType:    "Bearer",
@@ -175,7 +192,7 @@ func (s *Server) handleToken(c *call) response {
 // newAccessToken builds a JWT-shaped token like the real ones (header,
 // claims, a long signature). Its content means nothing: the fake looks
 // tokens up by their whole string.
-func (s *Server) newAccessToken(u *SalesUnit, now, exp time.Time) string {
+func (s *Server) newAccessToken(clientID string, now, exp time.Time) string {
 	enc := base64.RawURLEncoding
 	header := marshalJSON(map[string]string{"typ": "JWT", "alg": "RS256", "kid": s.randToken(20)})
 	claims := marshalJSON(map[string]any{
@@ -184,7 +201,7 @@ func (s *Server) newAccessToken(u *SalesUnit, now, exp time.Time) string {
 		"iat":   now.Unix(),
 		"nbf":   now.Unix(),
 		"exp":   exp.Unix(),
-		"appid": u.ClientID,
+		"appid": clientID,
 		"oid":   s.newUUID(),
 		"tid":   s.newUUID(),
 	})
@@ -197,10 +214,14 @@ func (c *call) authenticate() (response, bool) {
 	s, h := c.s, c.r.Header
 	subKey := h.Get("Ocp-Apim-Subscription-Key")
 	if subKey == "" {
+		if resp, ok, handled := c.authenticateAccounting(); handled {
+			return resp, ok
+		}
 		return apimError(http.StatusUnauthorized, msgMissingSubscriptionKey), false
 	}
 	u := s.unitBySubscriptionKey(subKey)
-	if u == nil {
+	p := s.partners[subKey]
+	if u == nil && p == nil {
 		return apimError(http.StatusUnauthorized, msgInvalidSubscriptionKey), false
 	}
 	// "Bearer" is case-sensitive at Vipps: "bearer …" is a 401.
@@ -209,6 +230,9 @@ func (c *call) authenticate() (response, bool) {
 		return apimError(http.StatusUnauthorized, msgInvalidToken), false
 	}
 	tok, ok := s.tokens[raw]
+	if ok && u == nil {
+		return c.authenticatePartner(p, tok)
+	}
 	if !ok || tok.msn != u.MSN {
 		return apimError(http.StatusUnauthorized, msgInvalidToken), false
 	}

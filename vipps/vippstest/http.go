@@ -30,6 +30,7 @@ const (
 	OpLedgers         = "ledgers"     // Report API: GET /settlement/v1/ledgers
 	OpReportDate      = "report-date" // Report API: a ledger date
 	OpReportFeed      = "report-feed" // Report API: the feed
+	OpAccountingToken = "miami-token" // POST /miami/v1/token (accounting keys)
 	OpUnknown         = "unknown"     // a path or method no API serves
 )
 
@@ -65,6 +66,7 @@ func (s *Server) routes() http.Handler {
 	add := func(pattern string, rt route) { mux.Handle(pattern, s.serve(rt)) }
 
 	add("POST /accesstoken/get", route{op: OpToken, handle: s.handleToken})
+	add("POST /miami/v1/token", route{op: OpAccountingToken, handle: s.handleAccountingToken})
 
 	add("POST /epayment/v1/payments", route{op: OpCreate, api: true, body: bodyRequired, limit: limitCreate, handle: s.handleCreate})
 	add("GET /epayment/v1/payments/{reference}", route{op: OpGet, api: true, limit: limitQuery, handle: s.handleGet})
@@ -106,6 +108,7 @@ type call struct {
 	r       *http.Request
 	body    []byte
 	unit    *SalesUnit // set by authenticate
+	granted []string   // an accounting partner's MSNs, set by authenticate
 	traceID string
 }
 

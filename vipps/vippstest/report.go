@@ -576,7 +576,7 @@ func (s *Server) handleLedgers(c *call) response {
 	}
 	var visible []*ledger
 	for _, l := range s.sortedLedgers() {
-		if slices.Contains(l.msns, c.unit.MSN) && (filter == "" || slices.Contains(l.handles(), filter)) {
+		if c.seesLedger(l) && (filter == "" || slices.Contains(l.handles(), filter)) {
 			visible = append(visible, l)
 		}
 	}
@@ -607,7 +607,7 @@ func (s *Server) reportLedger(c *call) (*ledger, string, response, bool) {
 	}
 	s.sortedLedgers() // every sales unit has its ledger
 	l, ok := s.reports().ledgers[id]
-	if !ok || !slices.Contains(l.msns, c.unit.MSN) {
+	if !ok || !c.seesLedger(l) {
 		return nil, "", c.problem(http.StatusNotFound, "Not Found", "No ledger "+strconv.Quote(id)+" is available to these API keys.", nil), false
 	}
 	s.closeLedgerDates(s.now())

@@ -109,6 +109,8 @@ type Server struct {
 	mu          sync.Mutex
 	rnd         *mrand.ChaCha8
 	units       map[string]*SalesUnit
+	partners    map[string]*Partner
+	accounting  map[string]*AccountingPartner
 	tokens      map[string]accessToken
 	payments    map[paymentKey]*payment
 	order       []paymentKey // creation order
