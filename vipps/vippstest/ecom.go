@@ -278,6 +278,16 @@ type ecomAction struct {
 	ShouldReleaseRemainingFunds bool `json:"shouldReleaseRemainingFunds"`
 }
 
+// ecomPaymentAction is the payment an action names and the action's body.
+func (c *call) ecomPaymentAction() (*payment, ecomAction, response, bool) {
+	p, resp, ok := c.ecomPayment()
+	if !ok {
+		return nil, ecomAction{}, resp, false
+	}
+	a, resp, ok := c.ecomAction()
+	return p, a, resp, ok
+}
+
 func (c *call) ecomAction() (ecomAction, response, bool) {
 	var a ecomAction
 	if err := json.Unmarshal(c.body, &a); err != nil {
@@ -319,11 +329,7 @@ func (s *Server) ecomActionAnswer(p *payment) response {
 }
 
 func (s *Server) handleEcomCapture(c *call) response {
-	p, resp, ok := c.ecomPayment()
-	if !ok {
-		return resp
-	}
-	a, resp, ok := c.ecomAction()
+	p, a, resp, ok := c.ecomPaymentAction()
 	if !ok {
 		return resp
 	}
@@ -348,11 +354,7 @@ func (s *Server) handleEcomCapture(c *call) response {
 }
 
 func (s *Server) handleEcomRefund(c *call) response {
-	p, resp, ok := c.ecomPayment()
-	if !ok {
-		return resp
-	}
-	a, resp, ok := c.ecomAction()
+	p, a, resp, ok := c.ecomPaymentAction()
 	if !ok {
 		return resp
 	}
@@ -377,11 +379,7 @@ func (s *Server) handleEcomRefund(c *call) response {
 // (TERMINATED underneath); a reservation is voided; after a capture only
 // with shouldReleaseRemainingFunds, else 51.
 func (s *Server) handleEcomCancel(c *call) response {
-	p, resp, ok := c.ecomPayment()
-	if !ok {
-		return resp
-	}
-	a, resp, ok := c.ecomAction()
+	p, a, resp, ok := c.ecomPaymentAction()
 	if !ok {
 		return resp
 	}
