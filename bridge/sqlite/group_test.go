@@ -37,7 +37,7 @@ func queued(t *testing.T, s *Store, n int) {
 		s.groupMu.Lock()
 		defer s.groupMu.Unlock()
 		return len(s.groupQueue) == n
-	}, 5*time.Second, time.Millisecond, "%d writers queue", n)
+	}, 30*time.Second, time.Millisecond, "%d writers queue", n)
 }
 
 // queueBehind holds the writer connection and starts a first writer,
@@ -61,7 +61,7 @@ func takenAlone(t *testing.T, s *Store) {
 		s.groupMu.Lock()
 		defer s.groupMu.Unlock()
 		return s.grouping && len(s.groupQueue) == 0
-	}, 5*time.Second, time.Millisecond, "the first writer is taken")
+	}, 30*time.Second, time.Millisecond, "the first writer is taken")
 }
 
 // Writers that arrive together share one transaction, and each one's
