@@ -46,6 +46,14 @@ func queued(t *testing.T, s *Store, n int) {
 // delivers the first writer's outcome.
 func queueBehind(t *testing.T, s *Store) (release func(), first <-chan error) {
 	t.Helper()
+	// An earlier group may still be preparing its statements on the
+	// writer after its callers returned; until it is done, "taken alone"
+	// below could be that group, not the first writer.
+	require.Eventually(t, func() bool {
+		s.groupMu.Lock()
+		defer s.groupMu.Unlock()
+		return !s.grouping
+	}, 30*time.Second, time.Millisecond, "no group is running")
 	release = holdWriter(t, s)
 	done := make(chan error, 1)
 	go func() { done <- s.InsertPayment(context.Background(), payment("KCO-FIRST", 1)) }()
