@@ -407,11 +407,11 @@ func shopperPathInBrowser(t *testing.T, chromium string, mode string) {
 	if approve {
 		thanks := waitPath("/shop/thanks")
 		require.Equal(t, orderID, thanks.Query().Get("order"))
-		step("waiting for the shop's confirmation", chromedp.WaitVisible(chromedp.CSS("td.state")))
-		state, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("td.state")))
+		step("waiting for the shop's confirmation", chromedp.WaitVisible(chromedp.CSS("dd.state")))
+		state, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("dd.state")))
 		require.NoError(t, err)
-		require.Equal(t, "AUTHORIZED", strings.TrimSpace(state))
-		ref, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("tbody code")))
+		require.Equal(t, "Betalt (reservert, ikke trukket ennå)", strings.TrimSpace(state), "the state in words, not AUTHORIZED")
+		ref, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("code.reference")))
 		require.NoError(t, err)
 		require.Equal(t, p.Reference, strings.TrimSpace(ref))
 	} else {

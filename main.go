@@ -225,6 +225,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if m.Sandbox, err = sandbox.New(cfg, m.publicURL, m.Logger, m.Now); err != nil {
 			return err
 		}
+		// One clock for the fakes and the service: when the sandbox closes
+		// the day, our webhook timestamp checks, leases and deadlines move
+		// with the fake Vipps that signs the webhooks.
+		m.Now = m.Sandbox.Now
 		// The sandbox's fakes stand in for the providers unless a test
 		// pointed the clients at fakes of its own.
 		providers.KustomURL = cmp.Or(providers.KustomURL, m.Sandbox.KustomURL())

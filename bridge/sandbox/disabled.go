@@ -27,6 +27,9 @@ func New(*config.Config, string, *slog.Logger, func() time.Time) (*Sandbox, erro
 	return nil, ErrNotBuilt
 }
 
+// Now is never called (New made no Sandbox); it is the real time.
+func (*Sandbox) Now() time.Time { return time.Now() }
+
 // VippsURL is never called: New made no Sandbox.
 func (*Sandbox) VippsURL() string { return "" }
 

@@ -24,8 +24,11 @@ type Sandbox struct {
 	Vipps  *vippstest.Server
 	Kustom *klarnatest.Server
 
-	// skew moves the fakes' clock ahead of the service's, so a person can
-	// close a settlement day in the sandbox without waiting for midnight.
+	// base is the clock New was given; skew moves the sandbox's one clock
+	// (Now) ahead of it, so a person can close a settlement day without
+	// waiting for midnight. The fakes, the service and the demo shop all
+	// read Now, so a webhook signed after the move is not stale to anyone.
+	base   func() time.Time
 	skewMu sync.Mutex
 	skew   time.Duration
 
@@ -36,14 +39,14 @@ type Sandbox struct {
 
 // New builds the fakes, served under publicURL/sandbox/, with one fake
 // sales unit per configured unit and the configured Kustom key.
-// now is the fakes' clock (nil: time.Now).
+// now is the clock underneath the sandbox's (nil: time.Now); the fakes
+// read Now, and the service must too (main sets its clock to s.Now).
 func New(cfg *config.Config, publicURL string, logger *slog.Logger, now func() time.Time) (*Sandbox, error) {
-	s := &Sandbox{cfg: cfg, publicURL: strings.TrimRight(publicURL, "/"), logger: logger}
-	base := now
-	if base == nil {
-		base = time.Now
+	s := &Sandbox{cfg: cfg, publicURL: strings.TrimRight(publicURL, "/"), logger: logger, base: now}
+	if s.base == nil {
+		s.base = time.Now
 	}
-	now = func() time.Time { return base().Add(s.Skew()) }
+	now = s.Now
 	s.Vipps = vippstest.NewUnstartedHandler(vippstest.Options{Now: now, AllowInsecureLocalReturnURL: true}, s.VippsURL())
 	for _, u := range cfg.Units {
 		if u.Vipps.Partner != "" {
@@ -62,15 +65,21 @@ func New(cfg *config.Config, publicURL string, logger *slog.Logger, now func() t
 	return s, nil
 }
 
-// Skew is how far the fakes' clock is ahead of the service's.
+// Now is the sandbox's one clock: the clock New was given, moved on by
+// every NextDay. The fakes of Vipps and Kustom, the service and the demo
+// shop's webhook receiver all read it.
+func (s *Sandbox) Now() time.Time { return s.base().Add(s.Skew()) }
+
+// Skew is how far NextDay has moved the sandbox's clock.
 func (s *Sandbox) Skew() time.Duration {
 	s.skewMu.Lock()
 	defer s.skewMu.Unlock()
 	return s.skew
 }
 
-// NextDay moves the fakes one day ahead, which closes the current Vipps
-// ledger day (its payout is scheduled) and settles the Kustom orders.
+// NextDay moves the sandbox's clock one day ahead, for the fakes and the
+// service alike, which closes the current Vipps ledger day (its payout is
+// scheduled) and settles the Kustom orders.
 func (s *Sandbox) NextDay() {
 	s.skewMu.Lock()
 	s.skew += 24 * time.Hour

@@ -5,8 +5,6 @@ package sandbox
 import (
 	"context"
 	"embed"
-	"encoding/json"
-	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -67,6 +65,7 @@ func (s *Sandbox) shopHandler(app App) (http.Handler, error) {
 	mux.HandleFunc("POST /shop/cart", sh.cart)
 	mux.HandleFunc("GET /shop/checkout/{id}", sh.checkout)
 	mux.HandleFunc("GET /shop/thanks", sh.thanks)
+	mux.HandleFunc("POST /shop/orders/{ref}/{op}", sh.action)
 	mux.HandleFunc("POST /shop/next-day", sh.nextDay)
 	return mux, nil
 }
@@ -78,15 +77,8 @@ type shopPage struct {
 	OrderID  string
 	FrameURL string
 	Error    string
+	Notice   string
 	Payments []paymentView
-	Order    string
-}
-
-type paymentView struct {
-	Reference string
-	State     string
-	Amount    string
-	Captured  string
 }
 
 func (sh *shop) render(w http.ResponseWriter, status int, p shopPage) {
@@ -192,59 +184,24 @@ func line(typ, ref, name string, qty, unitPrice int64) klarna.OrderLine {
 
 func (sh *shop) checkout(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !bridge.ValidKCOOrderID(id) {
-		sh.render(w, http.StatusNotFound, shopPage{Page: "catalog", Error: "Ukjent ordre."})
+	if !bridge.ValidKCOOrderID(id) || sh.orderGone(r.Context(), id) {
+		// An old link: the fake Kustom forgets its orders when the sandbox
+		// restarts. Say so here, in the shop's language, rather than let
+		// the checkout frame say it in English.
+		sh.render(w, http.StatusNotFound, shopPage{Page: "gone", OrderID: id})
 		return
 	}
 	sh.render(w, http.StatusOK, shopPage{Page: "checkout", OrderID: id,
 		FrameURL: sh.sb.KustomURL() + "/checkout-page/" + url.PathEscape(id)})
 }
 
-// thanks is the merchant's confirmation page: it asks our merchant API, as
-// a real shop backend would, whether the order is paid.
-func (sh *shop) thanks(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("order")
-	if !bridge.ValidKCOOrderID(id) {
-		sh.render(w, http.StatusNotFound, shopPage{Page: "catalog", Error: "Ukjent ordre."})
-		return
-	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, sh.sb.publicURL+"/api/v1/payments?kco_order_id="+url.QueryEscape(id), nil)
-	if err != nil {
-		sh.render(w, http.StatusInternalServerError, shopPage{Page: "catalog", Error: err.Error()})
-		return
-	}
-	req.Header.Set("Authorization", "Bearer "+sh.token)
-	resp, err := sh.apiClient.Do(req)
-	if err != nil {
-		sh.render(w, http.StatusBadGateway, shopPage{Page: "catalog", Error: err.Error()})
-		return
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Payments []bridge.PaymentJSON `json:"payments"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
-		sh.render(w, http.StatusBadGateway, shopPage{Page: "catalog", Error: fmt.Sprintf("the merchant API answered %d", resp.StatusCode)})
-		return
-	}
-	page := shopPage{Page: "thanks", OrderID: id}
-	for _, p := range body.Payments {
-		page.Payments = append(page.Payments, paymentView{
-			Reference: p.Reference, State: string(p.State),
-			Amount:   i18n.FormatMoney(i18n.LangNB, p.Amount.Value, p.Amount.Currency),
-			Captured: i18n.FormatMoney(i18n.LangNB, p.Aggregate.Captured, p.Amount.Currency),
-		})
-	}
-	sh.render(w, http.StatusOK, page)
-}
-
 // nextDay closes the sandbox's settlement day: the fakes move a day ahead,
 // and the service pulls both providers' settlements, so the finance page
 // has a reconciliation to show right away.
 func (sh *shop) nextDay(w http.ResponseWriter, r *http.Request) {
+	from := sh.sb.Now().AddDate(0, 0, -7).Format("2006-01-02")
 	sh.sb.NextDay()
-	from := time.Now().AddDate(0, 0, -7).Format("2006-01-02")
-	to := time.Now().Add(sh.sb.Skew()).Format("2006-01-02")
+	to := sh.sb.Now().Format("2006-01-02")
 	if _, err := sh.finance.SyncSettlements(r.Context(), from, to); err != nil {
 		sh.render(w, http.StatusBadGateway, shopPage{Page: "catalog", Error: "settlement sync: " + err.Error()})
 		return

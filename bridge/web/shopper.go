@@ -46,9 +46,13 @@ func (h *HTTP) redirect(c *gin.Context) {
 
 func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *bridge.Payment, err error) {
 	u, _ := h.Service.Units[unitID]
+	// The order's language when we read it; else the unit's (an order
+	// Kustom no longer has is the unit's shop's), else the browser's.
 	lang := i18n.LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
 	if p != nil {
 		lang = i18n.LangFromLocale(p.Locale)
+	} else if l, ok := unitLang(u); ok {
+		lang = l
 	}
 	code, reason := bridge.ErrorCode(err), bridge.ErrorReason(err)
 	if code == bridge.ECodeInternal {
@@ -71,6 +75,23 @@ func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *bridg
 		}
 	}
 	h.Pages.Render(c.Writer, errorStatus(c, err), "error", d)
+}
+
+// unitLang is the language of a unit's shoppers, from its currency: NOK
+// Norwegian, DKK Danish, EUR (MobilePay in Finland) Finnish.
+func unitLang(u *bridge.Unit) (i18n.Lang, bool) {
+	if u == nil {
+		return "", false
+	}
+	switch u.Currency {
+	case "NOK":
+		return i18n.LangNB, true
+	case "DKK":
+		return i18n.LangDA, true
+	case "EUR":
+		return i18n.LangFI, true
+	}
+	return "", false
 }
 
 func wantsJSON(c *gin.Context) bool {
