@@ -144,7 +144,7 @@ func TestMobilePayDenmarkDanishPages(t *testing.T) {
 	require.Equal(t, []any{"dk"}, entry["countries"])
 	resp, logo := e.get(e.m.PublicURL() + "/assets/mobilepay.svg")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Contains(t, logo, `fill="#5A78FF"`)
+	require.Contains(t, strings.ToLower(logo), `fill="#5a78ff"`, "the official MobilePay mark, in MobilePay blue")
 
 	o := e.mobilePayOrder("DK", "DKK", "da-DK", "20 12 34 56")
 	p, breakout, waiting, confirmed := mobilePayPath(t, e, "dk", "da-DK", o)

@@ -4,8 +4,9 @@ package templates
 
 import "embed"
 
-// FS holds layout.html, one file per page, and the payment method badges
-// served as the EPM image.
+// FS holds layout.html, one file per page, the payment method marks
+// served as the EPM image and on our pages (SVG, with PNG fallbacks; see
+// SOURCES for where they come from) and the favicon.
 //
-//go:embed *.html *.svg
+//go:embed *.html *.svg *.png favicon.ico SOURCES
 var FS embed.FS

@@ -34,6 +34,9 @@ type PageData struct {
 	RetryURL    string
 	RetryLabel  string
 	CheckoutURL string
+	// BackLabel names the way back at CheckoutURL when it is not the
+	// checkout itself ("" for T.failed_back, "Back to checkout").
+	BackLabel string
 }
 
 // Pages renders the shopper pages.

@@ -79,6 +79,9 @@ func (h *HTTP) Handler() http.Handler {
 	r.GET("/return/:token", h.limit, h.returnPage)
 	r.GET("/status/:token", h.limit, h.api(h.status))
 	r.GET("/assets/:file", h.api(h.asset))
+	r.HEAD("/assets/:file", h.api(h.asset))
+	r.GET("/favicon.ico", h.api(h.asset))
+	r.HEAD("/favicon.ico", h.api(h.asset))
 
 	api := r.Group("/api/v1", h.bearer(func() string { return h.MerchantToken }))
 	api.GET("/epm/:unit", h.api(h.epm))

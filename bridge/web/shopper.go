@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -72,9 +73,28 @@ func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *bridg
 		}
 		if bridge.ValidKCOOrderID(kcoOrderID) {
 			d.CheckoutURL = bridge.ExpandURL(u.CheckoutURL, &bridge.Payment{KCOOrderID: kcoOrderID})
+		} else if home := shopHome(u.CheckoutURL); home != "" {
+			// No order to go back to: the way back is the shop itself.
+			d.CheckoutURL, d.BackLabel = home, i18n.T(lang, "back_to_shop")
 		}
 	}
 	h.Pages.Render(c.Writer, errorStatus(c, err), "error", d)
+}
+
+// shopHome is the shop's front page for a checkout URL template: the URL
+// itself when it names no order, else its scheme and host.
+func shopHome(checkoutURL string) string {
+	if checkoutURL == "" {
+		return ""
+	}
+	if !strings.Contains(checkoutURL, "{") {
+		return checkoutURL
+	}
+	u, err := url.Parse(strings.NewReplacer("{kco_order_id}", "x", "{reference}", "x").Replace(checkoutURL))
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + "/"
 }
 
 // unitLang is the language of a unit's shoppers, from its currency: NOK
@@ -118,8 +138,13 @@ func (h *HTTP) returnPage(c *gin.Context) {
 	if err != nil {
 		lang := i18n.LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
 		code := bridge.ErrorCode(err)
+		// A return, not a start: say we cannot find the payment.
+		title := i18n.T(lang, "error_title")
+		if code == bridge.ECodeNotFound {
+			title = i18n.T(lang, "return_unknown_title")
+		}
 		h.Pages.Render(c.Writer, errorStatus(c, err), "error", &PageData{Lang: lang, Brand: bridge.VippsBrand,
-			Title: i18n.T(lang, "error_title"), Body: i18n.T(lang, errorMessageKey(bridge.ErrorReason(err), code)), Reason: bridge.ErrorReason(err)})
+			Title: title, Body: i18n.T(lang, errorMessageKey(bridge.ErrorReason(err), code)), Reason: bridge.ErrorReason(err)})
 		return
 	}
 	p, u := v.Payment, v.Unit
@@ -145,6 +170,7 @@ func (h *HTTP) returnPage(c *gin.Context) {
 	default:
 		d.Title, d.Body = i18n.T(lang, "waiting_title"), i18n.T(lang, "waiting_body", b.Name)
 		d.VippsURL, d.ReopenLabel = p.RedirectURL, i18n.T(lang, "waiting_reopen", b.Name)
+		d.CheckoutURL = bridge.ExpandURL(u.CheckoutURL, p)
 		d.StatusURL = h.Service.PublicURL + "/status/" + token
 		h.Pages.Render(c.Writer, http.StatusOK, "waiting", d)
 	}
@@ -173,10 +199,25 @@ func (h *HTTP) status(c *gin.Context) error {
 	return nil
 }
 
-// asset serves the payment method badges used as the EPM image_url.
+// assetTypes are the files under /assets/ and their content types: the
+// payment method marks (SVG, with PNG fallbacks) and the favicon.
+var assetTypes = map[string]string{
+	"vipps.svg":     "image/svg+xml",
+	"vipps.png":     "image/png",
+	"mobilepay.svg": "image/svg+xml",
+	"mobilepay.png": "image/png",
+	"favicon.ico":   "image/x-icon",
+}
+
+// asset serves GET and HEAD /assets/{file} (the EPM image_url and our
+// pages' marks) and /favicon.ico.
 func (h *HTTP) asset(c *gin.Context) error {
 	name := c.Param("file")
-	if name != "vipps.svg" && name != "mobilepay.svg" {
+	if c.Request.URL.Path == "/favicon.ico" {
+		name = "favicon.ico"
+	}
+	typ, ok := assetTypes[name]
+	if !ok {
 		return bridge.Errorf(bridge.ECodeNotFound, "", "no such asset")
 	}
 	b, err := templates.FS.ReadFile(name)
@@ -184,7 +225,14 @@ func (h *HTTP) asset(c *gin.Context) error {
 		return err
 	}
 	c.Header("Cache-Control", "public, max-age=86400")
-	c.Data(http.StatusOK, "image/svg+xml", b)
+	c.Header("X-Content-Type-Options", "nosniff")
+	if c.Request.Method == http.MethodHead {
+		c.Header("Content-Type", typ)
+		c.Header("Content-Length", strconv.Itoa(len(b)))
+		c.Status(http.StatusOK)
+		return nil
+	}
+	c.Data(http.StatusOK, typ, b)
 	return nil
 }
 
