@@ -39,6 +39,19 @@ type pageText struct {
 	GivenName, FamilyName, Email, Phone, Street, PostalCode, City      string
 	SaveAddress, ChoosePayment, PayKlarna, KlarnaNote, Paid, PaidBody  string
 	Continue, Closed, ClosedBody, Missing, MissingBody, AddressInvalid string
+	// EditAddress opens the folded address form.
+	EditAddress string
+	// Units names the quantity units KCO orders carry in the page's
+	// language ("pcs" is "stk" in Norwegian); others show as sent.
+	Units map[string]string
+}
+
+// unit is a line's quantity unit in the page's language.
+func (t pageText) unit(u string) string {
+	if v, ok := t.Units[strings.ToLower(strings.TrimSpace(u))]; ok {
+		return v
+	}
+	return u
 }
 
 var norwegian = pageText{
@@ -68,6 +81,8 @@ var norwegian = pageText{
 	Missing:        "Fant ikke bestillingen",
 	MissingBody:    "Bestillingen finnes ikke eller er utløpt.",
 	AddressInvalid: "Adressen ble ikke lagret: sjekk feltene.",
+	EditAddress:    "Endre adresse",
+	Units:          map[string]string{"pcs": "stk", "pc": "stk", "st": "stk", "stk": "stk"},
 }
 
 var english = pageText{
@@ -97,6 +112,8 @@ var english = pageText{
 	Missing:        "Order not found",
 	MissingBody:    "The order does not exist or has expired.",
 	AddressInvalid: "The address was not saved: check the fields.",
+	EditAddress:    "Change address",
+	Units:          map[string]string{"stk": "pcs", "st": "pcs"},
 }
 
 // textFor picks Norwegian for Norwegian locales (nb, no, nn), English
@@ -243,7 +260,7 @@ func (s *Server) pageFor(o klarna.Order, aborted bool) pageData {
 	}
 	for _, l := range o.OrderLines {
 		d.Lines = append(d.Lines, pageLine{
-			Quantity: l.Quantity, Unit: l.QuantityUnit, Name: l.Name,
+			Quantity: l.Quantity, Unit: d.T.unit(l.QuantityUnit), Name: l.Name,
 			Total: formatAmount(l.TotalAmount, o.PurchaseCurrency),
 		})
 	}

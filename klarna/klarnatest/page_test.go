@@ -265,3 +265,30 @@ func (s *Server) liveOrder(id string) (klarna.Order, error) {
 	}
 	return cloneOrder(rec.order), nil
 }
+
+// The lines say "stk" in Norwegian and "pcs" in English, whatever unit
+// the order carries, and the address form is folded away so the payment
+// choice comes right after the cart.
+func TestCheckoutPageQuantityUnitAndFoldedAddress(t *testing.T) {
+	s := NewServer(Options{})
+	t.Cleanup(s.Close)
+	for locale, want := range map[string]string{"nb-NO": "1 stk × Ullgenser", "en-GB": "1 pcs × Ullgenser"} {
+		fields := validOrder()
+		fields["locale"] = locale
+		line(fields, 0)["quantity_unit"] = "pcs"
+		o, err := s.CreateOrder(mustOrder(t, fields))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, html := getPage(t, s, o.OrderID)
+		if !strings.Contains(html, want) {
+			t.Errorf("%s: page lacks %q", locale, want)
+		}
+		if !strings.Contains(html, `<details id="address-form">`) {
+			t.Errorf("%s: the address form is not folded", locale)
+		}
+		if locale == "nb-NO" && strings.Contains(html, " pcs ") {
+			t.Errorf("%s: English unit on a Norwegian page", locale)
+		}
+	}
+}
