@@ -36,14 +36,8 @@ type landingView struct {
 	// http), so it may go into href even when html/template would not
 	// trust its scheme.
 	ReturnURL template.URL
-}
-
-var stateTexts = map[State]string{
-	StateCreated:    "Venter på godkjenning · Waiting for approval",
-	StateAuthorized: "Betalingen er godkjent · Payment approved",
-	StateAborted:    "Betalingen er avbrutt · Payment cancelled",
-	StateExpired:    "Betalingen er utløpt · Payment expired",
-	StateTerminated: "Butikken har avbrutt betalingen · The shop cancelled the payment",
+	// T is the page's one language.
+	T landingText
 }
 
 func (s *Server) paymentByToken(token string) *payment {
@@ -61,7 +55,7 @@ func (s *Server) paymentByToken(token string) *payment {
 func (s *Server) handleLanding(c *call) response {
 	p := s.paymentByToken(c.r.URL.Query().Get("token"))
 	if p == nil {
-		return renderLanding(http.StatusNotFound, landingView{NotFound: true})
+		return renderLanding(http.StatusNotFound, landingView{NotFound: true, T: landingTextForBrowser(c.r.Header.Get("Accept-Language"))})
 	}
 	return s.renderPayment(p, http.StatusOK, p.phone, "")
 }
@@ -71,18 +65,17 @@ func (s *Server) handleLandingApprove(c *call) response {
 	form, _ := url.ParseQuery(string(c.body))
 	p := s.paymentByToken(form.Get("token"))
 	if p == nil {
-		return renderLanding(http.StatusNotFound, landingView{NotFound: true})
+		return renderLanding(http.StatusNotFound, landingView{NotFound: true, T: landingTextForBrowser(c.r.Header.Get("Accept-Language"))})
 	}
 	if p.state != StateCreated {
 		return s.renderPayment(p, http.StatusConflict, "", "")
 	}
 	phone, ok := normalizePhone(form.Get("phoneNumber"))
 	if !ok {
-		return s.renderPayment(p, http.StatusBadRequest, form.Get("phoneNumber"),
-			"Skriv inn et gyldig mobilnummer · Enter a valid phone number")
+		return s.renderPayment(p, http.StatusBadRequest, form.Get("phoneNumber"), landingTextFor(p.amount.Currency).InvalidPhone)
 	}
 	if err := s.authorize(p, phone, true); err != nil {
-		return s.renderPayment(p, http.StatusOK, "", "Betalingen ble avvist: "+p.refusal+" · The payment was refused: "+p.refusal)
+		return s.renderPayment(p, http.StatusOK, "", landingTextFor(p.amount.Currency).Refused+p.refusal)
 	}
 	return s.backToMerchant(p)
 }
@@ -92,7 +85,7 @@ func (s *Server) handleLandingReject(c *call) response {
 	form, _ := url.ParseQuery(string(c.body))
 	p := s.paymentByToken(form.Get("token"))
 	if p == nil {
-		return renderLanding(http.StatusNotFound, landingView{NotFound: true})
+		return renderLanding(http.StatusNotFound, landingView{NotFound: true, T: landingTextForBrowser(c.r.Header.Get("Accept-Language"))})
 	}
 	if p.state != StateCreated {
 		return s.renderPayment(p, http.StatusConflict, "", "")
@@ -110,7 +103,9 @@ func (s *Server) backToMerchant(p *payment) response {
 }
 
 func (s *Server) renderPayment(p *payment, status int, phone, errText string) response {
+	t := landingTextFor(p.amount.Currency)
 	v := landingView{
+		T:           t,
 		Open:        p.state == StateCreated,
 		Merchant:    p.msn,
 		Amount:      formatAmount(p.amount),
@@ -120,7 +115,7 @@ func (s *Server) renderPayment(p *payment, status int, phone, errText string) re
 		ApproveURL:  s.baseURL + "/landing/approve",
 		RejectURL:   s.baseURL + "/landing/reject",
 		State:       p.state,
-		StateText:   stateTexts[p.state],
+		StateText:   t.States[p.state],
 		Error:       errText,
 		ReturnURL:   template.URL(p.returnURL), // validated at create
 	}
@@ -128,7 +123,7 @@ func (s *Server) renderPayment(p *payment, status int, phone, errText string) re
 		v.Merchant = u.Name
 	}
 	if v.Error == "" && p.refusal != "" {
-		v.Error = "Betalingen ble avvist: " + p.refusal + " · The payment was refused: " + p.refusal
+		v.Error = t.Refused + p.refusal
 	}
 	return renderLanding(status, v)
 }

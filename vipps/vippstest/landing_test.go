@@ -37,6 +37,10 @@ func TestLandingPageRenders(t *testing.T) {
 		assert.Contains(t, page, want)
 	}
 	assert.NotContains(t, page, "<script>")
+	assert.Contains(t, page, `<html lang="nb">`)
+	for _, english := range []string{"Approve", "Cancel", "Phone number", "test environment", " · "} {
+		assert.NotContains(t, page, english, "one language on the page: Norwegian for a NOK payment")
+	}
 	assert.Equal(t, 1, h.srv.Calls(OpLanding))
 }
 
