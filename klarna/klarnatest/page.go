@@ -116,13 +116,79 @@ var english = pageText{
 	Units:          map[string]string{"stk": "pcs", "st": "pcs"},
 }
 
-// textFor picks Norwegian for Norwegian locales (nb, no, nn), English
-// otherwise.
+var danish = pageText{
+	Title:          "Kassen",
+	Sandbox:        "Sandkasse: en stand-in for Kustom Checkout. Ingen rigtige penge.",
+	YourOrder:      "Din ordre",
+	Total:          "I alt",
+	VAT:            "Heraf moms",
+	Address:        "Faktureringsadresse",
+	NoAddress:      "Ingen adresse endnu.",
+	GivenName:      "Fornavn",
+	FamilyName:     "Efternavn",
+	Email:          "E-mail",
+	Phone:          "Mobilnummer",
+	Street:         "Adresse",
+	PostalCode:     "Postnummer",
+	City:           "By",
+	SaveAddress:    "Gem adresse",
+	ChoosePayment:  "Vælg betalingsmetode",
+	PayKlarna:      "Betal med Klarna",
+	KlarnaNote:     "Gennemfører ordren i Klarna (sandkasse).",
+	Paid:           "Betalt med Klarna",
+	PaidBody:       "Tak! Ordren er betalt med Klarna.",
+	Continue:       "Fortsæt",
+	Closed:         "Kassen er lukket",
+	ClosedBody:     "Denne ordre kan ikke længere betales.",
+	Missing:        "Ordren blev ikke fundet",
+	MissingBody:    "Ordren findes ikke eller er udløbet.",
+	AddressInvalid: "Adressen blev ikke gemt: tjek felterne.",
+	EditAddress:    "Ret adresse",
+	Units:          map[string]string{"pcs": "stk.", "pc": "stk.", "st": "stk.", "stk": "stk."},
+}
+
+var finnish = pageText{
+	Title:          "Kassa",
+	Sandbox:        "Hiekkalaatikko: Kustom Checkoutin korvike. Ei oikeaa rahaa.",
+	YourOrder:      "Tilauksesi",
+	Total:          "Yhteensä",
+	VAT:            "Josta ALV",
+	Address:        "Laskutusosoite",
+	NoAddress:      "Ei vielä osoitetta.",
+	GivenName:      "Etunimi",
+	FamilyName:     "Sukunimi",
+	Email:          "Sähköposti",
+	Phone:          "Puhelinnumero",
+	Street:         "Katuosoite",
+	PostalCode:     "Postinumero",
+	City:           "Postitoimipaikka",
+	SaveAddress:    "Tallenna osoite",
+	ChoosePayment:  "Valitse maksutapa",
+	PayKlarna:      "Maksa Klarnalla",
+	KlarnaNote:     "Viimeistelee tilauksen Klarnassa (hiekkalaatikko).",
+	Paid:           "Maksettu Klarnalla",
+	PaidBody:       "Kiitos! Tilaus on maksettu Klarnalla.",
+	Continue:       "Jatka",
+	Closed:         "Kassa on suljettu",
+	ClosedBody:     "Tätä tilausta ei voi enää maksaa.",
+	Missing:        "Tilausta ei löytynyt",
+	MissingBody:    "Tilausta ei ole tai se on vanhentunut.",
+	AddressInvalid: "Osoitetta ei tallennettu: tarkista kentät.",
+	EditAddress:    "Muuta osoitetta",
+	Units:          map[string]string{"pcs": "kpl", "pc": "kpl", "st": "kpl", "stk": "kpl"},
+}
+
+// textFor picks the page's language from the order's locale: Norwegian
+// (nb, no, nn), Danish, Finnish, else English.
 func textFor(locale string) (string, pageText) {
 	lang, _, _ := strings.Cut(strings.ToLower(locale), "-")
 	switch lang {
 	case "nb", "no", "nn":
 		return "nb", norwegian
+	case "da":
+		return "da", danish
+	case "fi":
+		return "fi", finnish
 	}
 	return "en", english
 }

@@ -272,7 +272,8 @@ func (s *Server) liveOrder(id string) (klarna.Order, error) {
 func TestCheckoutPageQuantityUnitAndFoldedAddress(t *testing.T) {
 	s := NewServer(Options{})
 	t.Cleanup(s.Close)
-	for locale, want := range map[string]string{"nb-NO": "1 stk × Ullgenser", "en-GB": "1 pcs × Ullgenser"} {
+	for locale, want := range map[string]string{"nb-NO": "1 stk × Ullgenser", "en-GB": "1 pcs × Ullgenser",
+		"da-DK": "1 stk. × Ullgenser", "fi-FI": "1 kpl × Ullgenser"} {
 		fields := validOrder()
 		fields["locale"] = locale
 		line(fields, 0)["quantity_unit"] = "pcs"
