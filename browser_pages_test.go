@@ -80,6 +80,9 @@ type browserPage struct {
 	header map[string]any
 	// skipLang names why the language check waits for another change.
 	skipLang string
+	// check, when set, is JavaScript that must come true on the page, and
+	// what it means.
+	check, checkWhat string
 }
 
 func TestBrowserPagesFitAndSpeakOneLanguage(t *testing.T) {
@@ -117,7 +120,13 @@ func TestBrowserPagesFitAndSpeakOneLanguage(t *testing.T) {
 
 	pages := []browserPage{
 		{name: "shop", url: base + "/shop/", lang: "nb"},
-		{name: "shop-checkout", url: base + "/shop/checkout/" + open, lang: "nb"},
+		{name: "shop-checkout", url: base + "/shop/checkout/" + open, lang: "nb",
+			check: `(function () {
+				var f = document.querySelector("iframe#kco"), d = f && f.contentDocument;
+				if (!d || d.readyState !== "complete" || !d.querySelector("#epm-vipps")) { return false; }
+				return f.getBoundingClientRect().height + 2 >= d.documentElement.scrollHeight;
+			})()`,
+			checkWhat: "the checkout frame grows to its page, so the Vipps choice is not hidden in it"},
 		{name: "checkout-stand-in", url: e.m.Sandbox.KustomURL() + "/checkout-page/" + open, lang: "nb"},
 		{name: "breakout", url: e.redirectURL(open), lang: "nb", frame: true},
 		{name: "vipps-landing", url: pw.RedirectURL, lang: "nb"},
@@ -205,6 +214,16 @@ func TestBrowserPagesFitAndSpeakOneLanguage(t *testing.T) {
 				case <-time.After(50 * time.Millisecond):
 				}
 			}
+			checked := true
+			if pg.check != "" {
+				checked = false
+				for try := 0; try < 40 && !checked; try++ {
+					checked, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](pg.check))
+					if !checked {
+						time.Sleep(50 * time.Millisecond)
+					}
+				}
+			}
 			if artifacts != "" {
 				png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 				if err == nil {
@@ -220,6 +239,7 @@ func TestBrowserPagesFitAndSpeakOneLanguage(t *testing.T) {
 				require.LessOrEqual(t, int64(m.ScrollWidth), width, "the page is %d px wide in a %d px window (horizontal overflow)", m.ScrollWidth, width)
 				require.LessOrEqual(t, m.ScrollWidth, m.InnerWidth, "the page is wider than the window (horizontal overflow)")
 				require.Equal(t, width, int64(m.InnerWidth), "the window's width")
+				require.True(t, checked, pg.checkWhat)
 				require.Equal(t, 1, m.H1, "one <h1>")
 				if pg.skipLang != "" {
 					t.Skipf("language check skipped: %s", pg.skipLang)
