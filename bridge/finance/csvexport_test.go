@@ -40,7 +40,7 @@ func TestReconciliationCSVNeutralisesFormulas(t *testing.T) {
 	require.NotEmpty(t, r.Payouts)
 
 	var out bytes.Buffer
-	require.NoError(t, r.WriteCSV(&out))
+	require.NoError(t, WriteCSV(t.Context(), &out, r, DialectEN))
 	recs, err := csv.NewReader(bytes.NewReader(out.Bytes())).ReadAll()
 	require.NoError(t, err)
 	header := recs[0]
