@@ -239,4 +239,3 @@ func TestReconcileCommandNorwegianCSV(t *testing.T) {
 	require.ErrorContains(t, err, "dialect must be en or no")
 	require.NotContains(t, errs.String(), "matched", "refused before reconciling")
 }
-
