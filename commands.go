@@ -18,6 +18,7 @@ import (
 
 	"vippskco/bridge"
 	"vippskco/bridge/config"
+	"vippskco/bridge/finance"
 	"vippskco/bridge/reconcile"
 	"vippskco/klarna"
 )
@@ -190,7 +191,7 @@ func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, 
 }
 
 // reconcileCommand prints the reconciliation of a period:
-// `reconcile [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-format csv|json]`.
+// `reconcile [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-format csv|json] [-dialect en|no]`.
 func reconcileCommand(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -198,8 +199,16 @@ func reconcileCommand(ctx context.Context, cfg *config.Config, args []string, st
 	from := fs.String("from", time.Now().AddDate(0, 0, -30).Format("2006-01-02"), "first day, YYYY-MM-DD")
 	to := fs.String("to", today, "last day, YYYY-MM-DD")
 	format := fs.String("format", "csv", "csv or json")
+	dialectName := fs.String("dialect", "en", "CSV dialect: en (commas, decimal points) or no (semicolons, decimal commas, BOM, for a Norwegian spreadsheet)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *format != "csv" && *format != "json" {
+		return fmt.Errorf("reconcile: -format must be csv or json, not %q", *format)
+	}
+	dialect, err := finance.ParseCSVDialect(*dialectName)
+	if err != nil {
+		return fmt.Errorf("reconcile: -dialect: %w", err)
 	}
 	a, closeStore, err := openApp(ctx, cfg)
 	if err != nil {
@@ -222,7 +231,7 @@ func reconcileCommand(ctx context.Context, cfg *config.Config, args []string, st
 	}
 	switch *format {
 	case "csv":
-		return r.WriteCSV(stdout)
+		return finance.WriteCSV(ctx, stdout, r, dialect)
 	case "json":
 		return json.NewEncoder(stdout).Encode(r)
 	}

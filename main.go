@@ -37,6 +37,7 @@ import (
 	"vippskco/bridge"
 	"vippskco/bridge/config"
 	"vippskco/bridge/finance"
+	"vippskco/bridge/i18n"
 	"vippskco/bridge/metrics"
 	"vippskco/bridge/postgres"
 	"vippskco/bridge/providerlog"
@@ -262,7 +263,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	api := &web.HTTP{
 		Service: a.service, Finance: a.finance, Metrics: m.Metrics, Pages: pages, Logger: m.Logger, Ready: m.ready,
-		MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance,
+		MerchantToken: cfg.APITokens.Merchant, FinanceToken: cfg.APITokens.Finance, FinanceLang: financeLang(cfg),
 		TrustedProxies: cfg.Server.TrustedProxies, ServerTiming: cfg.Server.ServerTiming,
 		MetricsElsewhere: m.opsListener != nil, MetricsToken: cfg.APITokens.Metrics, MetricsOpen: cfg.MetricsOpen(),
 	}
@@ -608,4 +609,13 @@ func providerTransport() *http.Transport {
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 256
 	return t
+}
+
+// financeLang is the finance page's language: that of the first sales
+// unit's first country (nb for NO, da for DK, fi for FI), else English.
+func financeLang(cfg *config.Config) i18n.Lang {
+	if len(cfg.Units) > 0 && len(cfg.Units[0].Countries) > 0 {
+		return i18n.LangFromCountry(cfg.Units[0].Countries[0])
+	}
+	return i18n.LangEN
 }

@@ -3,6 +3,7 @@ package finance
 import (
 	"bytes"
 	"encoding/csv"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -39,14 +40,27 @@ func TestReconciliationCSVNeutralisesFormulas(t *testing.T) {
 	require.NotEmpty(t, r.Exceptions)
 	require.NotEmpty(t, r.Payouts)
 
+	for _, dialect := range []CSVDialect{DialectEN, DialectNO} {
+		t.Run(string(dialect), func(t *testing.T) { csvNeutralised(t, r, dialect, hostile) })
+	}
+}
+
+func csvNeutralised(t *testing.T, r *Reconciliation, dialect CSVDialect, hostile []string) {
 	var out bytes.Buffer
-	require.NoError(t, r.WriteCSV(&out))
-	recs, err := csv.NewReader(bytes.NewReader(out.Bytes())).ReadAll()
-	require.NoError(t, err)
-	header := recs[0]
+	require.NoError(t, WriteCSV(t.Context(), &out, r, dialect))
+	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(out.Bytes(), []byte("\ufeff"))))
+	number := regexp.MustCompile(`^-?[0-9]+(\.[0-9]{2})?$`)
 	numeric := map[string]bool{"amount": true, "expected": true, "gross": true, "fees": true, "net": true, "paid": true,
 		"lines": true, "matched": true, "exceptions": true}
-	number := regexp.MustCompile(`^-?[0-9]+(\.[0-9]{2})?$`)
+	if dialect == DialectNO {
+		cr.Comma = ';'
+		number = regexp.MustCompile(`^-?[0-9]+(,[0-9]{2})?$`)
+		numeric = map[string]bool{"beløp": true, "forventet": true, "brutto": true, "gebyrer": true, "netto": true, "utbetalt": true,
+			"linjer": true, "avstemt": true, "avvik": true}
+	}
+	recs, err := cr.ReadAll()
+	require.NoError(t, err)
+	header := recs[0]
 	var quoted, negative int
 	for _, rec := range recs[1:] {
 		for i, cell := range rec {
@@ -82,4 +96,17 @@ func TestTextCell(t *testing.T) {
 	} {
 		require.Equal(t, want, textCell(in), "%q", in)
 	}
+}
+
+func TestParseCSVDialect(t *testing.T) {
+	for in, want := range map[string]CSVDialect{"": DialectEN, "en": DialectEN, "no": DialectNO, "NO": DialectNO, "nb": DialectNO} {
+		got, err := ParseCSVDialect(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"sv", "excel", ";"} {
+		_, err := ParseCSVDialect(in)
+		require.ErrorContains(t, err, "dialect must be en or no", in)
+	}
+	require.Error(t, WriteCSV(t.Context(), io.Discard, &Reconciliation{}, "xx"), "WriteCSV refuses a dialect it does not know")
 }

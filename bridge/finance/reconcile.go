@@ -2,9 +2,6 @@ package finance
 
 import (
 	"context"
-	"encoding/csv"
-	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +22,26 @@ type Reconciliation struct {
 	From, To string
 	RanAt    time.Time
 	reconcile.Result
+
+	// matched are the movements the matches account for, for the CSV's
+	// matches section; payoutsOf reads the payouts of their lines when
+	// that section is written (a second read of the lines, only then).
+	matched   []MatchedMovement
+	payoutsOf func(ctx context.Context, keys map[string]string) error
+}
+
+// MatchedMovement is one of our captures or refunds that a match
+// accounts for, with the payout its settlement lines went into.
+type MatchedMovement struct {
+	Date         string // the Oslo day it happened, YYYY-MM-DD
+	Provider     reconcile.Provider
+	Reference    string
+	PSPReference string
+	Kind         reconcile.Kind
+	// Amount is signed as the money moved: captures +, refunds −.
+	Amount   int64
+	Currency string
+	lines    []string // the match's settlement line keys
 }
 
 // Reconcile matches our captures and refunds against the settlement lines
@@ -97,7 +114,51 @@ func (s *Service) Reconcile(ctx context.Context, from, to string) (*Reconciliati
 		return nil, err
 	}
 	s.Metrics.Reconciled(res.Exceptions)
-	return &Reconciliation{From: from, To: to, RanAt: cfg.Now, Result: *res}, nil
+	rec := &Reconciliation{From: from, To: to, RanAt: cfg.Now, Result: *res, matched: listMatchedMovements(res.Matches, ms)}
+	rec.payoutsOf = func(ctx context.Context, keys map[string]string) error {
+		return s.Store.EachSettlementLine(ctx, q, func(l *reconcile.Line) error {
+			if _, ok := keys[l.Key]; ok && l.PayoutID != "" {
+				keys[l.Key] = strings.Clone(l.PayoutID)
+			}
+			return nil
+		})
+	}
+	return rec, nil
+}
+
+// listMatchedMovements lists the movements of ms that the matches account
+// for, in the matches' order.
+func listMatchedMovements(matches []reconcile.Match, ms []reconcile.Movement) []MatchedMovement {
+	idx := map[string]int{}
+	for i := range matches {
+		for _, id := range matches[i].Movements {
+			idx[id] = i
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	byMatch := make([][]MatchedMovement, len(matches))
+	for i := range ms {
+		m := &ms[i]
+		mi, ok := idx[m.ID]
+		if !ok {
+			continue
+		}
+		amount := m.Amount
+		if m.Kind == reconcile.KindRefund {
+			amount = -amount
+		}
+		byMatch[mi] = append(byMatch[mi], MatchedMovement{
+			Date: m.At.In(oslo).Format("2006-01-02"), Provider: m.Provider, Reference: m.Reference, PSPReference: m.PSPReference,
+			Kind: m.Kind, Amount: amount, Currency: m.Currency, lines: matches[mi].Lines,
+		})
+	}
+	var out []MatchedMovement
+	for _, b := range byMatch {
+		out = append(out, b...)
+	}
+	return out
 }
 
 // movements reads our captures and refunds of [from, to) as the matcher
@@ -142,79 +203,4 @@ func (s *Service) movements(ctx context.Context, from, to time.Time, msnOf map[s
 		return nil, err
 	}
 	return ms, nil
-}
-
-// WriteCSV writes the exceptions first, then the payouts and the days, as
-// one CSV finance can open in a spreadsheet: one section column, amounts in
-// major units with two decimals (a decimal point, so that no locale reads
-// them as thousands).
-func (r *Reconciliation) WriteCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	// A write error (the reader went away) ends the export at once rather
-	// than after formatting every row.
-	var err error
-	write := func(rec ...string) {
-		if err == nil {
-			err = cw.Write(rec)
-		}
-	}
-	// Text that came from a provider's file (payout ids, references,
-	// details quoting them) must not open as a formula: t neutralises it.
-	// Numbers we format (major, strconv.Itoa) are written as they are.
-	t := textCell
-	write("section", "reason", "provider", "date", "payout_id", "reference", "kco_order_id", "unit", "msn",
-		"currency", "amount", "expected", "gross", "fees", "net", "paid", "lines", "matched", "exceptions", "detail")
-	for i := 0; i < len(r.Exceptions) && err == nil; i++ {
-		e := &r.Exceptions[i]
-		write("exception", t(string(e.Reason)), t(string(e.Provider)), t(e.Date), t(e.PayoutID), t(e.Reference), t(e.KCOOrderID),
-			t(e.Unit), t(e.MSN), t(e.Currency), major(e.Amount), major(e.Expected), "", "", "", "", "", "", "", t(e.Detail()))
-	}
-	for i := 0; i < len(r.Payouts) && err == nil; i++ {
-		p := &r.Payouts[i]
-		write("payout", "", t(string(p.Provider)), t(p.Date), t(p.ID), "", "", "", t(p.MSN), t(p.Currency), "", "",
-			major(p.Gross), major(p.Fees), major(p.Net), major(p.Paid), strconv.Itoa(p.Lines), strconv.Itoa(p.Matched), strconv.Itoa(p.Exceptions), "")
-	}
-	for i := 0; i < len(r.Days) && err == nil; i++ {
-		d := &r.Days[i]
-		write("day", "", t(string(d.Provider)), t(d.Date), "", "", "", "", "", t(d.Currency), "", "",
-			major(d.Gross), major(d.Fees), major(d.Net), "", strconv.Itoa(d.Lines), strconv.Itoa(d.Matched), strconv.Itoa(d.Exceptions), "")
-	}
-	for i := 0; i < len(r.Pending) && err == nil; i++ {
-		p := &r.Pending[i]
-		write("pending", t(string(p.Kind)), t(string(p.Provider)), p.Due.In(oslo).Format("2006-01-02"), "", t(p.Reference),
-			t(p.KCOOrderID), t(p.Unit), t(p.MSN), t(p.Currency), major(p.Amount), "", "", "", "", "", "", "", "", "not yet due")
-	}
-	if err != nil {
-		return err
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// textCell keeps a text cell from being read as a formula by a
-// spreadsheet (CSV injection): a cell that starts with =, +, -, @, a tab
-// or a carriage return gets a leading single quote, which Excel,
-// LibreOffice and Google Sheets show as text. Every text cell of a finance
-// CSV goes through it; the numbers we format ourselves do not, so that a
-// negative amount stays a number.
-func textCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
-
-// major formats minor units as a decimal in major units, "-1490.00"; it
-// is exact for every int64.
-func major(v int64) string {
-	var b [24]byte
-	out := b[:0]
-	u := uint64(v)
-	if v < 0 {
-		out = append(out, '-')
-		u = -u
-	}
-	out = strconv.AppendUint(out, u/100, 10)
-	out = append(out, '.', byte('0'+u%100/10), byte('0'+u%10))
-	return string(out)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"vippskco/bridge"
+	"vippskco/bridge/finance"
 	"vippskco/bridge/reconcile"
 	"vippskco/klarna"
 )
@@ -257,11 +258,19 @@ func (h *HTTP) period(c *gin.Context) (string, string) {
 
 func (h *HTTP) reconciliation(c *gin.Context) error {
 	from, to := h.period(c)
+	format := c.DefaultQuery("format", "json")
+	if format != "json" && format != "csv" {
+		return bridge.Errorf(bridge.ECodeInvalid, "bad_format", "format must be json or csv")
+	}
+	dialect, err := finance.ParseCSVDialect(c.Query("dialect"))
+	if err != nil {
+		return err
+	}
 	r, err := h.Finance.Reconcile(c.Request.Context(), from, to)
 	if err != nil {
 		return err
 	}
-	switch c.DefaultQuery("format", "json") {
+	switch format {
 	case "json":
 		c.Header("Content-Type", "application/json; charset=utf-8")
 		c.Status(http.StatusOK)
@@ -269,9 +278,13 @@ func (h *HTTP) reconciliation(c *gin.Context) error {
 		_ = enc.Encode(r)
 	case "csv":
 		c.Header("Content-Type", "text/csv; charset=utf-8")
-		c.Header("Content-Disposition", `attachment; filename="reconciliation-`+from+`-`+to+`.csv"`)
+		name := "reconciliation-" + from + "-" + to + ".csv"
+		if dialect == finance.DialectNO {
+			name = "avstemming-" + from + "-" + to + ".csv"
+		}
+		c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
 		c.Status(http.StatusOK)
-		_ = r.WriteCSV(c.Writer)
+		_ = finance.WriteCSV(c.Request.Context(), c.Writer, r, dialect)
 	default:
 		return bridge.Errorf(bridge.ECodeInvalid, "bad_format", "format must be json or csv")
 	}

@@ -13,6 +13,7 @@ import (
 
 	"vippskco/bridge"
 	"vippskco/bridge/finance"
+	"vippskco/bridge/i18n"
 	"vippskco/bridge/metrics"
 
 	"github.com/gin-gonic/gin"
@@ -36,6 +37,9 @@ type HTTP struct {
 	Pages         *Pages
 	MerchantToken string
 	FinanceToken  string
+	// FinanceLang is the finance page's language, that of the first sales
+	// unit's country; ?lang=en (or another) switches a view. "" is English.
+	FinanceLang i18n.Lang
 	// Ready reports whether the store is reachable and migrated.
 	Ready func(ctx context.Context) error
 	// ShopperLimit rate-limits the shopper endpoints per client; nil: none.
