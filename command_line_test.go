@@ -264,3 +264,27 @@ func TestCommandLineImportErrorSaidOnce(t *testing.T) {
 		})
 	}
 }
+
+// On a terminal the progress is one bar redrawn in place: carriage
+// returns, no line of its own until the end, 99 % until the commit and
+// 100 % after; a failed job's bar ends where it stopped.
+func TestProgressBarOnATerminal(t *testing.T) {
+	for _, committed := range []bool{true, false} {
+		var out bytes.Buffer
+		p := &progress{w: &out, label: "importing f.csv", total: 1000, terminal: true, shown: -1}
+		p.draw(false)
+		for range 10 {
+			p.add(100)
+			p.setLines(50)
+			p.drawn = time.Time{} // as if a tenth of a second had passed
+		}
+		p.add(0)
+		p.finish(committed)
+		s := out.String()
+		assert.Equal(t, 1, strings.Count(s, "\n"), "one line, ended once: %q", s)
+		assert.True(t, strings.HasSuffix(s, "\n"))
+		assert.True(t, strings.HasPrefix(s, "\rimporting f.csv [------------------------------]   0%"), s)
+		assert.Contains(t, s, " 99% 0.0/0.0 MiB, 50 lines", "the file read, not yet committed")
+		assert.Equal(t, committed, strings.Contains(s, "100%"), "100 %% only after the commit: %q", s)
+	}
+}
