@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -23,22 +24,35 @@ import (
 	"vippskco/klarna"
 )
 
+// epmArgs is `epm UNIT [-order KCO_ORDER_ID] [-locale nb-NO]`.
+type epmArgs struct{ unit, order, locale string }
+
+// parseEPM parses and checks the epm command line.
+func parseEPM(fs *flag.FlagSet, args []string) (work, error) {
+	var a epmArgs
+	fs.StringVar(&a.order, "order", "", "KCO order id: print a signed redirect_url for this order")
+	fs.StringVar(&a.locale, "locale", "nb-NO", "the order's locale (picks the description's language)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(pos) == 0:
+		return nil, usagef("name the UNIT")
+	case len(pos) > 1:
+		return nil, usagef("one UNIT, not %d arguments", len(pos))
+	case a.locale == "":
+		return nil, usagef("-locale must not be empty")
+	}
+	a.unit = pos[0]
+	return func(_ context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+		return epmCommand(cfg, a, stdout, stderr)
+	}, nil
+}
+
 // epmCommand prints the external_payment_methods entry for a unit.
-func epmCommand(cfg *config.Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("epm", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	order := fs.String("order", "", "KCO order id: print a signed redirect_url for this order")
-	locale := fs.String("locale", "nb-NO", "the order's locale (picks the description's language)")
-	unitID := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		unitID, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if unitID == "" {
-		return errors.New("usage: epm UNIT [-order KCO_ORDER_ID] [-locale nb-NO]")
-	}
+func epmCommand(cfg *config.Config, args epmArgs, stdout, stderr io.Writer) error {
+	unitID, order, locale := args.unit, &args.order, &args.locale
 	a, err := wire(cfg, nil, Providers{}, cfg.Server.PublicURL, nil, nil, nil)
 	if err != nil {
 		return err
@@ -53,16 +67,48 @@ func epmCommand(cfg *config.Config, args []string, stdout, stderr io.Writer) err
 	return enc.Encode(map[string]any{"external_payment_methods": []any{entry}})
 }
 
-// webhooksCommand registers, lists or deletes a unit's webhook at Vipps:
-// `webhooks register UNIT`, `webhooks list UNIT`, `webhooks delete UNIT ID`.
-func webhooksCommand(ctx context.Context, cfg *config.Config, args []string, stdout io.Writer) error {
-	if len(args) < 2 {
-		return errors.New("usage: webhooks register|list UNIT, or webhooks delete UNIT ID")
+// webhooksArgs is `webhooks register|list UNIT` or `webhooks delete UNIT ID`.
+type webhooksArgs struct{ action, unit, id string }
+
+// parseWebhooks parses and checks the webhooks command line.
+func parseWebhooks(fs *flag.FlagSet, args []string) (work, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
 	}
+	if len(pos) == 0 {
+		return nil, usagef("name the action: register, list or delete")
+	}
+	a := webhooksArgs{action: pos[0]}
+	want := 2
+	switch a.action {
+	case "register", "list":
+	case "delete":
+		want = 3
+	default:
+		return nil, usagef("unknown action %q (register, list or delete)", a.action)
+	}
+	if len(pos) != want {
+		if want == 3 {
+			return nil, usagef("delete takes UNIT and ID")
+		}
+		return nil, usagef("%s takes one UNIT", a.action)
+	}
+	a.unit = pos[1]
+	if want == 3 {
+		a.id = pos[2]
+	}
+	return func(ctx context.Context, cfg *config.Config, stdout, _ io.Writer) error {
+		return webhooksCommand(ctx, cfg, a, stdout)
+	}, nil
+}
+
+// webhooksCommand registers, lists or deletes a unit's webhook at Vipps.
+func webhooksCommand(ctx context.Context, cfg *config.Config, args webhooksArgs, stdout io.Writer) error {
 	if cfg.Sandbox {
 		return errors.New("in sandbox mode the fake Vipps lives inside the running service, which registers its webhooks at start-up")
 	}
-	action, unitID := args[0], args[1]
+	action, unitID := args.action, args.unit
 	u, ok := cfg.Unit(unitID)
 	if !ok {
 		return fmt.Errorf("no unit %q in the configuration", unitID)
@@ -89,18 +135,15 @@ func webhooksCommand(ctx context.Context, cfg *config.Config, args []string, std
 		}
 		return enc.Encode(map[string]any{"webhooks": list})
 	case "delete":
-		if len(args) < 3 {
-			return errors.New("usage: webhooks delete UNIT ID")
-		}
-		if err := vc.DeleteWebhook(ctx, args[2]); err != nil {
+		if err := vc.DeleteWebhook(ctx, args.id); err != nil {
 			return err
 		}
-		if reg, err := svc.Store.WebhookRegistration(ctx, u.ID); err == nil && reg.ID == args[2] {
+		if reg, err := svc.Store.WebhookRegistration(ctx, u.ID); err == nil && reg.ID == args.id {
 			if err := svc.Store.DeleteWebhookRegistration(ctx, u.ID); err != nil {
 				return err
 			}
 		}
-		fmt.Fprintf(stdout, "deleted webhook %s of unit %s\n", args[2], u.ID)
+		fmt.Fprintf(stdout, "deleted webhook %s of unit %s\n", args.id, u.ID)
 		return nil
 	}
 	return fmt.Errorf("unknown webhooks action %q (register, list or delete)", action)
@@ -120,24 +163,72 @@ func openApp(ctx context.Context, cfg *config.Config) (a *app, closeStore func()
 	return a, st.Close, nil
 }
 
-// settlementsCommand imports a settlement file from the command line:
-// `settlements import -provider vipps|kustom FILE`.
-func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "import" {
-		return errors.New("usage: settlements import -provider vipps|kustom [-separator ';'] [-columns a,b,c] FILE")
-	}
-	fs := flag.NewFlagSet("settlements import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	provider := fs.String("provider", "vipps", "whose settlement the file is: vipps or kustom")
+// importArgs is `settlements import -provider vipps|kustom [-separator ;]
+// [-columns a,b,c] FILE`.
+type importArgs struct {
+	provider, path string
+	csv            klarna.CSVOptions
+}
+
+// parseSettlements parses and checks the settlements command line; the
+// file must be there, readable and not a directory before anything is
+// read from it or the store is opened.
+func parseSettlements(fs *flag.FlagSet, args []string) (work, error) {
+	provider := fs.String("provider", "", "whose settlement the file is: vipps or kustom (required)")
 	separator := fs.String("separator", "", "Kustom CSV separator, ; or , (default: read from the file)")
 	columns := fs.String("columns", "", "Kustom CSV column order, comma-separated (default: the file's header)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("settlements import: give exactly one FILE")
+	if len(pos) == 0 || pos[0] != "import" {
+		return nil, usagef("the one action is import")
 	}
-	path := fs.Arg(0)
+	pos = pos[1:]
+	a := importArgs{provider: *provider}
+	switch a.provider {
+	case "":
+		return nil, usagef("-provider is required: vipps or kustom")
+	case string(reconcile.Vipps), string(reconcile.Kustom):
+	default:
+		return nil, usagef("-provider must be vipps or kustom, not %q", a.provider)
+	}
+	if a.provider == string(reconcile.Vipps) && (*separator != "" || *columns != "") {
+		return nil, usagef("-separator and -columns are for a Kustom CSV (-provider kustom)")
+	}
+	if *separator != "" {
+		if *separator != ";" && *separator != "," {
+			return nil, usagef("-separator must be ; or , not %q", *separator)
+		}
+		a.csv.Separator = []rune(*separator)[0]
+	}
+	if *columns != "" {
+		for _, c := range strings.Split(*columns, ",") {
+			if c = strings.TrimSpace(c); c == "" {
+				return nil, usagef("-columns has an empty column name: %q", *columns)
+			}
+			a.csv.Columns = append(a.csv.Columns, c)
+		}
+	}
+	switch len(pos) {
+	case 0:
+		return nil, usagef("name the FILE to import")
+	case 1:
+	default:
+		return nil, usagef("import one FILE at a time, not %d", len(pos))
+	}
+	a.path = pos[0]
+	if err := checkReadable(a.path); err != nil {
+		return nil, fmt.Errorf("settlements import: %w", err)
+	}
+	return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+		return importCommand(ctx, cfg, a, stdout, stderr)
+	}, nil
+}
+
+// checkReadable says why path cannot be imported: it is missing, a
+// directory, or cannot be opened.
+func checkReadable(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -147,38 +238,45 @@ func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, 
 	if err != nil {
 		return err
 	}
+	if info.IsDir() {
+		return fmt.Errorf("%s is a directory, not a settlement file", path)
+	}
+	return nil
+}
+
+// importCommand imports a settlement file: one progress report over the
+// whole job (the file is read once, by the parser, as the store takes its
+// lines), at 99 % until the import is committed.
+func importCommand(ctx context.Context, cfg *config.Config, args importArgs, stdout, stderr io.Writer) error {
 	a, closeStore, err := openApp(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	f, err := os.Open(args.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	svc := a.finance
 	start := time.Now()
 	var res bridge.ImportResult
 	var warnings []string
-	name := path[strings.LastIndex(path, "/")+1:]
-	// The file is read once, by the parser, as the store takes its lines:
-	// the bar follows both.
-	bar := &progress{total: info.Size(), w: stderr, label: "importing " + name}
+	name := filepath.Base(args.path)
+	bar := newProgress(stderr, "importing "+name, info.Size())
 	file := &progressReader{r: f, p: bar}
-	switch *provider {
+	switch args.provider {
 	case string(reconcile.Vipps):
 		res, warnings, err = svc.ImportVippsFile(ctx, name, file, bar.setLines)
 	case string(reconcile.Kustom):
-		opt := klarna.CSVOptions{}
-		if *separator != "" {
-			opt.Separator = []rune(*separator)[0]
-		}
-		if *columns != "" {
-			opt.Columns = strings.Split(*columns, ",")
-		}
-		res, err = svc.ImportKustomCSV(ctx, name, file, opt, bar.setLines)
-	default:
-		return fmt.Errorf("settlements import: -provider must be vipps or kustom, not %q", *provider)
+		res, err = svc.ImportKustomCSV(ctx, name, file, args.csv, bar.setLines)
 	}
-	bar.done()
+	bar.finish(err == nil)
 	if err != nil {
-		fmt.Fprintln(stderr, "failed")
 		return err
 	}
 	fmt.Fprintf(stderr, "done in %s\n", time.Since(start).Round(time.Millisecond))
@@ -187,35 +285,60 @@ func settlementsCommand(ctx context.Context, cfg *config.Config, args []string, 
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"provider": *provider, "source": name, "result": res, "warnings": warnings})
+	return enc.Encode(map[string]any{"provider": args.provider, "source": name, "result": res, "warnings": warnings})
 }
 
-// reconcileCommand prints the reconciliation of a period:
-// `reconcile [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-format csv|json] [-dialect en|no]`.
-func reconcileCommand(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	today := time.Now().Format("2006-01-02")
-	from := fs.String("from", time.Now().AddDate(0, 0, -30).Format("2006-01-02"), "first day, YYYY-MM-DD")
-	to := fs.String("to", today, "last day, YYYY-MM-DD")
-	format := fs.String("format", "csv", "csv or json")
+// reconcileArgs is `reconcile [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-format csv|json] [-dialect en|no]`.
+type reconcileArgs struct {
+	from, to, format string
+	dialect          finance.CSVDialect
+}
+
+// parseReconcile parses and checks the reconcile command line.
+func parseReconcile(fs *flag.FlagSet, args []string) (work, error) {
+	now := time.Now()
+	a := reconcileArgs{}
+	fs.StringVar(&a.from, "from", now.AddDate(0, 0, -30).Format(time.DateOnly), "first day, YYYY-MM-DD")
+	fs.StringVar(&a.to, "to", now.Format(time.DateOnly), "last day, YYYY-MM-DD")
+	fs.StringVar(&a.format, "format", "csv", "csv or json")
 	dialectName := fs.String("dialect", "en", "CSV dialect: en (commas, decimal points) or no (semicolons, decimal commas, BOM, for a Norwegian spreadsheet)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *format != "csv" && *format != "json" {
-		return fmt.Errorf("reconcile: -format must be csv or json, not %q", *format)
-	}
-	dialect, err := finance.ParseCSVDialect(*dialectName)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return fmt.Errorf("reconcile: -dialect: %w", err)
+		return nil, err
 	}
+	if len(pos) > 0 {
+		return nil, usagef("takes no arguments, got %q", pos[0])
+	}
+	from, err := time.Parse(time.DateOnly, a.from)
+	if err != nil {
+		return nil, usagef("-from must be a day, YYYY-MM-DD, not %q", a.from)
+	}
+	to, err := time.Parse(time.DateOnly, a.to)
+	if err != nil {
+		return nil, usagef("-to must be a day, YYYY-MM-DD, not %q", a.to)
+	}
+	if to.Before(from) {
+		return nil, usagef("-to %s is before -from %s", a.to, a.from)
+	}
+	if a.format != "csv" && a.format != "json" {
+		return nil, usagef("-format must be csv or json, not %q", a.format)
+	}
+	if a.dialect, err = finance.ParseCSVDialect(*dialectName); err != nil {
+		return nil, usagef("-dialect must be en or no, not %q", *dialectName)
+	}
+	return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+		return reconcileCommand(ctx, cfg, a, stdout, stderr)
+	}, nil
+}
+
+// reconcileCommand prints the reconciliation of a period.
+func reconcileCommand(ctx context.Context, cfg *config.Config, args reconcileArgs, stdout, stderr io.Writer) error {
 	a, closeStore, err := openApp(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	r, err := a.finance.Reconcile(ctx, *from, *to)
+	r, err := a.finance.Reconcile(ctx, args.from, args.to)
 	if err != nil {
 		return err
 	}
@@ -229,16 +352,13 @@ func reconcileCommand(ctx context.Context, cfg *config.Config, args []string, st
 		runtime.GC()
 		defer debug.SetGCPercent(debug.SetGCPercent(25))
 	}
-	switch *format {
-	case "csv":
-		return finance.WriteCSV(ctx, stdout, r, dialect)
-	case "json":
+	if args.format == "json" {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	return fmt.Errorf("reconcile: -format must be csv or json, not %q", *format)
+	return finance.WriteCSV(ctx, stdout, r, args.dialect)
 }
 
-// progressReader is a file whose reads move a progress bar.
+// progressReader is a file whose reads move a progress report.
 type progressReader struct {
 	r io.Reader
 	p *progress
@@ -246,28 +366,55 @@ type progressReader struct {
 
 func (r *progressReader) Read(b []byte) (int, error) {
 	n, err := r.r.Read(b)
-	r.p.add(int64(n))
+	if n > 0 {
+		r.p.add(int64(n))
+	}
 	return n, err
 }
 
-// progress draws "label [#####-----] 45% 12.3/27.0 MiB, 120000 lines" on
-// one line: the share of the file the parser has read and the lines handed
-// to the store, at most every tenth of a second. The parser and the store
-// run in their own goroutines, so both update it under mu.
+// progress reports one job, "label [#####-----] 45% 12.3/27.0 MiB, 120000
+// lines": the share of the file the parser has read and the lines handed
+// to the store. The file is read as the store takes its lines, so the
+// share read is the share done, but the import is done only when it is
+// committed: until finish the share shows at most 99 %. On a terminal it
+// is one bar redrawn in place (at most every tenth of a second); anywhere
+// else (a log, a pipe) it is a plain line at every tenth of the file. The
+// parser and the store run in their own goroutines, so both update it
+// under mu.
 type progress struct {
 	mu       sync.Mutex
 	total, n int64
 	lines    int
 	w        io.Writer
 	label    string
+	terminal bool
 	drawn    time.Time
+	shown    int // the last share shown; -1 before the first
+}
+
+func newProgress(w io.Writer, label string, total int64) *progress {
+	p := &progress{w: w, label: label, total: total, terminal: isTerminal(w), shown: -1}
+	p.mu.Lock()
+	p.draw(false)
+	p.mu.Unlock()
+	return p
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
 func (p *progress) add(n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n += n
-	p.draw(p.n == p.total)
+	p.draw(false)
 }
 
 func (p *progress) setLines(n int) {
@@ -277,27 +424,56 @@ func (p *progress) setLines(n int) {
 	p.draw(false)
 }
 
-// draw is called with mu held.
-func (p *progress) draw(force bool) {
-	if now := time.Now(); force || now.Sub(p.drawn) >= 100*time.Millisecond {
-		p.drawn = now
-	} else {
-		return
+// pct is the share done, at most 99 until the job is committed.
+func (p *progress) pct(committed bool) int {
+	if committed {
+		return 100
 	}
-	pct := 100
-	if p.total > 0 {
-		pct = int(p.n * 100 / p.total)
+	if p.total <= 0 {
+		return 0
 	}
-	const width = 30
-	fill := pct * width / 100
-	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%% %.1f/%.1f MiB, %d lines", p.label, strings.Repeat("#", fill), strings.Repeat("-", width-fill),
-		pct, float64(p.n)/(1<<20), float64(p.total)/(1<<20), p.lines)
+	return int(min(p.n*100/p.total, 99))
 }
 
-// done draws the final state and ends the line.
-func (p *progress) done() {
+// draw is called with mu held.
+func (p *progress) draw(committed bool) {
+	pct := p.pct(committed)
+	if p.terminal {
+		if now := time.Now(); committed || p.shown < 0 || now.Sub(p.drawn) >= 100*time.Millisecond {
+			p.drawn = now
+		} else {
+			return
+		}
+		const width = 30
+		fill := pct * width / 100
+		fmt.Fprintf(p.w, "\r%s [%s%s] %3d%% %s", p.label, strings.Repeat("#", fill), strings.Repeat("-", width-fill), pct, p.amounts())
+		p.shown = pct
+		return
+	}
+	// A plain line at 0, every tenth, 99 and 100.
+	if p.shown >= 0 && pct/10 == p.shown/10 && !(pct == 99 && p.shown != 99) && !committed {
+		return
+	}
+	if pct == p.shown {
+		return
+	}
+	fmt.Fprintf(p.w, "%s: %3d%% %s\n", p.label, pct, p.amounts())
+	p.shown = pct
+}
+
+func (p *progress) amounts() string {
+	return fmt.Sprintf("%.1f/%.1f MiB, %d lines", float64(p.n)/(1<<20), float64(p.total)/(1<<20), p.lines)
+}
+
+// finish ends the report: at 100 % when the job was committed, where it
+// stopped otherwise.
+func (p *progress) finish(committed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.draw(true)
-	fmt.Fprintln(p.w)
+	if committed {
+		p.draw(true)
+	}
+	if p.terminal {
+		fmt.Fprintln(p.w)
+	}
 }

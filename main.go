@@ -4,6 +4,7 @@
 // local fakes of Kustom and Vipps and a demo shop; a production build
 // (go build -tags nosandbox) leaves the fakes out of the binary.
 //
+//	go run . help                     every command; help CMD for one
 //	go run .                          serve with ./config.yaml
 //	go run . -config other.yaml       serve with another file
 //	go run . epm webshop [-order ID] [-locale nb-NO]
@@ -13,13 +14,15 @@
 //	go run . reconcile [-from DAY] [-to DAY] [-format csv|json]
 //	go run . smoke UNIT [-phone MSISDN] [-wait 5m] [-return URL]
 //	                                  a real 2 NOK payment, captured and refunded
+//
+// The command line is in cli.go: exit status 0 done, 1 failed, 2 usage
+// error (nothing was done).
 package main
 
 import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,45 +56,14 @@ func main() {
 	ctx, stop := signalContext()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
+	report(os.Stderr, err)
+	os.Exit(exitCode(err))
 }
 
 // signalContext is cancelled by Ctrl-C or SIGTERM: the server drains, a
 // command stops where it is and closes the store.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-}
-
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("vippskco", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "config.yaml", "path of the configuration file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*cfgPath, getenv)
-	if err != nil {
-		return err
-	}
-	switch cmd := fs.Arg(0); cmd {
-	case "", "serve":
-		return serve(ctx, cfg, stderr)
-	case "epm":
-		return epmCommand(cfg, fs.Args()[1:], stdout, stderr)
-	case "webhooks":
-		return webhooksCommand(ctx, cfg, fs.Args()[1:], stdout)
-	case "settlements":
-		return settlementsCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
-	case "reconcile":
-		return reconcileCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
-	case "smoke":
-		return smokeCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
-	default:
-		return fmt.Errorf("unknown command %q (serve, epm, webhooks, settlements, reconcile or smoke)", cmd)
-	}
 }
 
 // serve runs the service until ctx ends or the server fails.

@@ -31,9 +31,8 @@ func smokeAmount(currency string) int64 {
 	return 100
 }
 
-const smokeUsage = `usage: smoke UNIT [-phone MSISDN] [-wait 5m] [-return URL]
-
-Makes one real payment of the unit's smallest amount (2 NOK, 1 DKK or 1 EUR)
+// smokeAbout is what `help smoke` says the command does.
+const smokeAbout = `Makes one real payment of the unit's smallest amount (2 NOK, 1 DKK or 1 EUR)
 with the unit's keys at its vipps.base_url: prints the Vipps link and a QR
 code, waits for you to approve it in the app, captures it, refunds it, checks
 the payment's state after every step, its event log (what the webhooks carry)
@@ -41,34 +40,44 @@ and the unit's webhook registration, and prints a report to keep. A failure
 names the step and shows Vipps's whole error body; a reservation left behind
 by a failure is cancelled.`
 
+// smokeArgs is `smoke UNIT [-phone MSISDN] [-wait 5m] [-return URL]`.
+type smokeArgs struct {
+	unit, phone, returnURL string
+	wait                   time.Duration
+}
+
+// parseSmoke parses and checks the smoke command line.
+func parseSmoke(fs *flag.FlagSet, args []string) (work, error) {
+	var a smokeArgs
+	fs.StringVar(&a.phone, "phone", "", "pre-fill the Vipps MobilePay landing page with this phone number (MSISDN, e.g. 4791234567)")
+	fs.DurationVar(&a.wait, "wait", 5*time.Minute, "how long to wait for the approval in the app")
+	fs.StringVar(&a.returnURL, "return", "{public_url}/healthz", "where the app sends the tester back after approving (https)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(pos) == 0:
+		return nil, usagef("name the UNIT")
+	case len(pos) > 1:
+		return nil, usagef("one UNIT, not %d arguments", len(pos))
+	case a.wait <= 0:
+		return nil, usagef("-wait must be more than 0, not %s", a.wait)
+	}
+	if a.phone != "" && strings.Trim(a.phone, "0123456789") != "" {
+		return nil, usagef("-phone must be digits only (an MSISDN such as 4791234567), not %q", a.phone)
+	}
+	a.unit = pos[0]
+	return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+		return smokeCommand(ctx, cfg, a, stdout, stderr)
+	}, nil
+}
+
 // smokeCommand is `smoke UNIT`.
-func smokeCommand(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("smoke", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, smokeUsage)
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
-	}
-	phone := fs.String("phone", "", "pre-fill the Vipps MobilePay landing page with this phone number (MSISDN, e.g. 4791234567)")
-	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the approval in the app")
-	returnURL := fs.String("return", "{public_url}/healthz", "where the app sends the tester back after approving (https)")
-	unitID := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		unitID, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	if unitID == "" {
-		fs.Usage()
-		return errors.New("smoke: name the UNIT")
-	}
-	u, ok := cfg.Unit(unitID)
+func smokeCommand(ctx context.Context, cfg *config.Config, args smokeArgs, stdout, stderr io.Writer) error {
+	u, ok := cfg.Unit(args.unit)
 	if !ok {
-		return fmt.Errorf("no unit %q in the configuration", unitID)
+		return fmt.Errorf("no unit %q in the configuration", args.unit)
 	}
 	if cfg.Sandbox {
 		return errors.New("smoke: in sandbox mode the fake Vipps lives inside the running service; run the smoke test with sandbox: false and the unit's keys (the Vipps test environment or production)")
@@ -81,8 +90,8 @@ func smokeCommand(ctx context.Context, cfg *config.Config, args []string, stdout
 	}
 	defer closeStore()
 	s := &smoke{
-		vc: a.vipps[u.ID], unit: u, baseURL: u.Vipps.BaseURL, returnURL: cfg.ExpandPublicURL(*returnURL, cfg.Server.PublicURL),
-		webhookURL: a.service.WebhookURL(u.ID), phone: *phone, wait: *wait,
+		vc: a.vipps[u.ID], unit: u, baseURL: u.Vipps.BaseURL, returnURL: cfg.ExpandPublicURL(args.returnURL, cfg.Server.PublicURL),
+		webhookURL: a.service.WebhookURL(u.ID), phone: args.phone, wait: args.wait,
 		out: stdout, progress: stderr,
 	}
 	return s.run(ctx)

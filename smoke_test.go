@@ -121,8 +121,8 @@ func TestSmokeCommandLine(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"-config", path, "smoke", "-h"}, noEnv, &stdout, &stderr)
 	require.NoError(t, err, "asking for help is no error")
-	assert.Contains(t, stderr.String(), "usage: smoke UNIT [-phone MSISDN] [-wait 5m] [-return URL]")
-	assert.Contains(t, stderr.String(), "-wait duration")
+	assert.Contains(t, stdout.String(), "usage: vippskco smoke UNIT [-phone MSISDN] [-wait 5m] [-return URL]")
+	assert.Contains(t, stdout.String(), "-wait duration")
 	err = run(context.Background(), []string{"-config", path, "smoke", "webshop"}, noEnv, &stdout, &stderr)
 	require.ErrorContains(t, err, "in sandbox mode the fake Vipps lives inside the running service")
 	err = run(context.Background(), []string{"-config", path, "smoke", "nope"}, noEnv, &stdout, &stderr)

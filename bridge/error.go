@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -30,9 +31,14 @@ type Error struct {
 	Err     error
 }
 
+// Error is "code: message: cause", the cause left out when the message
+// already says it (a message made from the cause's own text), so that
+// nothing is said twice.
 func (e *Error) Error() string {
 	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+		if cause := e.Err.Error(); cause != "" && !strings.HasSuffix(e.Message, cause) {
+			return fmt.Sprintf("%s: %s: %s", e.Code, e.Message, cause)
+		}
 	}
 	return fmt.Sprintf("%s: %s", e.Code, e.Message)
 }
