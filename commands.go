@@ -22,12 +22,15 @@ import (
 	"vippskco/klarna"
 )
 
-// epmCommand prints the external_payment_methods entry for a unit.
-func epmCommand(cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+// epmCommand prints the external_payment_methods entry for a unit, the
+// same JSON as GET /api/v1/epm/{unit} (bridge.MerchantEPM). Given an
+// order, it reads it from Kustom (in sandbox mode, from the running
+// sandbox's fake) and records that exchange in the store.
+func epmCommand(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("epm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	order := fs.String("order", "", "KCO order id: print a signed redirect_url for this order")
-	locale := fs.String("locale", "nb-NO", "the order's locale (picks the description's language)")
+	order := fs.String("order", "", "KCO order id: the entry is for this order (required when redirect signing is on)")
+	locale := fs.String("locale", "", "the description's locale, e.g. nb-NO (default: the order's, then the unit's country's)")
 	unitID := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		unitID, args = args[0], args[1:]
@@ -35,21 +38,37 @@ func epmCommand(cfg *config.Config, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if unitID == "" {
+	if unitID == "" || fs.NArg() > 0 {
 		return errors.New("usage: epm UNIT [-order KCO_ORDER_ID] [-locale nb-NO]")
 	}
-	a, err := wire(cfg, nil, Providers{}, cfg.Server.PublicURL, nil, nil, nil)
+	p := Providers{}
+	if cfg.Sandbox {
+		p.KustomURL = cfg.Server.PublicURL + "/sandbox/kustom"
+	}
+	var st bridge.Store
+	if *order != "" {
+		s, err := openStore(ctx, cfg, nil, nil)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		st = s
+	}
+	a, err := wire(cfg, st, p, cfg.Server.PublicURL, nil, nil, nil)
 	if err != nil {
 		return err
 	}
-	entry, err := a.service.EPMEntry(unitID, *order, *locale)
+	out, err := a.service.MerchantEPM(ctx, unitID, bridge.MerchantEPMRequest{OrderID: *order, Locale: *locale})
 	if err != nil {
 		return err
+	}
+	for _, w := range out.Warnings {
+		fmt.Fprintf(stderr, "warning: %s: %s\n", w.Code, w.Message)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(map[string]any{"external_payment_methods": []any{entry}})
+	return enc.Encode(out)
 }
 
 // webhooksCommand registers, lists or deletes a unit's webhook at Vipps:

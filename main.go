@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "", "serve":
 		return serve(ctx, cfg, stderr)
 	case "epm":
-		return epmCommand(cfg, fs.Args()[1:], stdout, stderr)
+		return epmCommand(ctx, cfg, fs.Args()[1:], stdout, stderr)
 	case "webhooks":
 		return webhooksCommand(ctx, cfg, fs.Args()[1:], stdout)
 	case "settlements":
