@@ -54,10 +54,11 @@ type MerchantEPM struct {
 
 // KCOOrderIDRequiredMessage explains why a signed entry needs the order id
 // and how to get one.
-const KCOOrderIDRequiredMessage = "redirect signing is on, so the EPM entry is signed for one KCO order and needs its id: " +
-	"create the KCO order first (POST /checkout/v3/orders), then GET this entry with ?kco_order_id=<its order_id> " +
-	"and add it to the order with an update (POST /checkout/v3/orders/<order_id> with external_payment_methods). " +
-	"An entry without an order id would be refused for every shopper (signature_missing)"
+const KCOOrderIDRequiredMessage = "redirect signing is on, so the EPM entry is signed for one KCO order and needs that order's id. " +
+	"Create the KCO order first (POST /checkout/v3/orders, without the entry), ask for the entry with the order_id Kustom returned " +
+	"(kco_order_id=ORDER_ID here, -order ORDER_ID on the command line), then add it with an update " +
+	"(POST /checkout/v3/orders/ORDER_ID with external_payment_methods). " +
+	"An entry without an order id would be unsigned and refused for every shopper (signature_missing)"
 
 // localePattern is an RFC 1766 locale as KCO uses them: nb-NO, da-DK, en.
 var localePattern = regexp.MustCompile(`^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$`)

@@ -95,8 +95,9 @@ func TestMerchantEPMNoOrderID(t *testing.T) {
 		_, err := epmService(true, &epmKustom{}).MerchantEPM(context.Background(), "webshop", bridge.MerchantEPMRequest{})
 		require.Equal(t, bridge.ECodeInvalid, bridge.ErrorCode(err))
 		require.Equal(t, "kco_order_id_required", bridge.ErrorReason(err))
-		require.Contains(t, bridge.ErrorMessage(err), "create the KCO order first")
-		require.Contains(t, bridge.ErrorMessage(err), "kco_order_id=")
+		require.Contains(t, bridge.ErrorMessage(err), "Create the KCO order first")
+		require.Contains(t, bridge.ErrorMessage(err), "kco_order_id=ORDER_ID")
+		require.Contains(t, bridge.ErrorMessage(err), "-order ORDER_ID")
 	})
 	t.Run("signing off: the placeholder, warned about", func(t *testing.T) {
 		k := &epmKustom{}

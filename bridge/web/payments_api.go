@@ -18,7 +18,9 @@ func (h *HTTP) epm(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, out)
+	// PureJSON: the redirect_url's & stays as it is, copyable, as the
+	// command prints it.
+	c.PureJSON(http.StatusOK, out)
 	return nil
 }
 
