@@ -30,8 +30,8 @@ type epmArgs struct{ unit, order, locale string }
 // parseEPM parses and checks the epm command line.
 func parseEPM(fs *flag.FlagSet, args []string) (work, error) {
 	var a epmArgs
-	fs.StringVar(&a.order, "order", "", "KCO order id: print a signed redirect_url for this order")
-	fs.StringVar(&a.locale, "locale", "nb-NO", "the order's locale (picks the description's language)")
+	fs.StringVar(&a.order, "order", "", "KCO order id: the entry is for this order (required when redirect signing is on)")
+	fs.StringVar(&a.locale, "locale", "", "the description's locale, e.g. nb-NO (default: the order's, then the unit's country's)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return nil, err
@@ -41,30 +41,47 @@ func parseEPM(fs *flag.FlagSet, args []string) (work, error) {
 		return nil, usagef("name the UNIT")
 	case len(pos) > 1:
 		return nil, usagef("one UNIT, not %d arguments", len(pos))
-	case a.locale == "":
-		return nil, usagef("-locale must not be empty")
 	}
 	a.unit = pos[0]
-	return func(_ context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
-		return epmCommand(cfg, a, stdout, stderr)
+	return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+		return epmCommand(ctx, cfg, a, stdout, stderr)
 	}, nil
 }
 
-// epmCommand prints the external_payment_methods entry for a unit.
-func epmCommand(cfg *config.Config, args epmArgs, stdout, stderr io.Writer) error {
+// epmCommand prints the external_payment_methods entry for a unit, the
+// same JSON as GET /api/v1/epm/{unit} (bridge.MerchantEPM). Given an
+// order, it reads it from Kustom (in sandbox mode, from the running
+// sandbox's fake) and records that exchange in the store.
+func epmCommand(ctx context.Context, cfg *config.Config, args epmArgs, stdout, stderr io.Writer) error {
 	unitID, order, locale := args.unit, &args.order, &args.locale
-	a, err := wire(cfg, nil, Providers{}, cfg.Server.PublicURL, nil, nil, nil)
+	p := Providers{}
+	if cfg.Sandbox {
+		p.KustomURL = cfg.Server.PublicURL + "/sandbox/kustom"
+	}
+	var st bridge.Store
+	if *order != "" {
+		s, err := openStore(ctx, cfg, nil, nil)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		st = s
+	}
+	a, err := wire(cfg, st, p, cfg.Server.PublicURL, nil, nil, nil)
 	if err != nil {
 		return err
 	}
-	entry, err := a.service.EPMEntry(unitID, *order, *locale)
+	out, err := a.service.MerchantEPM(ctx, unitID, bridge.MerchantEPMRequest{OrderID: *order, Locale: *locale})
 	if err != nil {
 		return err
+	}
+	for _, w := range out.Warnings {
+		fmt.Fprintf(stderr, "warning: %s: %s\n", w.Code, w.Message)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(map[string]any{"external_payment_methods": []any{entry}})
+	return enc.Encode(out)
 }
 
 // webhooksArgs is `webhooks register|list UNIT` or `webhooks delete UNIT ID`.

@@ -334,28 +334,6 @@ func TestShopperPathUnsignedWhenSigningIsOff(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 }
 
-func TestEPMEndpointAndCommand(t *testing.T) {
-	e := startMain(t, nil)
-	got := e.api("GET", "/api/v1/epm/webshop?locale=nb-NO")
-	entries := got["external_payment_methods"].([]any)
-	require.Len(t, entries, 1)
-	entry := entries[0].(map[string]any)
-	require.Equal(t, "Vipps", entry["name"])
-	require.Equal(t, float64(0), entry["fee"])
-	require.Equal(t, "Husk: Vipps er alltid gebyrfritt når du betaler til bedrifter.", entry["description"])
-	require.Contains(t, entry["redirect_url"], "kco_order_id={checkout.order.id}")
-
-	req, _ := http.NewRequest("GET", e.m.PublicURL()+"/api/v1/epm/webshop", nil)
-	resp, err := e.http.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-
-	var out strings.Builder
-	require.NoError(t, run(context.Background(), []string{"epm", "webshop", "-order", "3fa85f64-5717-4562-b3fc-2c963f66afa6"}, func(string) string { return "" }, &out, io.Discard))
-	require.Contains(t, out.String(), `"redirect_url": "http://localhost:8080/checkout/webshop/vipps?kco_order_id=3fa85f64-5717-4562-b3fc-2c963f66afa6&sig=`)
-}
-
 func TestHealthAndReadiness(t *testing.T) {
 	e := startMain(t, nil)
 	for _, path := range []string{"/healthz", "/readyz"} {

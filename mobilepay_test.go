@@ -37,10 +37,13 @@ func (e *testEnv) mobilePayOrder(country, currency, locale, phone string) klarna
 	})
 }
 
-// epmEntry is the unit's EPM entry as the merchant API gives it.
-func (e *testEnv) epmEntry(unit, locale string) map[string]any {
+// epmEntry is the unit's EPM entry for a KCO order as the merchant API
+// gives it, its description in the order's language.
+func (e *testEnv) epmEntry(unit, orderID string) map[string]any {
 	e.t.Helper()
-	got := e.api("GET", "/api/v1/epm/"+unit+"?locale="+locale)
+	got := e.api("GET", "/api/v1/epm/"+unit+"?kco_order_id="+orderID)
+	require.Equal(e.t, "order", got["description_language_source"])
+	require.Equal(e.t, []any{}, got["warnings"])
 	entries := got["external_payment_methods"].([]any)
 	require.Len(e.t, entries, 1)
 	return entries[0].(map[string]any)
@@ -137,7 +140,8 @@ type createSent struct {
 // in the merchant API.
 func TestMobilePayDenmarkDanishPages(t *testing.T) {
 	e := startMain(t, mobilePayUnit("dk", "dk", "223344", "DKK", "DK"))
-	entry := e.epmEntry("dk", "da-DK")
+	o := e.mobilePayOrder("DK", "DKK", "da-DK", "20 12 34 56")
+	entry := e.epmEntry("dk", o.OrderID)
 	require.Equal(t, "MobilePay", entry["name"])
 	require.Equal(t, e.m.PublicURL()+"/assets/mobilepay.svg", entry["image_url"])
 	require.Equal(t, "Husk: Det er altid gebyrfrit at betale en virksomhed med MobilePay.", entry["description"])
@@ -146,7 +150,6 @@ func TestMobilePayDenmarkDanishPages(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, strings.ToLower(logo), `fill="#5a78ff"`, "the official MobilePay mark, in MobilePay blue")
 
-	o := e.mobilePayOrder("DK", "DKK", "da-DK", "20 12 34 56")
 	p, breakout, waiting, confirmed := mobilePayPath(t, e, "dk", "da-DK", o)
 	requireMobilePayPage(t, breakout, "da", "Du sendes videre til MobilePay", "Fortsæt til MobilePay")
 	requireMobilePayPage(t, waiting, "da", "Venter på din betaling", "Gennemfør betalingen i MobilePay-appen", "Beløb", "447,00\u00a0kr.", "DEMO-42")
@@ -174,11 +177,11 @@ func TestMobilePayDenmarkDanishPages(t *testing.T) {
 // with a Finnish mobile number written nationally (trunk 0).
 func TestMobilePayFinlandEuroFinnishPages(t *testing.T) {
 	e := startMain(t, mobilePayUnit("fi", "fi", "334455", "EUR", "FI"))
-	entry := e.epmEntry("fi", "fi-FI")
+	o := e.mobilePayOrder("FI", "EUR", "fi-FI", "040 123 4567")
+	entry := e.epmEntry("fi", o.OrderID)
 	require.Equal(t, "MobilePay", entry["name"])
 	require.Equal(t, "Muista: MobilePay-maksu yritykselle on aina maksuton.", entry["description"])
 
-	o := e.mobilePayOrder("FI", "EUR", "fi-FI", "040 123 4567")
 	p, breakout, waiting, confirmed := mobilePayPath(t, e, "fi", "fi-FI", o)
 	requireMobilePayPage(t, breakout, "fi", "Siirrytään palveluun MobilePay", "Jatka palveluun MobilePay")
 	requireMobilePayPage(t, waiting, "fi", "Odotamme maksuasi", "Viimeistele maksu MobilePay-sovelluksessa", "Summa", "447,00\u00a0€", "Tilaus")

@@ -9,12 +9,18 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
+// epm is GET /api/v1/epm/{unit}?kco_order_id=&locale=: the EPM entry for a
+// KCO order, as the epm command prints it (bridge.MerchantEPM).
 func (h *HTTP) epm(c *gin.Context) error {
-	entry, err := h.Service.EPMEntry(c.Param("unit"), c.Query("kco_order_id"), c.Query("locale"))
+	out, err := h.Service.MerchantEPM(c.Request.Context(), c.Param("unit"), bridge.MerchantEPMRequest{
+		OrderID: c.Query("kco_order_id"), Locale: c.Query("locale"),
+	})
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, gin.H{"external_payment_methods": []any{entry}})
+	// PureJSON: the redirect_url's & stays as it is, copyable, as the
+	// command prints it.
+	c.PureJSON(http.StatusOK, out)
 	return nil
 }
 
