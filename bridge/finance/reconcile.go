@@ -3,6 +3,7 @@ package finance
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"io"
 	"strconv"
 	"strings"
@@ -22,9 +23,24 @@ const contextDays = 35
 
 // Reconciliation is one run of the matcher over a period.
 type Reconciliation struct {
-	From, To string
-	RanAt    time.Time
+	From  string    `json:"from"`
+	To    string    `json:"to"`
+	RanAt time.Time `json:"ran_at"`
 	reconcile.Result
+}
+
+// MarshalJSON writes the reconciliation in snake_case with every list []
+// when empty, never null: the API's GET /api/v1/reconciliation and the
+// command line's reconcile -format json both write this.
+func (r Reconciliation) MarshalJSON() ([]byte, error) {
+	type plain Reconciliation
+	p := plain(r)
+	p.Matches = reconcile.OrEmpty(p.Matches)
+	p.Exceptions = reconcile.OrEmpty(p.Exceptions)
+	p.Pending = reconcile.OrEmpty(p.Pending)
+	p.Days = reconcile.OrEmpty(p.Days)
+	p.Payouts = reconcile.OrEmpty(p.Payouts)
+	return json.Marshal(p)
 }
 
 // Reconcile matches our captures and refunds against the settlement lines
