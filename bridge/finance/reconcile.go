@@ -2,6 +2,7 @@ package finance
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -19,8 +20,9 @@ const contextDays = 35
 
 // Reconciliation is one run of the matcher over a period.
 type Reconciliation struct {
-	From, To string
-	RanAt    time.Time
+	From  string    `json:"from"`
+	To    string    `json:"to"`
+	RanAt time.Time `json:"ran_at"`
 	reconcile.Result
 
 	// matched are the movements the matches account for, for the CSV's
@@ -42,6 +44,20 @@ type MatchedMovement struct {
 	Amount   int64
 	Currency string
 	lines    []string // the match's settlement line keys
+}
+
+// MarshalJSON writes the reconciliation in snake_case with every list []
+// when empty, never null: the API's GET /api/v1/reconciliation and the
+// command line's reconcile -format json both write this.
+func (r Reconciliation) MarshalJSON() ([]byte, error) {
+	type plain Reconciliation
+	p := plain(r)
+	p.Matches = reconcile.OrEmpty(p.Matches)
+	p.Exceptions = reconcile.OrEmpty(p.Exceptions)
+	p.Pending = reconcile.OrEmpty(p.Pending)
+	p.Days = reconcile.OrEmpty(p.Days)
+	p.Payouts = reconcile.OrEmpty(p.Payouts)
+	return json.Marshal(p)
 }
 
 // Reconcile matches our captures and refunds against the settlement lines

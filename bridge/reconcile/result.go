@@ -39,18 +39,35 @@ const (
 // Match is money accounted for: settlement lines tied to our movements.
 // Fee lines join the match of the capture they were charged for.
 type Match struct {
-	Pass      Pass
-	Provider  Provider
-	Currency  string
-	Reference string
+	Pass      Pass     `json:"pass"`
+	Provider  Provider `json:"provider"`
+	Currency  string   `json:"currency"`
+	Reference string   `json:"reference"`
 	// Gross is the lines' settled amount without fees; for a match with
 	// movements it equals their signed sum (captures +, refunds −).
-	Gross int64
+	Gross int64 `json:"gross"`
 	// Fee is the lines' fees, positive for a cost.
-	Fee int64
+	Fee int64 `json:"fee"`
 	// Lines are the settlement lines' keys, Movements the movements' ids.
-	Lines     []string
-	Movements []string
+	Lines     []string `json:"lines"`
+	Movements []string `json:"movements"`
+}
+
+// MarshalJSON writes the match with its lists as [] when empty, never null.
+func (m Match) MarshalJSON() ([]byte, error) {
+	type plain Match
+	p := plain(m)
+	p.Lines, p.Movements = OrEmpty(p.Lines), OrEmpty(p.Movements)
+	return json.Marshal(p)
+}
+
+// OrEmpty is s, or an empty slice when s is nil: a list in our JSON is
+// [] when it has nothing, never null.
+func OrEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // Reason is an exception's reason code.
@@ -104,23 +121,23 @@ func (r Reason) Severity() int {
 
 // Exception is something that does not add up.
 type Exception struct {
-	Reason     Reason
-	Provider   Provider
-	Reference  string
-	KCOOrderID string
-	Unit       string
-	MSN        string
-	PayoutID   string
+	Reason     Reason   `json:"reason"`
+	Provider   Provider `json:"provider"`
+	Reference  string   `json:"reference"`
+	KCOOrderID string   `json:"kco_order_id"`
+	Unit       string   `json:"unit"`
+	MSN        string   `json:"msn"`
+	PayoutID   string   `json:"payout_id"`
 	// Date is the ledger date of the first line, or the ledger date a
 	// movement should have settled on, or the payout date.
-	Date      string
-	LineKeys  []string
-	Movements []string
+	Date      string   `json:"date"`
+	LineKeys  []string `json:"line_keys"`
+	Movements []string `json:"movements"`
 	// Amount is what the provider settled (lines' gross, fees, or the
 	// payout) and Expected what we expected, with the lines' signs.
-	Amount   int64
-	Expected int64
-	Currency string
+	Amount   int64  `json:"amount"`
+	Expected int64  `json:"expected"`
+	Currency string `json:"currency"`
 	// detail explains the exception (see Detail). For a settled_unknown
 	// line of a reference we do not hold, unknown is set and detail is the
 	// line's kind: its text is made when it is read, so that a file of a
@@ -140,28 +157,28 @@ func (x Exception) Detail() string {
 
 // exceptionJSON is an Exception as JSON: its fields, Detail last.
 type exceptionJSON struct {
-	Reason     Reason
-	Provider   Provider
-	Reference  string
-	KCOOrderID string
-	Unit       string
-	MSN        string
-	PayoutID   string
-	Date       string
-	LineKeys   []string
-	Movements  []string
-	Amount     int64
-	Expected   int64
-	Currency   string
-	Detail     string
+	Reason     Reason   `json:"reason"`
+	Provider   Provider `json:"provider"`
+	Reference  string   `json:"reference"`
+	KCOOrderID string   `json:"kco_order_id"`
+	Unit       string   `json:"unit"`
+	MSN        string   `json:"msn"`
+	PayoutID   string   `json:"payout_id"`
+	Date       string   `json:"date"`
+	LineKeys   []string `json:"line_keys"`
+	Movements  []string `json:"movements"`
+	Amount     int64    `json:"amount"`
+	Expected   int64    `json:"expected"`
+	Currency   string   `json:"currency"`
+	Detail     string   `json:"detail"`
 }
 
-// MarshalJSON writes the exception's fields as they are named, with its
-// Detail.
+// MarshalJSON writes the exception's fields by their JSON names, with its
+// Detail; lists are [] when empty, never null.
 func (x Exception) MarshalJSON() ([]byte, error) {
 	return json.Marshal(exceptionJSON{
 		Reason: x.Reason, Provider: x.Provider, Reference: x.Reference, KCOOrderID: x.KCOOrderID, Unit: x.Unit,
-		MSN: x.MSN, PayoutID: x.PayoutID, Date: x.Date, LineKeys: x.LineKeys, Movements: x.Movements,
+		MSN: x.MSN, PayoutID: x.PayoutID, Date: x.Date, LineKeys: OrEmpty(x.LineKeys), Movements: OrEmpty(x.Movements),
 		Amount: x.Amount, Expected: x.Expected, Currency: x.Currency, Detail: x.Detail(),
 	})
 }
@@ -169,18 +186,18 @@ func (x Exception) MarshalJSON() ([]byte, error) {
 // Pending is a movement without a settlement line that is not yet missing:
 // its due time has not passed or its ledger day is still open.
 type Pending struct {
-	Provider   Provider
-	Reference  string
-	KCOOrderID string
-	Unit       string
-	MSN        string
-	Movement   string
-	Kind       Kind
-	Amount     int64
-	Currency   string
-	At         time.Time
-	Due        time.Time
-	OpenDay    bool
+	Provider   Provider  `json:"provider"`
+	Reference  string    `json:"reference"`
+	KCOOrderID string    `json:"kco_order_id"`
+	Unit       string    `json:"unit"`
+	MSN        string    `json:"msn"`
+	Movement   string    `json:"movement"`
+	Kind       Kind      `json:"kind"`
+	Amount     int64     `json:"amount"`
+	Currency   string    `json:"currency"`
+	At         time.Time `json:"at"`
+	Due        time.Time `json:"due"`
+	OpenDay    bool      `json:"open_day"`
 }
 
 // Totals sum settlement lines. Captured + Refunded + Other − Fees = Net,
@@ -188,50 +205,59 @@ type Pending struct {
 type Totals struct {
 	// Lines counts the lines, Matched those in a match, and Exceptions the
 	// exceptions that belong here.
-	Lines      int
-	Matched    int
-	Exceptions int
+	Lines      int `json:"lines"`
+	Matched    int `json:"matched"`
+	Exceptions int `json:"exceptions"`
 	// Captured sums captures and sales (≥ 0 in a sane file), Refunded
 	// refunds and returns (≤ 0), Other everything else but fees.
-	Captured int64
-	Refunded int64
-	Other    int64
-	Gross    int64
-	Fees     int64
-	Net      int64
+	Captured int64 `json:"captured"`
+	Refunded int64 `json:"refunded"`
+	Other    int64 `json:"other"`
+	Gross    int64 `json:"gross"`
+	Fees     int64 `json:"fees"`
+	Net      int64 `json:"net"`
 }
 
 // DaySummary is one provider's lines of one ledger date in one currency.
 type DaySummary struct {
-	Provider Provider
-	Currency string
-	Date     string
+	Provider Provider `json:"provider"`
+	Currency string   `json:"currency"`
+	Date     string   `json:"date"`
 	Totals
 }
 
 // PayoutSummary is one payout and its lines. Reported says the provider
 // reported the payout itself; without it only its lines are known.
 type PayoutSummary struct {
-	Provider Provider
-	Currency string
-	ID       string
-	MSN      string
+	Provider Provider `json:"provider"`
+	Currency string   `json:"currency"`
+	ID       string   `json:"id"`
+	MSN      string   `json:"msn"`
 	// Date is the payout's date and From the first ledger date it covers:
 	// the payout's From (or Date), or its earliest line's date if earlier.
 	// For a payout only known by its lines, their first and last dates.
-	Date string
-	From string
+	Date string `json:"date"`
+	From string `json:"from"`
 	// Dates are the distinct ledger dates of its lines, in order.
-	Dates []string
+	Dates []string `json:"dates"`
 	// Opening is the balance carried into From; the payout is checked as
 	// Paid == Opening + its lines' net (gross on gross settlement).
-	Opening int64
+	Opening int64 `json:"opening"`
 	// SameAs names the payout this one is a second reading of: the same
 	// money, so Paid is 0 here and the payout is not checked.
-	SameAs   string
-	Paid     int64
-	Reported bool
+	SameAs   string `json:"same_as"`
+	Paid     int64  `json:"paid"`
+	Reported bool   `json:"reported"`
 	Totals
+}
+
+// MarshalJSON writes the payout with its dates as [] when empty, never
+// null.
+func (p PayoutSummary) MarshalJSON() ([]byte, error) {
+	type plain PayoutSummary
+	q := plain(p)
+	q.Dates = OrEmpty(q.Dates)
+	return json.Marshal(q)
 }
 
 // Result is the reconciliation of one input. Every line is in a match or
@@ -242,12 +268,12 @@ type Result struct {
 	// provider, currency and unit), then come the informational matches of
 	// Vipps lines of references we don't hold and last Kustom's own orders,
 	// each by provider, currency and reference.
-	Matches []Match
+	Matches []Match `json:"matches"`
 	// Exceptions are ordered by severity, date and reference.
-	Exceptions []Exception
+	Exceptions []Exception `json:"exceptions"`
 	// Pending is ordered by due time.
-	Pending []Pending
+	Pending []Pending `json:"pending"`
 	// Days and Payouts are ordered by provider, currency and date (then id).
-	Days    []DaySummary
-	Payouts []PayoutSummary
+	Days    []DaySummary    `json:"days"`
+	Payouts []PayoutSummary `json:"payouts"`
 }

@@ -158,7 +158,7 @@ func (h *HTTP) uploadSettlement(c *gin.Context) error {
 	if err != nil {
 		return tooLarge(body, err)
 	}
-	c.JSON(http.StatusOK, gin.H{"provider": provider, "source": name, "result": res, "warnings": warnings})
+	c.JSON(http.StatusOK, gin.H{"provider": provider, "source": name, "result": res, "warnings": reconcile.OrEmpty(warnings)})
 	return nil
 }
 
@@ -237,7 +237,7 @@ func (h *HTTP) syncSettlements(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, gin.H{"syncs": res})
+	c.JSON(http.StatusOK, gin.H{"syncs": reconcile.OrEmpty(res)})
 	return nil
 }
 

@@ -71,6 +71,22 @@ const (
 
 // Handler builds the router.
 func (h *HTTP) Handler() http.Handler {
+	r := h.router()
+	if h.ServerTiming {
+		// Around the router, not in it: gin writes a status set without a
+		// body past its middleware, straight to this writer.
+		return serverTiming(r)
+	}
+	return r
+}
+
+// Routes are the routes Handler serves, for checking them against the
+// OpenAPI document.
+func (h *HTTP) Routes() gin.RoutesInfo {
+	return h.router().Routes()
+}
+
+func (h *HTTP) router() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	if err := r.SetTrustedProxies(h.TrustedProxies); err != nil {
@@ -87,6 +103,10 @@ func (h *HTTP) Handler() http.Handler {
 	r.GET("/favicon.ico", h.api(h.asset))
 	r.HEAD("/favicon.ico", h.api(h.asset))
 
+	// The API's description is public: it holds no secret, and a client
+	// generator reads it before it has a token.
+	r.GET("/api/v1/openapi.yaml", openAPIYAML)
+	r.GET("/api/v1/openapi.json", openAPIJSON)
 	api := r.Group("/api/v1", h.bearer(func() string { return h.MerchantToken }))
 	api.GET("/epm/:unit", h.api(h.epm))
 	api.GET("/payments", h.api(h.listPayments))
@@ -123,11 +143,6 @@ func (h *HTTP) Handler() http.Handler {
 	r.NoMethod(func(c *gin.Context) {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": gin.H{"code": "method_not_allowed", "message": "method not allowed"}})
 	})
-	if h.ServerTiming {
-		// Around the router, not in it: gin writes a status set without a
-		// body past its middleware, straight to this writer.
-		return serverTiming(r)
-	}
 	return r
 }
 
