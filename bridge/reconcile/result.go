@@ -155,32 +155,16 @@ func (x Exception) Detail() string {
 	return x.detail
 }
 
-// exceptionJSON is an Exception as JSON: its fields, Detail last.
-type exceptionJSON struct {
-	Reason     Reason   `json:"reason"`
-	Provider   Provider `json:"provider"`
-	Reference  string   `json:"reference"`
-	KCOOrderID string   `json:"kco_order_id"`
-	Unit       string   `json:"unit"`
-	MSN        string   `json:"msn"`
-	PayoutID   string   `json:"payout_id"`
-	Date       string   `json:"date"`
-	LineKeys   []string `json:"line_keys"`
-	Movements  []string `json:"movements"`
-	Amount     int64    `json:"amount"`
-	Expected   int64    `json:"expected"`
-	Currency   string   `json:"currency"`
-	Detail     string   `json:"detail"`
-}
-
 // MarshalJSON writes the exception's fields by their JSON names, with its
-// Detail; lists are [] when empty, never null.
+// Detail last; lists are [] when empty, never null.
 func (x Exception) MarshalJSON() ([]byte, error) {
-	return json.Marshal(exceptionJSON{
-		Reason: x.Reason, Provider: x.Provider, Reference: x.Reference, KCOOrderID: x.KCOOrderID, Unit: x.Unit,
-		MSN: x.MSN, PayoutID: x.PayoutID, Date: x.Date, LineKeys: OrEmpty(x.LineKeys), Movements: OrEmpty(x.Movements),
-		Amount: x.Amount, Expected: x.Expected, Currency: x.Currency, Detail: x.Detail(),
-	})
+	type fields Exception // the same fields, without this method
+	f := fields(x)
+	f.LineKeys, f.Movements = OrEmpty(f.LineKeys), OrEmpty(f.Movements)
+	return json.Marshal(struct {
+		fields
+		Detail string `json:"detail"`
+	}{f, x.Detail()})
 }
 
 // Pending is a movement without a settlement line that is not yet missing:
