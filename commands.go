@@ -372,7 +372,7 @@ func reconcileCommand(ctx context.Context, cfg *config.Config, args reconcileArg
 	if args.format == "json" {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	return finance.WriteCSV(ctx, stdout, r, args.dialect)
+	return finance.WriteCSV(stdout, r, args.dialect)
 }
 
 // progressReader is a file whose reads move a progress report.

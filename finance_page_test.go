@@ -92,6 +92,7 @@ func TestFinanceCSVNorwegianAddsUpToThePage(t *testing.T) {
 	payoutNet := map[string]int64{}
 	var matched int64
 	var matchedRows, exceptionRows int
+	var matchedPayouts []string
 	for _, rec := range recs[1:] {
 		switch rec[col["seksjon"]] {
 		case "dag":
@@ -105,6 +106,7 @@ func TestFinanceCSVNorwegianAddsUpToThePage(t *testing.T) {
 			matchedRows++
 			require.NotEmpty(t, rec[col["referanse"]])
 			require.NotEmpty(t, rec[col["dato"]])
+			matchedPayouts = append(matchedPayouts, rec[col["utbetaling_id"]])
 		case "avvik":
 			exceptionRows++
 		}
@@ -124,6 +126,14 @@ func TestFinanceCSVNorwegianAddsUpToThePage(t *testing.T) {
 		require.Equal(t, p.Net, payoutNet[p.ID], "payout %s", p.ID)
 	}
 	require.Equal(t, len(rec.Exceptions), exceptionRows)
+	// Each matched movement names the payout it went into, one of the
+	// payouts section's.
+	for _, id := range matchedPayouts {
+		if id != "" {
+			require.Contains(t, payoutNet, id, "a matched movement's payout is in the payouts section")
+		}
+	}
+	require.NotContains(t, matchedPayouts, "", "every matched movement of the month was paid out: %v", matchedPayouts)
 	var wantMatched int64
 	var movements int
 	for _, m := range rec.Matches {

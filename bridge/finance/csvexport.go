@@ -1,7 +1,6 @@
 package finance
 
 import (
-	"context"
 	"encoding/csv"
 	"io"
 	"strconv"
@@ -58,25 +57,11 @@ var csvSections = map[string]string{
 // the dialect writes numbers. Every text cell that came from outside is
 // neutralised against formula injection (textCell); the numbers we
 // format are not, so that a negative amount stays a number.
-//
-// The matches section reads the settlement lines a second time, for the
-// payouts the matched movements went into; ctx bounds that read.
-func WriteCSV(ctx context.Context, w io.Writer, r *Reconciliation, dialect CSVDialect) error {
+func WriteCSV(w io.Writer, r *Reconciliation, dialect CSVDialect) error {
 	no := dialect == DialectNO
 	if !no && dialect != DialectEN {
 		_, err := ParseCSVDialect(string(dialect))
 		return err
-	}
-	payoutOf := map[string]string{}
-	for i := range r.matched {
-		for _, k := range r.matched[i].lines {
-			payoutOf[k] = ""
-		}
-	}
-	if len(payoutOf) > 0 && r.payoutsOf != nil {
-		if err := r.payoutsOf(ctx, payoutOf); err != nil {
-			return err
-		}
 	}
 	if no {
 		if _, err := io.WriteString(w, "\ufeff"); err != nil {
@@ -131,14 +116,7 @@ func WriteCSV(ctx context.Context, w io.Writer, r *Reconciliation, dialect CSVDi
 	}
 	for i := 0; i < len(r.matched) && err == nil; i++ {
 		mv := &r.matched[i]
-		payout := ""
-		for _, k := range mv.lines {
-			if p := payoutOf[k]; p != "" {
-				payout = p
-				break
-			}
-		}
-		write("match", t(string(mv.Kind)), t(string(mv.Provider)), mv.Date, t(payout), t(mv.Reference), "", "", "", t(mv.Currency),
+		write("match", t(string(mv.Kind)), t(string(mv.Provider)), mv.Date, t(mv.PayoutID), t(mv.Reference), "", "", "", t(mv.Currency),
 			m(mv.Amount), "", "", "", "", "", "", "", "", "", t(mv.PSPReference))
 	}
 	for i := 0; i < len(r.Pending) && err == nil; i++ {

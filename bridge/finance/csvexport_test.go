@@ -47,7 +47,7 @@ func TestReconciliationCSVNeutralisesFormulas(t *testing.T) {
 
 func csvNeutralised(t *testing.T, r *Reconciliation, dialect CSVDialect, hostile []string) {
 	var out bytes.Buffer
-	require.NoError(t, WriteCSV(t.Context(), &out, r, dialect))
+	require.NoError(t, WriteCSV(&out, r, dialect))
 	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(out.Bytes(), []byte("\ufeff"))))
 	number := regexp.MustCompile(`^-?[0-9]+(\.[0-9]{2})?$`)
 	numeric := map[string]bool{"amount": true, "expected": true, "gross": true, "fees": true, "net": true, "paid": true,
@@ -108,5 +108,5 @@ func TestParseCSVDialect(t *testing.T) {
 		_, err := ParseCSVDialect(in)
 		require.ErrorContains(t, err, "dialect must be en or no", in)
 	}
-	require.Error(t, WriteCSV(t.Context(), io.Discard, &Reconciliation{}, "xx"), "WriteCSV refuses a dialect it does not know")
+	require.Error(t, WriteCSV(io.Discard, &Reconciliation{}, "xx"), "WriteCSV refuses a dialect it does not know")
 }

@@ -26,10 +26,8 @@ type Reconciliation struct {
 	reconcile.Result
 
 	// matched are the movements the matches account for, for the CSV's
-	// matches section; payoutsOf reads the payouts of their lines when
-	// that section is written (a second read of the lines, only then).
-	matched   []MatchedMovement
-	payoutsOf func(ctx context.Context, keys map[string]string) error
+	// matches section.
+	matched []MatchedMovement
 }
 
 // MatchedMovement is one of our captures or refunds that a match
@@ -43,7 +41,7 @@ type MatchedMovement struct {
 	// Amount is signed as the money moved: captures +, refunds −.
 	Amount   int64
 	Currency string
-	lines    []string // the match's settlement line keys
+	PayoutID string // the payout of the match's lines, if they are in one
 }
 
 // MarshalJSON writes the reconciliation in snake_case with every list []
@@ -130,16 +128,7 @@ func (s *Service) Reconcile(ctx context.Context, from, to string) (*Reconciliati
 		return nil, err
 	}
 	s.Metrics.Reconciled(res.Exceptions)
-	rec := &Reconciliation{From: from, To: to, RanAt: cfg.Now, Result: *res, matched: listMatchedMovements(res.Matches, ms)}
-	rec.payoutsOf = func(ctx context.Context, keys map[string]string) error {
-		return s.Store.EachSettlementLine(ctx, q, func(l *reconcile.Line) error {
-			if _, ok := keys[l.Key]; ok && l.PayoutID != "" {
-				keys[l.Key] = strings.Clone(l.PayoutID)
-			}
-			return nil
-		})
-	}
-	return rec, nil
+	return &Reconciliation{From: from, To: to, RanAt: cfg.Now, Result: *res, matched: listMatchedMovements(res.Matches, ms)}, nil
 }
 
 // listMatchedMovements lists the movements of ms that the matches account
@@ -167,7 +156,7 @@ func listMatchedMovements(matches []reconcile.Match, ms []reconcile.Movement) []
 		}
 		byMatch[mi] = append(byMatch[mi], MatchedMovement{
 			Date: m.At.In(oslo).Format("2006-01-02"), Provider: m.Provider, Reference: m.Reference, PSPReference: m.PSPReference,
-			Kind: m.Kind, Amount: amount, Currency: m.Currency, lines: matches[mi].Lines,
+			Kind: m.Kind, Amount: amount, Currency: m.Currency, PayoutID: matches[mi].PayoutID,
 		})
 	}
 	var out []MatchedMovement

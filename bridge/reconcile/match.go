@@ -460,6 +460,9 @@ func (e *engine) emitMatches(rm, rl []int32) {
 		l, m := e.line(i), e.line(i).local
 		keys[cnt[m]] = e.ls.key(l)
 		cnt[m]++
+		if out[m].PayoutID == "" {
+			out[m].PayoutID = e.ls.bookOf(l).payout
+		}
 		if e.ls.attrsOf(l).kind != KindFee {
 			out[m].Gross = e.plus(out[m].Gross, e.ls.gross(i, l), "gross of a match")
 		}

@@ -69,6 +69,11 @@ func TestPayoutSpanningSeveralLedgerDates(t *testing.T) {
 	require.Equal(t, "2025-03-09", s.Date)
 	require.Equal(t, []string{"2025-03-03", "2025-03-04", "2025-03-05", "2025-03-06"}, s.Dates)
 	require.Equal(t, 5, s.Lines)
+	// Each match names the payout its lines went into.
+	require.Len(t, r.Matches, 5)
+	for _, m := range r.Matches {
+		require.Equal(t, "W10", m.PayoutID, "match of %s", m.Reference)
+	}
 
 	// Gross settlement: fees invoiced, the refund still deducted.
 	pay.Gross, pay.Amount = true, 10000-300

@@ -51,6 +51,9 @@ type Match struct {
 	// Lines are the settlement lines' keys, Movements the movements' ids.
 	Lines     []string `json:"lines"`
 	Movements []string `json:"movements"`
+	// PayoutID is the payout the money went into: that of the first of
+	// Lines that is in one (none while the lines wait for their payout).
+	PayoutID string `json:"payout_id,omitempty"`
 }
 
 // MarshalJSON writes the match with its lists as [] when empty, never null.

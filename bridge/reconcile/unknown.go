@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 )
@@ -48,7 +49,7 @@ func (e *engine) unknownLines() {
 			orders = append(orders, kustomOrder{lines: chunk, ctx: -1})
 			continue
 		}
-		start := len(e.matchKeys)
+		start, payout := len(e.matchKeys), ""
 		for _, i := range chunk {
 			if e.lineState[i] != stateFree || !e.movesNothing(i) {
 				continue
@@ -56,10 +57,11 @@ func (e *engine) unknownLines() {
 			// It moves no money, so it is nobody's unknown money either.
 			e.lineState[i] = stateMatched
 			e.matchKeys = append(e.matchKeys, e.key(i))
+			payout = cmp.Or(payout, e.book(i).payout)
 		}
 		if n := len(e.matchKeys); n > start && e.ownsLines(chunk, stateMatched) {
 			e.res.Matches = append(e.res.Matches, Match{
-				Pass: PassInformational, Provider: p, Currency: cur, Reference: ref, Lines: e.matchKeys[start:n:n],
+				Pass: PassInformational, Provider: p, Currency: cur, Reference: ref, Lines: e.matchKeys[start:n:n], PayoutID: payout,
 			})
 		}
 		if ref == "" {
@@ -86,7 +88,7 @@ func (e *engine) unknownLines() {
 // are charged to the sales unit, not to a capture, so they are no unknown
 // money. They count in their payout and day like every fee.
 func (e *engine) unitFees(p Provider, cur string, chunk []int32) {
-	start := len(e.matchKeys)
+	start, payout := len(e.matchKeys), ""
 	var fee int64
 	for _, i := range chunk {
 		if e.lineState[i] != stateFree || e.kind(i) != KindFee {
@@ -100,10 +102,11 @@ func (e *engine) unitFees(p Provider, cur string, chunk []int32) {
 		fee = c
 		e.lineState[i] = stateMatched
 		e.matchKeys = append(e.matchKeys, e.key(i))
+		payout = cmp.Or(payout, e.book(i).payout)
 	}
 	if n := len(e.matchKeys); n > start {
 		e.res.Matches = append(e.res.Matches, Match{
-			Pass: PassUnitFee, Provider: p, Currency: cur, Fee: fee, Lines: e.matchKeys[start:n:n],
+			Pass: PassUnitFee, Provider: p, Currency: cur, Fee: fee, Lines: e.matchKeys[start:n:n], PayoutID: payout,
 		})
 	}
 }
@@ -187,17 +190,18 @@ func (e *engine) kustomOrders(orders []kustomOrder) {
 				e.ms[o.ctx].Reference, money(o.vipps, cur), money(paid, cur)))
 			continue
 		}
-		start := len(e.matchKeys)
+		start, payout := len(e.matchKeys), ""
 		for _, i := range lines {
 			e.lineState[i] = stateMatched
 			e.matchKeys = append(e.matchKeys, e.key(i))
+			payout = cmp.Or(payout, e.book(i).payout)
 		}
 		if !e.ownsLines(lines, stateMatched) {
 			continue
 		}
 		e.res.Matches = append(e.res.Matches, Match{
 			Pass: PassProvider, Provider: e.provider(first), Currency: cur, Reference: ref,
-			Gross: gross, Fee: fee, Lines: e.matchKeys[start:len(e.matchKeys):len(e.matchKeys)],
+			Gross: gross, Fee: fee, Lines: e.matchKeys[start:len(e.matchKeys):len(e.matchKeys)], PayoutID: payout,
 		})
 	}
 }

@@ -284,7 +284,7 @@ func (h *HTTP) reconciliation(c *gin.Context) error {
 		}
 		c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
 		c.Status(http.StatusOK)
-		_ = finance.WriteCSV(c.Request.Context(), c.Writer, r, dialect)
+		_ = finance.WriteCSV(c.Writer, r, dialect)
 	default:
 		return bridge.Errorf(bridge.ECodeInvalid, "bad_format", "format must be json or csv")
 	}
