@@ -587,7 +587,9 @@ func providerTransport() *http.Transport {
 // unit's first country (nb for NO, da for DK, fi for FI), else English.
 func financeLang(cfg *config.Config) i18n.Lang {
 	if len(cfg.Units) > 0 && len(cfg.Units[0].Countries) > 0 {
-		return i18n.LangFromCountry(cfg.Units[0].Countries[0])
+		if l, ok := i18n.CountryLang(cfg.Units[0].Countries[0]); ok {
+			return l
+		}
 	}
 	return i18n.LangEN
 }

@@ -63,9 +63,6 @@ const KCOOrderIDRequiredMessage = "redirect signing is on, so the EPM entry is s
 // localePattern is an RFC 1766 locale as KCO uses them: nb-NO, da-DK, en.
 var localePattern = regexp.MustCompile(`^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$`)
 
-// countryLangs is the description's language for a unit's country.
-var countryLangs = map[string]i18n.Lang{"NO": i18n.LangNB, "DK": i18n.LangDA, "FI": i18n.LangFI}
-
 // MerchantEPM builds the external_payment_methods entry a merchant adds to
 // a KCO order, with what it needs to know about it. With signing on it
 // needs the order id (kco_order_id_required otherwise); with signing off
@@ -84,10 +81,8 @@ func (s *Service) MerchantEPM(ctx context.Context, unitID string, req MerchantEP
 	}
 	out := &MerchantEPM{Warnings: []EPMWarning{}}
 	lang, source := i18n.LangEN, LangSourceDefault
-	if len(u.Countries) > 0 {
-		if l, ok := countryLangs[strings.ToUpper(u.Countries[0])]; ok {
-			lang, source = l, LangSourceUnit
-		}
+	if l, ok := u.Lang(); ok {
+		lang, source = l, LangSourceUnit
 	}
 	if req.OrderID == "" {
 		if s.Signer.Enabled() {

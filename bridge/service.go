@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"vippskco/bridge/i18n"
 	"vippskco/klarna"
 	"vippskco/vipps"
 )
@@ -77,6 +78,15 @@ func (u *Unit) Brand() Brand {
 		return MobilePayBrand
 	}
 	return VippsBrand
+}
+
+// Lang is the language of the unit's shoppers, from its first country;
+// false for a nil unit or a country whose language we do not speak.
+func (u *Unit) Lang() (i18n.Lang, bool) {
+	if u == nil || len(u.Countries) == 0 {
+		return "", false
+	}
+	return i18n.CountryLang(u.Countries[0])
 }
 
 // Service runs the shopper path and holds what the handlers need.

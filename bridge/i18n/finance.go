@@ -1,7 +1,5 @@
 package i18n
 
-import "strings"
-
 // financeMessages are the finance page's texts. They are merged into the
 // catalogue at init; a key the catalogue already has is a programming
 // error, so init panics rather than let one text silently win.
@@ -73,20 +71,6 @@ var financeMessages = map[Lang]map[string]string{
 }
 
 func init() { mergeMessages(financeMessages) }
-
-// LangFromCountry is the language of a country (ISO 3166 alpha-2): nb for
-// NO, da for DK, fi for FI, English for any other.
-func LangFromCountry(cc string) Lang {
-	switch strings.ToUpper(strings.TrimSpace(cc)) {
-	case "NO":
-		return LangNB
-	case "DK":
-		return LangDA
-	case "FI":
-		return LangFI
-	}
-	return LangEN
-}
 
 // LangName is a language's name in itself, for a link that switches to it.
 func LangName(l Lang) string {

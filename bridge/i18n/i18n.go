@@ -38,6 +38,20 @@ func LangFromLocale(locale string) Lang {
 	return LangEN
 }
 
+// CountryLang is the language of a country we serve (ISO 3166 alpha-2):
+// nb for NO, da for DK, fi for FI; false for any other.
+func CountryLang(cc string) (Lang, bool) {
+	switch strings.ToUpper(strings.TrimSpace(cc)) {
+	case "NO":
+		return LangNB, true
+	case "DK":
+		return LangDA, true
+	case "FI":
+		return LangFI, true
+	}
+	return "", false
+}
+
 // LangFromAcceptLanguage picks the language when no order is known yet.
 func LangFromAcceptLanguage(h string) Lang {
 	for _, part := range strings.Split(h, ",") {

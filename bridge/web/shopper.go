@@ -52,7 +52,7 @@ func (h *HTTP) redirectError(c *gin.Context, unitID, kcoOrderID string, p *bridg
 	lang := i18n.LangFromAcceptLanguage(c.GetHeader("Accept-Language"))
 	if p != nil {
 		lang = i18n.LangFromLocale(p.Locale)
-	} else if l, ok := unitLang(u); ok {
+	} else if l, ok := u.Lang(); ok {
 		lang = l
 	}
 	code, reason := bridge.ErrorCode(err), bridge.ErrorReason(err)
@@ -95,23 +95,6 @@ func shopHome(checkoutURL string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host + "/"
-}
-
-// unitLang is the language of a unit's shoppers, from its currency: NOK
-// Norwegian, DKK Danish, EUR (MobilePay in Finland) Finnish.
-func unitLang(u *bridge.Unit) (i18n.Lang, bool) {
-	if u == nil {
-		return "", false
-	}
-	switch u.Currency {
-	case "NOK":
-		return i18n.LangNB, true
-	case "DKK":
-		return i18n.LangDA, true
-	case "EUR":
-		return i18n.LangFI, true
-	}
-	return "", false
 }
 
 func wantsJSON(c *gin.Context) bool {
