@@ -175,6 +175,17 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// oneUnit is the one positional argument of a command that takes a UNIT.
+func oneUnit(pos []string) (string, error) {
+	switch len(pos) {
+	case 0:
+		return "", usagef("name the UNIT")
+	case 1:
+		return pos[0], nil
+	}
+	return "", usagef("one UNIT, not %d arguments", len(pos))
+}
+
 // newFlagSet is a command's flag set: silent (errors are reported once,
 // by report) and with -config.
 func newFlagSet(name string, cfgPath *string) *flag.FlagSet {

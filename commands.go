@@ -36,13 +36,9 @@ func parseEPM(fs *flag.FlagSet, args []string) (work, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case len(pos) == 0:
-		return nil, usagef("name the UNIT")
-	case len(pos) > 1:
-		return nil, usagef("one UNIT, not %d arguments", len(pos))
+	if a.unit, err = oneUnit(pos); err != nil {
+		return nil, err
 	}
-	a.unit = pos[0]
 	return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
 		return epmCommand(ctx, cfg, a, stdout, stderr)
 	}, nil

@@ -56,18 +56,15 @@ func parseSmoke(fs *flag.FlagSet, args []string) (work, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case len(pos) == 0:
-		return nil, usagef("name the UNIT")
-	case len(pos) > 1:
-		return nil, usagef("one UNIT, not %d arguments", len(pos))
-	case a.wait <= 0:
+	if a.unit, err = oneUnit(pos); err != nil {
+		return nil, err
+	}
+	if a.wait <= 0 {
 		return nil, usagef("-wait must be more than 0, not %s", a.wait)
 	}
 	if a.phone != "" && strings.Trim(a.phone, "0123456789") != "" {
 		return nil, usagef("-phone must be digits only (an MSISDN such as 4791234567), not %q", a.phone)
 	}
-	a.unit = pos[0]
 	return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
 		return smokeCommand(ctx, cfg, a, stdout, stderr)
 	}, nil
