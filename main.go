@@ -7,11 +7,11 @@
 //	go run . help                     every command; help CMD for one
 //	go run .                          serve with ./config.yaml
 //	go run . -config other.yaml       serve with another file
-//	go run . epm webshop [-order ID] [-locale nb-NO]
+//	go run . epm webshop -order ID [-locale nb-NO]
 //	                                  print the external_payment_methods entry
 //	go run . webhooks register|list UNIT · webhooks delete UNIT ID
 //	go run . settlements import -provider vipps|kustom FILE
-//	go run . reconcile [-from DAY] [-to DAY] [-format csv|json]
+//	go run . reconcile [-from DAY] [-to DAY] [-format csv|json] [-dialect en|no]
 //	go run . smoke UNIT [-phone MSISDN] [-wait 5m] [-return URL]
 //	                                  a real 2 NOK payment, captured and refunded
 //
