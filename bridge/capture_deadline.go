@@ -125,7 +125,7 @@ func (s *Service) noticeCaptureDeadline(ctx context.Context, p *Payment, now tim
 				left, q.Amount.Currency, deadline.Format(time.RFC3339))
 		}
 		c := &Change{Payment: &q, Notifications: []Notification{buildNotificationID(id, &q, typ, nil, detail, now)}}
-		err := s.Store.Commit(ctx, c)
+		err := s.commit(ctx, c)
 		if err == nil {
 			s.logger().InfoContext(ctx, "capture deadline notice", "reference", q.Reference, "notice", notice, "deadline", deadline)
 			return true, nil

@@ -356,7 +356,7 @@ func (s *Service) dropReceipt(ctx context.Context, p *Payment, req vipps.CreateP
 	if p.State != StatePending {
 		return nil, Errorf(ECodeConflict, "busy", "payment %s changed while it was being created; try again", p.Reference)
 	}
-	if err := s.Store.Commit(ctx, c); err != nil {
+	if err := s.commit(ctx, c); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil, Errorf(ECodeConflict, "busy", "payment %s is being changed by another request; try again", p.Reference)
 		}

@@ -123,7 +123,7 @@ func (s *Service) guardOne(ctx context.Context, reference string) error {
 		if err != nil || len(ops)+len(notes) == 0 {
 			return err
 		}
-		err = s.Store.Commit(ctx, &Change{Payment: p, Operations: ops, Notifications: notes})
+		err = s.commit(ctx, &Change{Payment: p, Operations: ops, Notifications: notes})
 		if err == nil {
 			for _, op := range ops {
 				s.goRun(op.ID)
@@ -178,7 +178,7 @@ func (s *Service) guardKlarnaPayment(ctx context.Context, u *Unit, p *Payment) e
 			c.Notifications = append(c.Notifications, s.notification(p, "payment.refund_required", nil,
 				fmt.Sprintf("%s; %d %s minor units were captured and must be refunded", detail, p.Captured-p.Refunded, p.Amount.Currency)))
 		}
-		err := s.Store.Commit(ctx, c)
+		err := s.commit(ctx, c)
 		if err == nil {
 			s.logger().WarnContext(ctx, "double payment: KCO order completed with Klarna", "reference", p.Reference, "kco_order_id", p.KCOOrderID)
 			if op.State == OperationPending {

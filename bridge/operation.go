@@ -385,7 +385,7 @@ func (s *Service) notifyOperationFailed(ctx context.Context, op *Operation, reas
 			break
 		}
 		n := buildNotificationID(id, p, "operation.failed", nil, fmt.Sprintf("%s %s (%s): %s: %s", op.Source, op.Kind, op.ID, reason, msg), s.now())
-		err = s.Store.Commit(ctx, &Change{Payment: p, Notifications: []Notification{n}})
+		err = s.commit(ctx, &Change{Payment: p, Notifications: []Notification{n}})
 		if err == nil {
 			return
 		}

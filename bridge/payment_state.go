@@ -78,7 +78,7 @@ func (s *Service) store(ctx context.Context, p *Payment, source string, change f
 				c.Notifications = []Notification{s.notification(p, "payment."+strings.ToLower(string(p.State)), nil, p.FailureReason)}
 			}
 		}
-		err = s.Store.Commit(ctx, c)
+		err = s.commit(ctx, c)
 		if err == nil {
 			if from != p.State {
 				s.logger().InfoContext(ctx, "payment state changed", "reference", p.Reference, "from", from, "to", p.State, "source", source)

@@ -133,6 +133,9 @@ type Service struct {
 
 	pollBudget pollBudget
 
+	// shoppers holds what the shopper's pages show (shopper_cache.go).
+	shoppers shopperCache
+
 	life lifecycle
 }
 

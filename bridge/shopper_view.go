@@ -23,7 +23,7 @@ func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (
 	if len(token) < 16 || len(token) > 128 {
 		return nil, Errorf(ECodeNotFound, "not_found", "no payment for this link")
 	}
-	p, err := s.Store.PaymentByToken(ctx, token)
+	p, err := s.paymentByToken(ctx, token)
 	if err != nil {
 		if ErrorCode(err) == ECodeNotFound {
 			return nil, Errorf(ECodeNotFound, "not_found", "no payment for this link")
@@ -42,12 +42,14 @@ func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (
 			p = fresh
 		}
 	case !p.State.Final() && (p.NextPollAt.IsZero() || p.NextPollAt.After(s.now().Add(pollWhileWaiting)) ||
-		p.NextPollAt.Before(s.now().Add(-pollWhileWaiting))):
+		p.NextPollAt.Before(s.now().Add(-pollWhileWaiting))) && s.shoppers.ask(token, s.now(), pollWhileWaiting):
 		// Someone is looking at a payment the poller reads only now and
 		// then, or one it is behind on (its read budget is spent): have it
 		// read soon. While the shopper is in the Vipps app the poller
 		// reads it every 2 s anyway, and webhooks wake it, so a status
-		// read is served from what we know and never calls Vipps.
+		// read is served from what we know and never calls Vipps. The
+		// copy the page is served from may be a second old, so this
+		// replica asks at most once per 2 s per payment.
 		if err := s.readSoon(ctx, p.Reference, source); err != nil {
 			s.logger().WarnContext(ctx, "asking for a read of the payment", "reference", p.Reference, "err", err)
 		}

@@ -95,7 +95,7 @@ func (s *Service) syncBehind(ctx context.Context, u *Unit, p *Payment, source st
 		if c == nil {
 			return p, behind, nil
 		}
-		err = s.Store.Commit(ctx, c)
+		err = s.commit(ctx, c)
 		if err == nil {
 			s.afterCommit(ctx, c, ops)
 			return c.Payment, behind, nil
