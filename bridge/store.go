@@ -200,10 +200,20 @@ type WebhookReplayStore interface {
 	SeenWebhook(ctx context.Context, signature string, keepUntil time.Time) (bool, error)
 	// RecordWebhook is SeenWebhook and, for a webhook not seen before,
 	// AppendRawEvent of its body, in one write: it reports whether the
-	// webhook was seen before, and then keeps nothing. The webhooks of
-	// concurrent callers may share one commit; each returns once its own
-	// is committed.
-	RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *RawEvent) (bool, error)
+	// webhook was seen before, and then keeps nothing, and otherwise the
+	// unit of the payment with the event's reference, read in the same
+	// transaction. The webhooks of concurrent callers may share one
+	// commit; each returns once its own is committed.
+	RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *RawEvent) (WebhookRecord, error)
+}
+
+// WebhookRecord is what RecordWebhook found.
+type WebhookRecord struct {
+	// Seen: the same delivery was recorded before, and nothing was kept.
+	Seen bool
+	// PaymentUnit is the sales unit of the payment the event names, ""
+	// when we have no payment with its reference (or Seen).
+	PaymentUnit string
 }
 
 // SettlementStore keeps what reconciliation works from: the settlement lines

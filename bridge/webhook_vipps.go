@@ -110,13 +110,13 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 	if err := json.Unmarshal(body, &ev); err != nil || ev.Reference == "" || ev.Name == "" {
 		return "", Errorf(ECodeInvalid, RejectMalformed, "the webhook body is not an ePayment event")
 	}
-	seen, err := s.Store.RecordWebhook(ctx, header.Get("Authorization"), s.now().Add(2*webhookMaxSkew), &RawEvent{
+	rec, err := s.Store.RecordWebhook(ctx, header.Get("Authorization"), s.now().Add(2*webhookMaxSkew), &RawEvent{
 		Reference: ev.Reference, Unit: u.ID, Source: SourceWebhook, Name: string(ev.Name), Body: body, ReceivedAt: s.now(),
 	})
 	if err != nil {
 		return "", err
 	}
-	if seen {
+	if rec.Seen {
 		// The same signed request again, inside the date window: a
 		// duplicate (Vipps documents that they happen) or a replay by
 		// someone who saw it. Either way it was applied once already, so it
@@ -126,15 +126,11 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 		s.logger().InfoContext(ctx, "webhook delivery seen before, acknowledged", "unit", u.ID, "reference", ev.Reference, "event", ev.Name)
 		return WebhookDuplicate, nil
 	}
-	p, err := s.Store.Payment(ctx, ev.Reference)
-	if err != nil {
-		if ErrorCode(err) == ECodeNotFound {
-			s.logger().InfoContext(ctx, "webhook for an unknown reference", "unit", u.ID, "reference", ev.Reference, "event", ev.Name)
-			return "ignored", nil
-		}
-		return "", err
+	if rec.PaymentUnit == "" {
+		s.logger().InfoContext(ctx, "webhook for an unknown reference", "unit", u.ID, "reference", ev.Reference, "event", ev.Name)
+		return "ignored", nil
 	}
-	pu, err := s.Unit(p.Unit)
+	pu, err := s.Unit(rec.PaymentUnit)
 	if err != nil || pu.MSN != ev.MSN {
 		s.logger().WarnContext(ctx, "webhook for a payment of another sales unit", "unit", u.ID, "reference", ev.Reference, "msn", ev.MSN)
 		return "ignored", nil
@@ -150,7 +146,7 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 	// after answering (Vipps wants an answer within 10 seconds), at once
 	// unless it was read less than pollWhileWaiting ago. A burst of events
 	// for one payment, on any replica, costs one read.
-	if err := s.readSoon(ctx, p.Reference, SourceWebhook); err != nil {
+	if err := s.readSoon(ctx, ev.Reference, SourceWebhook); err != nil {
 		return "", err
 	}
 	return "accepted", nil

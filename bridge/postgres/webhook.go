@@ -65,25 +65,25 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 }
 
 // RecordWebhook records a webhook's signature and, if it is new, keeps its
-// raw event, in one transaction shared with the webhooks arriving at the
-// same time.
-func (s *Store) RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *bridge.RawEvent) (bool, error) {
+// raw event and reads the unit of the payment it names, in one statement
+// of a transaction shared with the webhooks arriving at the same time.
+func (s *Store) RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *bridge.RawEvent) (bridge.WebhookRecord, error) {
 	if err := bridge.CheckSeenWebhook(signature); err != nil {
-		return false, err
+		return bridge.WebhookRecord{}, err
 	}
 	var ta timeArgs
 	ta.instant("keepUntil", &keepUntil)
 	if ta.err != nil {
-		return false, ta.err
+		return bridge.WebhookRecord{}, ta.err
 	}
 	w := &webhookRecord{signature: signature, until: keepUntil, raw: *raw}
 	if err := s.webhookLog.Add(ctx, w); err != nil {
-		return false, fmt.Errorf("record webhook: %w", err)
+		return bridge.WebhookRecord{}, fmt.Errorf("record webhook: %w", err)
 	}
-	if !w.seen {
+	if !w.found.Seen {
 		*raw = w.raw
 	}
-	return w.seen, nil
+	return w.found, nil
 }
 
 // webhookRecord is one webhook for RecordWebhook: what to write, and what
@@ -92,18 +92,19 @@ type webhookRecord struct {
 	signature string
 	until     time.Time
 	raw       bridge.RawEvent
-	seen      bool
+	found     bridge.WebhookRecord
 }
 
 // recordWebhooks writes a batch of webhooks in one transaction: one purge,
 // then for each one statement that records the signature and keeps the raw
-// event only when the signature is new. Once: a repeat of a batch that did
+// event only when the signature is new, returning the unit of the payment
+// the event names. Once: a repeat of a batch that did
 // land would report its webhooks as replays; its callers get the error and
 // Vipps sends them again, signed anew.
 func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 	now := s.clock()
 	ids := make([]int64, len(ws))
-	seen := make([]bool, len(ws))
+	found := make([]bridge.WebhookRecord, len(ws))
 	err := s.retry(ctx, "record webhooks", once, func() error {
 		return s.transactOnce(ctx, func(tx *tx) error {
 			var b pgx.Batch
@@ -123,7 +124,8 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 					WHERE seen_webhooks.keep_until <= $3
 					RETURNING 1
 				) INSERT INTO raw_events (reference, unit, source, name, body, received_at)
-				SELECT $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM fresh) RETURNING id`,
+				SELECT $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM fresh)
+				RETURNING id, coalesce((SELECT unit FROM payments WHERE reference = $4), '')`,
 					w.signature, w.until, now, r.Reference, r.Unit, r.Source, r.Name, bytea(r.Body), receivedAt)
 			}
 			br := tx.SendBatch(ctx, &b)
@@ -132,13 +134,13 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 				return fmt.Errorf("purge: %w", err)
 			}
 			for i := range ws {
-				ids[i], seen[i] = 0, false
-				if err := br.QueryRow().Scan(&ids[i]); err != nil {
+				ids[i], found[i] = 0, bridge.WebhookRecord{}
+				if err := br.QueryRow().Scan(&ids[i], &found[i].PaymentUnit); err != nil {
 					if !errors.Is(err, pgx.ErrNoRows) {
 						br.Close()
 						return err
 					}
-					seen[i] = true
+					found[i].Seen = true
 				}
 			}
 			return br.Close()
@@ -148,8 +150,8 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 		return err
 	}
 	for i, w := range ws {
-		w.seen = seen[i]
-		if !seen[i] {
+		w.found = found[i]
+		if !found[i].Seen {
 			w.raw.PrepareInsert(now)
 			w.raw.ReceivedAt = w.raw.ReceivedAt.UTC().Truncate(time.Microsecond)
 			w.raw.ID = ids[i]

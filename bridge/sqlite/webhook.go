@@ -39,24 +39,25 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 }
 
 // RecordWebhook records a webhook's signature and, if it is new, keeps its
-// raw event, in one transaction shared with the webhooks arriving at the
-// same time.
-func (s *Store) RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *bridge.RawEvent) (bool, error) {
+// raw event and reads the unit of the payment it names, in one transaction
+// shared with the webhooks arriving at the same time (the writer's pages
+// are in its cache; a read of its own would start from a cold one).
+func (s *Store) RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *bridge.RawEvent) (bridge.WebhookRecord, error) {
 	if err := bridge.CheckSeenWebhook(signature); err != nil {
-		return false, err
+		return bridge.WebhookRecord{}, err
 	}
 	until, err := nanos("keepUntil", keepUntil)
 	if err != nil {
-		return false, err
+		return bridge.WebhookRecord{}, err
 	}
 	w := &webhookRecord{signature: signature, until: until, raw: *raw}
 	if err := s.webhookLog.Add(ctx, w); err != nil {
-		return false, fmt.Errorf("record webhook: %w", err)
+		return bridge.WebhookRecord{}, fmt.Errorf("record webhook: %w", err)
 	}
-	if !w.seen {
+	if !w.found.Seen {
 		*raw = w.raw
 	}
-	return w.seen, nil
+	return w.found, nil
 }
 
 // webhookRecord is one webhook for RecordWebhook: what to write, and what
@@ -65,18 +66,18 @@ type webhookRecord struct {
 	signature string
 	until     int64
 	raw       bridge.RawEvent
-	seen      bool
+	found     bridge.WebhookRecord
 }
 
 // recordWebhooks writes a batch of webhooks in one transaction: one purge,
-// then each signature and, if new, its raw event. Two deliveries with one
-// signature in a batch are a webhook and its replay, as they would be one
-// after the other.
+// then each signature and, if new, its raw event and the unit of its
+// payment. Two deliveries with one signature in a batch are a webhook and
+// its replay, as they would be one after the other.
 func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 	type result struct {
-		seen bool
-		id   int64
-		at   time.Time
+		found bridge.WebhookRecord
+		id    int64
+		at    time.Time
 	}
 	results := make([]result, len(ws))
 	err := s.group(ctx, func(tx *tx) error {
@@ -88,7 +89,7 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 			if err != nil {
 				return err
 			}
-			results[i].seen = seen
+			results[i].found = bridge.WebhookRecord{Seen: seen}
 			if seen {
 				continue
 			}
@@ -98,6 +99,10 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 				return err
 			}
 			results[i].id, results[i].at = r.ID, r.ReceivedAt
+			err = tx.QueryRowContext(ctx, `SELECT unit FROM payments WHERE reference = ?`, r.Reference).Scan(&results[i].found.PaymentUnit)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 		}
 		return nil
 	})
@@ -105,7 +110,7 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 		return err
 	}
 	for i, w := range ws {
-		w.seen = results[i].seen
+		w.found = results[i].found
 		w.raw.ID, w.raw.ReceivedAt = results[i].id, results[i].at
 	}
 	return nil

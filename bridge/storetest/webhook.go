@@ -149,9 +149,10 @@ func testWebhookRegistrations(t *testing.T, s bridge.Store) {
 }
 
 // testRecordWebhook is SeenWebhook and the raw event in one write: a new
-// signature keeps its body, a replay keeps nothing, and concurrent callers
-// (which the store may commit together) each get their own answer, a
-// signature sent twice at once being new to exactly one of them.
+// signature keeps its body and learns its payment's unit, a replay keeps
+// nothing, and concurrent callers (which the store may commit together)
+// each get their own answer, a signature sent twice at once being new to
+// exactly one of them.
 func testRecordWebhook(t *testing.T, s bridge.Store, clock *vippstest.Clock) {
 	ctx := t.Context()
 	keep := clock.Now().Add(10 * time.Minute)
@@ -159,15 +160,15 @@ func testRecordWebhook(t *testing.T, s bridge.Store, clock *vippstest.Clock) {
 		return &bridge.RawEvent{Reference: ref, Unit: "unit-a", Source: "webhook", Name: "AUTHORIZED", Body: []byte(`{"reference":"` + ref + `"}`)}
 	}
 	first := raw("KCO-rw-1")
-	seen, err := s.RecordWebhook(ctx, "sig-rw-1", keep, first)
+	rec, err := s.RecordWebhook(ctx, "sig-rw-1", keep, first)
 	require.NoError(t, err)
-	require.False(t, seen)
+	require.Equal(t, bridge.WebhookRecord{}, rec, "new, and no payment has the reference")
 	require.NotZero(t, first.ID)
 	require.False(t, first.ReceivedAt.IsZero(), "the clock dates it")
 	again := raw("KCO-rw-1")
-	seen, err = s.RecordWebhook(ctx, "sig-rw-1", keep, again)
+	rec, err = s.RecordWebhook(ctx, "sig-rw-1", keep, again)
 	require.NoError(t, err)
-	require.True(t, seen, "a replay")
+	require.True(t, rec.Seen, "a replay")
 	require.Zero(t, again.ID, "a replay keeps nothing")
 	kept, err := s.RawEvents(ctx, "KCO-rw-1")
 	require.NoError(t, err)
@@ -177,6 +178,16 @@ func testRecordWebhook(t *testing.T, s bridge.Store, clock *vippstest.Clock) {
 	_, err = s.RecordWebhook(ctx, "", keep, raw("KCO-rw-1"))
 	require.Error(t, err, "a webhook without a signature")
 
+	// A webhook for a payment we have names the payment's unit, read in
+	// the same write (not the unit of the URL it came to).
+	require.NoError(t, s.InsertPayment(ctx, newPayment("KCO-rw-known", "unit-b", "order-rw-known", 1)))
+	rec, err = s.RecordWebhook(ctx, "sig-rw-known", keep, raw("KCO-rw-known"))
+	require.NoError(t, err)
+	require.Equal(t, bridge.WebhookRecord{PaymentUnit: "unit-b"}, rec)
+	rec, err = s.RecordWebhook(ctx, "sig-rw-known", keep, raw("KCO-rw-known"))
+	require.NoError(t, err)
+	require.Equal(t, bridge.WebhookRecord{Seen: true}, rec, "a replay names nothing")
+
 	const n = 40
 	seens := make([]bool, n)
 	errs := make([]error, n)
@@ -184,7 +195,9 @@ func testRecordWebhook(t *testing.T, s bridge.Store, clock *vippstest.Clock) {
 	for i := range n {
 		wg.Go(func() {
 			// Pairs share a signature: 20 webhooks, each sent twice.
-			seens[i], errs[i] = s.RecordWebhook(ctx, fmt.Sprintf("sig-rw-c%d", i/2), keep, raw(fmt.Sprintf("KCO-rw-c%d", i/2)))
+			var rec bridge.WebhookRecord
+			rec, errs[i] = s.RecordWebhook(ctx, fmt.Sprintf("sig-rw-c%d", i/2), keep, raw(fmt.Sprintf("KCO-rw-c%d", i/2)))
+			seens[i] = rec.Seen
 		})
 	}
 	wg.Wait()
