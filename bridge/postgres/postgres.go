@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,12 @@ type Store struct {
 	webhookLog  bridge.Batcher[*webhookRecord]
 }
 
+// DefaultMaxConns is the pool's size when the DSN does not set
+// pool_max_conns: enough for the shopper path, the poller, the provider
+// log and the outbox at once, and with PostgreSQL's default
+// max_connections of 100 room for three replicas.
+const DefaultMaxConns = 32
+
 // Open connects to the database named by dsn (a postgres:// URL or
 // key=value pairs, as pgx reads them, including pool_max_conns and the like)
 // and applies every migration not yet applied. The tables live in the first
@@ -62,6 +69,12 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 	// what a session prints, in logs or psql, agree with what the store reads.
 	if _, ok := cfg.ConnConfig.RuntimeParams["timezone"]; !ok {
 		cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgxpool's default is the number of CPUs, at least 4: on a small
+		// machine 64 shoppers then queue for 4 connections while the
+		// poller, the provider log and the outbox hold them.
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -269,3 +269,24 @@ func TestTransact(t *testing.T) {
 		})
 	}
 }
+
+// The pool holds DefaultMaxConns connections unless the DSN says how many:
+// pgxpool's own default (the CPUs, at least 4) made 64 shoppers queue for 4
+// connections on a 2-core machine.
+func TestPoolSize(t *testing.T) {
+	dsn := newSchema(t) // sets pool_max_conns=8
+	s, err := Open(t.Context(), dsn, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	require.EqualValues(t, 8, s.pool.Config().MaxConns, "the DSN's pool_max_conns")
+
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+	s2, err := Open(t.Context(), u.String(), nil)
+	require.NoError(t, err)
+	defer s2.Close()
+	require.EqualValues(t, DefaultMaxConns, s2.pool.Config().MaxConns)
+}
