@@ -13,10 +13,10 @@ import (
 //
 //   - A change this replica commits replaces the copy at once (commit).
 //   - A copy younger than shopperFresh is served as it is.
-//   - An older one is served too, and one read of the store per token
-//     refreshes it in the background (a change another replica made shows
-//     at the next status read after that, within shopperFresh plus one
-//     poll of the page).
+//   - An older one is served too, and a read of the store refreshes it in
+//     the background, once per token, many tokens in one read (a change
+//     another replica made shows at the next status read after that,
+//     within shopperFresh plus one poll of the page).
 //   - A copy older than shopperStale, or none, is read from the store in
 //     the request.
 //
@@ -33,6 +33,11 @@ const (
 type shopperCache struct {
 	mu sync.Mutex
 	m  map[string]*shopperEntry
+
+	// refresh reads the tokens whose copies are being refreshed, many in
+	// one read of the store (the group commit's Batcher, used for reads).
+	refreshOnce sync.Once
+	refresh     Batcher[string]
 }
 
 type shopperEntry struct {
@@ -147,13 +152,7 @@ func (s *Service) paymentByToken(ctx context.Context, token string) (*Payment, e
 	if p != nil {
 		if refresh {
 			s.goBackground(func(bg context.Context) {
-				fresh, err := s.Store.PaymentByToken(bg, token)
-				switch {
-				case err == nil:
-					s.shoppers.put(fresh, s.now())
-				case ErrorCode(err) == ECodeNotFound:
-					s.shoppers.forget(token)
-				default:
+				if err := s.refresher().Add(bg, token); err != nil {
 					s.shoppers.done(token)
 					s.logger().WarnContext(bg, "refreshing a shopper's payment", "err", err)
 				}
@@ -167,6 +166,34 @@ func (s *Service) paymentByToken(ctx context.Context, token string) (*Payment, e
 	}
 	s.shoppers.put(p, now)
 	return p, nil
+}
+
+// refresher reads the copies due for a refresh in batches: while one
+// read runs, the tokens asked for meanwhile queue for the next.
+func (s *Service) refresher() *Batcher[string] {
+	c := &s.shoppers
+	c.refreshOnce.Do(func() {
+		c.refresh.Max = MaxTokensRead
+		c.refresh.Write = func(ctx context.Context, tokens []string) error {
+			readAt := s.now()
+			ps, err := s.Store.PaymentsByTokens(ctx, tokens)
+			if err != nil {
+				return err
+			}
+			found := make(map[string]bool, len(ps))
+			for _, p := range ps {
+				found[p.ReturnToken] = true
+				c.put(p, readAt)
+			}
+			for _, t := range tokens {
+				if !found[t] {
+					c.forget(t)
+				}
+			}
+			return nil
+		}
+	})
+	return &c.refresh
 }
 
 // commit commits a change of a payment and, once it is committed, makes

@@ -49,10 +49,15 @@ func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (
 		// reads it every 2 s anyway, and webhooks wake it, so a status
 		// read is served from what we know and never calls Vipps. The
 		// copy the page is served from may be a second old, so this
-		// replica asks at most once per 2 s per payment.
-		if err := s.readSoon(ctx, p.Reference, source); err != nil {
-			s.logger().WarnContext(ctx, "asking for a read of the payment", "reference", p.Reference, "err", err)
-		}
+		// replica asks at most once per 2 s per payment. The page does
+		// not wait for the ask (a write): it shows what we know either
+		// way, and its next poll shows what the read found.
+		ref := p.Reference
+		s.goBackground(func(bg context.Context) {
+			if err := s.readSoon(bg, ref, source); err != nil {
+				s.logger().WarnContext(bg, "asking for a read of the payment", "reference", ref, "err", err)
+			}
+		})
 	}
 	return s.view(u, p, token), nil
 }

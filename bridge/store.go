@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"vippskco/bridge/reconcile"
@@ -45,6 +46,10 @@ type PaymentStore interface {
 	Payment(ctx context.Context, reference string) (*Payment, error)
 	// PaymentByToken returns the payment whose ReturnToken is token or ErrNotFound.
 	PaymentByToken(ctx context.Context, token string) (*Payment, error)
+	// PaymentsByTokens returns the payments whose ReturnTokens are among
+	// tokens, in no order; tokens that belong to no payment (the empty one
+	// included) are left out. It reads at most MaxTokensRead tokens.
+	PaymentsByTokens(ctx context.Context, tokens []string) ([]*Payment, error)
 	// PaymentsByOrder returns every attempt for a KCO order, oldest first.
 	PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*Payment, error)
 	// History returns a payment's history, oldest first.
@@ -298,6 +303,17 @@ func (q SettlementLineQuery) Validate() error {
 	}
 	if (q.PayoutsFrom == "") != (q.PayoutsTo == "") || q.PayoutsTo < q.PayoutsFrom {
 		return Errorf(ECodeInvalid, "bad_range", "settlement lines: payouts %s..%s is not a range", Quote(q.PayoutsFrom), Quote(q.PayoutsTo))
+	}
+	return nil
+}
+
+// MaxTokensRead bounds one PaymentsByTokens call.
+const MaxTokensRead = 256
+
+// CheckTokensRead refuses a PaymentsByTokens call over MaxTokensRead.
+func CheckTokensRead(tokens []string) error {
+	if len(tokens) > MaxTokensRead {
+		return fmt.Errorf("%d tokens in one read, more than %d", len(tokens), MaxTokensRead)
 	}
 	return nil
 }

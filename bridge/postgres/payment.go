@@ -67,6 +67,31 @@ func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payme
 	return p, nil
 }
 
+// PaymentsByTokens returns the payments of those tokens that have one, in
+// one statement: the status reads' copies are refreshed in batches
+// (bridge/shopper_cache.go), one round trip for many tokens.
+func (s *Store) PaymentsByTokens(ctx context.Context, tokens []string) ([]*bridge.Payment, error) {
+	if err := bridge.CheckTokensRead(tokens); err != nil {
+		return nil, err
+	}
+	if len(tokens) == 0 {
+		return []*bridge.Payment{}, nil
+	}
+	// The condition repeats the partial index's, so that the index applies.
+	ps, err := retried(ctx, s, "payments by token", readOnly, func() ([]*bridge.Payment, error) {
+		rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+			WHERE return_token = ANY($1) AND return_token <> ''`, tokens)
+		if err != nil {
+			return nil, err
+		}
+		return collectPayments(rows)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("payments by token: %w", err)
+	}
+	return ps, nil
+}
+
 // PaymentsByOrder returns the attempts for a KCO order by attempt number;
 // none is not an error.
 func (s *Store) PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*bridge.Payment, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"vippskco/bridge"
@@ -80,6 +81,42 @@ func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payme
 		return nil, fmt.Errorf("payment by token: %w", err)
 	}
 	return p, nil
+}
+
+// PaymentsByTokens returns the payments of those tokens that have one, in
+// one statement: the status reads' copies are refreshed in batches
+// (bridge/shopper_cache.go), so that one read with a cold page cache
+// serves many tokens.
+func (s *Store) PaymentsByTokens(ctx context.Context, tokens []string) ([]*bridge.Payment, error) {
+	if err := bridge.CheckTokensRead(tokens); err != nil {
+		return nil, err
+	}
+	if len(tokens) == 0 {
+		return []*bridge.Payment{}, nil
+	}
+	args := make([]any, len(tokens))
+	for i, t := range tokens {
+		args[i] = t
+	}
+	q := `SELECT ` + paymentColumns + ` FROM payments
+		WHERE return_token IN (?` + strings.Repeat(`, ?`, len(tokens)-1) + `) AND return_token <> ''`
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("payments by token: %w", err)
+	}
+	defer rows.Close()
+	ps := []*bridge.Payment{}
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, fmt.Errorf("payments by token: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("payments by token: %w", err)
+	}
+	return ps, nil
 }
 
 // PaymentsByOrder returns the attempts for a KCO order by attempt number;

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -251,4 +252,45 @@ func testPaymentsByOrder(t *testing.T, s bridge.Store) {
 		require.Equal(t, i+1, got[i].Attempt)
 		requirePaymentEqual(t, want[i], got[i])
 	}
+}
+
+// testPaymentsByTokens reads many tokens at once: those with a payment
+// come back whole, the rest (the empty token, unknown ones, duplicates
+// asked twice) are left out, and more than MaxTokensRead is refused.
+func testPaymentsByTokens(t *testing.T, s bridge.Store) {
+	ctx := t.Context()
+	var want []*bridge.Payment
+	for i := range 5 {
+		p := newPayment(fmt.Sprintf("KCO-bt-%d", i), "unit-a", fmt.Sprintf("KCO-bt-%d", i), 1)
+		mustInsert(t, s, p)
+		want = append(want, p)
+	}
+	tokenless := newPayment("KCO-bt-none", "unit-a", "KCO-bt-none", 1)
+	tokenless.ReturnToken = ""
+	mustInsert(t, s, tokenless)
+
+	got, err := s.PaymentsByTokens(ctx, []string{want[3].ReturnToken, "token-nobody", "", want[0].ReturnToken, want[3].ReturnToken})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	byToken := map[string]*bridge.Payment{}
+	for _, p := range got {
+		byToken[p.ReturnToken] = p
+	}
+	requirePaymentEqual(t, mustPayment(t, s, want[0].Reference), byToken[want[0].ReturnToken])
+	requirePaymentEqual(t, mustPayment(t, s, want[3].Reference), byToken[want[3].ReturnToken])
+
+	got, err = s.PaymentsByTokens(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	many := make([]string, bridge.MaxTokensRead)
+	for i := range many {
+		many[i] = fmt.Sprintf("token-many-%d", i)
+	}
+	many[bridge.MaxTokensRead-1] = want[4].ReturnToken
+	got, err = s.PaymentsByTokens(ctx, many)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "MaxTokensRead tokens in one read")
+	_, err = s.PaymentsByTokens(ctx, append(many, "one more"))
+	require.Error(t, err)
 }

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Stor
 		{"RaceClaimNotifications", anyClock(testRaceClaimNotifications)},
 		{"UpdateNotification", anyClock(testUpdateNotification)},
 		{"NotificationsFilter", anyClock(testNotificationsFilter)},
+		{"PaymentsByTokens", anyClock(testPaymentsByTokens)},
 		{"RawEvents", anyClock(testRawEvents)},
 		{"SeenWebhook", testSeenWebhook},
 		{"RecordWebhook", testRecordWebhook},
