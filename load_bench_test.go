@@ -184,6 +184,7 @@ var errOutOfWork = errors.New("out of prepared work")
 // the idle service, then runs the phases.
 func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes loadSizes) *loadReport {
 	r := startLoadRig(tb, bin, edit)
+	defer r.stop()
 	if sizes.profile != "" {
 		r.profile = filepath.Join(sizes.profile, store)
 	}

@@ -165,6 +165,8 @@ type loadRig struct {
 	opsURL     string // the service's operations listener: /metrics, /debug/pprof/
 	profile    string // when set, each phase's CPU profile goes to profile-PHASE-CLIENTS.pprof
 
+	stops []func() // stop the children, last started first (stop)
+
 	client *http.Client   // the shoppers' and Vipps's: keeps connections, follows no redirect
 	kustom *klarna.Client // the merchant's checkout, creating KCO orders
 	signer *bridge.RedirectSigner
@@ -196,6 +198,24 @@ func startLoadRig(tb testing.TB, bin string, store func(*config.Config)) *loadRi
 	return r
 }
 
+// onStop registers f to stop a child: at stop, or when the test ends,
+// whichever is first, once.
+func (r *loadRig) onStop(f func()) {
+	var once sync.Once
+	g := func() { once.Do(f) }
+	r.stops = append(r.stops, g)
+	r.tb.Cleanup(g)
+}
+
+// stop stops the service and then the fakes. A run on one store stops its
+// rig before the next store's starts: a service left running with its
+// waiting payments would go on polling them, on the same two cores.
+func (r *loadRig) stop() {
+	for i := len(r.stops) - 1; i >= 0; i-- {
+		r.stops[i]()
+	}
+}
+
 // loadEnv is the environment of a child: the secrets, nothing of the
 // caller's settings.
 func (r *loadRig) loadEnv(extra ...string) []string {
@@ -220,7 +240,7 @@ func (r *loadRig) startFakes() {
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
+	r.onStop(func() {
 		stdin.Close()
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
@@ -294,7 +314,7 @@ func (r *loadRig) startService(bin string, store func(*config.Config)) {
 	r.service = cmd
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() {
+	r.onStop(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
