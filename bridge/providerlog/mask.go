@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // Masked replaces personal data in what the provider log keeps.
@@ -40,6 +41,9 @@ func MaskPersonal(body string) string {
 	if trimmed == "" || (trimmed[0] != '{' && trimmed[0] != '[') || !json.Valid([]byte(trimmed)) {
 		return body
 	}
+	if out, ok := compactWithoutPersonal([]byte(trimmed)); ok {
+		return out
+	}
 	out, err := maskJSON([]byte(trimmed))
 	if err != nil {
 		// Valid JSON always rewrites; should it not, keep nothing rather
@@ -48,6 +52,41 @@ func MaskPersonal(body string) string {
 	}
 	return out
 }
+
+// compactWithoutPersonal is MaskPersonal's quick path, for the bodies
+// (most of them: every read of a payment) that name no personal key: such
+// a body is only written back compact, which json.Compact does far faster
+// than the token-by-token rewrite. It declines (false) a body that might
+// name one: a key is a quoted string, so any personal word in quotes, in
+// any case, sends it down the slow path. It declines as well a body the
+// rewrite would spell differently: one with a backslash (escapes, which
+// the rewrite writes its own way), invalid UTF-8 or U+2028/U+2029.
+func compactWithoutPersonal(raw []byte) (string, bool) {
+	if bytes.IndexByte(raw, '\\') >= 0 || !utf8.Valid(raw) || bytes.ContainsRune(raw, '\u2028') || bytes.ContainsRune(raw, '\u2029') {
+		return "", false
+	}
+	lower := bytes.ToLower(raw)
+	for _, k := range personalQuoted {
+		if bytes.Contains(lower, k) {
+			return "", false
+		}
+	}
+	var b bytes.Buffer
+	b.Grow(len(raw))
+	if err := json.Compact(&b, raw); err != nil {
+		return "", false
+	}
+	return b.String(), true
+}
+
+// personalQuoted are the personal keys as they appear in a body: quoted.
+var personalQuoted = func() [][]byte {
+	var ks [][]byte
+	for k := range personal {
+		ks = append(ks, []byte(`"`+k+`"`))
+	}
+	return ks
+}()
 
 type frame struct {
 	object  bool
