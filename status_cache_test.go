@@ -47,6 +47,21 @@ func TestStatusReadsServedFromWhatWeKnow(t *testing.T) {
 	e.clock.Advance(11 * time.Second)
 	require.Equal(t, "EXPIRED", e.status(b.ReturnToken).State)
 
+	// A final state is not shown from a copy over a second old: the page
+	// stops polling there, and FAILED can still move (a resent create
+	// that landed after all).
+	_, d := e.checkout(e.order(nil).OrderID)
+	require.Equal(t, "CREATED", e.status(d.ReturnToken).State)
+	e.settle()
+	other(d.Reference, bridge.StateFailed)
+	e.clock.Advance(1100 * time.Millisecond)
+	e.status(d.ReturnToken) // served from the copy, which a refresh replaces
+	e.settle()
+	require.Equal(t, "FAILED", e.status(d.ReturnToken).State)
+	other(d.Reference, bridge.StateCreated)
+	e.clock.Advance(1100 * time.Millisecond)
+	require.Equal(t, "CREATED", e.status(d.ReturnToken).State, "the final copy is read again in the request")
+
 	// A change this replica commits (Vipps's webhook, then its read)
 	// shows at once, without the clock moving.
 	_, c := e.checkout(e.order(nil).OrderID)

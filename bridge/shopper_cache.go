@@ -18,7 +18,12 @@ import (
 //     another replica made shows at the next status read after that,
 //     within shopperFresh plus one poll of the page).
 //   - A copy older than shopperStale, or none, is read from the store in
-//     the request.
+//     the request; so is a copy of a final state over shopperFresh old (the
+//     page stops polling at a final state, so it must be the store's, and
+//     FAILED can still move), and a PENDING one before a create is resent.
+//   - Only tokens a page asked for are kept, and those unread for
+//     shopperStale are swept every shopperSweep: the copies hold what the
+//     pages of the shoppers waiting now need, no more.
 //
 // The copies are never changed in place: a refresh or a commit replaces
 // the entry's pointer, and readers get a copy of their own.
@@ -28,11 +33,13 @@ const (
 	// shopperCacheMax bounds the tokens kept; past it the expired ones
 	// are swept, and if that is not enough the cache starts again empty.
 	shopperCacheMax = 100_000
+	shopperSweep    = 30 * time.Second
 )
 
 type shopperCache struct {
-	mu sync.Mutex
-	m  map[string]*shopperEntry
+	mu    sync.Mutex
+	m     map[string]*shopperEntry
+	swept time.Time
 
 	// refresh reads the tokens whose copies are being refreshed, many in
 	// one read of the store (the group commit's Batcher, used for reads).
@@ -65,6 +72,9 @@ func (c *shopperCache) get(token string, now time.Time) (p *Payment, refresh boo
 	if age >= shopperStale || age < 0 {
 		return nil, false
 	}
+	if e.p.State.Final() && age >= shopperFresh {
+		return nil, false
+	}
 	cp := *e.p
 	if age < shopperFresh || e.refreshing {
 		return &cp, false
@@ -76,6 +86,15 @@ func (c *shopperCache) get(token string, now time.Time) (p *Payment, refresh boo
 // put stores p as read from the store at readAt, unless the entry already
 // holds a later version of it (a commit that raced with the read).
 func (c *shopperCache) put(p *Payment, readAt time.Time) {
+	c.store(p, readAt, true)
+}
+
+// update is put for a token a page has asked for; others are left out.
+func (c *shopperCache) update(p *Payment, readAt time.Time) {
+	c.store(p, readAt, false)
+}
+
+func (c *shopperCache) store(p *Payment, readAt time.Time, add bool) {
 	if p == nil || p.ReturnToken == "" {
 		return
 	}
@@ -85,12 +104,14 @@ func (c *shopperCache) put(p *Payment, readAt time.Time) {
 	if c.m == nil {
 		c.m = map[string]*shopperEntry{}
 	}
+	if readAt.Sub(c.swept) >= shopperSweep || len(c.m) >= shopperCacheMax {
+		c.sweep(readAt)
+	}
 	e := c.m[p.ReturnToken]
 	if e == nil {
-		if len(c.m) >= shopperCacheMax {
-			c.sweep(readAt)
+		if add {
+			c.m[p.ReturnToken] = &shopperEntry{p: &cp, readAt: readAt}
 		}
-		c.m[p.ReturnToken] = &shopperEntry{p: &cp, readAt: readAt}
 		return
 	}
 	e.refreshing = false
@@ -134,6 +155,7 @@ func (c *shopperCache) ask(token string, now time.Time, gap time.Duration) bool 
 
 // sweep drops the expired copies; called with mu held.
 func (c *shopperCache) sweep(now time.Time) {
+	c.swept = now
 	for token, e := range c.m {
 		if now.Sub(e.readAt) >= shopperStale && !e.refreshing {
 			delete(c.m, token)
@@ -197,13 +219,13 @@ func (s *Service) refresher() *Batcher[string] {
 }
 
 // commit commits a change of a payment and, once it is committed, makes
-// it what the shopper's pages show.
+// it what the shopper's pages show (if a page is looking at it).
 func (s *Service) commit(ctx context.Context, c *Change) error {
 	if err := s.Store.Commit(ctx, c); err != nil {
 		return err
 	}
 	if c.Payment != nil {
-		s.shoppers.put(c.Payment, s.now())
+		s.shoppers.update(c.Payment, s.now())
 	}
 	return nil
 }

@@ -38,8 +38,18 @@ func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (
 	case p.State == StatePending && s.shouldCheck(p.Reference):
 		// A create whose outcome is unknown: sending it again (same key,
 		// same body) is what starts the payment the shopper is waiting for.
-		if fresh, err := s.sendCreate(ctx, u, p); err == nil {
-			p = fresh
+		// Only as the store has it now, never from a copy: another
+		// replica may have given the attempt up meanwhile.
+		stored, err := s.Store.PaymentByToken(ctx, token)
+		if err != nil {
+			return nil, err
+		}
+		s.shoppers.put(stored, s.now())
+		p = stored
+		if p.State == StatePending {
+			if fresh, err := s.sendCreate(ctx, u, p); err == nil {
+				p = fresh
+			}
 		}
 	case !p.State.Final() && (p.NextPollAt.IsZero() || p.NextPollAt.After(s.now().Add(pollWhileWaiting)) ||
 		p.NextPollAt.Before(s.now().Add(-pollWhileWaiting))) && s.shoppers.ask(token, s.now(), pollWhileWaiting):
