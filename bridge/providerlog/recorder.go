@@ -57,21 +57,30 @@ type readSeen struct {
 	at  time.Time
 }
 
-// unchanged reports whether a successful read of reference answered what
-// the last stored read did, less than repeatUnchanged ago; if not, it
-// remembers this answer as the last stored.
-func (m *readMemo) unchanged(reference, url string, body string, at time.Time) bool {
+// readDigest identifies a read's answer: what was read and what it said.
+func readDigest(url, body string) [sha256.Size]byte {
 	h := sha256.New()
 	h.Write([]byte(url))
 	h.Write([]byte{0})
 	h.Write([]byte(body))
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
+	return sum
+}
+
+// unchanged reports whether a successful read of reference answered what
+// the last stored read did (sum), less than repeatUnchanged ago.
+func (m *readMemo) unchanged(reference string, sum [sha256.Size]byte, at time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if last, ok := m.m[reference]; ok && last.sum == sum && at.Sub(last.at) < repeatUnchanged && !at.Before(last.at) {
-		return true
-	}
+	last, ok := m.m[reference]
+	return ok && last.sum == sum && at.Sub(last.at) < repeatUnchanged && !at.Before(last.at)
+}
+
+// stored remembers sum as the answer of reference's last stored read.
+func (m *readMemo) stored(reference string, sum [sha256.Size]byte, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.m == nil {
 		m.m = map[string]readSeen{}
 	}
@@ -86,7 +95,6 @@ func (m *readMemo) unchanged(reference, url string, body string, at time.Time) b
 		}
 	}
 	m.m[reference] = readSeen{sum: sum, at: at}
-	return false
 }
 
 // forget drops a reference's digest: its next read is stored.
@@ -106,22 +114,31 @@ func (r *Recorder) Vipps(ctx context.Context, ex vipps.Exchange) {
 		r.Metrics.ProviderExchange("vipps", ex.Op, ex.StatusCode, ex.Duration, ex.Err)
 	}
 	response := MaskPersonal(string(ex.ResponseBody))
-	if ex.Op == vippsRead && ex.Reference != "" {
-		if ex.Err == nil && ex.StatusCode == http.StatusOK {
-			if r.reads.unchanged(ex.Reference, ex.URL, response, ex.Started) {
-				return
-			}
-		} else {
-			// After a failure the next good answer is stored, even the same.
-			r.reads.forget(ex.Reference)
+	read := ex.Op == vippsRead && ex.Reference != ""
+	good := ex.Err == nil && ex.StatusCode == http.StatusOK
+	var digest [sha256.Size]byte
+	if read && good {
+		digest = readDigest(ex.URL, response)
+		if r.reads.unchanged(ex.Reference, digest, ex.Started) {
+			return
 		}
 	}
-	r.save(ctx, &bridge.ProviderExchange{
+	err := r.save(ctx, &bridge.ProviderExchange{
 		Reference: ref, Provider: "vipps", Operation: ex.Op, Method: ex.Method, URL: ex.URL,
 		RequestHeaders: headerText(ex.RequestHeaders), RequestBody: MaskPersonal(string(ex.RequestBody)),
 		StatusCode: ex.StatusCode, ResponseHeaders: headerText(ex.ResponseHeaders), ResponseBody: response,
 		Error: errText(ex.Err), Attempt: ex.Attempt, StartedAt: ex.Started.UTC(), Duration: ex.Duration,
 	})
+	switch {
+	case !read:
+	case good && err == nil:
+		// Only an answer that is stored is one a later read may repeat.
+		r.reads.stored(ex.Reference, digest, ex.Started)
+	default:
+		// After a failure (of the read, or of storing it) the next good
+		// answer is stored, even the same.
+		r.reads.forget(ex.Reference)
+	}
 }
 
 // vippsRead is the operation of an ePayment GET of a payment.
@@ -144,12 +161,14 @@ func (r *Recorder) Kustom(ctx context.Context, ex klarna.Exchange) {
 	}
 }
 
-func (r *Recorder) save(ctx context.Context, ex *bridge.ProviderExchange) {
+func (r *Recorder) save(ctx context.Context, ex *bridge.ProviderExchange) error {
 	// The request's context may be cancelled (a timeout is exactly when the
 	// log matters most), so the write does not inherit it.
-	if err := r.Store.AppendExchange(context.WithoutCancel(ctx), ex); err != nil && r.Logger != nil {
+	err := r.Store.AppendExchange(context.WithoutCancel(ctx), ex)
+	if err != nil && r.Logger != nil {
 		r.Logger.Error("storing provider exchange", "provider", ex.Provider, "op", ex.Operation, "err", err)
 	}
+	return err
 }
 
 func errText(err error) string {

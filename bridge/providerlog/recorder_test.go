@@ -19,19 +19,24 @@ type memLog struct {
 	bridge.ProviderLog
 	mu   sync.Mutex
 	rows []bridge.ProviderExchange
+	fail int // the next appends that fail
 }
 
 func (m *memLog) AppendExchange(_ context.Context, ex *bridge.ProviderExchange) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.fail > 0 {
+		m.fail--
+		return errors.New("the database blinked")
+	}
 	m.rows = append(m.rows, *ex)
 	return nil
 }
 
 // A read of a payment that answers what the last stored read answered is
 // not stored again; a different answer, a failure and the read after it,
-// another payment, any other operation, and the same answer ten minutes
-// on are.
+// another payment, any other operation, the same answer ten minutes on,
+// and the same answer after its row failed to store are.
 func TestUnchangedReadsAreStoredOnce(t *testing.T) {
 	log := &memLog{}
 	r := &Recorder{Store: log}
@@ -67,4 +72,16 @@ func TestUnchangedReadsAreStoredOnce(t *testing.T) {
 	r.Vipps(t.Context(), vipps.Exchange{Op: "events", Reference: "a", Method: http.MethodGet, StatusCode: 200,
 		ResponseBody: []byte(`[]`), Started: start})
 	require.Equal(t, 8, stored(), "only reads of the payment are left out")
+
+	// An answer whose row could not be stored is not one a later read
+	// may repeat: the next read with it is stored.
+	log.mu.Lock()
+	log.fail = 1
+	log.mu.Unlock()
+	read("c", "AUTHORIZED", 0, 200, nil)
+	require.Equal(t, 8, stored(), "the store refused it")
+	read("c", "AUTHORIZED", 2*time.Second, 200, nil)
+	require.Equal(t, 9, stored(), "so the same answer is stored the next time")
+	read("c", "AUTHORIZED", 4*time.Second, 200, nil)
+	require.Equal(t, 9, stored())
 }
