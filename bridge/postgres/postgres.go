@@ -49,8 +49,9 @@ type Store struct {
 // DefaultMaxConns is the pool's size when the DSN does not set
 // pool_max_conns: enough for the shopper path, the poller, the provider
 // log and the outbox at once, and with PostgreSQL's default
-// max_connections of 100 room for three replicas.
-const DefaultMaxConns = 32
+// max_connections of 100 (3 kept for superusers) room for five replicas
+// during a rolling deploy plus psql, monitoring and migrations.
+const DefaultMaxConns = 16
 
 // Open connects to the database named by dsn (a postgres:// URL or
 // key=value pairs, as pgx reads them, including pool_max_conns and the like)
@@ -70,7 +71,7 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 	if _, ok := cfg.ConnConfig.RuntimeParams["timezone"]; !ok {
 		cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	}
-	if !strings.Contains(dsn, "pool_max_conns") {
+	if !strings.Contains(dsn, "pool_max_conns=") {
 		// pgxpool's default is the number of CPUs, at least 4: on a small
 		// machine 64 shoppers then queue for 4 connections while the
 		// poller, the provider log and the outbox hold them.
