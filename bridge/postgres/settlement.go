@@ -280,16 +280,33 @@ func (m *merger) count(ctx context.Context, tx *tx) error {
 
 // insertPayouts stores the payouts not known yet, with SameAs when their
 // lines are all another payout's, and moves a known payout's From earlier
-// when it comes again with an earlier one.
+// when it comes again with an earlier one. A known payout without SameAs
+// gets one when this import shows its lines all another's: the Report
+// API's payout stored first from a window that held none of its lines,
+// its lines already stored from the portal file's payout, is the same
+// money, and must not be counted again.
 func insertPayouts(ctx context.Context, tx *tx, payouts []reconcile.Payout, m *merger, res *bridge.ImportResult) error {
 	for _, p := range payouts {
-		var from, date string
-		err := tx.QueryRow(ctx, `SELECT from_date, date FROM settlement_payouts WHERE provider = $1 AND id = $2`,
-			p.Provider, p.ID).Scan(&from, &date)
+		var from, date, storedSameAs string
+		err := tx.QueryRow(ctx, `SELECT from_date, date, same_as FROM settlement_payouts WHERE provider = $1 AND id = $2`,
+			p.Provider, p.ID).Scan(&from, &date, &storedSameAs)
 		if err == nil {
 			if cmp.Or(p.From, p.Date) < cmp.Or(from, date) {
 				if _, err := tx.Exec(ctx, `UPDATE settlement_payouts SET from_date = $1, opening = $2 WHERE provider = $3 AND id = $4`,
 					cmp.Or(p.From, p.Date), p.Opening, p.Provider, p.ID); err != nil {
+					return fmt.Errorf("payout %s: %w", p.ID, err)
+				}
+			}
+			if storedSameAs != "" {
+				continue
+			}
+			sameAs, err := payoutSameAs(ctx, tx, m, p)
+			if err != nil {
+				return fmt.Errorf("payout %s: %w", p.ID, err)
+			}
+			if sameAs != "" {
+				if _, err := tx.Exec(ctx, `UPDATE settlement_payouts SET same_as = $1 WHERE provider = $2 AND id = $3 AND same_as = ''`,
+					sameAs, p.Provider, p.ID); err != nil {
 					return fmt.Errorf("payout %s: %w", p.ID, err)
 				}
 			}
@@ -299,14 +316,8 @@ func insertPayouts(ctx context.Context, tx *tx, payouts []reconcile.Payout, m *m
 			return fmt.Errorf("payout %s: %w", p.ID, err)
 		}
 		sameAs := p.SameAs
-		if other := m.sameAs(p.ID); sameAs == "" && other != "" {
-			var otherSameAs string
-			err := tx.QueryRow(ctx, `SELECT same_as FROM settlement_payouts
-				WHERE provider = $1 AND id = $2 AND currency = $3 AND amount = $4`, p.Provider, other, p.Currency, p.Amount).Scan(&otherSameAs)
-			switch {
-			case err == nil:
-				sameAs = cmp.Or(otherSameAs, other)
-			case !errors.Is(err, pgx.ErrNoRows):
+		if sameAs == "" {
+			if sameAs, err = payoutSameAs(ctx, tx, m, p); err != nil {
 				return fmt.Errorf("payout %s: %w", p.ID, err)
 			}
 		}
@@ -322,6 +333,28 @@ func insertPayouts(ctx context.Context, tx *tx, payouts []reconcile.Payout, m *m
 		res.NewPayouts += int(tag.RowsAffected())
 	}
 	return nil
+}
+
+// payoutSameAs is the stored payout that p repeats: the one every line of
+// p in this import is stored under, when it paid the same amount in the
+// same currency (or the payout that one repeats); "" for none.
+func payoutSameAs(ctx context.Context, tx *tx, m *merger, p reconcile.Payout) (string, error) {
+	other := m.sameAs(p.ID)
+	if other == "" {
+		return "", nil
+	}
+	var otherSameAs string
+	err := tx.QueryRow(ctx, `SELECT same_as FROM settlement_payouts
+		WHERE provider = $1 AND id = $2 AND currency = $3 AND amount = $4`, p.Provider, other, p.Currency, p.Amount).Scan(&otherSameAs)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", err
+	case otherSameAs == p.ID:
+		return "", nil // the other already repeats p
+	}
+	return cmp.Or(otherSameAs, other), nil
 }
 
 // SettlementPayouts returns the payouts dated from..to.

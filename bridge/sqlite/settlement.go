@@ -539,30 +539,39 @@ func (s *Store) completeImport(ctx context.Context, st *staging, imp *bridge.Set
 }
 
 // storePayout stores a new payout, with SameAs when its lines are all
-// another payout's, or moves a known payout's From earlier.
+// another payout's, or moves a known payout's From earlier. A known payout
+// without SameAs gets one when this import shows its lines all another's:
+// the Report API's payout stored first from a window that held none of its
+// lines (a sync from its payout day on), its lines already stored from the
+// portal file's payout, is the same money, and must not be counted again.
 func storePayout(ctx context.Context, tx *tx, st *staging, p reconcile.Payout, res *bridge.ImportResult) error {
-	var from, date string
-	err := tx.QueryRowContext(ctx, `SELECT from_date, date FROM settlement_payouts WHERE provider = ? AND id = ?`,
-		p.Provider, p.ID).Scan(&from, &date)
+	var from, date, storedSameAs string
+	err := tx.QueryRowContext(ctx, `SELECT from_date, date, same_as FROM settlement_payouts WHERE provider = ? AND id = ?`,
+		p.Provider, p.ID).Scan(&from, &date, &storedSameAs)
 	if err == nil {
 		if cmp.Or(p.From, p.Date) < cmp.Or(from, date) {
-			_, err = tx.ExecContext(ctx, `UPDATE settlement_payouts SET from_date = ?, opening = ? WHERE provider = ? AND id = ?`,
-				cmp.Or(p.From, p.Date), p.Opening, p.Provider, p.ID)
+			if _, err := tx.ExecContext(ctx, `UPDATE settlement_payouts SET from_date = ?, opening = ? WHERE provider = ? AND id = ?`,
+				cmp.Or(p.From, p.Date), p.Opening, p.Provider, p.ID); err != nil {
+				return err
+			}
 		}
+		if storedSameAs != "" {
+			return nil
+		}
+		sameAs, err := payoutSameAs(ctx, tx, st, p)
+		if err != nil || sameAs == "" {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE settlement_payouts SET same_as = ? WHERE provider = ? AND id = ? AND same_as = ''`,
+			sameAs, p.Provider, p.ID)
 		return err
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
 	sameAs := p.SameAs
-	if other := st.sameAs(p.ID); sameAs == "" && other != "" {
-		var otherSameAs string
-		err := tx.QueryRowContext(ctx, `SELECT same_as FROM settlement_payouts
-			WHERE provider = ? AND id = ? AND currency = ? AND amount = ?`, p.Provider, other, p.Currency, p.Amount).Scan(&otherSameAs)
-		switch {
-		case err == nil:
-			sameAs = cmp.Or(otherSameAs, other)
-		case !errors.Is(err, sql.ErrNoRows):
+	if sameAs == "" {
+		if sameAs, err = payoutSameAs(ctx, tx, st, p); err != nil {
 			return err
 		}
 	}
@@ -573,6 +582,28 @@ func storePayout(ctx context.Context, tx *tx, st *staging, p reconcile.Payout, r
 	}
 	res.NewPayouts++
 	return nil
+}
+
+// payoutSameAs is the stored payout that p repeats: the one every line of
+// p in this import is stored under, when it paid the same amount in the
+// same currency (or the payout that one repeats); "" for none.
+func payoutSameAs(ctx context.Context, tx *tx, st *staging, p reconcile.Payout) (string, error) {
+	other := st.sameAs(p.ID)
+	if other == "" {
+		return "", nil
+	}
+	var otherSameAs string
+	err := tx.QueryRowContext(ctx, `SELECT same_as FROM settlement_payouts
+		WHERE provider = ? AND id = ? AND currency = ? AND amount = ?`, p.Provider, other, p.Currency, p.Amount).Scan(&otherSameAs)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", err
+	case otherSameAs == p.ID:
+		return "", nil // the other already repeats p
+	}
+	return cmp.Or(otherSameAs, other), nil
 }
 
 func boolInt(b bool) int {

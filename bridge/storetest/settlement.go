@@ -311,7 +311,8 @@ func payoutsByID(t *testing.T, s bridge.Store) map[string]reconcile.Payout {
 
 // testSettlementSameMoney: the Report API and a portal file describe one
 // payout with the same transactions but different payout ids; whichever
-// comes second is stored with SameAs naming the first, and keeps no line.
+// comes second is stored with SameAs naming the first, and keeps no line;
+// a payout stored before any of its lines came gets SameAs when they do.
 // A payout whose amount differs, or whose lines are only partly the
 // other's, is not the same money.
 func testSettlementSameMoney(t *testing.T, s bridge.Store) {
@@ -339,6 +340,24 @@ func testSettlementSameMoney(t *testing.T, s bridge.Store) {
 			}
 		})
 	}
+	t.Run("api payout first without its lines", func(t *testing.T) {
+		// The portal file first, then a sync from the payout's day on (the
+		// payout without its lines), then one over the whole period: the
+		// API's payout, already stored, is the file's money.
+		_, err := s.ImportSettlement(ctx, sameMoney(false, 43500, 6))
+		require.NoError(t, err)
+		bare := sameMoney(true, 43500, 6)
+		bare.Lines, bare.Hash = nil, "api-6-bare"
+		_, err = s.ImportSettlement(ctx, bare)
+		require.NoError(t, err)
+		require.Empty(t, payoutsByID(t, s)["4711-6"].SameAs, "nothing shows yet that it is the file's")
+		res, err := s.ImportSettlement(ctx, sameMoney(true, 43500, 6))
+		require.NoError(t, err)
+		require.Equal(t, bridge.ImportResult{KnownLines: 3}, res)
+		byID := payoutsByID(t, s)
+		require.Equal(t, "2006", byID["4711-6"].SameAs)
+		require.Empty(t, byID["2006"].SameAs)
+	})
 	t.Run("other amount", func(t *testing.T) {
 		_, err := s.ImportSettlement(ctx, sameMoney(true, 43500, 7))
 		require.NoError(t, err)
