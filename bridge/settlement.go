@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"iter"
 	"time"
 
@@ -75,4 +76,60 @@ type Movement struct {
 	Amount       int64
 	Currency     string
 	At           time.Time
+}
+
+// PayoutLines counts, per payout id of an import's lines, its lines and
+// those already stored under another payout id: the evidence that a payout
+// read from a second source (the Report API and a portal file name one
+// payout by different ids) is one already stored. Both stores keep one per
+// import.
+type PayoutLines map[string]*payoutCount
+
+type payoutCount struct {
+	total     int
+	elsewhere map[string]int
+}
+
+// Count adds n incoming lines of payout incoming that are stored already
+// under payout stored ("" for lines new to the store, or stored without
+// one).
+func (pl PayoutLines) Count(incoming, stored string, n int) {
+	if incoming == "" {
+		return
+	}
+	p := pl[incoming]
+	if p == nil {
+		p = &payoutCount{elsewhere: map[string]int{}}
+		pl[incoming] = p
+	}
+	p.total += n
+	if stored != "" && stored != incoming {
+		p.elsewhere[stored] += n
+	}
+}
+
+// SameAs is the one other payout id that every incoming line of payout id
+// is stored under, or "".
+func (pl PayoutLines) SameAs(id string) string {
+	p := pl[id]
+	if p == nil || len(p.elsewhere) != 1 {
+		return ""
+	}
+	for other, n := range p.elsewhere {
+		if n == p.total {
+			return other
+		}
+	}
+	return ""
+}
+
+// PayoutRepeats is what a payout id stores as its SameAs when its lines are
+// all those of the stored payout other (of the same amount and currency),
+// which itself repeats otherSameAs ("" for none): the payout stored first,
+// so that a chain never forms; "" when other already repeats id.
+func PayoutRepeats(id, other, otherSameAs string) string {
+	if otherSameAs == id {
+		return ""
+	}
+	return cmp.Or(otherSameAs, other)
 }

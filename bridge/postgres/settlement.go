@@ -56,7 +56,7 @@ func (s *Store) ImportSettlement(ctx context.Context, imp *bridge.SettlementImpo
 		}
 		started = true
 		res = bridge.ImportResult{} // a transaction run again starts from nothing
-		m := &merger{payouts: map[string]*payoutLines{}}
+		m := &merger{payouts: bridge.PayoutLines{}}
 		batch := make([]reconcile.Line, 0, bridge.SettlementBatch)
 		for l, err := range imp.AllLines() {
 			if err == nil {
@@ -125,32 +125,9 @@ var importLineColumns = []string{"ord", "key", "provider", "source", "source_lin
 type merger struct {
 	created bool // the temporary table exists
 	ord     int  // lines merged so far
-	// payouts counts, per payout id of the incoming lines, the lines and
-	// those already stored under another payout id, to recognise a payout
-	// read again from another source.
-	payouts map[string]*payoutLines
-}
-
-// payoutLines are the incoming lines of one payout: how many, and how many
-// of them are stored already under which other payout id.
-type payoutLines struct {
-	total     int
-	elsewhere map[string]int
-}
-
-// sameAs is the one other payout id that every incoming line of payout id
-// is stored under, or "".
-func (m *merger) sameAs(id string) string {
-	p := m.payouts[id]
-	if p == nil || len(p.elsewhere) != 1 {
-		return ""
-	}
-	for other, n := range p.elsewhere {
-		if n == p.total {
-			return other
-		}
-	}
-	return ""
+	// payouts counts the incoming lines of each payout and where they are
+	// stored, to recognise a payout read again from another source.
+	payouts bridge.PayoutLines
 }
 
 // merge copies a batch into a temporary table that lives until the
@@ -265,15 +242,7 @@ func (m *merger) count(ctx context.Context, tx *tx) error {
 		if err := rows.Scan(&incoming, &stored, &n); err != nil {
 			return fmt.Errorf("count payout lines: %w", err)
 		}
-		p := m.payouts[incoming]
-		if p == nil {
-			p = &payoutLines{elsewhere: map[string]int{}}
-			m.payouts[incoming] = p
-		}
-		p.total += n
-		if stored != "" && stored != incoming {
-			p.elsewhere[stored] += n
-		}
+		m.payouts.Count(incoming, stored, n)
 	}
 	return rows.Err()
 }
@@ -339,7 +308,7 @@ func insertPayouts(ctx context.Context, tx *tx, payouts []reconcile.Payout, m *m
 // p in this import is stored under, when it paid the same amount in the
 // same currency (or the payout that one repeats); "" for none.
 func payoutSameAs(ctx context.Context, tx *tx, m *merger, p reconcile.Payout) (string, error) {
-	other := m.sameAs(p.ID)
+	other := m.payouts.SameAs(p.ID)
 	if other == "" {
 		return "", nil
 	}
@@ -351,10 +320,8 @@ func payoutSameAs(ctx context.Context, tx *tx, m *merger, p reconcile.Payout) (s
 		return "", nil
 	case err != nil:
 		return "", err
-	case otherSameAs == p.ID:
-		return "", nil // the other already repeats p
 	}
-	return cmp.Or(otherSameAs, other), nil
+	return bridge.PayoutRepeats(p.ID, other, otherSameAs), nil
 }
 
 // SettlementPayouts returns the payouts dated from..to.

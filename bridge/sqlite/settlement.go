@@ -85,7 +85,7 @@ func (s *Store) importSettlement(ctx context.Context, imp *bridge.SettlementImpo
 			}
 		}
 	}()
-	st := &staging{id: id, payouts: map[string]*payoutLines{}}
+	st := &staging{id: id, payouts: bridge.PayoutLines{}}
 	batch := make([]reconcile.Line, 0, bridge.SettlementBatch)
 	for l, lerr := range imp.AllLines() {
 		if lerr != nil {
@@ -116,47 +116,9 @@ func (s *Store) importSettlement(ctx context.Context, imp *bridge.SettlementImpo
 // staging is what an import in progress knows besides the store.
 type staging struct {
 	id int64
-	// payouts counts, per payout id of the incoming lines, the lines and
-	// those already stored under another payout id, to recognise a payout
-	// read again from another source.
-	payouts map[string]*payoutLines
-}
-
-// payoutLines are the incoming lines of one payout: how many, and how many
-// of them are stored already under which other payout id.
-type payoutLines struct {
-	total     int
-	elsewhere map[string]int
-}
-
-func (st *staging) count(incoming, stored string, known bool) {
-	if incoming == "" {
-		return
-	}
-	p := st.payouts[incoming]
-	if p == nil {
-		p = &payoutLines{elsewhere: map[string]int{}}
-		st.payouts[incoming] = p
-	}
-	p.total++
-	if known && stored != "" && stored != incoming {
-		p.elsewhere[stored]++
-	}
-}
-
-// sameAs is the one other payout id that every incoming line of payout id
-// is stored under, or "".
-func (st *staging) sameAs(id string) string {
-	p := st.payouts[id]
-	if p == nil || len(p.elsewhere) != 1 {
-		return ""
-	}
-	for other, n := range p.elsewhere {
-		if n == p.total {
-			return other
-		}
-	}
-	return ""
+	// payouts counts the incoming lines of each payout and where they are
+	// stored, to recognise a payout read again from another source.
+	payouts bridge.PayoutLines
 }
 
 // importCacheKiB is the page cache of the writer while it imports: the
@@ -300,7 +262,7 @@ func (s *Store) stageLines(ctx context.Context, st *staging, batch []reconcile.L
 				// New in this batch and here again: as storing the lines
 				// one by one would.
 				res.KnownLines++
-				st.count(l.PayoutID, "", false)
+				st.payouts.Count(l.PayoutID, "", 1)
 				f := &fresh[i]
 				switch {
 				case f.Open && !l.Open:
@@ -317,14 +279,14 @@ func (s *Store) stageLines(ctx context.Context, st *staging, batch []reconcile.L
 				inBatch[l.Key] = len(fresh)
 				fresh = append(fresh, l)
 				res.NewLines++
-				st.count(l.PayoutID, "", false)
+				st.payouts.Count(l.PayoutID, "", 1)
 				continue
 			}
 			res.KnownLines++
 			switch {
 			case k.importID == st.id:
 				// Stored by this import: not shown yet, so changed at once.
-				st.count(l.PayoutID, "", false)
+				st.payouts.Count(l.PayoutID, "", 1)
 				if err := updateOwnLine(ctx, tx, st.id, l, k.open, k.payoutID, res); err != nil {
 					return err
 				}
@@ -334,7 +296,7 @@ func (s *Store) stageLines(ctx context.Context, st *staging, batch []reconcile.L
 						"run this one again once it has (an import whose process is gone is cleared by the next one)",
 					l.Source, l.SourceLine, l.Key, k.pendingSource.String, fromNanos(k.pendingSince.Int64).Format(time.RFC3339))
 			default:
-				st.count(l.PayoutID, k.payoutID, true)
+				st.payouts.Count(l.PayoutID, k.payoutID, 1)
 				if err := stageUpdate(ctx, tx, st.id, l, k.open, k.payoutID); err != nil {
 					return err
 				}
@@ -588,7 +550,7 @@ func storePayout(ctx context.Context, tx *tx, st *staging, p reconcile.Payout, r
 // p in this import is stored under, when it paid the same amount in the
 // same currency (or the payout that one repeats); "" for none.
 func payoutSameAs(ctx context.Context, tx *tx, st *staging, p reconcile.Payout) (string, error) {
-	other := st.sameAs(p.ID)
+	other := st.payouts.SameAs(p.ID)
 	if other == "" {
 		return "", nil
 	}
@@ -600,10 +562,8 @@ func payoutSameAs(ctx context.Context, tx *tx, st *staging, p reconcile.Payout) 
 		return "", nil
 	case err != nil:
 		return "", err
-	case otherSameAs == p.ID:
-		return "", nil // the other already repeats p
 	}
-	return cmp.Or(otherSameAs, other), nil
+	return bridge.PayoutRepeats(p.ID, other, otherSameAs), nil
 }
 
 func boolInt(b bool) int {
