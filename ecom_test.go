@@ -203,9 +203,21 @@ func TestEcomUnansweredCaptureIsRecognisedByItsRequestID(t *testing.T) {
 		got := e.payment(p.Reference)
 		return got.Captured == 20000 && got.Cancelled == 24700
 	}, 20*time.Second, 50*time.Millisecond)
-	status, body = e.call("POST", ref+"/capture", "c1", `{"amount":{"value":20000,"currency":"NOK"}}`)
+	// The payment shows the money before the operation that moved it is
+	// marked done (a write of its own); until then the same key answers
+	// 409 operation_in_progress, as it should.
+	settled := func(path, key, body string) (int, map[string]any) {
+		var status int
+		var answer map[string]any
+		require.Eventually(t, func() bool {
+			status, answer = e.call("POST", path, key, body)
+			return status != http.StatusConflict
+		}, 20*time.Second, 50*time.Millisecond)
+		return status, answer
+	}
+	status, body = settled(ref+"/capture", "c1", `{"amount":{"value":20000,"currency":"NOK"}}`)
 	require.Equal(t, http.StatusOK, status, body)
-	status, body = e.call("POST", ref+"/cancel", "x1", ``)
+	status, body = settled(ref+"/cancel", "x1", ``)
 	require.Equal(t, http.StatusOK, status, body)
 	// The client may resend an unanswered capture, always under its one
 	// X-Request-Id, which the fake answers instead of capturing again; an
