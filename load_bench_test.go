@@ -14,6 +14,7 @@ package main
 // each phase, VIPPSKCO_LOAD_SECONDS (default 5) the length of a phase.
 // VIPPSKCO_LOAD_PROFILE=DIR keeps the service's CPU profile of every phase
 // there (from its operations listener), for `go tool pprof`.
+// VIPPSKCO_LOAD_PHASES (say "status,unknown") runs only the phases named.
 //
 // The phases, each at every client count:
 //
@@ -56,6 +57,21 @@ type loadSizes struct {
 	phase   time.Duration
 	quiet   time.Duration // the idle window, after the waiting payments are all being polled
 	profile string        // VIPPSKCO_LOAD_PROFILE: a folder for the service's CPU profile of each phase
+	phases  []string      // VIPPSKCO_LOAD_PHASES: the phases to run (their short names); none means all
+}
+
+// loadPhaseNames are the short names VIPPSKCO_LOAD_PHASES takes.
+var loadPhaseNames = map[string]string{
+	"redirect": phaseRedirect,
+	"bare":     phaseBare,
+	"status":   phaseStatus,
+	"unknown":  phaseUnknown,
+	"known":    phaseKnown,
+}
+
+// runs reports whether the run includes phase.
+func (s loadSizes) runs(phase string) bool {
+	return len(s.phases) == 0 || slices.Contains(s.phases, phase)
 }
 
 func loadSizesFromEnv(tb testing.TB) loadSizes {
@@ -89,6 +105,15 @@ func loadSizesFromEnv(tb testing.TB) loadSizes {
 			tb.Fatalf("VIPPSKCO_LOAD_PROFILE=%q: %v", v, err)
 		}
 		s.profile = v
+	}
+	if v := os.Getenv("VIPPSKCO_LOAD_PHASES"); v != "" {
+		for _, name := range strings.Split(v, ",") {
+			phase, ok := loadPhaseNames[strings.TrimSpace(name)]
+			if !ok {
+				tb.Fatalf("VIPPSKCO_LOAD_PHASES=%q: %q is not one of redirect, bare, status, unknown, known", v, name)
+			}
+			s.phases = append(s.phases, phase)
+		}
 	}
 	return s
 }
@@ -223,7 +248,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 
 	// 1. Redirects, each on a new KCO order made before the phase.
 	best := rep.setupRate
-	for _, c := range sizes.clients {
+	for _, c := range clientsOf(sizes, phaseRedirect) {
 		orders := r.newOrders(int(best*sizes.phase.Seconds()*2) + 4*c)
 		var next atomic.Int64
 		row := r.measure(phaseRedirect, c, sizes.phase, func(_ int, _ *rand.Rand, rec recordFunc) error {
@@ -248,7 +273,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 	kc, vc := r.bareClients()
 	var bareSeq atomic.Int64
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
-	for _, c := range sizes.clients {
+	for _, c := range clientsOf(sizes, phaseBare) {
 		rep.rows = append(rep.rows, r.measure(phaseBare, c, sizes.phase, func(_ int, rnd *rand.Rand, rec recordFunc) error {
 			ref := fmt.Sprintf("bare-%s-%d", runID, bareSeq.Add(1))
 			t0 := time.Now()
@@ -259,7 +284,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 	}
 
 	// 3. Status reads of the waiting payments.
-	for _, c := range sizes.clients {
+	for _, c := range clientsOf(sizes, phaseStatus) {
 		rep.rows = append(rep.rows, r.measure(phaseStatus, c, sizes.phase, func(_ int, rnd *rand.Rand, rec recordFunc) error {
 			t0 := time.Now()
 			provider, err := r.status(waiting[rnd.IntN(len(waiting))].token)
@@ -271,7 +296,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 
 	// 4. Webhooks for references we never made.
 	var hookSeq atomic.Int64
-	for _, c := range sizes.clients {
+	for _, c := range clientsOf(sizes, phaseUnknown) {
 		rep.rows = append(rep.rows, r.measure(phaseUnknown, c, sizes.phase, func(_ int, _ *rand.Rand, rec recordFunc) error {
 			n := int(hookSeq.Add(1))
 			t0 := time.Now()
@@ -284,7 +309,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 
 	// 5. Bursts of 5 webhooks per waiting payment; then the Vipps reads
 	// each of those payments got during the phase.
-	for _, c := range sizes.clients {
+	for _, c := range clientsOf(sizes, phaseKnown) {
 		var mu sync.Mutex
 		hit := map[string]bool{}
 		before := r.vippsReads()
@@ -327,6 +352,15 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 		}
 	}
 	return rep
+}
+
+// clientsOf is the client counts phase runs at: none when the run leaves
+// it out.
+func clientsOf(s loadSizes, phase string) []int {
+	if !s.runs(phase) {
+		return nil
+	}
+	return s.clients
 }
 
 func waitingRefs(w []loadPayment) map[string]bool {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"vippskco/bridge"
@@ -83,6 +82,13 @@ func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payme
 	return p, nil
 }
 
+// inTokens finds the payments of the return tokens in a JSON array, by the
+// tokens' index; byTokens selects them.
+const (
+	inTokens = `return_token IN (SELECT value FROM json_each(?)) AND return_token <> ''`
+	byTokens = `SELECT ` + paymentColumns + ` FROM payments WHERE ` + inTokens
+)
+
 // PaymentsByTokens returns the payments of those tokens that have one, in
 // one statement: the status reads' copies are refreshed in batches
 // (bridge/shopper_cache.go), so that one read with a cold page cache
@@ -94,26 +100,30 @@ func (s *Store) PaymentsByTokens(ctx context.Context, tokens []string) ([]*bridg
 	if len(tokens) == 0 {
 		return []*bridge.Payment{}, nil
 	}
-	args := make([]any, len(tokens))
-	for i, t := range tokens {
-		args[i] = t
-	}
-	q := `SELECT ` + paymentColumns + ` FROM payments
-		WHERE return_token IN (?` + strings.Repeat(`, ?`, len(tokens)-1) + `) AND return_token <> ''`
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	// One statement text for any number of tokens (a JSON array in one
+	// parameter), so it is prepared once; an IN list of its own length
+	// made every batch size a statement SQLite compiled anew.
+	list, err := json.Marshal(tokens)
 	if err != nil {
 		return nil, fmt.Errorf("payments by token: %w", err)
 	}
-	defer rows.Close()
 	ps := []*bridge.Payment{}
-	for rows.Next() {
-		p, err := scanPayment(rows)
+	err = s.view(ctx, func(tx *tx) error {
+		rows, err := tx.QueryContext(ctx, byTokens, string(list))
 		if err != nil {
-			return nil, fmt.Errorf("payments by token: %w", err)
+			return err
 		}
-		ps = append(ps, p)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			p, err := scanPayment(rows)
+			if err != nil {
+				return err
+			}
+			ps = append(ps, p)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("payments by token: %w", err)
 	}
 	return ps, nil

@@ -26,6 +26,13 @@ var _ bridge.Store = (*Store)(nil)
 // process on the same file before it gives up with SQLITE_BUSY.
 const busyTimeoutMillis = 5000
 
+// readerCacheKiB is each reader's page cache. SQLite's default, 2 MiB, is
+// made for small devices: under load the readers read their pages back
+// from the file. The writer keeps the default: SQLite walks its whole
+// cache at the end of some write transactions, and a 64 MiB one cost more
+// there than it saved in reads.
+const readerCacheKiB = 16 << 10
+
 // Store is a bridge.Store on one SQLite database.
 //
 // Writes go through a pool of exactly one connection whose transactions
@@ -44,6 +51,10 @@ type Store struct {
 	groupQueue []*groupJob
 	grouping   bool
 	groupStats groupStats
+
+	// checkpoints copies the write-ahead log back into the file
+	// (checkpoint.go); nil for an in-memory database.
+	checkpoints *checkpointer
 
 	exchangeLog bridge.Batcher[*bridge.ProviderExchange]
 	webhookLog  bridge.Batcher[*webhookRecord]
@@ -131,6 +142,8 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 		"foreign_keys(1)",
 		"journal_mode(WAL)",
 		"synchronous(NORMAL)",
+		fmt.Sprintf("wal_autocheckpoint(%d)", writerCheckpointPages),
+		fmt.Sprintf("journal_size_limit(%d)", walLimitBytes),
 	))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
@@ -159,13 +172,33 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
 			"foreign_keys(1)",
 			"query_only(1)",
+			fmt.Sprintf("cache_size(-%d)", readerCacheKiB),
 		))
 		if err != nil {
 			write.Close()
 			return nil, fmt.Errorf("open %s for reading: %w", name, err)
 		}
-		read.SetMaxOpenConns(max(4, runtime.NumCPU()))
+		// The readers stay open: one closed and opened again reads the
+		// schema and prepares its statements anew (database/sql keeps
+		// only 2 idle connections unless told).
+		readers := max(4, runtime.NumCPU())
+		read.SetMaxOpenConns(readers)
+		read.SetMaxIdleConns(readers)
+		read.SetConnMaxIdleTime(0)
+		read.SetConnMaxLifetime(0)
 		s.read = read
+
+		cp, err := sql.Open("sqlite", joinDSN(name, query, nil,
+			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
+			fmt.Sprintf("journal_size_limit(%d)", walLimitBytes),
+		))
+		if err != nil {
+			read.Close()
+			write.Close()
+			return nil, fmt.Errorf("open %s for checkpoints: %w", name, err)
+		}
+		cp.SetMaxOpenConns(1)
+		s.checkpoints = startCheckpointer(cp)
 	}
 	return s, nil
 }
@@ -200,6 +233,9 @@ func (s *Store) Close() error {
 	s.readStmts.close()
 	s.writeStmts.close()
 	var errs []error
+	if s.checkpoints != nil {
+		errs = append(errs, s.checkpoints.close())
+	}
 	if s.read != s.write {
 		errs = append(errs, s.read.Close())
 	}
