@@ -14,7 +14,8 @@ package main
 // each phase, VIPPSKCO_LOAD_SECONDS (default 5) the length of a phase.
 // VIPPSKCO_LOAD_PROFILE=DIR keeps the service's CPU profile of every phase
 // there (from its operations listener), for `go tool pprof`.
-// VIPPSKCO_LOAD_PHASES (say "status,unknown") runs only the phases named.
+// VIPPSKCO_LOAD_PHASES (say "status,unknown") runs only the phases named,
+// VIPPSKCO_LOAD_STORES (say "postgres") only the stores named.
 //
 // The phases, each at every client count:
 //
@@ -133,6 +134,17 @@ func BenchmarkLoad(b *testing.B) {
 			name string
 			edit func(*config.Config)
 		}{"postgres", onPostgres(benchPostgresSchema(b, dsn))})
+	}
+	if only := os.Getenv("VIPPSKCO_LOAD_STORES"); only != "" {
+		stores = slices.DeleteFunc(stores, func(st struct {
+			name string
+			edit func(*config.Config)
+		}) bool {
+			return !slices.Contains(strings.Split(only, ","), st.name)
+		})
+		if len(stores) == 0 {
+			b.Fatalf("VIPPSKCO_LOAD_STORES=%q: want sqlite, postgres or both (postgres needs VIPPSKCO_TEST_POSTGRES_DSN)", only)
+		}
 	}
 	b.ResetTimer()
 	for _, st := range stores {

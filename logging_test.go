@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/vipps"
 )
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -67,4 +70,47 @@ func TestLogsCarryRequestIDsAndNoSecrets(t *testing.T) {
 	} {
 		require.NotContains(t, all, secret, "the logs must not contain the %s", name)
 	}
+}
+
+// Vipps sends a merchant serial number's webhooks for all of its payments,
+// so a shop sharing its MSN with a till gets all of the till's: a flood of
+// webhooks for references we never made is one log line a minute, which
+// says how many it stands for, and the metric counts every one.
+func TestUnknownReferenceWebhooksAreSampledInTheLog(t *testing.T) {
+	var logs syncBuffer
+	e := startMain(t, nil, func(m *Main) {
+		m.Logger = slog.New(bridge.ContextHandler(slog.NewJSONHandler(&logs, nil)))
+	})
+	e.paid() // registers the webhook and its secret
+	unknown := func(i int) vipps.WebhookEvent {
+		return vipps.WebhookEvent{MSN: "123456", Reference: fmt.Sprintf("till-%d", i), PSPReference: "1", Name: vipps.EventAuthorized,
+			Amount: vipps.Amount{Currency: "NOK", Value: 100}, Timestamp: e.clock.Now()}
+	}
+	lines := func() []map[string]any {
+		var out []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var rec map[string]any
+			require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+			if rec["msg"] == "webhook for an unknown reference" {
+				out = append(out, rec)
+			}
+		}
+		return out
+	}
+	for i := range 5 {
+		require.Equal(t, http.StatusOK, e.signedWebhook(unknown(i), nil))
+	}
+	got := lines()
+	require.Len(t, got, 1, "five in a minute are one line")
+	require.Equal(t, "till-0", got[0]["reference"])
+	require.EqualValues(t, 0, got[0]["unlogged_since_last_line"])
+
+	e.clock.Advance(time.Minute)
+	require.Equal(t, http.StatusOK, e.signedWebhook(unknown(5), nil))
+	got = lines()
+	require.Len(t, got, 2)
+	require.Equal(t, "till-5", got[1]["reference"])
+	require.EqualValues(t, 4, got[1]["unlogged_since_last_line"], "the line says how many it stands for")
+
+	require.Equal(t, 6.0, sample(e.scrape(), "vippskco_webhooks_ignored_total", map[string]string{"unit": "webshop", "reason": bridge.IgnoreUnknownReference}))
 }

@@ -19,6 +19,10 @@ type Metrics interface {
 	// for a configured unit, and the ones refused, by reason.
 	WebhookReceived(unit string)
 	WebhookRejected(unit, reason string)
+	// WebhookIgnored counts a verified delivery acknowledged without
+	// effect: a duplicate, an unknown reference, or a payment of another
+	// sales unit (the log shows only a sample of the unknown references).
+	WebhookIgnored(unit, reason string)
 	// OutboxDelivered counts a notification the merchant accepted;
 	// OutboxDeliveryFailed a failed attempt (status 0: no answer).
 	OutboxDelivered()
@@ -40,6 +44,7 @@ func (noMetrics) PaymentTransition(string, PaymentState, PaymentState, string, t
 func (noMetrics) PollerCatchup(string, PaymentState)                         {}
 func (noMetrics) WebhookReceived(string)                                     {}
 func (noMetrics) WebhookRejected(string, string)                             {}
+func (noMetrics) WebhookIgnored(string, string)                              {}
 func (noMetrics) OutboxDelivered()                                           {}
 func (noMetrics) OutboxDeliveryFailed(int)                                   {}
 func (noMetrics) OutboxBacklog(func(context.Context) (int, error))           {}

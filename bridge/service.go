@@ -135,6 +135,9 @@ type Service struct {
 
 	// shoppers holds what the shopper's pages show (shopper_cache.go).
 	shoppers shopperCache
+	// unknownRefs samples the log lines of webhooks for references we
+	// never made (webhook_vipps.go).
+	unknownRefs logSample
 
 	life lifecycle
 }

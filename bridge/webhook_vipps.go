@@ -56,6 +56,21 @@ const (
 // WebhookDuplicate is the status answered for a delivery seen before.
 const WebhookDuplicate = "duplicate"
 
+// Why a verified webhook was acknowledged without effect, for metrics.
+const (
+	IgnoreDuplicate        = WebhookDuplicate
+	IgnoreUnknownReference = "unknown_reference"
+	IgnoreOtherUnit        = "other_unit"
+)
+
+// unknownRefLogEvery is how often a webhook for a reference we never made
+// is logged. Vipps sends a merchant serial number's webhooks for all its
+// payments, so a shop that shares its MSN with a till or another web shop
+// gets all of theirs: one line each would bury every other line. The line
+// says how many it stands for; vippskco_webhooks_ignored_total counts them
+// all.
+const unknownRefLogEvery = time.Minute
+
 // HandleVippsWebhook verifies and applies one ePayment webhook. The
 // signature is checked exactly as Vipps specifies, against the URL we
 // registered, in constant time; stale dates are refused. A delivery seen
@@ -124,14 +139,20 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 		// notification. A 4xx would make Vipps retry it for up to 7 days
 		// and could hold back the payment's later events.
 		s.logger().InfoContext(ctx, "webhook delivery seen before, acknowledged", "unit", u.ID, "reference", ev.Reference, "event", ev.Name)
+		s.metrics().WebhookIgnored(u.ID, IgnoreDuplicate)
 		return WebhookDuplicate, nil
 	}
 	if rec.PaymentUnit == "" {
-		s.logger().InfoContext(ctx, "webhook for an unknown reference", "unit", u.ID, "reference", ev.Reference, "event", ev.Name)
+		s.metrics().WebhookIgnored(u.ID, IgnoreUnknownReference)
+		if log, held := s.unknownRefs.allow(s.now(), unknownRefLogEvery); log {
+			s.logger().InfoContext(ctx, "webhook for an unknown reference", "unit", u.ID, "reference", ev.Reference, "event", ev.Name,
+				"unlogged_since_last_line", held)
+		}
 		return "ignored", nil
 	}
 	pu, err := s.Unit(rec.PaymentUnit)
 	if err != nil || pu.MSN != ev.MSN {
+		s.metrics().WebhookIgnored(u.ID, IgnoreOtherUnit)
 		s.logger().WarnContext(ctx, "webhook for a payment of another sales unit", "unit", u.ID, "reference", ev.Reference, "msn", ev.MSN)
 		return "ignored", nil
 	}

@@ -34,6 +34,7 @@ type Metrics struct {
 	authorization    *prometheus.HistogramVec
 	webhooksReceived *prometheus.CounterVec
 	webhooksRejected *prometheus.CounterVec
+	webhooksIgnored  *prometheus.CounterVec
 	pollerCatchups   *prometheus.CounterVec
 	outboxDeliveries prometheus.Counter
 	outboxFailures   *prometheus.CounterVec
@@ -75,6 +76,10 @@ func New() *Metrics {
 			Name: "vippskco_webhooks_rejected_total",
 			Help: "Vipps webhooks refused, by sales unit and reason (missing_header, body_hash, signature, stale, malformed, no_webhook_secret).",
 		}, []string{"unit", "reason"}),
+		webhooksIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vippskco_webhooks_ignored_total",
+			Help: "Verified Vipps webhooks acknowledged without effect, by sales unit and reason (duplicate, unknown_reference, other_unit).",
+		}, []string{"unit", "reason"}),
 		pollerCatchups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vippskco_poller_catchups_total",
 			Help: "Payment states the poller found before any webhook reported them (the webhooks were missed or late), by sales unit and new state.",
@@ -107,7 +112,7 @@ func New() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.transitions, m.payments, m.authorization, m.webhooksReceived, m.webhooksRejected, m.pollerCatchups,
+		m.transitions, m.payments, m.authorization, m.webhooksReceived, m.webhooksRejected, m.webhooksIgnored, m.pollerCatchups,
 		m.outboxDeliveries, m.outboxFailures, m.providerSeconds, m.providerErrors, m.reconExceptions,
 		backlogCollector{m},
 	)
@@ -171,6 +176,14 @@ func (m *Metrics) WebhookRejected(unit, reason string) {
 		reason = "other"
 	}
 	m.webhooksRejected.WithLabelValues(unit, reason).Inc()
+}
+
+// WebhookIgnored counts a verified webhook acknowledged without effect.
+func (m *Metrics) WebhookIgnored(unit, reason string) {
+	if m == nil {
+		return
+	}
+	m.webhooksIgnored.WithLabelValues(unit, reason).Inc()
 }
 
 // OutboxDelivered counts a notification the merchant accepted.

@@ -56,6 +56,7 @@ func TestMetricsNilRecordsNothing(t *testing.T) {
 	m.PollerCatchup("u", bridge.StateAuthorized)
 	m.WebhookReceived("u")
 	m.WebhookRejected("u", bridge.RejectStale)
+	m.WebhookIgnored("u", bridge.IgnoreUnknownReference)
 	m.OutboxDelivered()
 	m.OutboxDeliveryFailed(500)
 	m.ProviderExchange("vipps", "get", 500, time.Second, &vipps.Error{StatusCode: 500, ErrorCode: "3010"})
