@@ -58,6 +58,9 @@ func TestMain(m *testing.M) {
 	if addrFile := os.Getenv(loadFakesEnv); addrFile != "" {
 		os.Exit(loadFakesMain(addrFile)) // the load test's fakes (load_rig_test.go)
 	}
+	if addrFile := os.Getenv(loadBareBridgeEnv); addrFile != "" {
+		os.Exit(loadBareBridgeMain(addrFile)) // the load test's bare bridge (load_bare_bridge_test.go)
+	}
 	if cfg := os.Getenv(crashChildConfigEnv); cfg != "" {
 		os.Exit(crashChildMain(cfg, os.Getenv(crashChildClockEnv)))
 	}

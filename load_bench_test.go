@@ -26,6 +26,9 @@ package main
 //     minus the provider time the service reports in Server-Timing.
 //  2. bare: the same two provider calls (read the KCO order, create the
 //     Vipps payment) by the product's own clients, nothing stored: the floor.
+//     bare bridge: the same behind an HTTP server in a process of its own
+//     (load_bare_bridge_test.go): the floor for anything that takes the
+//     shopper's request; its CPU ms/op is that process's.
 //  3. status: GET /status/{token} of a random waiting payment.
 //  4. webhook unknown: a signed ePayment webhook for a reference we never made.
 //  5. webhook known: bursts of 5 signed webhooks for a random waiting payment.
@@ -68,6 +71,7 @@ type loadSizes struct {
 var loadPhaseNames = map[string]string{
 	"redirect": phaseRedirect,
 	"bare":     phaseBare,
+	"bridge":   phaseBareBridge,
 	"status":   phaseStatus,
 	"unknown":  phaseUnknown,
 	"known":    phaseKnown,
@@ -121,7 +125,7 @@ func loadSizesFromEnv(tb testing.TB) loadSizes {
 		for _, name := range strings.Split(v, ",") {
 			phase, ok := loadPhaseNames[strings.TrimSpace(name)]
 			if !ok {
-				tb.Fatalf("VIPPSKCO_LOAD_PHASES=%q: %q is not one of redirect, bare, status, unknown, known", v, name)
+				tb.Fatalf("VIPPSKCO_LOAD_PHASES=%q: %q is not one of redirect, bare, bridge, status, unknown, known", v, name)
 			}
 			s.phases = append(s.phases, phase)
 		}
@@ -185,11 +189,12 @@ func TestLoadRigSmoke(t *testing.T) {
 }
 
 const (
-	phaseRedirect = "redirect"
-	phaseBare     = "bare provider calls"
-	phaseStatus   = "status read"
-	phaseUnknown  = "webhook, unknown ref"
-	phaseKnown    = "webhook, known ref ×5"
+	phaseRedirect   = "redirect"
+	phaseBare       = "bare provider calls"
+	phaseBareBridge = "bare bridge"
+	phaseStatus     = "status read"
+	phaseUnknown    = "webhook, unknown ref"
+	phaseKnown      = "webhook, known ref ×5"
 )
 
 // loadRow is one phase at one client count.
@@ -207,6 +212,7 @@ type loadRow struct {
 	cpu                time.Duration // the service's, during the phase
 	vippsReads         int           // payment reads at the fake Vipps during the phase, the poller's included
 	ratio              float64       // redirect rows: ops/s over the bare calls' at the same clients
+	ratioBridge        float64       // redirect rows: ops/s over the bare bridge's at the same clients
 	note               string
 }
 
@@ -304,11 +310,29 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 			return func(_ int, rnd *rand.Rand, rec recordFunc) error {
 				ref := fmt.Sprintf("bare-%s-%d", runID, bareSeq.Add(1))
 				t0 := time.Now()
-				err := bareCreate(kc, vc, setup[rnd.IntN(len(setup))].id, ref)
+				_, err := bareCreate(kc, vc, setup[rnd.IntN(len(setup))].id, ref)
 				rec(time.Since(t0), 0, err)
 				return nil
 			}
 		}))
+	}
+
+	// 2b. The same, behind an HTTP server of its own: the bare bridge.
+	if sizes.runs(phaseBareBridge) {
+		bareURL, pid := r.startBareBridge()
+		r.cpuPid = pid
+		for _, c := range sizes.clients {
+			rep.rows = append(rep.rows, r.measureRepeated(phaseBareBridge, c, sizes, func() loadOp {
+				return func(_ int, rnd *rand.Rand, rec recordFunc) error {
+					link := bareURL + strings.TrimPrefix(setup[rnd.IntN(len(setup))].redirect, r.serviceURL)
+					t0 := time.Now()
+					_, err := r.redirectAt(link)
+					rec(time.Since(t0), 0, err)
+					return nil
+				}
+			}))
+		}
+		r.cpuPid = 0
 	}
 
 	// 3. Status reads of the waiting payments.
@@ -382,8 +406,14 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 			continue
 		}
 		for _, b := range rep.rows {
-			if b.phase == phaseBare && b.clients == rep.rows[i].clients && b.ops > 0 {
+			if b.clients != rep.rows[i].clients || b.ops == 0 {
+				continue
+			}
+			switch b.phase {
+			case phaseBare:
 				rep.rows[i].ratio = rep.rows[i].rate() / b.rate()
+			case phaseBareBridge:
+				rep.rows[i].ratioBridge = rep.rows[i].rate() / b.rate()
 			}
 		}
 	}
@@ -498,7 +528,7 @@ func (r *loadRig) measure(phase string, clients int, d time.Duration, op loadOp)
 	}
 	row.ops = len(lat)
 	row.p50, row.p99 = quantile(lat, 0.50), quantile(lat, 0.99)
-	if phase != phaseBare {
+	if phase != phaseBare && phase != phaseBareBridge {
 		row.addedP50, row.addedP99 = quantile(added, 0.50), quantile(added, 0.99)
 	}
 	return row
@@ -523,14 +553,19 @@ func (rep *loadReport) markdown() string {
 	fmt.Fprintf(&sb, "%d CPUs for the service, the fakes and the load alike; load average at the start %s.\n", runtime.NumCPU(), rep.loadAvg)
 	fmt.Fprintf(&sb, "Setup: %d redirects at 16 clients, %.0f/s. Idle with them waiting: the service uses %.1f%% of a core, "+
 		"reading Vipps %.0f times/s (the poller).\n\n", rep.sizes.waiting, rep.setupRate, 100*rep.idleCPU, rep.idleReads)
-	sb.WriteString("| phase | clients | ops/s | ours/bare | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU ms/op | Vipps reads/s |\n")
-	sb.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	sb.WriteString("| phase | clients | ops/s | ours/bare | ours/bare bridge | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU ms/op | Vipps reads/s |\n")
+	sb.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.rows {
-		ratio, a50, a99 := "", ms(r.addedP50), ms(r.addedP99)
+		ratio, ratioBridge, a50, a99 := "", "", ms(r.addedP50), ms(r.addedP99)
 		switch r.phase {
 		case phaseRedirect:
-			ratio = fmt.Sprintf("%.2f", r.ratio)
-		case phaseBare:
+			if r.ratio > 0 {
+				ratio = fmt.Sprintf("%.2f", r.ratio)
+			}
+			if r.ratioBridge > 0 {
+				ratioBridge = fmt.Sprintf("%.2f", r.ratioBridge)
+			}
+		case phaseBare, phaseBareBridge:
 			a50, a99 = "", ""
 		}
 		cpu := "–"
@@ -541,8 +576,8 @@ func (rep *loadReport) markdown() string {
 		if r.note != "" {
 			phase += " (" + r.note + ")"
 		}
-		fmt.Fprintf(&sb, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %d | %s | %.0f |\n",
-			phase, r.clients, r.rate(), ratio, ms(r.p50), ms(r.p99), a50, a99, r.errs, cpu, float64(r.vippsReads)/r.elapsed.Seconds())
+		fmt.Fprintf(&sb, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %d | %s | %.0f |\n",
+			phase, r.clients, r.rate(), ratio, ratioBridge, ms(r.p50), ms(r.p99), a50, a99, r.errs, cpu, float64(r.vippsReads)/r.elapsed.Seconds())
 	}
 	sb.WriteString("\n")
 	for _, s := range rep.knownReads {

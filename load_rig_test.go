@@ -165,7 +165,8 @@ type loadRig struct {
 	opsURL     string // the service's operations listener: /metrics, /debug/pprof/
 	profile    string // when set, each phase's CPU profile goes to profile-PHASE-CLIENTS.pprof
 
-	stops []func() // stop the children, last started first (stop)
+	stops  []func() // stop the children, last started first (stop)
+	cpuPid int      // when set, the process whose CPU time a phase counts instead of the service's
 
 	client *http.Client   // the shoppers' and Vipps's: keeps connections, follows no redirect
 	kustom *klarna.Client // the merchant's checkout, creating KCO orders
@@ -227,10 +228,18 @@ func (r *loadRig) loadEnv(extra ...string) []string {
 }
 
 func (r *loadRig) startFakes() {
+	r.startChild("fakes", loadFakesEnv, nil, &r.fakes)
+}
+
+// startChild starts this test binary as a helper process with env set to
+// the file it writes its addresses to, waits for the file and reads it
+// into addrs. The child serves until its standard input closes; it is
+// stopped at stop, and returns its pid.
+func (r *loadRig) startChild(name, env string, extra []string, addrs any) int {
 	tb := r.tb
-	addrFile := filepath.Join(r.dir, "fakes.json")
+	addrFile := filepath.Join(r.dir, name+".json")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = r.loadEnv(loadFakesEnv + "=" + addrFile)
+	cmd.Env = r.loadEnv(append(extra, env+"="+addrFile)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -254,13 +263,13 @@ func (r *loadRig) startFakes() {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if raw, err := os.ReadFile(addrFile); err == nil {
-			if err := json.Unmarshal(raw, &r.fakes); err != nil {
+			if err := json.Unmarshal(raw, addrs); err != nil {
 				tb.Fatal(err)
 			}
-			return
+			return cmd.Process.Pid
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("the fakes did not start:\n%s", out.String())
+			tb.Fatalf("the %s did not start:\n%s", name, out.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -358,9 +367,17 @@ func (r *loadRig) serviceLog() string {
 // which is 100 on every Linux architecture Go runs on (sysconf(_SC_CLK_TCK)
 // reports the same fixed value), so one tick is 10 ms.
 func (r *loadRig) cpuTime() time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.service.Process.Pid))
+	if r.cpuPid != 0 {
+		return r.cpuTimeOf(r.cpuPid)
+	}
+	return r.cpuTimeOf(r.service.Process.Pid)
+}
+
+// cpuTimeOf is the CPU time (user + system) process pid has used.
+func (r *loadRig) cpuTimeOf(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		r.tb.Fatalf("CPU time of the service: %v", err)
+		r.tb.Fatalf("CPU time of process %d: %v", pid, err)
 	}
 	// The command name (field 2) may hold spaces; count from after it.
 	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
@@ -399,18 +416,29 @@ type loadOrder struct{ id, redirect string }
 // must be a 303 to the Vipps landing page. provider is the service's own
 // Server-Timing provider time.
 func (r *loadRig) redirect(o loadOrder) (provider time.Duration, err error) {
-	req, _ := http.NewRequest(http.MethodGet, o.redirect, nil)
+	h, err := r.redirectAt(o.redirect)
+	if err != nil {
+		return 0, err
+	}
+	return providerTime(h)
+}
+
+// redirectAt is a shopper's GET of a redirect URL, the service's or the
+// bare bridge's, which must answer 303 to the Vipps landing page; it
+// returns the answer's header.
+func (r *loadRig) redirectAt(link string) (http.Header, error) {
+	req, _ := http.NewRequest(http.MethodGet, link, nil)
 	req.Header.Set("Accept", "text/html")
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), r.fakes.Vipps+"/landing") {
-		return 0, fmt.Errorf("redirect: %s to %q", resp.Status, resp.Header.Get("Location"))
+		return nil, fmt.Errorf("redirect: %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
-	return providerTime(resp.Header)
+	return resp.Header, nil
 }
 
 var providerTimingRE = regexp.MustCompile(`(?:^|,\s*)provider;dur=([0-9.]+)`)
@@ -507,29 +535,41 @@ type loadPayment struct{ ref, token string }
 // bareClients are the product's own provider clients, used with no store:
 // the floor a redirect's two provider calls cost.
 func (r *loadRig) bareClients() (*klarna.Client, *vipps.Client) {
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 2048, MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}
-	kc, err := klarna.New(klarna.Config{BaseURL: r.fakes.Kustom, APIKey: r.secrets["LOADTEST_KUSTOM"], HTTPClient: hc})
-	if err != nil {
-		r.tb.Fatal(err)
-	}
 	s := r.cfg.System
-	vc, err := vipps.New(vipps.Config{BaseURL: r.fakes.Vipps, HTTPClient: hc,
-		Credentials: vipps.Credentials{ClientID: r.secrets["LOADTEST_CLIENT_ID"], ClientSecret: r.secrets["LOADTEST_CLIENT_SECRET"],
-			SubscriptionKey: r.secrets["LOADTEST_SUBSCRIPTION_KEY"], MSN: loadMSN},
-		System: vipps.SystemInfo{Name: s.Name, Version: s.Version, PluginName: s.PluginName, PluginVersion: s.PluginVersion}})
+	kc, vc, err := newBareClients(r.fakes, func(name string) string { return r.secrets["LOADTEST_"+name] },
+		vipps.SystemInfo{Name: s.Name, Version: s.Version, PluginName: s.PluginName, PluginVersion: s.PluginVersion})
 	if err != nil {
 		r.tb.Fatal(err)
 	}
 	return kc, vc
 }
 
+// newBareClients are the product's own provider clients on the fakes,
+// with nothing observing them.
+func newBareClients(fakes loadFakesAddrs, secret func(string) string, system vipps.SystemInfo) (*klarna.Client, *vipps.Client, error) {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 2048, MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}
+	kc, err := klarna.New(klarna.Config{BaseURL: fakes.Kustom, APIKey: secret("KUSTOM"), HTTPClient: hc})
+	if err != nil {
+		return nil, nil, err
+	}
+	vc, err := vipps.New(vipps.Config{BaseURL: fakes.Vipps, HTTPClient: hc,
+		Credentials: vipps.Credentials{ClientID: secret("CLIENT_ID"), ClientSecret: secret("CLIENT_SECRET"),
+			SubscriptionKey: secret("SUBSCRIPTION_KEY"), MSN: loadMSN},
+		System: system})
+	if err != nil {
+		return nil, nil, err
+	}
+	return kc, vc, nil
+}
+
 // bareCreate is what a redirect asks of the providers, with nothing
-// stored: read the KCO order, create the Vipps payment from it.
-func bareCreate(kc *klarna.Client, vc *vipps.Client, orderID, reference string) error {
+// stored: read the KCO order, create the Vipps payment from it. It
+// returns the Vipps landing page's URL.
+func bareCreate(kc *klarna.Client, vc *vipps.Client, orderID, reference string) (string, error) {
 	ctx := context.Background()
 	o, err := kc.GetOrder(ctx, orderID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	lines := make([]vipps.OrderLine, 0, len(o.OrderLines))
 	for _, l := range o.OrderLines {
@@ -539,14 +579,17 @@ func bareCreate(kc *klarna.Client, vc *vipps.Client, orderID, reference string) 
 			TaxRate:  &rate,
 			UnitInfo: &vipps.UnitInfo{UnitPrice: l.UnitPrice, Quantity: strconv.FormatInt(l.Quantity, 10), QuantityUnit: "PCS"}})
 	}
-	_, err = vc.CreatePayment(ctx, reference, vipps.CreatePaymentRequest{
+	created, err := vc.CreatePayment(ctx, reference, vipps.CreatePaymentRequest{
 		Amount:        vipps.Amount{Currency: vipps.Currency(o.PurchaseCurrency), Value: o.OrderAmount},
 		PaymentMethod: vipps.PaymentMethod{Type: "WALLET"}, Customer: &vipps.Customer{PhoneNumber: "4791234567"},
 		Reference: reference, UserFlow: "WEB_REDIRECT", ReturnURL: "https://shop.example/bare/" + reference,
 		PaymentDescription: "Load Shop " + orderID,
 		Receipt:            &vipps.Receipt{OrderLines: lines, BottomLine: vipps.BottomLine{Currency: vipps.Currency(o.PurchaseCurrency)}},
 	})
-	return err
+	if err != nil {
+		return "", err
+	}
+	return created.RedirectURL, nil
 }
 
 // startProfile, when the run keeps profiles, asks the service's profiler
