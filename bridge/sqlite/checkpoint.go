@@ -31,9 +31,10 @@ const (
 // checkpointer copies the log into the database in the background until
 // stopped.
 type checkpointer struct {
-	db   *sql.DB
-	stop chan struct{}
-	done sync.WaitGroup
+	db       *sql.DB
+	stop     chan struct{}
+	done     sync.WaitGroup
+	stopOnce sync.Once
 
 	mu     sync.Mutex
 	runs   int   // checkpoints run, for the tests
@@ -76,9 +77,10 @@ func (c *checkpointer) checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// close stops the loop and closes its connection.
+// close stops the loop and closes its connection; closing again does
+// nothing more (a store may be closed twice, as database/sql allows).
 func (c *checkpointer) close() error {
-	close(c.stop)
+	c.stopOnce.Do(func() { close(c.stop) })
 	c.done.Wait()
 	return c.db.Close()
 }

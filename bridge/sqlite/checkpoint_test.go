@@ -51,4 +51,9 @@ func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 	wal, err = os.Stat(path + "-wal")
 	require.NoError(t, err)
 	require.LessOrEqual(t, wal.Size(), int64(walLimitBytes))
+
+	// The service closes its store on the way out and again when it
+	// gives up waiting for the first close: both return.
+	require.NoError(t, s.Close())
+	require.NotPanics(t, func() { _ = s.Close() })
 }
