@@ -262,6 +262,20 @@ func (r *WebhookRegistration) PrepareInsert(now time.Time) {
 	}
 }
 
+// CheckSameAttempt refuses an update that would make a stored payment
+// another attempt: its unit, KCO order, attempt number and return token are
+// what it is, fixed when it is stored. The stores leave them out of an
+// update (SQLite would otherwise rewrite three indexes' entries on every
+// state change) and check them in its WHERE instead; when that finds no
+// row, this says why.
+func CheckSameAttempt(p *Payment, unit, kcoOrderID string, attempt int, returnToken string) error {
+	if p.Unit != unit || p.KCOOrderID != kcoOrderID || p.Attempt != attempt || p.ReturnToken != returnToken {
+		return fmt.Errorf("payment %s is attempt %d of KCO order %s for unit %s, and an update cannot make it another: %w",
+			p.Reference, attempt, kcoOrderID, unit, ErrConflict)
+	}
+	return nil
+}
+
 // CheckSeenWebhook refuses to record a webhook without a signature: the
 // record is keyed by it, and every unsigned webhook would look like a replay
 // of the first.

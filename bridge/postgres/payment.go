@@ -147,18 +147,36 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 	// RETURNING hands back the creation time, which an update keeps, so p
 	// ends up equal to the stored row. A concurrent writer of the same row
 	// makes this one wait; PostgreSQL then checks the version again against
-	// the row it committed, so exactly one of them updates.
+	// the row it committed, so exactly one of them updates. The attempt's
+	// identity (unit, KCO order, attempt, return token) is checked, never
+	// changed (bridge.CheckSameAttempt).
 	var created pgtype.Timestamptz
 	err := tx.QueryRow(ctx, `UPDATE payments SET
-		unit = $1, kco_order_id = $2, attempt = $3, amount_value = $4, amount_currency = $5, state = $6,
-		create_idempotency_key = $7, create_request = $8, redirect_url = $9, return_token = $10, psp_reference = $11,
+		amount_value = $4, amount_currency = $5, state = $6,
+		create_idempotency_key = $7, create_request = $8, redirect_url = $9, psp_reference = $11,
 		authorized = $12, captured = $13, refunded = $14, cancelled = $15, locale = $16, kco_order = $17,
 		failure_reason = $18, next_poll_at = $19, updated_at = $20, version = version + 1,
 		capture_guaranteed_until = $23, capture_deadline_notice = $24
 		WHERE reference = $21 AND version = $22
+			AND unit = $1 AND kco_order_id = $2 AND attempt = $3 AND return_token = $10
 		RETURNING created_at`, args...).Scan(&created)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return staleVersion(ctx, tx, `SELECT version FROM payments WHERE reference = $1`, p.Reference, p.Version)
+		var (
+			stored                  int64
+			unit, kcoOrderID, token string
+			attempt                 int
+		)
+		err := tx.QueryRow(ctx, `SELECT version, unit, kco_order_id, attempt, return_token FROM payments WHERE reference = $1`,
+			p.Reference).Scan(&stored, &unit, &kcoOrderID, &attempt, &token)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return bridge.ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		if stored != p.Version {
+			return fmt.Errorf("version %d is not the stored version %d: %w", p.Version, stored, bridge.ErrConflict)
+		}
+		return bridge.CheckSameAttempt(p, unit, kcoOrderID, attempt, token)
 	} else if err != nil {
 		return conflict(err)
 	}

@@ -191,28 +191,40 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 	// RETURNING hands back the creation time, which an update keeps, so p
 	// ends up equal to the stored row.
 	var created sql.NullInt64
+	// The attempt's identity (unit, KCO order, attempt, return token) is
+	// checked, not written: SQLite rewrites the entries of every index
+	// whose column an UPDATE names, changed or not.
 	err = tx.QueryRowContext(ctx, `UPDATE payments SET
-		unit = ?, kco_order_id = ?, attempt = ?, amount_value = ?, amount_currency = ?, state = ?,
-		create_idempotency_key = ?, create_request = ?, redirect_url = ?, return_token = ?, psp_reference = ?,
+		amount_value = ?, amount_currency = ?, state = ?,
+		create_idempotency_key = ?, create_request = ?, redirect_url = ?, psp_reference = ?,
 		authorized = ?, captured = ?, refunded = ?, cancelled = ?, locale = ?, kco_order = ?, failure_reason = ?,
 		next_poll_at = ?, updated_at = ?, version = version + 1,
 		capture_guaranteed_until = ?, capture_deadline_notice = ?
-		WHERE reference = ? AND version = ?
+		WHERE reference = ? AND version = ? AND unit = ? AND kco_order_id = ? AND attempt = ? AND return_token = ?
 		RETURNING created_at`,
-		p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
-		p.CreateIdempotencyKey, blob(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
+		p.Amount.Value, p.Amount.Currency, string(p.State),
+		p.CreateIdempotencyKey, blob(p.CreateRequest), p.RedirectURL, p.PSPReference,
 		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, blob(p.Order), p.FailureReason,
-		nextPoll, updatedAt, deadline, p.CaptureDeadlineNotice, p.Reference, p.Version,
+		nextPoll, updatedAt, deadline, p.CaptureDeadlineNotice,
+		p.Reference, p.Version, p.Unit, p.KCOOrderID, p.Attempt, p.ReturnToken,
 	).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
-		var stored int64
-		err := tx.QueryRowContext(ctx, `SELECT version FROM payments WHERE reference = ?`, p.Reference).Scan(&stored)
+		var (
+			stored                  int64
+			unit, kcoOrderID, token string
+			attempt                 int
+		)
+		err := tx.QueryRowContext(ctx, `SELECT version, unit, kco_order_id, attempt, return_token FROM payments WHERE reference = ?`,
+			p.Reference).Scan(&stored, &unit, &kcoOrderID, &attempt, &token)
 		if errors.Is(err, sql.ErrNoRows) {
 			return bridge.ErrNotFound
 		} else if err != nil {
 			return err
 		}
-		return fmt.Errorf("version %d is not the stored version %d: %w", p.Version, stored, bridge.ErrConflict)
+		if stored != p.Version {
+			return fmt.Errorf("version %d is not the stored version %d: %w", p.Version, stored, bridge.ErrConflict)
+		}
+		return bridge.CheckSameAttempt(p, unit, kcoOrderID, attempt, token)
 	} else if err != nil {
 		return conflict(err)
 	}

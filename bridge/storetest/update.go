@@ -125,6 +125,24 @@ func testUpdateRejected(t *testing.T, s bridge.Store) {
 			b.Attempt = a.Attempt
 			return b, &bridge.HistoryEntry{Source: "merchant"}
 		}},
+		{"another unit", bridge.ECodeConflict, func(t *testing.T, prefix string) (*bridge.Payment, *bridge.HistoryEntry) {
+			p := newPayment(prefix+"-1", "unit-a", prefix, 1)
+			mustInsert(t, s, p)
+			p.Unit, p.State = "unit-b", bridge.StateCreated
+			return p, &bridge.HistoryEntry{Source: "merchant"}
+		}},
+		{"another KCO order", bridge.ECodeConflict, func(t *testing.T, prefix string) (*bridge.Payment, *bridge.HistoryEntry) {
+			p := newPayment(prefix+"-1", "unit-a", prefix, 1)
+			mustInsert(t, s, p)
+			p.KCOOrderID = prefix + "-other"
+			return p, &bridge.HistoryEntry{Source: "merchant"}
+		}},
+		{"a new return token", bridge.ECodeConflict, func(t *testing.T, prefix string) (*bridge.Payment, *bridge.HistoryEntry) {
+			p := newPayment(prefix+"-1", "unit-a", prefix, 1)
+			mustInsert(t, s, p)
+			p.ReturnToken = prefix + "-a-token-nobody-has-0123456789"
+			return p, &bridge.HistoryEntry{Source: "merchant"}
+		}},
 		{"history entry of another payment", bridge.ECodeInvalid, func(t *testing.T, prefix string) (*bridge.Payment, *bridge.HistoryEntry) {
 			p := newPayment(prefix+"-1", "unit-a", prefix, 1)
 			mustInsert(t, s, p)
