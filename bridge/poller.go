@@ -143,11 +143,20 @@ func (s *Service) readSoon(ctx context.Context, reference, source string) error 
 	if err := s.Store.PollSoon(ctx, reference, s.now(), pollWhileWaiting, source); err != nil {
 		return err
 	}
+	s.readAsked(reference, source)
+	return nil
+}
+
+// readAsked reads a payment whose read was asked for (readSoon's ask is
+// stored), in the background: if the read is due, this replica claims
+// and makes it; if not, or another replica has it, the poller reads it
+// when it is due.
+func (s *Service) readAsked(reference, source string) {
 	s.goBackground(func(bg context.Context) {
 		p, err := s.Store.ClaimDuePoll(bg, reference, s.now(), s.owner(), pollLease)
 		if err != nil || p == nil {
 			if err != nil {
-				s.logger().WarnContext(ctx, "claiming a read of the payment", "reference", reference, "err", err)
+				s.logger().WarnContext(bg, "claiming a read of the payment", "reference", reference, "err", err)
 			}
 			return // not due yet, or being read: the poller reads it
 		}
@@ -155,10 +164,9 @@ func (s *Service) readSoon(ctx context.Context, reference, source string) error 
 		next := s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, source))
 		cancel()
 		if err := s.Store.ReleasePoll(context.WithoutCancel(bg), reference, s.owner(), next); err != nil {
-			s.logger().WarnContext(ctx, "releasing a read of the payment", "reference", reference, "err", err)
+			s.logger().WarnContext(bg, "releasing a read of the payment", "reference", reference, "err", err)
 		}
 	})
-	return nil
 }
 
 // pollPayment syncs one payment and returns when to poll it next. source

@@ -207,9 +207,22 @@ type WebhookReplayStore interface {
 	// AppendRawEvent of its body, in one write: it reports whether the
 	// webhook was seen before, and then keeps nothing, and otherwise the
 	// unit of the payment with the event's reference, read in the same
-	// transaction. The webhooks of concurrent callers may share one
+	// transaction. With ask, a new webhook whose payment belongs to one
+	// of ask.Units also asks for a read of it, as PollSoon does, in the
+	// same write. The webhooks of concurrent callers may share one
 	// commit; each returns once its own is committed.
-	RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *RawEvent) (WebhookRecord, error)
+	RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *RawEvent, ask *ReadAsk) (WebhookRecord, error)
+}
+
+// ReadAsk is RecordWebhook's PollSoon: for a new webhook whose payment
+// belongs to one of Units (the sales units of the merchant serial number
+// the event names), the payment's read is asked for at At, no sooner than
+// Gap after its last read, by By.
+type ReadAsk struct {
+	Units []string
+	At    time.Time
+	Gap   time.Duration
+	By    string
 }
 
 // WebhookRecord is what RecordWebhook found.
@@ -219,6 +232,9 @@ type WebhookRecord struct {
 	// PaymentUnit is the sales unit of the payment the event names, ""
 	// when we have no payment with its reference (or Seen).
 	PaymentUnit string
+	// ReadAsked: the payment's read was asked for in the same write (a
+	// ReadAsk was given and PaymentUnit is one of its units).
+	ReadAsked bool
 }
 
 // SettlementStore keeps what reconciliation works from: the settlement lines

@@ -276,6 +276,18 @@ func CheckSameAttempt(p *Payment, unit, kcoOrderID string, attempt int, returnTo
 	return nil
 }
 
+// CheckReadAsk refuses an ask for a read that names no unit, no time, no
+// gap or nobody; nil asks for nothing.
+func CheckReadAsk(a *ReadAsk) error {
+	if a == nil {
+		return nil
+	}
+	if len(a.Units) == 0 || a.At.IsZero() || a.Gap <= 0 || a.By == "" {
+		return Errorf(ECodeInvalid, "", "an ask for a read needs units, a time, a gap and who asks")
+	}
+	return nil
+}
+
 // CheckSeenWebhook refuses to record a webhook without a signature: the
 // record is keyed by it, and every unsigned webhook would look like a replay
 // of the first.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"time"
 
 	"vippskco/vipps"
@@ -125,9 +126,22 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 	if err := json.Unmarshal(body, &ev); err != nil || ev.Reference == "" || ev.Name == "" {
 		return "", Errorf(ECodeInvalid, RejectMalformed, "the webhook body is not an ePayment event")
 	}
+	// The event is only a signal: the payment is read back from Vipps
+	// after answering (Vipps wants an answer within 10 seconds), at once
+	// unless it was read less than pollWhileWaiting ago. The ask for that
+	// read is stored in the same write as the webhook. A burst of events
+	// for one payment, on any replica, costs one read. CREATED asks for
+	// nothing: we learn of a created payment from the create call's own
+	// answer (or, when that is lost, by reading it back, as the poller
+	// does with every PENDING attempt), and reading it now would spend the
+	// payment's read.
+	var ask *ReadAsk
+	if units := s.unitsOfMSN(ev.MSN); ev.Name != vipps.EventCreated && len(units) > 0 {
+		ask = &ReadAsk{Units: units, At: s.now(), Gap: pollWhileWaiting, By: SourceWebhook}
+	}
 	rec, err := s.Store.RecordWebhook(ctx, header.Get("Authorization"), s.now().Add(2*webhookMaxSkew), &RawEvent{
 		Reference: ev.Reference, Unit: u.ID, Source: SourceWebhook, Name: string(ev.Name), Body: body, ReceivedAt: s.now(),
-	})
+	}, ask)
 	if err != nil {
 		return "", err
 	}
@@ -157,20 +171,28 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 		return "ignored", nil
 	}
 	if ev.Name == vipps.EventCreated {
-		// We learn that a payment was created from the create call's own
-		// answer (or, when that is lost, by reading it back, as the poller
-		// does with every PENDING attempt): reading it now would tell us
-		// nothing, and would spend the payment's read.
 		return "accepted", nil
 	}
-	// The event is only a signal: the payment is read back from Vipps
-	// after answering (Vipps wants an answer within 10 seconds), at once
-	// unless it was read less than pollWhileWaiting ago. A burst of events
-	// for one payment, on any replica, costs one read.
+	if rec.ReadAsked {
+		s.readAsked(ev.Reference, SourceWebhook)
+		return "accepted", nil
+	}
 	if err := s.readSoon(ctx, ev.Reference, SourceWebhook); err != nil {
 		return "", err
 	}
 	return "accepted", nil
+}
+
+// unitsOfMSN are the sales units of a merchant serial number, by ID.
+func (s *Service) unitsOfMSN(msn string) []string {
+	var ids []string
+	for id, u := range s.Units {
+		if u.MSN == msn {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // EnsureWebhook makes sure Vipps delivers the unit's ePayment events to us

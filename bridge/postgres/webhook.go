@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,16 +69,22 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 // RecordWebhook records a webhook's signature and, if it is new, keeps its
 // raw event and reads the unit of the payment it names, in one statement
 // of a transaction shared with the webhooks arriving at the same time.
-func (s *Store) RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *bridge.RawEvent) (bridge.WebhookRecord, error) {
+func (s *Store) RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *bridge.RawEvent, ask *bridge.ReadAsk) (bridge.WebhookRecord, error) {
 	if err := bridge.CheckSeenWebhook(signature); err != nil {
+		return bridge.WebhookRecord{}, err
+	}
+	if err := bridge.CheckReadAsk(ask); err != nil {
 		return bridge.WebhookRecord{}, err
 	}
 	var ta timeArgs
 	ta.instant("keepUntil", &keepUntil)
+	w := &webhookRecord{signature: signature, until: keepUntil, raw: *raw, ask: ask}
+	if ask != nil {
+		w.askAt = ta.instant("ask.At", &ask.At)
+	}
 	if ta.err != nil {
 		return bridge.WebhookRecord{}, ta.err
 	}
-	w := &webhookRecord{signature: signature, until: keepUntil, raw: *raw}
 	if err := s.webhookLog.Add(ctx, w); err != nil {
 		return bridge.WebhookRecord{}, fmt.Errorf("record webhook: %w", err)
 	}
@@ -92,13 +100,16 @@ type webhookRecord struct {
 	signature string
 	until     time.Time
 	raw       bridge.RawEvent
+	ask       *bridge.ReadAsk
+	askAt     any // ask.At as a statement argument
 	found     bridge.WebhookRecord
 }
 
 // recordWebhooks writes a batch of webhooks in one transaction: one purge,
 // then for each one statement that records the signature and keeps the raw
 // event only when the signature is new, returning the unit of the payment
-// the event names. Once: a repeat of a batch that did
+// the event names (and, with a ReadAsk whose units hold it, asking for its
+// read as PollSoon does). Once: a repeat of a batch that did
 // land would report its webhooks as replays; its callers get the error and
 // Vipps sends them again, signed anew.
 func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
@@ -110,7 +121,16 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 			var b pgx.Batch
 			b.Queue(`DELETE FROM seen_webhooks WHERE signature IN (
 				SELECT signature FROM seen_webhooks WHERE keep_until <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, purgeBatch)
-			for _, w := range ws {
+			// In order of reference: a webhook that asks for a read locks
+			// its payment's row until the commit, so batches on two
+			// replicas take their rows in the same order.
+			order := make([]int, len(ws))
+			for i := range order {
+				order[i] = i
+			}
+			slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(ws[a].raw.Reference, ws[b].raw.Reference) })
+			for _, i := range order {
+				w := ws[i]
 				r := w.raw
 				r.PrepareInsert(now)
 				var ta timeArgs
@@ -118,24 +138,41 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 				if ta.err != nil {
 					return ta.err
 				}
+				units, askAt, gap, by := []string{}, any(now), time.Duration(0), ""
+				if w.ask != nil {
+					units, askAt, gap, by = w.ask.Units, w.askAt, w.ask.Gap, w.ask.By
+				}
 				b.Queue(`WITH fresh AS (
 					INSERT INTO seen_webhooks (signature, keep_until) VALUES ($1, $2)
 					ON CONFLICT (signature) DO UPDATE SET keep_until = excluded.keep_until
 					WHERE seen_webhooks.keep_until <= $3
 					RETURNING 1
-				) INSERT INTO raw_events (reference, unit, source, name, body, received_at)
-				SELECT $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM fresh)
-				RETURNING id, coalesce((SELECT unit FROM payments WHERE reference = $4), '')`,
-					w.signature, w.until, now, r.Reference, r.Unit, r.Source, r.Name, bytea(r.Body), receivedAt)
+				), kept AS (
+					INSERT INTO raw_events (reference, unit, source, name, body, received_at)
+					SELECT $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM fresh)
+					RETURNING id
+				), asked AS (
+					UPDATE payments SET
+						poll_asked_at = GREATEST($10::timestamptz, last_read_at + $11::interval),
+						poll_asked_by = $12,
+						next_poll_at = CASE WHEN next_poll_at IS NULL OR next_poll_at > GREATEST($10::timestamptz, last_read_at + $11::interval)
+							THEN GREATEST($10::timestamptz, last_read_at + $11::interval) ELSE next_poll_at END
+					WHERE reference = $4 AND unit = ANY($13::text[]) AND EXISTS (SELECT 1 FROM fresh)
+					RETURNING 1
+				)
+				SELECT kept.id, coalesce((SELECT unit FROM payments WHERE reference = $4), ''), EXISTS (SELECT 1 FROM asked)
+				FROM kept`,
+					w.signature, w.until, now, r.Reference, r.Unit, r.Source, r.Name, bytea(r.Body), receivedAt,
+					askAt, gap, by, units)
 			}
 			br := tx.SendBatch(ctx, &b)
 			if _, err := br.Exec(); err != nil {
 				br.Close()
 				return fmt.Errorf("purge: %w", err)
 			}
-			for i := range ws {
+			for _, i := range order {
 				ids[i], found[i] = 0, bridge.WebhookRecord{}
-				if err := br.QueryRow().Scan(&ids[i], &found[i].PaymentUnit); err != nil {
+				if err := br.QueryRow().Scan(&ids[i], &found[i].PaymentUnit, &found[i].ReadAsked); err != nil {
 					if !errors.Is(err, pgx.ErrNoRows) {
 						br.Close()
 						return err

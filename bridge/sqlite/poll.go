@@ -155,25 +155,32 @@ func (s *Store) PollSoon(ctx context.Context, reference string, now time.Time, g
 		return err
 	}
 	err = s.group(ctx, func(tx *tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE payments SET
-			poll_asked_at = MAX(?1, last_read_at + ?2),
-			poll_asked_by = ?4,
-			next_poll_at = CASE WHEN next_poll_at = 0 OR next_poll_at > MAX(?1, last_read_at + ?2) THEN MAX(?1, last_read_at + ?2) ELSE next_poll_at END
-			WHERE reference = ?3`, at, int64(gap), reference, by)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		asked, err := pollSoon(ctx, tx, reference, at, gap, by)
+		if err == nil && !asked {
 			return bridge.ErrNotFound
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("poll %q soon: %w", reference, err)
 	}
 	return nil
+}
+
+// pollSoon makes a payment's poll due at now, or at its last read plus
+// gap if that is later (never later than it was due), and reports whether
+// the payment exists.
+func pollSoon(ctx context.Context, tx *tx, reference string, now int64, gap time.Duration, by string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE payments SET
+		poll_asked_at = MAX(?1, last_read_at + ?2),
+		poll_asked_by = ?4,
+		next_poll_at = CASE WHEN next_poll_at = 0 OR next_poll_at > MAX(?1, last_read_at + ?2) THEN MAX(?1, last_read_at + ?2) ELSE next_poll_at END
+		WHERE reference = ?3`, now, int64(gap), reference, by)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 // claimDuePolls leases up to limit due payments whose lease is free or

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"vippskco/bridge"
@@ -42,15 +43,23 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 // raw event and reads the unit of the payment it names, in one transaction
 // shared with the webhooks arriving at the same time (the writer's pages
 // are in its cache; a read of its own would start from a cold one).
-func (s *Store) RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *bridge.RawEvent) (bridge.WebhookRecord, error) {
+func (s *Store) RecordWebhook(ctx context.Context, signature string, keepUntil time.Time, raw *bridge.RawEvent, ask *bridge.ReadAsk) (bridge.WebhookRecord, error) {
 	if err := bridge.CheckSeenWebhook(signature); err != nil {
+		return bridge.WebhookRecord{}, err
+	}
+	if err := bridge.CheckReadAsk(ask); err != nil {
 		return bridge.WebhookRecord{}, err
 	}
 	until, err := nanos("keepUntil", keepUntil)
 	if err != nil {
 		return bridge.WebhookRecord{}, err
 	}
-	w := &webhookRecord{signature: signature, until: until, raw: *raw}
+	w := &webhookRecord{signature: signature, until: until, raw: *raw, ask: ask}
+	if ask != nil {
+		if w.askAt, err = nanos("ask.At", ask.At); err != nil {
+			return bridge.WebhookRecord{}, err
+		}
+	}
 	if err := s.webhookLog.Add(ctx, w); err != nil {
 		return bridge.WebhookRecord{}, fmt.Errorf("record webhook: %w", err)
 	}
@@ -66,6 +75,8 @@ type webhookRecord struct {
 	signature string
 	until     int64
 	raw       bridge.RawEvent
+	ask       *bridge.ReadAsk
+	askAt     int64
 	found     bridge.WebhookRecord
 }
 
@@ -102,6 +113,13 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 			err = tx.QueryRowContext(ctx, `SELECT unit FROM payments WHERE reference = ?`, r.Reference).Scan(&results[i].found.PaymentUnit)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
+			}
+			if unit := results[i].found.PaymentUnit; w.ask != nil && unit != "" && slices.Contains(w.ask.Units, unit) {
+				asked, err := pollSoon(ctx, tx, r.Reference, w.askAt, w.ask.Gap, w.ask.By)
+				if err != nil {
+					return err
+				}
+				results[i].found.ReadAsked = asked
 			}
 		}
 		return nil

@@ -160,13 +160,13 @@ func testRecordWebhook(t *testing.T, s bridge.Store, clock *vippstest.Clock) {
 		return &bridge.RawEvent{Reference: ref, Unit: "unit-a", Source: "webhook", Name: "AUTHORIZED", Body: []byte(`{"reference":"` + ref + `"}`)}
 	}
 	first := raw("KCO-rw-1")
-	rec, err := s.RecordWebhook(ctx, "sig-rw-1", keep, first)
+	rec, err := s.RecordWebhook(ctx, "sig-rw-1", keep, first, nil)
 	require.NoError(t, err)
 	require.Equal(t, bridge.WebhookRecord{}, rec, "new, and no payment has the reference")
 	require.NotZero(t, first.ID)
 	require.False(t, first.ReceivedAt.IsZero(), "the clock dates it")
 	again := raw("KCO-rw-1")
-	rec, err = s.RecordWebhook(ctx, "sig-rw-1", keep, again)
+	rec, err = s.RecordWebhook(ctx, "sig-rw-1", keep, again, nil)
 	require.NoError(t, err)
 	require.True(t, rec.Seen, "a replay")
 	require.Zero(t, again.ID, "a replay keeps nothing")
@@ -175,18 +175,67 @@ func testRecordWebhook(t *testing.T, s bridge.Store, clock *vippstest.Clock) {
 	require.Len(t, kept, 1)
 	require.Equal(t, first.ID, kept[0].ID)
 	require.Equal(t, first.Body, kept[0].Body)
-	_, err = s.RecordWebhook(ctx, "", keep, raw("KCO-rw-1"))
+	_, err = s.RecordWebhook(ctx, "", keep, raw("KCO-rw-1"), nil)
 	require.Error(t, err, "a webhook without a signature")
 
 	// A webhook for a payment we have names the payment's unit, read in
 	// the same write (not the unit of the URL it came to).
 	require.NoError(t, s.InsertPayment(ctx, newPayment("KCO-rw-known", "unit-b", "order-rw-known", 1)))
-	rec, err = s.RecordWebhook(ctx, "sig-rw-known", keep, raw("KCO-rw-known"))
+	rec, err = s.RecordWebhook(ctx, "sig-rw-known", keep, raw("KCO-rw-known"), nil)
 	require.NoError(t, err)
 	require.Equal(t, bridge.WebhookRecord{PaymentUnit: "unit-b"}, rec)
-	rec, err = s.RecordWebhook(ctx, "sig-rw-known", keep, raw("KCO-rw-known"))
+	rec, err = s.RecordWebhook(ctx, "sig-rw-known", keep, raw("KCO-rw-known"), nil)
 	require.NoError(t, err)
 	require.Equal(t, bridge.WebhookRecord{Seen: true}, rec, "a replay names nothing")
+
+	// With an ask, a new webhook for a payment of one of the ask's units
+	// asks for its read in the same write, as PollSoon does: due at the
+	// ask's time, asked by the webhook.
+	at := clock.Now()
+	ask := &bridge.ReadAsk{Units: []string{"unit-a", "unit-b"}, At: at, Gap: 2 * time.Second, By: "webhook"}
+	asked := newPayment("KCO-rw-ask", "unit-b", "order-rw-ask", 1)
+	asked.NextPollAt = at.Add(time.Hour)
+	require.NoError(t, s.InsertPayment(ctx, asked))
+	rec, err = s.RecordWebhook(ctx, "sig-rw-ask", keep, raw("KCO-rw-ask"), ask)
+	require.NoError(t, err)
+	require.Equal(t, bridge.WebhookRecord{PaymentUnit: "unit-b", ReadAsked: true}, rec)
+	requireTimeEqual(t, "NextPollAt", at, mustPayment(t, s, "KCO-rw-ask").NextPollAt)
+	claimed, err := s.ClaimDuePoll(ctx, "KCO-rw-ask", at, "r-rw", time.Minute)
+	require.NoError(t, err)
+	require.NotNil(t, claimed, "the asked read is due")
+	require.Equal(t, "webhook", claimed.ReadAskedBy)
+	require.NoError(t, s.ReleasePoll(ctx, "KCO-rw-ask", "r-rw", at.Add(time.Hour)))
+
+	// A replay asks for nothing, whatever it asks: the read was asked for
+	// by the delivery it repeats.
+	rec, err = s.RecordWebhook(ctx, "sig-rw-ask", keep, raw("KCO-rw-ask"), ask)
+	require.NoError(t, err)
+	require.Equal(t, bridge.WebhookRecord{Seen: true}, rec)
+	requireTimeEqual(t, "NextPollAt", at.Add(time.Hour), mustPayment(t, s, "KCO-rw-ask").NextPollAt)
+
+	// A payment of a unit the ask does not name (another merchant serial
+	// number's) is not read for it, and an unknown reference asks nothing.
+	other := newPayment("KCO-rw-other", "unit-c", "order-rw-other", 1)
+	other.NextPollAt = at.Add(time.Hour)
+	require.NoError(t, s.InsertPayment(ctx, other))
+	rec, err = s.RecordWebhook(ctx, "sig-rw-other", keep, raw("KCO-rw-other"), ask)
+	require.NoError(t, err)
+	require.Equal(t, bridge.WebhookRecord{PaymentUnit: "unit-c"}, rec)
+	requireTimeEqual(t, "NextPollAt", at.Add(time.Hour), mustPayment(t, s, "KCO-rw-other").NextPollAt)
+	rec, err = s.RecordWebhook(ctx, "sig-rw-nobody", keep, raw("KCO-rw-nobody"), ask)
+	require.NoError(t, err)
+	require.Equal(t, bridge.WebhookRecord{}, rec)
+
+	// An ask that names no unit, no time, no gap or nobody is refused.
+	for _, bad := range []bridge.ReadAsk{
+		{At: at, Gap: time.Second, By: "webhook"},
+		{Units: []string{"unit-a"}, Gap: time.Second, By: "webhook"},
+		{Units: []string{"unit-a"}, At: at, By: "webhook"},
+		{Units: []string{"unit-a"}, At: at, Gap: time.Second},
+	} {
+		_, err := s.RecordWebhook(ctx, "sig-rw-bad", keep, raw("KCO-rw-ask"), &bad)
+		require.Equal(t, bridge.ECodeInvalid, bridge.ErrorCode(err), "%+v: %v", bad, err)
+	}
 
 	const n = 40
 	seens := make([]bool, n)
@@ -196,7 +245,7 @@ func testRecordWebhook(t *testing.T, s bridge.Store, clock *vippstest.Clock) {
 		wg.Go(func() {
 			// Pairs share a signature: 20 webhooks, each sent twice.
 			var rec bridge.WebhookRecord
-			rec, errs[i] = s.RecordWebhook(ctx, fmt.Sprintf("sig-rw-c%d", i/2), keep, raw(fmt.Sprintf("KCO-rw-c%d", i/2)))
+			rec, errs[i] = s.RecordWebhook(ctx, fmt.Sprintf("sig-rw-c%d", i/2), keep, raw(fmt.Sprintf("KCO-rw-c%d", i/2)), nil)
 			seens[i] = rec.Seen
 		})
 	}
