@@ -290,3 +290,51 @@ func TestPoolSize(t *testing.T) {
 	defer s2.Close()
 	require.EqualValues(t, DefaultMaxConns, s2.pool.Config().MaxConns)
 }
+
+// A webhook's ask for a read never waits for its payment's row: while
+// another transaction holds the row (the poller's release, a state
+// change), the webhook is recorded at once without the ask, and its
+// caller asks on its own. Waiting inside the batch let two replicas'
+// transactions deadlock.
+func TestWebhookAskSkipsALockedPayment(t *testing.T) {
+	clock := newTestClock()
+	s, _ := openStore(t, clock.Now)
+	ctx := t.Context()
+	p := payment("KCO-locked", 1)
+	require.NoError(t, s.InsertPayment(ctx, p))
+	ask := &bridge.ReadAsk{Units: []string{"unit-a"}, At: clock.Now(), Gap: 2 * time.Second, By: "webhook"}
+	raw := func() *bridge.RawEvent {
+		return &bridge.RawEvent{Reference: p.Reference, Unit: "unit-a", Source: "webhook", Name: "AUTHORIZED", Body: []byte(`{}`)}
+	}
+
+	tx, err := s.pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM payments WHERE reference = $1 FOR UPDATE`, p.Reference)
+	require.NoError(t, err)
+	type result struct {
+		rec bridge.WebhookRecord
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rec, err := s.RecordWebhook(ctx, "sig-locked-1", clock.Now().Add(10*time.Minute), raw(), ask)
+		done <- result{rec, err}
+	}()
+	select {
+	case got := <-done:
+		require.NoError(t, got.err)
+		require.Equal(t, bridge.WebhookRecord{PaymentUnit: "unit-a"}, got.rec, "recorded, not asked")
+		require.NoError(t, tx.Rollback(ctx))
+	case <-time.After(3 * time.Second):
+		require.NoError(t, tx.Rollback(ctx))
+		<-done
+		t.Fatal("the webhook waited for the locked row")
+	}
+
+	rec, err := s.RecordWebhook(ctx, "sig-locked-2", clock.Now().Add(10*time.Minute), raw(), ask)
+	require.NoError(t, err)
+	require.Equal(t, bridge.WebhookRecord{PaymentUnit: "unit-a", ReadAsked: true}, rec, "with the row free, asked")
+	kept, err := s.RawEvents(ctx, p.Reference)
+	require.NoError(t, err)
+	require.Len(t, kept, 2)
+}
