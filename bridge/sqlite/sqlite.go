@@ -33,6 +33,22 @@ const busyTimeoutMillis = 5000
 // there than it saved in reads.
 const readerCacheKiB = 16 << 10
 
+// The write-ahead log. A commit appends the pages it changed to the log;
+// a checkpoint, run by the commit that finds the log past
+// checkpointPages, copies them back into the database file, and the next
+// commit starts the log again from its beginning. SQLite's default, 1,000
+// pages, made the writer copy the same hot pages (payments, their indexes,
+// the poller's) back every few hundred commits; a page changed many times
+// between two checkpoints is copied once, so a longer log means fewer
+// copies. journal_size_limit cuts the file back after each. (Checkpoints
+// made beside the writer, on a connection of their own, were tried and
+// dropped: under steady writes the writer never found the log all copied
+// back, so it never started it again, and it grew past 300 MiB.)
+const (
+	checkpointPages = 4000 // 16 MiB of 4 KiB pages
+	walLimitBytes   = 64 << 20
+)
+
 // Store is a bridge.Store on one SQLite database.
 //
 // Writes go through a pool of exactly one connection whose transactions
@@ -51,10 +67,6 @@ type Store struct {
 	groupQueue []*groupJob
 	grouping   bool
 	groupStats groupStats
-
-	// checkpoints copies the write-ahead log back into the file
-	// (checkpoint.go); nil for an in-memory database.
-	checkpoints *checkpointer
 
 	exchangeLog bridge.Batcher[*bridge.ProviderExchange]
 	webhookLog  bridge.Batcher[*webhookRecord]
@@ -142,7 +154,7 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 		"foreign_keys(1)",
 		"journal_mode(WAL)",
 		"synchronous(NORMAL)",
-		fmt.Sprintf("wal_autocheckpoint(%d)", writerCheckpointPages),
+		fmt.Sprintf("wal_autocheckpoint(%d)", checkpointPages),
 		fmt.Sprintf("journal_size_limit(%d)", walLimitBytes),
 	))
 	if err != nil {
@@ -188,17 +200,6 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 		read.SetConnMaxLifetime(0)
 		s.read = read
 
-		cp, err := sql.Open("sqlite", joinDSN(name, query, nil,
-			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
-			fmt.Sprintf("journal_size_limit(%d)", walLimitBytes),
-		))
-		if err != nil {
-			read.Close()
-			write.Close()
-			return nil, fmt.Errorf("open %s for checkpoints: %w", name, err)
-		}
-		cp.SetMaxOpenConns(1)
-		s.checkpoints = startCheckpointer(cp)
 	}
 	return s, nil
 }
@@ -233,9 +234,6 @@ func (s *Store) Close() error {
 	s.readStmts.close()
 	s.writeStmts.close()
 	var errs []error
-	if s.checkpoints != nil {
-		errs = append(errs, s.checkpoints.close())
-	}
 	if s.read != s.write {
 		errs = append(errs, s.read.Close())
 	}
