@@ -113,4 +113,24 @@ func TestUnknownReferenceWebhooksAreSampledInTheLog(t *testing.T) {
 	require.EqualValues(t, 4, got[1]["unlogged_since_last_line"], "the line says how many it stands for")
 
 	require.Equal(t, 6.0, sample(e.scrape(), "vippskco_webhooks_ignored_total", map[string]string{"unit": "webshop", "reason": bridge.IgnoreUnknownReference}))
+
+	// A reference with our own prefix that we have no payment for is a
+	// lost record, not another shop's payment: a Warn line every time.
+	prefix := e.m.Service.Units["webshop"].ReferencePrefix
+	for i := range 2 {
+		ev := unknown(100 + i)
+		ev.Reference = fmt.Sprintf("%s-KCO-LOST-%d-1", prefix, i)
+		require.Equal(t, http.StatusOK, e.signedWebhook(ev, nil))
+	}
+	warned := 0
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+		if rec["level"] == "WARN" && strings.HasPrefix(fmt.Sprint(rec["reference"]), prefix+"-KCO-LOST-") {
+			warned++
+		}
+	}
+	require.Equal(t, 2, warned, "each lost reference is a Warn line")
+	require.Len(t, lines(), 2, "and not one of the sampled lines")
+	require.Equal(t, 2.0, sample(e.scrape(), "vippskco_webhooks_ignored_total", map[string]string{"unit": "webshop", "reason": bridge.IgnoreOwnUnknownReference}))
 }

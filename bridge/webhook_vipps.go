@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 	"time"
 
 	"vippskco/vipps"
@@ -61,11 +62,14 @@ const WebhookDuplicate = "duplicate"
 const (
 	IgnoreDuplicate        = WebhookDuplicate
 	IgnoreUnknownReference = "unknown_reference"
-	IgnoreOtherUnit        = "other_unit"
+	// IgnoreOwnUnknownReference: a reference with one of our units'
+	// prefixes, which we have no payment for.
+	IgnoreOwnUnknownReference = "unknown_own_reference"
+	IgnoreOtherUnit           = "other_unit"
 )
 
 // unknownRefLogEvery is how often a webhook for a reference we never made
-// is logged. Vipps sends a merchant serial number's webhooks for all its
+// (one without any of our units' prefixes) is logged. Vipps sends a merchant serial number's webhooks for all its
 // payments, so a shop that shares its MSN with a till or another web shop
 // gets all of theirs: one line each would bury every other line. The line
 // says how many it stands for; vippskco_webhooks_ignored_total counts them
@@ -157,6 +161,17 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 		return WebhookDuplicate, nil
 	}
 	if rec.PaymentUnit == "" {
+		if own := s.unitOfReference(ev.Reference); own != nil {
+			// Our prefix, but no payment: we store every attempt before
+			// Vipps hears of it, so this is a payment whose record we lost
+			// (a database restored from an older backup, a second
+			// deployment on another database). A shopper may have paid for
+			// an order we do not know: every one is said, loudly.
+			s.metrics().WebhookIgnored(u.ID, IgnoreOwnUnknownReference)
+			s.logger().WarnContext(ctx, "webhook for a reference of ours that we have no payment for: was the database restored or shared?",
+				"unit", u.ID, "reference", ev.Reference, "event", ev.Name, "prefix_of", own.ID)
+			return "ignored", nil
+		}
 		s.metrics().WebhookIgnored(u.ID, IgnoreUnknownReference)
 		if log, held := s.unknownRefs.allow(s.now(), unknownRefLogEvery); log {
 			s.logger().InfoContext(ctx, "webhook for an unknown reference", "unit", u.ID, "reference", ev.Reference, "event", ev.Name,
@@ -181,6 +196,16 @@ func (s *Service) handleVippsWebhook(ctx context.Context, unitID string, header 
 		return "", err
 	}
 	return "accepted", nil
+}
+
+// unitOfReference is the unit whose reference prefix ref carries, or nil.
+func (s *Service) unitOfReference(ref string) *Unit {
+	for _, u := range s.Units {
+		if u.ReferencePrefix != "" && strings.HasPrefix(ref, u.ReferencePrefix+"-") {
+			return u
+		}
+	}
+	return nil
 }
 
 // unitsOfMSN are the sales units of a merchant serial number, by ID.

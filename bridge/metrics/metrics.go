@@ -78,7 +78,7 @@ func New() *Metrics {
 		}, []string{"unit", "reason"}),
 		webhooksIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vippskco_webhooks_ignored_total",
-			Help: "Verified Vipps webhooks acknowledged without effect, by sales unit and reason (duplicate, unknown_reference, other_unit).",
+			Help: "Verified Vipps webhooks acknowledged without effect, by sales unit and reason (duplicate, unknown_reference, unknown_own_reference, other_unit).",
 		}, []string{"unit", "reason"}),
 		pollerCatchups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vippskco_poller_catchups_total",

@@ -176,7 +176,10 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 		if stored != p.Version {
 			return fmt.Errorf("version %d is not the stored version %d: %w", p.Version, stored, bridge.ErrConflict)
 		}
-		return bridge.CheckSameAttempt(p, unit, kcoOrderID, attempt, token)
+		if err := bridge.CheckSameAttempt(p, unit, kcoOrderID, attempt, token); err != nil {
+			return err
+		}
+		return fmt.Errorf("update of payment %s matched no row, yet its version and identity are as stored: %w", p.Reference, bridge.ErrConflict)
 	} else if err != nil {
 		return conflict(err)
 	}

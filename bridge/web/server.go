@@ -196,7 +196,7 @@ func (h *HTTP) accessLog(c *gin.Context) {
 	c.Next()
 	d, route, status := time.Since(start), c.FullPath(), c.Writer.Status()
 	level := slog.LevelInfo
-	if pollRoutes[route] && status < http.StatusInternalServerError && d < slowPoll {
+	if pollRoutes[route] && status < http.StatusBadRequest && d < slowPoll {
 		level = slog.LevelDebug
 	}
 	h.logger().Log(c.Request.Context(), level, "http request", "method", c.Request.Method,
@@ -205,8 +205,8 @@ func (h *HTTP) accessLog(c *gin.Context) {
 
 // pollRoutes are the routes pages and probes ask many times a minute each:
 // a waiting shopper's page reads its status every second or two. Their
-// answers are logged at Debug unless they failed on our side or took
-// slowPoll or more, so the log at Info says what happened rather than
+// answers are logged at Debug unless they were refused or failed (4xx: a
+// guessed token, the rate limit; 5xx) or took slowPoll or more, so the log at Info says what happened rather than
 // every poll (in the load test, 64 pages polling were 9 % of the
 // service's CPU in log lines alone).
 var pollRoutes = map[string]bool{"/status/:token": true, "/healthz": true, "/readyz": true}
