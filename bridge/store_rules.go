@@ -262,18 +262,32 @@ func (r *WebhookRegistration) PrepareInsert(now time.Time) {
 	}
 }
 
-// CheckSameAttempt refuses an update that would make a stored payment
-// another attempt: its unit, KCO order, attempt number and return token are
-// what it is, fixed when it is stored. The stores leave them out of an
-// update (SQLite would otherwise rewrite three indexes' entries on every
-// state change) and check them in its WHERE instead; when that finds no
-// row, this says why.
-func CheckSameAttempt(p *Payment, unit, kcoOrderID string, attempt int, returnToken string) error {
-	if p.Unit != unit || p.KCOOrderID != kcoOrderID || p.Attempt != attempt || p.ReturnToken != returnToken {
-		return fmt.Errorf("payment %s is attempt %d of KCO order %s for unit %s, and an update cannot make it another: %w",
-			p.Reference, attempt, kcoOrderID, unit, ErrConflict)
+// StoredAttempt is what a store reads back when an update of a payment
+// matched no row: the stored version and the attempt's identity.
+type StoredAttempt struct {
+	Version     int64
+	Unit        string
+	KCOOrderID  string
+	Attempt     int
+	ReturnToken string
+}
+
+// UnmatchedUpdate says why an update of p matched no row, given the row
+// as stored: a stale version, or an update that would make the payment
+// another attempt. An attempt's unit, KCO order, attempt number and return
+// token are what it is, fixed when it is stored; the stores leave them out
+// of an update (SQLite would otherwise rewrite three indexes' entries on
+// every state change) and check them in its WHERE instead. It never
+// returns nil: an update that matched nothing did not happen.
+func UnmatchedUpdate(p *Payment, stored StoredAttempt) error {
+	if stored.Version != p.Version {
+		return fmt.Errorf("version %d is not the stored version %d: %w", p.Version, stored.Version, ErrConflict)
 	}
-	return nil
+	if p.Unit != stored.Unit || p.KCOOrderID != stored.KCOOrderID || p.Attempt != stored.Attempt || p.ReturnToken != stored.ReturnToken {
+		return fmt.Errorf("payment %s is attempt %d of KCO order %s for unit %s, and an update cannot make it another: %w",
+			p.Reference, stored.Attempt, stored.KCOOrderID, stored.Unit, ErrConflict)
+	}
+	return fmt.Errorf("update of payment %s matched no row, yet its version and identity are as stored: %w", p.Reference, ErrConflict)
 }
 
 // CheckReadAsk refuses an ask for a read that names no unit, no time, no

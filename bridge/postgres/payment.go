@@ -149,7 +149,7 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 	// makes this one wait; PostgreSQL then checks the version again against
 	// the row it committed, so exactly one of them updates. The attempt's
 	// identity (unit, KCO order, attempt, return token) is checked, never
-	// changed (bridge.CheckSameAttempt).
+	// changed (bridge.UnmatchedUpdate).
 	var created pgtype.Timestamptz
 	err := tx.QueryRow(ctx, `UPDATE payments SET
 		amount_value = $4, amount_currency = $5, state = $6,
@@ -161,25 +161,15 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 			AND unit = $1 AND kco_order_id = $2 AND attempt = $3 AND return_token = $10
 		RETURNING created_at`, args...).Scan(&created)
 	if errors.Is(err, pgx.ErrNoRows) {
-		var (
-			stored                  int64
-			unit, kcoOrderID, token string
-			attempt                 int
-		)
+		var st bridge.StoredAttempt
 		err := tx.QueryRow(ctx, `SELECT version, unit, kco_order_id, attempt, return_token FROM payments WHERE reference = $1`,
-			p.Reference).Scan(&stored, &unit, &kcoOrderID, &attempt, &token)
+			p.Reference).Scan(&st.Version, &st.Unit, &st.KCOOrderID, &st.Attempt, &st.ReturnToken)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return bridge.ErrNotFound
 		} else if err != nil {
 			return err
 		}
-		if stored != p.Version {
-			return fmt.Errorf("version %d is not the stored version %d: %w", p.Version, stored, bridge.ErrConflict)
-		}
-		if err := bridge.CheckSameAttempt(p, unit, kcoOrderID, attempt, token); err != nil {
-			return err
-		}
-		return fmt.Errorf("update of payment %s matched no row, yet its version and identity are as stored: %w", p.Reference, bridge.ErrConflict)
+		return bridge.UnmatchedUpdate(p, st)
 	} else if err != nil {
 		return conflict(err)
 	}

@@ -107,21 +107,14 @@ func (s *Store) PaymentsByTokens(ctx context.Context, tokens []string) ([]*bridg
 	if err != nil {
 		return nil, fmt.Errorf("payments by token: %w", err)
 	}
-	ps := []*bridge.Payment{}
+	var ps []*bridge.Payment
 	err = s.view(ctx, func(tx *tx) error {
 		rows, err := tx.QueryContext(ctx, byTokens, string(list))
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			p, err := scanPayment(rows)
-			if err != nil {
-				return err
-			}
-			ps = append(ps, p)
-		}
-		return rows.Err()
+		ps, err = scanPayments(rows)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("payments by token: %w", err)
@@ -209,31 +202,36 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 		p.Reference, p.Version, p.Unit, p.KCOOrderID, p.Attempt, p.ReturnToken,
 	).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
-		var (
-			stored                  int64
-			unit, kcoOrderID, token string
-			attempt                 int
-		)
+		var st bridge.StoredAttempt
 		err := tx.QueryRowContext(ctx, `SELECT version, unit, kco_order_id, attempt, return_token FROM payments WHERE reference = ?`,
-			p.Reference).Scan(&stored, &unit, &kcoOrderID, &attempt, &token)
+			p.Reference).Scan(&st.Version, &st.Unit, &st.KCOOrderID, &st.Attempt, &st.ReturnToken)
 		if errors.Is(err, sql.ErrNoRows) {
 			return bridge.ErrNotFound
 		} else if err != nil {
 			return err
 		}
-		if stored != p.Version {
-			return fmt.Errorf("version %d is not the stored version %d: %w", p.Version, stored, bridge.ErrConflict)
-		}
-		if err := bridge.CheckSameAttempt(p, unit, kcoOrderID, attempt, token); err != nil {
-			return err
-		}
-		return fmt.Errorf("update of payment %s matched no row, yet its version and identity are as stored: %w", p.Reference, bridge.ErrConflict)
+		return bridge.UnmatchedUpdate(p, st)
 	} else if err != nil {
 		return conflict(err)
 	}
 	p.CreatedAt = decodeTime(created)
 	p.Version++
 	return nil
+}
+
+// scanPayments reads rows of paymentColumns and closes them; none is an
+// empty list.
+func scanPayments(rows *sql.Rows) ([]*bridge.Payment, error) {
+	defer rows.Close()
+	ps := []*bridge.Payment{}
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
 }
 
 // findPayment returns the one payment matching where, or ErrNotFound.
@@ -331,16 +329,8 @@ func (s *Store) CaptureDeadlinesDue(ctx context.Context, warnBy, now time.Time, 
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		ps = []*bridge.Payment{}
-		for rows.Next() {
-			p, err := scanPayment(rows)
-			if err != nil {
-				return err
-			}
-			ps = append(ps, p)
-		}
-		return rows.Err()
+		ps, err = scanPayments(rows)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("capture deadlines due: %w", err)
