@@ -277,14 +277,14 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 	// 1. Redirects, each on a new KCO order made before the phase.
 	best := rep.setupRate
 	for _, c := range clientsOf(sizes, phaseRedirect) {
-		ranOut := false
+		var ranOut atomic.Bool // set by any worker that found no order left
 		row := r.measureRepeated(phaseRedirect, c, sizes, func() loadOp {
 			orders := r.newOrders(int(best*sizes.phase.Seconds()*2) + 4*c)
 			var next atomic.Int64
 			return func(_ int, _ *rand.Rand, rec recordFunc) error {
 				i := int(next.Add(1) - 1)
 				if i >= len(orders) {
-					ranOut = true
+					ranOut.Store(true)
 					return errOutOfWork
 				}
 				t0 := time.Now()
@@ -294,7 +294,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 				return nil
 			}
 		})
-		if ranOut {
+		if ranOut.Load() {
 			row.note = strings.TrimPrefix(row.note+"; ran out of prepared orders", "; ")
 		}
 		best = max(best, row.rate())
