@@ -270,7 +270,9 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 	// reads every waiting payment every 2 s.
 	time.Sleep(5 * time.Second)
 	cpu0, reads0 := r.cpuTime(), r.vippsReads()
+	stopProfile := r.startProfile("idle", 0, sizes.quiet)
 	time.Sleep(sizes.quiet)
+	stopProfile()
 	rep.idleCPU = float64(r.cpuTime()-cpu0) / float64(sizes.quiet)
 	rep.idleReads = float64(sumReads(r.vippsReads(), reads0, nil)) / sizes.quiet.Seconds()
 

@@ -160,13 +160,37 @@ func (s *Service) readAsked(reference, source string) {
 			}
 			return // not due yet, or being read: the poller reads it
 		}
-		pctx, cancel := context.WithTimeout(bg, pollLease-pollLeaseMargin)
-		next := s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, source))
-		cancel()
-		if err := s.Store.ReleasePoll(context.WithoutCancel(bg), reference, s.owner(), next); err != nil {
-			s.logger().WarnContext(bg, "releasing a read of the payment", "reference", reference, "err", err)
-		}
+		s.readClaimed(bg, p, source)
 	})
+}
+
+// readForShopper reads a payment a shopper's page is waiting on. When its
+// read is due (the poller is behind on it: its budget is spent), this
+// replica claims it and reads it now, as the poller would, and no ask is
+// stored: the page asks again at its next poll if this replica stops
+// first. Otherwise (read less than pollWhileWaiting ago, being read, or
+// scheduled far off) it asks as readSoon does.
+func (s *Service) readForShopper(ctx context.Context, reference, source string) error {
+	p, err := s.Store.ClaimDuePoll(ctx, reference, s.now(), s.owner(), pollLease)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return s.readSoon(ctx, reference, source)
+	}
+	s.readClaimed(ctx, p, source)
+	return nil
+}
+
+// readClaimed reads a payment this replica has claimed and releases it
+// with its next poll.
+func (s *Service) readClaimed(ctx context.Context, p *Payment, source string) {
+	pctx, cancel := context.WithTimeout(ctx, pollLease-pollLeaseMargin)
+	next := s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, source))
+	cancel()
+	if err := s.Store.ReleasePoll(context.WithoutCancel(ctx), p.Reference, s.owner(), next); err != nil {
+		s.logger().WarnContext(ctx, "releasing a read of the payment", "reference", p.Reference, "err", err)
+	}
 }
 
 // pollPayment syncs one payment and returns when to poll it next. source

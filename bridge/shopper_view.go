@@ -60,11 +60,11 @@ func (s *Service) PaymentForShopper(ctx context.Context, token, source string) (
 		// read is served from what we know and never calls Vipps. The
 		// copy the page is served from may be a second old, so this
 		// replica asks at most once per 2 s per payment. The page does
-		// not wait for the ask (a write): it shows what we know either
-		// way, and its next poll shows what the read found.
+		// not wait for the read: it shows what we know either way, and
+		// its next poll shows what the read found.
 		ref := p.Reference
 		s.goBackground(func(bg context.Context) {
-			if err := s.readSoon(bg, ref, source); err != nil {
+			if err := s.readForShopper(bg, ref, source); err != nil {
 				s.logger().WarnContext(bg, "asking for a read of the payment", "reference", ref, "err", err)
 			}
 		})

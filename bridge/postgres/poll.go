@@ -38,8 +38,12 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, 
 	}
 	// Once: a claim whose outcome is unknown is not made again; if it did
 	// land, its leases run out and another round polls the payments.
-	ps, err := retried(ctx, s, "claim due polls", once, func() ([]*bridge.Payment, error) {
-		rows, err := s.pool.Query(ctx, `WITH c AS (
+	ps, err := retried(ctx, s, "claim due polls", once, func() (ps []*bridge.Payment, err error) {
+		// The claimed rows are updated by their key (= ANY), not joined to
+		// the table: a join is planned as a hash of every payment, stored
+		// and finished ones included, at every claim.
+		err = s.bookkeeping(ctx, func(b *pgx.Batch) {
+			b.Queue(`WITH c AS (
 			SELECT reference AS claimed FROM payments
 			WHERE next_poll_at IS NOT NULL AND next_poll_at <= $1
 			AND (poll_lease_until IS NULL OR poll_lease_until <= $1)
@@ -48,14 +52,16 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, 
 			FOR NO KEY UPDATE SKIP LOCKED
 		), u AS (
 			UPDATE payments SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
-			FROM c WHERE payments.reference = c.claimed
+			WHERE reference = ANY (ARRAY(SELECT claimed FROM c))
 			RETURNING `+claimedColumns+`
 		)
-		SELECT `+claimedColumns+` FROM u ORDER BY next_poll_at, reference COLLATE "C"`, at, owner, end, limit)
-		if err != nil {
-			return nil, err
-		}
-		return collectClaimed(rows)
+		SELECT `+claimedColumns+` FROM u ORDER BY next_poll_at, reference COLLATE "C"`, at, owner, end, limit).Query(
+				func(rows pgx.Rows) error {
+					ps, err = collectClaimed(rows)
+					return err
+				})
+		})
+		return ps, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due polls for %q: %w", owner, err)
@@ -77,15 +83,17 @@ func (s *Store) ClaimDuePoll(ctx context.Context, reference string, now time.Tim
 		return nil, ta.err
 	}
 	// Once, as ClaimDuePolls: a lost claim's lease runs out.
-	ps, err := retried(ctx, s, "claim a poll", once, func() ([]*bridge.Payment, error) {
-		rows, err := s.pool.Query(ctx, `UPDATE payments SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
+	ps, err := retried(ctx, s, "claim a poll", once, func() (ps []*bridge.Payment, err error) {
+		err = s.bookkeeping(ctx, func(b *pgx.Batch) {
+			b.Queue(`UPDATE payments SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
 			WHERE reference = $4 AND next_poll_at IS NOT NULL AND next_poll_at <= $1
 			AND (poll_lease_until IS NULL OR poll_lease_until <= $1)
-			RETURNING `+claimedColumns, at, owner, end, reference)
-		if err != nil {
-			return nil, err
-		}
-		return collectClaimed(rows)
+			RETURNING `+claimedColumns, at, owner, end, reference).Query(func(rows pgx.Rows) error {
+				ps, err = collectClaimed(rows)
+				return err
+			})
+		})
+		return ps, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim the poll of %q: %w", reference, err)
@@ -111,8 +119,12 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 		return ta.err
 	}
 	// Repeatable: it sets the same schedule and frees the same lease again.
-	tag, err := retried(ctx, s, "release poll", repeatable, func() (pgconn.CommandTag, error) {
-		return s.pool.Exec(ctx, `UPDATE payments SET `+releaseSet+` WHERE reference = $3`, at, owner, reference)
+	tag, err := retried(ctx, s, "release poll", repeatable, func() (tag pgconn.CommandTag, err error) {
+		err = s.bookkeeping(ctx, func(b *pgx.Batch) {
+			b.Queue(`UPDATE payments SET `+releaseSet+` WHERE reference = $3`, at, owner, reference).Exec(
+				func(ct pgconn.CommandTag) error { tag = ct; return nil })
+		})
+		return tag, err
 	})
 	if err != nil {
 		return fmt.Errorf("release poll of %q: %w", reference, err)
@@ -121,6 +133,26 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 		return fmt.Errorf("release poll of %q: %w", reference, bridge.ErrNotFound)
 	}
 	return nil
+}
+
+// bookkeeping runs the statements queue adds as one transaction that does
+// not wait for its commit to reach the disk (synchronous_commit off, for
+// that transaction alone): a poll's claim or release, which write a lease
+// and a schedule, never a payment's state, a provider's answer or an ask
+// that was acknowledged. Other connections see the commit at once, as any
+// other; only a crash of the database server or a power loss can forget
+// the last of them, and then a lease ends early (its payment is read once
+// more, a read that changes nothing) or a schedule is as it was before
+// (its payment is read at that time). The next commit that does wait (a
+// state change, a webhook, an exchange, on any connection) makes them
+// durable with it. A claim or a release is then one round trip without a
+// flush of the log: with thousands of payments waiting they are most of
+// the commits the service makes.
+func (s *Store) bookkeeping(ctx context.Context, queue func(*pgx.Batch)) error {
+	b := &pgx.Batch{}
+	b.Queue(`SET LOCAL synchronous_commit TO off`)
+	queue(b)
+	return s.pool.SendBatch(ctx, b).Close()
 }
 
 // releaseSet sets next_poll_at to $1 (NULL: none), or to the time a
@@ -148,8 +180,9 @@ func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.P
 	if ta.err != nil {
 		return ta.err
 	}
-	_, err := retried(ctx, s, "release polls", repeatable, func() (pgconn.CommandTag, error) {
-		return s.pool.Exec(ctx, `UPDATE payments SET
+	err := s.retry(ctx, "release polls", repeatable, func() error {
+		return s.bookkeeping(ctx, func(b *pgx.Batch) {
+			b.Queue(`UPDATE payments SET
 			next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (r.next IS NULL OR r.next > poll_asked_at)
 				THEN poll_asked_at ELSE r.next END,
 			poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
@@ -157,6 +190,7 @@ func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.P
 			poll_lease_until = CASE WHEN poll_owner = $3 THEN NULL ELSE poll_lease_until END
 			FROM unnest($1::text[], $2::timestamptz[]) AS r(ref, next)
 			WHERE payments.reference = r.ref`, refs, nexts, owner)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("release %d polls: %w", len(polls), err)

@@ -338,3 +338,35 @@ func TestWebhookAskSkipsALockedPayment(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, kept, 2)
 }
+
+// A poll's claim and release commit without waiting for the log's flush,
+// and only they: the setting is the transaction's own, and the
+// connection's next transaction waits for its commit again.
+func TestPollBookkeepingAloneSkipsTheFlush(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ctx := context.Background()
+	// One connection, so the statement after the bookkeeping runs on the
+	// connection it used.
+	s.pool.Reset()
+	conn, err := s.pool.Acquire(ctx)
+	require.NoError(t, err)
+	pid := conn.Conn().PgConn().PID()
+	conn.Release()
+
+	var inside string
+	var insidePID uint32
+	err = s.bookkeeping(ctx, func(b *pgx.Batch) {
+		b.Queue(`SELECT current_setting('synchronous_commit'), pg_backend_pid()`).QueryRow(func(r pgx.Row) error {
+			return r.Scan(&inside, &insidePID)
+		})
+	})
+	require.NoError(t, err)
+	require.Equal(t, "off", inside)
+
+	var after string
+	var afterPID uint32
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT current_setting('synchronous_commit'), pg_backend_pid()`).Scan(&after, &afterPID))
+	require.Equal(t, insidePID, afterPID, "the same connection")
+	require.Equal(t, pid, afterPID, "the same connection")
+	require.Equal(t, "on", after, "the next transaction on the connection waits for its commit")
+}
