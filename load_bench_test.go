@@ -29,6 +29,10 @@ package main
 //     bare bridge: the same behind an HTTP server in a process of its own
 //     (load_bare_bridge_test.go): the floor for anything that takes the
 //     shopper's request; its CPU ms/op is that process's.
+//     durable bridge: the bare bridge with the writes no bridge that keeps
+//     its promises can skip (the attempt and its idempotency key committed
+//     before the create, its answer after), each in a transaction of its
+//     own on a store of the run's kind: the floor for a bridge that stores.
 //  3. status: GET /status/{token} of a random waiting payment.
 //  4. webhook unknown: a signed ePayment webhook for a reference we never made.
 //  5. webhook known: bursts of 5 signed webhooks for a random waiting payment.
@@ -72,6 +76,7 @@ var loadPhaseNames = map[string]string{
 	"redirect": phaseRedirect,
 	"bare":     phaseBare,
 	"bridge":   phaseBareBridge,
+	"durable":  phaseDurableBridge,
 	"status":   phaseStatus,
 	"unknown":  phaseUnknown,
 	"known":    phaseKnown,
@@ -125,7 +130,7 @@ func loadSizesFromEnv(tb testing.TB) loadSizes {
 		for _, name := range strings.Split(v, ",") {
 			phase, ok := loadPhaseNames[strings.TrimSpace(name)]
 			if !ok {
-				tb.Fatalf("VIPPSKCO_LOAD_PHASES=%q: %q is not one of redirect, bare, bridge, status, unknown, known", v, name)
+				tb.Fatalf("VIPPSKCO_LOAD_PHASES=%q: %q is not one of redirect, bare, bridge, durable, status, unknown, known", v, name)
 			}
 			s.phases = append(s.phases, phase)
 		}
@@ -189,12 +194,13 @@ func TestLoadRigSmoke(t *testing.T) {
 }
 
 const (
-	phaseRedirect   = "redirect"
-	phaseBare       = "bare provider calls"
-	phaseBareBridge = "bare bridge"
-	phaseStatus     = "status read"
-	phaseUnknown    = "webhook, unknown ref"
-	phaseKnown      = "webhook, known ref ×5"
+	phaseRedirect      = "redirect"
+	phaseBare          = "bare provider calls"
+	phaseBareBridge    = "bare bridge"
+	phaseDurableBridge = "durable bridge"
+	phaseStatus        = "status read"
+	phaseUnknown       = "webhook, unknown ref"
+	phaseKnown         = "webhook, known ref ×5"
 )
 
 // loadRow is one phase at one client count.
@@ -213,6 +219,7 @@ type loadRow struct {
 	vippsReads         int           // payment reads at the fake Vipps during the phase, the poller's included
 	ratio              float64       // redirect rows: ops/s over the bare calls' at the same clients
 	ratioBridge        float64       // redirect rows: ops/s over the bare bridge's at the same clients
+	ratioDurable       float64       // redirect rows: ops/s over the durable bridge's at the same clients
 	note               string
 }
 
@@ -319,22 +326,35 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 		}))
 	}
 
-	// 2b. The same, behind an HTTP server of its own: the bare bridge.
-	if sizes.runs(phaseBareBridge) {
-		bareURL, pid := r.startBareBridge()
+	// 2b. The same, behind an HTTP server of its own: the bare bridge;
+	// 2c. and with the writes no bridge can skip: the durable bridge.
+	for _, phase := range []string{phaseBareBridge, phaseDurableBridge} {
+		if !sizes.runs(phase) {
+			continue
+		}
+		bareURL, pid := r.startBareBridge(phase == phaseDurableBridge)
 		r.cpuPid = pid
+		var answered, failed atomic.Int64
 		for _, c := range sizes.clients {
-			rep.rows = append(rep.rows, r.measureRepeated(phaseBareBridge, c, sizes, func() loadOp {
+			rep.rows = append(rep.rows, r.measureRepeated(phase, c, sizes, func() loadOp {
 				return func(_ int, rnd *rand.Rand, rec recordFunc) error {
 					link := bareURL + strings.TrimPrefix(setup[rnd.IntN(len(setup))].redirect, r.serviceURL)
 					t0 := time.Now()
 					_, err := r.redirectAt(link)
 					rec(time.Since(t0), 0, err)
+					if err != nil {
+						failed.Add(1)
+					} else {
+						answered.Add(1)
+					}
 					return nil
 				}
 			}))
 		}
 		r.cpuPid = 0
+		if phase == phaseDurableBridge {
+			r.checkKept(bareURL, answered.Load(), failed.Load())
+		}
 	}
 
 	// 3. Status reads of the waiting payments.
@@ -416,6 +436,8 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 				rep.rows[i].ratio = rep.rows[i].rate() / b.rate()
 			case phaseBareBridge:
 				rep.rows[i].ratioBridge = rep.rows[i].rate() / b.rate()
+			case phaseDurableBridge:
+				rep.rows[i].ratioDurable = rep.rows[i].rate() / b.rate()
 			}
 		}
 	}
@@ -555,19 +577,20 @@ func (rep *loadReport) markdown() string {
 	fmt.Fprintf(&sb, "%d CPUs for the service, the fakes and the load alike; load average at the start %s.\n", runtime.NumCPU(), rep.loadAvg)
 	fmt.Fprintf(&sb, "Setup: %d redirects at 16 clients, %.0f/s. Idle with them waiting: the service uses %.1f%% of a core, "+
 		"reading Vipps %.0f times/s (the poller).\n\n", rep.sizes.waiting, rep.setupRate, 100*rep.idleCPU, rep.idleReads)
-	sb.WriteString("| phase | clients | ops/s | ours/bare | ours/bare bridge | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU ms/op | Vipps reads/s |\n")
-	sb.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	sb.WriteString("| phase | clients | ops/s | ours/bare | ours/bare bridge | ours/durable bridge | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | CPU ms/op | Vipps reads/s |\n")
+	sb.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	ratioOf := func(x float64) string {
+		if x > 0 {
+			return fmt.Sprintf("%.2f", x)
+		}
+		return ""
+	}
 	for _, r := range rep.rows {
-		ratio, ratioBridge, a50, a99 := "", "", ms(r.addedP50), ms(r.addedP99)
+		ratio, ratioBridge, ratioDurable, a50, a99 := "", "", "", ms(r.addedP50), ms(r.addedP99)
 		switch r.phase {
 		case phaseRedirect:
-			if r.ratio > 0 {
-				ratio = fmt.Sprintf("%.2f", r.ratio)
-			}
-			if r.ratioBridge > 0 {
-				ratioBridge = fmt.Sprintf("%.2f", r.ratioBridge)
-			}
-		case phaseBare, phaseBareBridge:
+			ratio, ratioBridge, ratioDurable = ratioOf(r.ratio), ratioOf(r.ratioBridge), ratioOf(r.ratioDurable)
+		case phaseBare, phaseBareBridge, phaseDurableBridge:
 			a50, a99 = "", ""
 		}
 		cpu := "–"
@@ -578,8 +601,8 @@ func (rep *loadReport) markdown() string {
 		if r.note != "" {
 			phase += " (" + r.note + ")"
 		}
-		fmt.Fprintf(&sb, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %d | %s | %.0f |\n",
-			phase, r.clients, r.rate(), ratio, ratioBridge, ms(r.p50), ms(r.p99), a50, a99, r.errs, cpu, float64(r.vippsReads)/r.elapsed.Seconds())
+		fmt.Fprintf(&sb, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %d | %s | %.0f |\n",
+			phase, r.clients, r.rate(), ratio, ratioBridge, ratioDurable, ms(r.p50), ms(r.p99), a50, a99, r.errs, cpu, float64(r.vippsReads)/r.elapsed.Seconds())
 	}
 	sb.WriteString("\n")
 	for _, s := range rep.knownReads {

@@ -566,10 +566,21 @@ func newBareClients(fakes loadFakesAddrs, secret func(string) string, system vip
 // stored: read the KCO order, create the Vipps payment from it. It
 // returns the Vipps landing page's URL.
 func bareCreate(kc *klarna.Client, vc *vipps.Client, orderID, reference string) (string, error) {
+	return bareCreateKept(kc, vc, nil, orderID, reference)
+}
+
+// bareCreateKept is bareCreate with keep, when not nil, writing the attempt
+// before the create and its answer after it (the durable bridge).
+func bareCreateKept(kc *klarna.Client, vc *vipps.Client, keep *bareKeeper, orderID, reference string) (string, error) {
 	ctx := context.Background()
 	o, err := kc.GetOrder(ctx, orderID)
 	if err != nil {
 		return "", err
+	}
+	if keep != nil {
+		if err := keep.attempt(ctx, reference, orderID, o.OrderAmount, o.PurchaseCurrency); err != nil {
+			return "", err
+		}
 	}
 	lines := make([]vipps.OrderLine, 0, len(o.OrderLines))
 	for _, l := range o.OrderLines {
@@ -588,6 +599,11 @@ func bareCreate(kc *klarna.Client, vc *vipps.Client, orderID, reference string) 
 	})
 	if err != nil {
 		return "", err
+	}
+	if keep != nil {
+		if err := keep.created(ctx, reference, created.RedirectURL); err != nil {
+			return "", err
+		}
 	}
 	return created.RedirectURL, nil
 }
