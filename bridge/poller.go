@@ -15,8 +15,9 @@ import (
 // leased, so replicas sharing a database never poll the same one at once,
 // and the claim is the payment's last read, so that no channel makes a read
 // of it due sooner than pollWhileWaiting after it (Store.PollSoon). It
-// claims a batch at a time, reads its payments pollConcurrency at once and
-// releases the batch in one write, until nothing is due. A 429 pushes that
+// claims a batch at a time, reads its payments (at most pollConcurrency at
+// once, started evenly at the read budget's pace) and releases the batch
+// in one write, until nothing is due. A 429 pushes that
 // payment's next poll back.
 //
 // Every poll is one GET of the payment at Vipps, and a poll that finds
@@ -100,7 +101,31 @@ func (s *Service) pollBatch(ctx context.Context, limit int) (int, error) {
 	defer cancel()
 	sem := make(chan struct{}, pollConcurrency)
 	var wg sync.WaitGroup
+	// With a budget, the batch's reads start evenly spread at its rate
+	// rather than all at once: a batch of 256 fired together kept both
+	// cores busy for a moment twice a second, and every shopper's request
+	// in that moment waited (status reads paced at 5,000/s with 2,000
+	// payments waiting: p99 15 ms, against 2 ms with 100 waiting). A batch
+	// holds at most a second's budget, so it still ends well inside its
+	// lease. Once the batch's time is up, the rest start at once (and
+	// fail, and are released to be read again).
+	var gap time.Duration
+	if s.PollReadsPerSecond > 0 {
+		gap = time.Second / time.Duration(s.PollReadsPerSecond)
+	}
+	began := time.Now()
 	for i, p := range due {
+		if gap > 0 {
+			if wait := time.Until(began.Add(time.Duration(i) * gap)); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-bctx.Done():
+					t.Stop()
+					gap = 0
+				}
+			}
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
