@@ -69,6 +69,39 @@ type loadSizes struct {
 	profile string        // VIPPSKCO_LOAD_PROFILE: a folder for the service's CPU profile of each phase
 	phases  []string      // VIPPSKCO_LOAD_PHASES: the phases to run (their short names); none means all
 	repeat  int           // VIPPSKCO_LOAD_REPEAT: runs of each phase at each client count; the table shows the median
+	// pace is VIPPSKCO_LOAD_PACE: for some phases, a row more at
+	// pacedClients whose operations start at a steady rate (ops/s), not
+	// as fast as the clients go; its latencies count from each
+	// operation's due time, so a late start counts too.
+	pace map[string]float64
+}
+
+// pacedClients is the most operations a paced row has in flight.
+const pacedClients = 64
+
+// defaultPace: the targets' rates for status reads and unknown-reference
+// webhooks, and redirects at 250/s, well below what either store serves
+// here flat out, so that the time our code adds is not a queue for the CPU.
+var defaultPace = map[string]float64{phaseRedirect: 250, phaseStatus: 5000, phaseUnknown: 5000}
+
+// loadStep is one row's load: clients in flight, and the pace their
+// operations start at (0: as fast as they go).
+type loadStep struct {
+	clients int
+	pace    float64
+}
+
+// stepsOf is the rows phase runs: one per client count, and a paced one
+// when the run paces it.
+func stepsOf(s loadSizes, phase string) []loadStep {
+	var steps []loadStep
+	for _, c := range clientsOf(s, phase) {
+		steps = append(steps, loadStep{clients: c})
+	}
+	if p := s.pace[phase]; p > 0 && s.runs(phase) {
+		steps = append(steps, loadStep{clients: pacedClients, pace: p})
+	}
+	return steps
 }
 
 // loadPhaseNames are the short names VIPPSKCO_LOAD_PHASES takes.
@@ -88,7 +121,7 @@ func (s loadSizes) runs(phase string) bool {
 }
 
 func loadSizesFromEnv(tb testing.TB) loadSizes {
-	s := loadSizes{waiting: 2000, clients: []int{1, 16, 64, 256}, phase: 5 * time.Second, quiet: 5 * time.Second, repeat: 1}
+	s := loadSizes{waiting: 2000, clients: []int{1, 16, 64, 256}, phase: 5 * time.Second, quiet: 5 * time.Second, repeat: 1, pace: defaultPace}
 	if v := os.Getenv("VIPPSKCO_LOAD_WAITING"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -125,6 +158,21 @@ func loadSizesFromEnv(tb testing.TB) loadSizes {
 			tb.Fatalf("VIPPSKCO_LOAD_REPEAT=%q: want a positive whole number", v)
 		}
 		s.repeat = n
+	}
+	if v := os.Getenv("VIPPSKCO_LOAD_PACE"); v != "" {
+		s.pace = map[string]float64{}
+		for _, f := range strings.Split(v, ",") {
+			if strings.TrimSpace(f) == "off" {
+				continue
+			}
+			name, rate, _ := strings.Cut(strings.TrimSpace(f), "=")
+			phase, ok := loadPhaseNames[name]
+			n, err := strconv.ParseFloat(rate, 64)
+			if !ok || (phase != phaseRedirect && phase != phaseStatus && phase != phaseUnknown) || err != nil || n <= 0 {
+				tb.Fatalf("VIPPSKCO_LOAD_PACE=%q: want off, or phase=ops/s pairs separated by commas (phases redirect, status, unknown)", v)
+			}
+			s.pace[phase] = n
+		}
 	}
 	if v := os.Getenv("VIPPSKCO_LOAD_PHASES"); v != "" {
 		for _, name := range strings.Split(v, ",") {
@@ -181,15 +229,28 @@ func TestLoadRigSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three processes")
 	}
-	rep := runLoad(t, "", "sqlite", nil, loadSizes{waiting: 20, clients: []int{1, 4}, phase: time.Second, quiet: time.Second, repeat: 2})
+	pace := map[string]float64{phaseRedirect: 20, phaseStatus: 200, phaseUnknown: 200}
+	rep := runLoad(t, "", "sqlite", nil, loadSizes{waiting: 20, clients: []int{1, 4}, phase: time.Second, quiet: time.Second, repeat: 2, pace: pace})
 	t.Log("\n" + rep.markdown())
+	paced := 0
 	for _, row := range rep.rows {
 		if row.ops == 0 || row.errs > 0 {
 			t.Errorf("%s at %d clients: %d operations, %d errors (%s)", row.phase, row.clients, row.ops, row.errs, row.firstErr)
 		}
+		if row.pace > 0 {
+			// Paced, the load starts one operation every 1/pace s: as many
+			// as fit in the phase, not more, not fewer.
+			paced++
+			if want := int(row.pace); row.ops != want {
+				t.Errorf("%s paced at %.0f/s for 1 s: %d operations, want %d", row.phase, row.pace, row.ops, want)
+			}
+		}
 		if row.phase == phaseRedirect && row.addedP50 <= 0 {
 			t.Errorf("redirect at %d clients: no time of our own (%s)", row.clients, row.addedP50)
 		}
+	}
+	if paced != len(pace) {
+		t.Errorf("%d paced rows, want one for each of %v", paced, pace)
 	}
 }
 
@@ -207,6 +268,7 @@ const (
 type loadRow struct {
 	phase    string
 	clients  int
+	pace     float64 // ops/s the operations were started at; 0: as fast as the clients went
 	ops      int
 	errs     int
 	firstErr string
@@ -285,10 +347,10 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 
 	// 1. Redirects, each on a new KCO order made before the phase.
 	best := rep.setupRate
-	for _, c := range clientsOf(sizes, phaseRedirect) {
+	for _, step := range stepsOf(sizes, phaseRedirect) {
 		var ranOut atomic.Bool // set by any worker that found no order left
-		row := r.measureRepeated(phaseRedirect, c, sizes, func() loadOp {
-			orders := r.newOrders(int(best*sizes.phase.Seconds()*2) + 4*c)
+		row := r.measureRepeated(phaseRedirect, step, sizes, func() loadOp {
+			orders := r.newOrders(int(cmp.Or(step.pace, best)*sizes.phase.Seconds()*2) + 4*step.clients)
 			var next atomic.Int64
 			return func(_ int, _ *rand.Rand, rec recordFunc) error {
 				i := int(next.Add(1) - 1)
@@ -315,7 +377,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 	var bareSeq atomic.Int64
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 	for _, c := range clientsOf(sizes, phaseBare) {
-		rep.rows = append(rep.rows, r.measureRepeated(phaseBare, c, sizes, func() loadOp {
+		rep.rows = append(rep.rows, r.measureRepeated(phaseBare, loadStep{clients: c}, sizes, func() loadOp {
 			return func(_ int, rnd *rand.Rand, rec recordFunc) error {
 				ref := fmt.Sprintf("bare-%s-%d", runID, bareSeq.Add(1))
 				t0 := time.Now()
@@ -336,7 +398,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 		r.cpuPid = pid
 		var answered, failed atomic.Int64
 		for _, c := range sizes.clients {
-			rep.rows = append(rep.rows, r.measureRepeated(phase, c, sizes, func() loadOp {
+			rep.rows = append(rep.rows, r.measureRepeated(phase, loadStep{clients: c}, sizes, func() loadOp {
 				return func(_ int, rnd *rand.Rand, rec recordFunc) error {
 					link := bareURL + strings.TrimPrefix(setup[rnd.IntN(len(setup))].redirect, r.serviceURL)
 					t0 := time.Now()
@@ -358,8 +420,8 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 	}
 
 	// 3. Status reads of the waiting payments.
-	for _, c := range clientsOf(sizes, phaseStatus) {
-		rep.rows = append(rep.rows, r.measureRepeated(phaseStatus, c, sizes, func() loadOp {
+	for _, step := range stepsOf(sizes, phaseStatus) {
+		rep.rows = append(rep.rows, r.measureRepeated(phaseStatus, step, sizes, func() loadOp {
 			return func(_ int, rnd *rand.Rand, rec recordFunc) error {
 				t0 := time.Now()
 				provider, err := r.status(waiting[rnd.IntN(len(waiting))].token)
@@ -372,8 +434,8 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 
 	// 4. Webhooks for references we never made.
 	var hookSeq atomic.Int64
-	for _, c := range clientsOf(sizes, phaseUnknown) {
-		rep.rows = append(rep.rows, r.measureRepeated(phaseUnknown, c, sizes, func() loadOp {
+	for _, step := range stepsOf(sizes, phaseUnknown) {
+		rep.rows = append(rep.rows, r.measureRepeated(phaseUnknown, step, sizes, func() loadOp {
 			return func(_ int, _ *rand.Rand, rec recordFunc) error {
 				n := int(hookSeq.Add(1))
 				t0 := time.Now()
@@ -392,7 +454,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 		hit := map[string]bool{}
 		before := r.vippsReads()
 		began := time.Now()
-		row := r.measureRepeated(phaseKnown, c, sizes, func() loadOp {
+		row := r.measureRepeated(phaseKnown, loadStep{clients: c}, sizes, func() loadOp {
 			return func(_ int, rnd *rand.Rand, rec recordFunc) error {
 				p := waiting[rnd.IntN(len(waiting))]
 				mu.Lock()
@@ -424,11 +486,11 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 
 	// Ratios of the redirect rows to the bare calls at the same clients.
 	for i := range rep.rows {
-		if rep.rows[i].phase != phaseRedirect {
+		if rep.rows[i].phase != phaseRedirect || rep.rows[i].pace > 0 {
 			continue
 		}
 		for _, b := range rep.rows {
-			if b.clients != rep.rows[i].clients || b.ops == 0 {
+			if b.clients != rep.rows[i].clients || b.ops == 0 || b.pace > 0 {
 				continue
 			}
 			switch b.phase {
@@ -480,10 +542,10 @@ type loadOp func(w int, rnd *rand.Rand, rec recordFunc) error
 // each with an operation newOp makes before it starts, and returns the
 // run of median throughput, noting the range when it ran more than once:
 // on a shared machine one run can be a third off the next.
-func (r *loadRig) measureRepeated(phase string, clients int, sizes loadSizes, newOp func() loadOp) loadRow {
+func (r *loadRig) measureRepeated(phase string, step loadStep, sizes loadSizes, newOp func() loadOp) loadRow {
 	runs := make([]loadRow, 0, sizes.repeat)
 	for range max(sizes.repeat, 1) {
-		runs = append(runs, r.measure(phase, clients, sizes.phase, newOp()))
+		runs = append(runs, r.measure(phase, step, sizes.phase, newOp()))
 	}
 	slices.SortFunc(runs, func(a, b loadRow) int { return cmp.Compare(a.rate(), b.rate()) })
 	row := runs[len(runs)/2]
@@ -502,10 +564,20 @@ func (r *loadRig) measureRepeated(phase string, clients int, sizes loadSizes, ne
 // our own (redirects), and its error.
 type recordFunc func(lat, added time.Duration, err error)
 
-// measure runs op on clients workers for d (a worker ends early when op
-// says errOutOfWork) and sums up what they recorded, with the service's
-// CPU time over the phase.
-func (r *loadRig) measure(phase string, clients int, d time.Duration, op loadOp) loadRow {
+// measure runs op on step.clients workers for d (a worker ends early when
+// op says errOutOfWork) and sums up what they recorded, with the service's
+// CPU time over the phase. With a pace, the operations are due at steady
+// intervals from the start, each taken by the next free worker; one that
+// starts late has its lateness added to its latency (and to the time our
+// code adds), so a service that falls behind shows it in the p99 rather
+// than in a pause of the load.
+func (r *loadRig) measure(phase string, step loadStep, d time.Duration, op loadOp) loadRow {
+	clients := step.clients
+	var due atomic.Int64 // the next operation's number, with a pace
+	var interval time.Duration
+	if step.pace > 0 {
+		interval = time.Duration(float64(time.Second) / step.pace)
+	}
 	type result struct {
 		lat, added []time.Duration
 		errs       int
@@ -523,7 +595,7 @@ func (r *loadRig) measure(phase string, clients int, d time.Duration, op loadOp)
 		wg.Go(func() {
 			res := &results[w]
 			rnd := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
-			rec := func(lat, added time.Duration, err error) {
+			record := func(lat, added time.Duration, err error) {
 				if err != nil {
 					res.errs++
 					if res.firstErr == "" {
@@ -535,6 +607,18 @@ func (r *loadRig) measure(phase string, clients int, d time.Duration, op loadOp)
 				res.added = append(res.added, added)
 			}
 			for time.Now().Before(deadline) {
+				rec := recordFunc(record)
+				if interval > 0 {
+					at := start.Add(time.Duration(due.Add(1)-1) * interval)
+					if !at.Before(deadline) {
+						return
+					}
+					if wait := time.Until(at); wait > 0 {
+						time.Sleep(wait)
+					} else if late := -wait; late > 0 {
+						rec = func(lat, added time.Duration, err error) { record(lat+late, added+late, err) }
+					}
+				}
 				if op(w, rnd, rec) == errOutOfWork {
 					return
 				}
@@ -542,7 +626,13 @@ func (r *loadRig) measure(phase string, clients int, d time.Duration, op loadOp)
 		})
 	}
 	wg.Wait()
-	row := loadRow{phase: phase, clients: clients, elapsed: time.Since(start), cpu: r.cpuTime() - cpu0}
+	elapsed := time.Since(start)
+	if step.pace > 0 {
+		// The last operation was due just before the deadline: the
+		// paced phase lasted d, or longer when it fell behind.
+		elapsed = max(elapsed, d)
+	}
+	row := loadRow{phase: phase, clients: clients, pace: step.pace, elapsed: elapsed, cpu: r.cpuTime() - cpu0}
 	row.vippsReads = sumReads(r.vippsReads(), reads0, nil)
 	var lat, added []time.Duration
 	for _, res := range results {
@@ -552,7 +642,7 @@ func (r *loadRig) measure(phase string, clients int, d time.Duration, op loadOp)
 	}
 	row.ops = len(lat)
 	row.p50, row.p99 = quantile(lat, 0.50), quantile(lat, 0.99)
-	if phase != phaseBare && phase != phaseBareBridge {
+	if phase != phaseBare && phase != phaseBareBridge && phase != phaseDurableBridge {
 		row.addedP50, row.addedP99 = quantile(added, 0.50), quantile(added, 0.99)
 	}
 	return row
@@ -598,6 +688,9 @@ func (rep *loadReport) markdown() string {
 			cpu = fmt.Sprintf("%.2f", float64(r.cpu)/1e6/float64(r.ops))
 		}
 		phase := r.phase
+		if r.pace > 0 {
+			phase += fmt.Sprintf(", paced at %.0f/s", r.pace)
+		}
 		if r.note != "" {
 			phase += " (" + r.note + ")"
 		}
