@@ -40,10 +40,9 @@ const readerCacheKiB = 16 << 10
 // pages, made the writer copy the same hot pages (payments, their indexes,
 // the poller's) back every few hundred commits; a page changed many times
 // between two checkpoints is copied once, so a longer log means fewer
-// copies. journal_size_limit cuts the file back after each. (Checkpoints
-// made beside the writer, on a connection of their own, were tried and
-// dropped: under steady writes the writer never found the log all copied
-// back, so it never started it again, and it grew past 300 MiB.)
+// copies. journal_size_limit cuts the file back after each. Most of the
+// copying is done beforehand by checkpoints beside the writer
+// (checkpoint.go), so the writer's own finds little left.
 const (
 	checkpointPages = 4000 // 16 MiB of 4 KiB pages
 	walLimitBytes   = 64 << 20
@@ -67,6 +66,10 @@ type Store struct {
 	groupQueue []*groupJob
 	grouping   bool
 	groupStats groupStats
+
+	// checkpoints copies the write-ahead log back into the file beside
+	// the writer (checkpoint.go); nil for an in-memory database.
+	checkpoints *checkpointer
 
 	exchangeLog bridge.Batcher[*bridge.ProviderExchange]
 	webhookLog  bridge.Batcher[*webhookRecord]
@@ -200,6 +203,17 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (*Store, error)
 		read.SetConnMaxLifetime(0)
 		s.read = read
 
+		cp, err := sql.Open("sqlite", joinDSN(name, query, nil,
+			fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
+			fmt.Sprintf("journal_size_limit(%d)", walLimitBytes),
+		))
+		if err != nil {
+			read.Close()
+			write.Close()
+			return nil, fmt.Errorf("open %s for checkpoints: %w", name, err)
+		}
+		cp.SetMaxOpenConns(1)
+		s.checkpoints = startCheckpointer(cp)
 	}
 	return s, nil
 }
@@ -234,6 +248,9 @@ func (s *Store) Close() error {
 	s.readStmts.close()
 	s.writeStmts.close()
 	var errs []error
+	if s.checkpoints != nil {
+		errs = append(errs, s.checkpoints.close())
+	}
 	if s.read != s.write {
 		errs = append(errs, s.read.Close())
 	}

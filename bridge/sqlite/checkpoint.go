@@ -1,0 +1,94 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Checkpoints in the background. The writer checkpoints in the commit that
+// finds the log past checkpointPages (see sqlite.go), and every writer
+// queued behind it waits for the copy and the file's sync: with redirects
+// paced at 250/s, those waits were the redirect's p99 (48 ms, where a
+// bridge making the same two durable writes had 6 ms), and they grew with
+// the threshold (395 ms at 64,000 pages).
+//
+// So a connection of its own copies the log back every checkpointEvery,
+// beside the writer rather than in its way, and the writer's own
+// checkpoint, still at checkpointPages, finds little left to copy. It
+// stays: SQLite starts the log again from its beginning only when a
+// writer's commit finds it all copied back, which copies made only from
+// the side never achieved under steady writes (the log grew past 300 MiB
+// when the writer's threshold was 64,000 pages). The background
+// checkpoints are PASSIVE: they copy what no reader still needs and never
+// wait for or block a writer or a reader; a writer's checkpoint that finds
+// one running skips its turn and tries again at its next commit. What a
+// commit promises is unchanged: a checkpoint moves committed pages from
+// one file to the other, and syncs the file before the log may be reused.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpointer copies the log into the database in the background until
+// stopped.
+type checkpointer struct {
+	db       *sql.DB
+	stop     chan struct{}
+	done     sync.WaitGroup
+	stopOnce sync.Once
+
+	mu     sync.Mutex
+	runs   int   // checkpoints run, for the tests
+	copied int64 // pages copied back, for the tests
+}
+
+func startCheckpointer(db *sql.DB) *checkpointer {
+	c := &checkpointer{db: db, stop: make(chan struct{})}
+	c.done.Add(1)
+	go c.loop()
+	return c
+}
+
+func (c *checkpointer) loop() {
+	defer c.done.Done()
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			// A failure (the file gone, the disk full) shows in the
+			// writer's own commits; the next tick tries again.
+			_ = c.checkpoint(context.Background())
+		}
+	}
+}
+
+// checkpoint runs one PASSIVE checkpoint.
+func (c *checkpointer) checkpoint(ctx context.Context) error {
+	var busy, logPages, copied int64
+	if err := c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &copied); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	c.mu.Lock()
+	c.runs++
+	c.copied += max(copied, 0)
+	c.mu.Unlock()
+	return nil
+}
+
+// stats is what the checkpointer did, for the tests.
+func (c *checkpointer) stats() (runs int, copied int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.runs, c.copied
+}
+
+// close stops the loop and closes its connection; closing again does
+// nothing more (a store may be closed twice, as database/sql allows).
+func (c *checkpointer) close() error {
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.done.Wait()
+	return c.db.Close()
+}
