@@ -217,7 +217,12 @@ func TestPollerSpreadsABatchOverItsBudget(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := e.m.Service.PollOnce(context.Background()); done <- err }()
 	time.Sleep(150 * time.Millisecond)
-	early := len(e.m.Sandbox.Vipps.Requests())
+	early := 0
+	for _, r := range e.m.Sandbox.Vipps.Requests() {
+		if r.Op == vippstest.OpGet {
+			early++
+		}
+	}
 	elapsed := time.Since(began)
 	require.NoError(t, <-done)
 	took := time.Since(began)
@@ -225,7 +230,64 @@ func TestPollerSpreadsABatchOverItsBudget(t *testing.T) {
 	vippsReads(e, reads)
 	require.Len(t, reads, n, "every due payment was read")
 	// Two reads start every 20 ms: by the time we looked, at most the
-	// budget's share of the time since, and one step's two more.
-	require.LessOrEqual(t, early, int(elapsed.Seconds()*budget)+2, "reads started faster than the budget after %s", elapsed)
+	// budget's share of the time since, and a step's two more (four:
+	// the look may fall on a step's edge).
+	require.LessOrEqual(t, early, int(elapsed.Seconds()*budget)+4, "reads started faster than the budget after %s", elapsed)
 	require.GreaterOrEqual(t, took, time.Duration(n/2-1)*20*time.Millisecond, "the batch's reads were not spread")
+}
+
+// A budget that is not a multiple of the pace's step still gets its reads:
+// 99 a second are 99 reads in a second, not the 50 a rounded-down share
+// of each 20-ms step would give.
+func TestPollerSpreadsAnUnevenBudget(t *testing.T) {
+	const n, budget = 99, 99
+	e := startMain(t, func(c *config.Config) { c.Poller.MaxReadsPerSecond = budget }, func(m *Main) { m.NoLoops = true })
+	for range n {
+		_, p := e.checkout(e.order(nil).OrderID)
+		require.NotNil(t, p)
+	}
+	e.settle()
+	e.m.Sandbox.Vipps.ResetRecordings()
+	e.clock.Advance(6 * time.Second)
+	began := time.Now()
+	read, err := e.m.Service.PollOnce(context.Background())
+	require.NoError(t, err)
+	took := time.Since(began)
+	require.Equal(t, n, read)
+	require.Less(t, took, 1500*time.Millisecond, "a second's budget took %s to spend", took)
+	require.GreaterOrEqual(t, took, 900*time.Millisecond, "a second's budget was spent in %s", took)
+}
+
+// A batch whose time runs out (the service stopping, or its lease's end)
+// starts no more reads: the payments it did not read are released as due
+// as they were, for the next round or another replica, with no failed read
+// made for them.
+func TestPollerStoppedMidBatchReleasesWhatItDidNotRead(t *testing.T) {
+	const n, budget = 20, 10
+	e := startMain(t, func(c *config.Config) { c.Poller.MaxReadsPerSecond = budget }, func(m *Main) { m.NoLoops = true })
+	for range n {
+		_, p := e.checkout(e.order(nil).OrderID)
+		require.NotNil(t, p)
+	}
+	e.settle()
+	e.m.Sandbox.Vipps.ResetRecordings()
+	e.clock.Advance(6 * time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+	defer cancel()
+	_, err := e.m.Service.PollOnce(ctx)
+	require.NoError(t, err)
+	reads := map[string][]time.Time{}
+	vippsReads(e, reads)
+	// Reads are due at 0, 100 and 200 ms; the 300-ms one never starts.
+	require.NotEmpty(t, reads)
+	require.Less(t, len(reads), budget, "the batch went on reading after its time ran out")
+
+	// The rest are free and due: another replica claims exactly them.
+	rest, err := e.m.Store.ClaimDuePolls(context.Background(), e.clock.Now(), "another-replica", time.Minute, 100)
+	require.NoError(t, err)
+	require.Len(t, rest, n-len(reads))
+	for _, p := range rest {
+		require.NotContains(t, reads, p.Reference, "a payment read in the batch was released as due")
+	}
 }
