@@ -37,9 +37,11 @@ type checkpointer struct {
 	done     sync.WaitGroup
 	stopOnce sync.Once
 
-	mu     sync.Mutex
-	runs   int   // checkpoints run, for the tests
-	copied int64 // pages copied back, for the tests
+	mu       sync.Mutex
+	runs     int   // checkpoints run, for the tests
+	copied   int64 // log frames found copied back since the last run (by any checkpoint), for the tests
+	lastLog  int64 // the log's frames at the last run
+	lastDone int64 // of them, copied back then
 }
 
 func startCheckpointer(db *sql.DB) *checkpointer {
@@ -71,10 +73,19 @@ func (c *checkpointer) checkpoint(ctx context.Context) error {
 	if err := c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &copied); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	// The counts are the log's as it stands: frames in it, and frames of
+	// it copied back by any checkpoint. A log that shrank was started
+	// again.
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.runs++
-	c.copied += max(copied, 0)
-	c.mu.Unlock()
+	if logPages < c.lastLog {
+		c.lastDone = 0
+	}
+	if copied > c.lastDone {
+		c.copied += copied - c.lastDone
+	}
+	c.lastLog, c.lastDone = max(logPages, 0), max(copied, 0)
 	return nil
 }
 

@@ -69,3 +69,36 @@ func TestWriteAheadLogStaysBoundedUnderSteadyWrites(t *testing.T) {
 	require.Positive(t, copied, "the checkpoints beside the writer copied nothing")
 	require.LessOrEqual(t, biggest, int64(walLimitBytes), "the log outgrew its limit under steady writes")
 }
+
+// The checkpoints beside the writer copy the log back on their own: with
+// the writer's own checkpoints turned off, every frame written is soon
+// copied back into the file, and the writer never waited for it.
+func TestCheckpointsBesideTheWriterCopyTheLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "beside.db")
+	s, err := Open(ctx, "file:"+path, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.write.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`)
+	require.NoError(t, err)
+
+	runs0, _ := s.checkpoints.stats()
+	body := []byte(`{"pad":"` + strings.Repeat("x", 12<<10) + `"}`)
+	until := time.Now().Add(time.Hour)
+	for i := range 200 { // some 600 pages
+		_, err := s.RecordWebhook(ctx, fmt.Sprintf("sig-beside-%d", i), until,
+			&bridge.RawEvent{Reference: "KCO-beside-1", Unit: "u", Source: "webhook", Name: "AUTHORIZED", Body: body}, nil)
+		require.NoError(t, err)
+	}
+	// The log's frames, read off its file (a checkpoint pragma here would
+	// be a checkpoint of the writer's own): a 32-byte header, then a
+	// 24-byte header and a page each.
+	st, err := os.Stat(path + "-wal")
+	require.NoError(t, err)
+	logFrames := (st.Size() - 32) / (24 + 4096)
+	require.Greater(t, logFrames, int64(500))
+	require.Eventually(t, func() bool {
+		runs, copied := s.checkpoints.stats()
+		return runs > runs0 && copied >= logFrames
+	}, 5*time.Second, 50*time.Millisecond, "the log's %d frames were not copied back beside the writer", logFrames)
+}
