@@ -135,6 +135,12 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 	return nil
 }
 
+// asyncCommit is SET LOCAL synchronous_commit TO off, said as a function:
+// a batch's statements share an implicit transaction, not a BEGIN block,
+// and there SET LOCAL works but warns ("can only be used in transaction
+// blocks"), a line in the server's log for every claim and release.
+const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true)`
+
 // bookkeeping runs the statements queue adds as one transaction that does
 // not wait for its commit to reach the disk (synchronous_commit off, for
 // that transaction alone): a poll's claim or release, which write a lease
@@ -150,7 +156,7 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 // the commits the service makes.
 func (s *Store) bookkeeping(ctx context.Context, queue func(*pgx.Batch)) error {
 	b := &pgx.Batch{}
-	b.Queue(`SET LOCAL synchronous_commit TO off`)
+	b.Queue(asyncCommit)
 	queue(b)
 	return s.pool.SendBatch(ctx, b).Close()
 }

@@ -10,10 +10,13 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
@@ -342,6 +345,37 @@ func TestWebhookAskSkipsALockedPayment(t *testing.T) {
 // A poll's claim and release commit without waiting for the log's flush,
 // and only they: the setting is the transaction's own, and the
 // connection's next transaction waits for its commit again.
+// The bookkeeping's setting raises no notice: SET LOCAL in a batch's
+// implicit transaction works but warns, a server log line for every claim
+// and release.
+func TestPollBookkeepingRaisesNoWarning(t *testing.T) {
+	s, dsn := openStore(t, nil)
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var notices []string
+	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		notices = append(notices, n.Severity+": "+n.Message)
+		mu.Unlock()
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+	own := s.pool
+	s.pool = pool
+	defer func() { s.pool = own }()
+	var inside string
+	require.NoError(t, s.bookkeeping(ctx, func(b *pgx.Batch) {
+		b.Queue(`SELECT current_setting('synchronous_commit')`).QueryRow(func(r pgx.Row) error { return r.Scan(&inside) })
+	}))
+	require.Equal(t, "off", inside)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, notices)
+}
+
 func TestPollBookkeepingAloneSkipsTheFlush(t *testing.T) {
 	s, _ := openStore(t, nil)
 	ctx := context.Background()
