@@ -552,14 +552,22 @@ func (r *loadRig) measureRepeated(phase string, step loadStep, sizes loadSizes, 
 	for range max(sizes.repeat, 1) {
 		runs = append(runs, r.measure(phase, step, sizes.phase, newOp()))
 	}
-	slices.SortFunc(runs, func(a, b loadRow) int { return cmp.Compare(a.rate(), b.rate()) })
+	if step.pace > 0 {
+		// Paced runs share a rate: the one shown is the run of median p99.
+		slices.SortFunc(runs, func(a, b loadRow) int { return cmp.Compare(a.p99, b.p99) })
+	} else {
+		slices.SortFunc(runs, func(a, b loadRow) int { return cmp.Compare(a.rate(), b.rate()) })
+	}
 	row := runs[len(runs)/2]
-	if len(runs) > 1 {
+	switch {
+	case len(runs) > 1 && step.pace > 0:
+		row.note = fmt.Sprintf("median p99 of %d: %.1f–%.1f ms", len(runs), float64(runs[0].p99)/1e6, float64(runs[len(runs)-1].p99)/1e6)
+	case len(runs) > 1:
 		row.note = fmt.Sprintf("median of %d: %.0f–%.0f/s", len(runs), runs[0].rate(), runs[len(runs)-1].rate())
-		for _, run := range runs {
-			if run.errs > 0 && row.errs == 0 {
-				row.errs, row.firstErr = run.errs, run.firstErr // an error in any run shows
-			}
+	}
+	for _, run := range runs {
+		if run.errs > 0 && row.errs == 0 {
+			row.errs, row.firstErr = run.errs, run.firstErr // an error in any run shows
 		}
 	}
 	return row
@@ -611,7 +619,10 @@ func (r *loadRig) measure(phase string, step loadStep, d time.Duration, op loadO
 				res.lat = append(res.lat, lat)
 				res.added = append(res.added, added)
 			}
-			for time.Now().Before(deadline) {
+			// Paced, the phase's due operations all run, however late:
+			// stopping at the deadline would drop the latest, the ones a
+			// service that fell behind made wait longest.
+			for interval > 0 || time.Now().Before(deadline) {
 				rec := recordFunc(record)
 				if interval > 0 {
 					at := start.Add(time.Duration(due.Add(1)-1) * interval)
