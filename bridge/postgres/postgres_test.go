@@ -404,3 +404,26 @@ func TestPollBookkeepingAloneSkipsTheFlush(t *testing.T) {
 	require.Equal(t, pid, afterPID, "the same connection")
 	require.Equal(t, "on", after, "the next transaction on the connection waits for its commit")
 }
+
+// The purge of expired webhook signatures walks the keep_until index and
+// stops at the first one still kept, even when the table has grown since
+// PostgreSQL last counted it (autovacuum counts it only now and then): a
+// burst of webhooks left 100,000 signatures, and a purge planned as a
+// scan of the table read them all in every webhook's transaction.
+func TestSeenWebhookPurgeUsesItsIndexOnAGrownTable(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ctx := context.Background()
+	_, err := s.pool.Exec(ctx, `ANALYZE seen_webhooks`) // counted empty
+	require.NoError(t, err)
+	_, err = s.pool.Exec(ctx, `INSERT INTO seen_webhooks (signature, keep_until)
+		SELECT 'sig-' || g, now() + interval '10 minutes' + g * interval '1 ms' FROM generate_series(1, 100000) g`)
+	require.NoError(t, err)
+
+	rows, err := s.pool.Query(ctx, `EXPLAIN `+purgeSeenWebhooks, time.Now(), purgeBatch)
+	require.NoError(t, err)
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	text := strings.Join(plan, "\n")
+	require.Contains(t, text, "Index Scan using seen_webhooks_keep_until", text)
+	require.NotContains(t, text, "Seq Scan on seen_webhooks seen_webhooks_1", text)
+}

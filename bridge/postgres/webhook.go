@@ -17,7 +17,18 @@ import (
 
 // purgeBatch bounds how many expired signatures one SeenWebhook call
 // deletes, so that a backlog never makes one webhook's transaction long.
+//
+// The purge orders by keep_until, which it needs no order for, so that
+// the plan walks the keep_until index and stops at the first signature
+// still kept. Without it, a table grown since PostgreSQL last counted it
+// (100,000 signatures after a burst of webhooks) was read whole, row by
+// row, in every webhook's transaction: 5.6 ms at 100,000 and growing, and
+// in the load test a webhook alone took 17-22 ms instead of 1.1.
 const purgeBatch = 500
+
+// purgeSeenWebhooks deletes up to $2 signatures kept until $1 or before.
+const purgeSeenWebhooks = `DELETE FROM seen_webhooks WHERE signature IN (
+	SELECT signature FROM seen_webhooks WHERE keep_until <= $1 ORDER BY keep_until LIMIT $2 FOR UPDATE SKIP LOCKED)`
 
 // SeenWebhook records signature until keepUntil and reports whether it was
 // recorded already and its record still kept at the store's clock: a replay.
@@ -43,9 +54,7 @@ func (s *Store) SeenWebhook(ctx context.Context, signature string, keepUntil tim
 	now := s.clock()
 	// Repeatable: the purge deletes expired records, again or not.
 	if err := s.retry(ctx, "purge seen webhooks", repeatable, func() error {
-		_, err := s.pool.Exec(ctx, `DELETE FROM seen_webhooks WHERE signature IN (
-			SELECT signature FROM seen_webhooks WHERE keep_until <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-			now, purgeBatch)
+		_, err := s.pool.Exec(ctx, purgeSeenWebhooks, now, purgeBatch)
 		return err
 	}); err != nil {
 		return false, fmt.Errorf("seen webhook: purge: %w", err)
@@ -119,8 +128,7 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 	err := s.retry(ctx, "record webhooks", once, func() error {
 		return s.transactOnce(ctx, func(tx *tx) error {
 			var b pgx.Batch
-			b.Queue(`DELETE FROM seen_webhooks WHERE signature IN (
-				SELECT signature FROM seen_webhooks WHERE keep_until <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, purgeBatch)
+			b.Queue(purgeSeenWebhooks, now, purgeBatch)
 			// A webhook that asks for a read locks its payment's row until
 			// the commit, but never waits for it: a row another transaction
 			// holds (the poller's release, a state change) is skipped, and

@@ -147,7 +147,7 @@ func recordWebhook(ctx context.Context, tx *tx, signature string, until int64) (
 // purgeSeenWebhooks deletes a batch of expired signatures.
 func purgeSeenWebhooks(ctx context.Context, tx *tx) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM seen_webhooks WHERE signature IN (
-		SELECT signature FROM seen_webhooks WHERE keep_until <= ? LIMIT ?)`, tx.now.UnixNano(), purgeBatch); err != nil {
+		SELECT signature FROM seen_webhooks WHERE keep_until <= ? ORDER BY keep_until LIMIT ?)`, tx.now.UnixNano(), purgeBatch); err != nil {
 		return fmt.Errorf("purge: %w", err)
 	}
 	return nil
