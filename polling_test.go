@@ -204,14 +204,7 @@ func TestPollerKeepsToItsReadBudget(t *testing.T) {
 // second, 50 due payments are read over half a second.
 func TestPollerSpreadsABatchOverItsBudget(t *testing.T) {
 	const n, budget = 50, 100
-	e := startMain(t, func(c *config.Config) { c.Poller.MaxReadsPerSecond = budget }, func(m *Main) { m.NoLoops = true })
-	for range n {
-		_, p := e.checkout(e.order(nil).OrderID)
-		require.NotNil(t, p)
-	}
-	e.settle()
-	e.m.Sandbox.Vipps.ResetRecordings()
-	e.clock.Advance(6 * time.Second) // every payment is due
+	e := dueWaitingPayments(t, n, budget)
 
 	began := time.Now()
 	done := make(chan error, 1)
@@ -241,14 +234,7 @@ func TestPollerSpreadsABatchOverItsBudget(t *testing.T) {
 // of each 20-ms step would give.
 func TestPollerSpreadsAnUnevenBudget(t *testing.T) {
 	const n, budget = 99, 99
-	e := startMain(t, func(c *config.Config) { c.Poller.MaxReadsPerSecond = budget }, func(m *Main) { m.NoLoops = true })
-	for range n {
-		_, p := e.checkout(e.order(nil).OrderID)
-		require.NotNil(t, p)
-	}
-	e.settle()
-	e.m.Sandbox.Vipps.ResetRecordings()
-	e.clock.Advance(6 * time.Second)
+	e := dueWaitingPayments(t, n, budget)
 	began := time.Now()
 	read, err := e.m.Service.PollOnce(context.Background())
 	require.NoError(t, err)
@@ -264,14 +250,7 @@ func TestPollerSpreadsAnUnevenBudget(t *testing.T) {
 // made for them.
 func TestPollerStoppedMidBatchReleasesWhatItDidNotRead(t *testing.T) {
 	const n, budget = 20, 10
-	e := startMain(t, func(c *config.Config) { c.Poller.MaxReadsPerSecond = budget }, func(m *Main) { m.NoLoops = true })
-	for range n {
-		_, p := e.checkout(e.order(nil).OrderID)
-		require.NotNil(t, p)
-	}
-	e.settle()
-	e.m.Sandbox.Vipps.ResetRecordings()
-	e.clock.Advance(6 * time.Second)
+	e := dueWaitingPayments(t, n, budget)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 	defer cancel()
@@ -290,4 +269,20 @@ func TestPollerStoppedMidBatchReleasesWhatItDidNotRead(t *testing.T) {
 	for _, p := range rest {
 		require.NotContains(t, reads, p.Reference, "a payment read in the batch was released as due")
 	}
+}
+
+// dueWaitingPayments starts a service with a poller read budget (its loops
+// off: the test polls) and n payments waiting at Vipps, all due for a read,
+// with the fake's recordings cleared.
+func dueWaitingPayments(t *testing.T, n, budget int) *testEnv {
+	t.Helper()
+	e := startMain(t, func(c *config.Config) { c.Poller.MaxReadsPerSecond = budget }, func(m *Main) { m.NoLoops = true })
+	for range n {
+		_, p := e.checkout(e.order(nil).OrderID)
+		require.NotNil(t, p)
+	}
+	e.settle()
+	e.m.Sandbox.Vipps.ResetRecordings()
+	e.clock.Advance(6 * time.Second) // the first read is due 5 s after create
+	return e
 }
