@@ -342,9 +342,6 @@ func TestWebhookAskSkipsALockedPayment(t *testing.T) {
 	require.Len(t, kept, 2)
 }
 
-// A poll's claim and release commit without waiting for the log's flush,
-// and only they: the setting is the transaction's own, and the
-// connection's next transaction waits for its commit again.
 // The bookkeeping's setting raises no notice: SET LOCAL in a batch's
 // implicit transaction works but warns, a server log line for every claim
 // and release.
@@ -376,6 +373,9 @@ func TestPollBookkeepingRaisesNoWarning(t *testing.T) {
 	require.Empty(t, notices)
 }
 
+// A poll's claim and release commit without waiting for the log's flush,
+// and only they: the setting is the transaction's own, and the
+// connection's next transaction waits for its commit again.
 func TestPollBookkeepingAloneSkipsTheFlush(t *testing.T) {
 	s, _ := openStore(t, nil)
 	ctx := context.Background()

@@ -11,9 +11,10 @@ import (
 // Checkpoints in the background. The writer checkpoints in the commit that
 // finds the log past checkpointPages (see sqlite.go), and every writer
 // queued behind it waits for the copy and the file's sync: with redirects
-// paced at 250/s, those waits were the redirect's p99 (48 ms, where a
-// bridge making the same two durable writes had 6 ms), and they grew with
-// the threshold (395 ms at 64,000 pages).
+// paced at 250/s, those waits were much of the redirect's p99 (48-59 ms;
+// 395 ms at a 64,000-page threshold; 32-45 ms with the copying done
+// beside the writer, where a bridge making the same two durable writes
+// alone has 6-10 ms).
 //
 // So a connection of its own copies the log back every checkpointEvery,
 // beside the writer rather than in its way, and the writer's own
