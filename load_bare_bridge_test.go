@@ -24,7 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "modernc.org/sqlite" // the durable bridge's SQLite
 
@@ -209,7 +208,7 @@ func openBareKeeper(st loadBareStore) (*bareKeeper, error) {
 // attempt refuses an order an attempt has paid and commits the new one.
 // (The load sends the same orders again and again, and the bare bridge
 // makes a new payment for each; so does this one.)
-func (k *bareKeeper) attempt(ctx context.Context, reference, orderID string, amount int64, currency string) error {
+func (k *bareKeeper) attempt(ctx context.Context, reference, key, orderID string, amount int64, currency string) error {
 	var n int
 	if err := k.queryRow(ctx, `SELECT count(*) FROM bare_attempts WHERE kco_order_id = $1 AND state = 'AUTHORIZED'`, orderID).Scan(&n); err != nil {
 		return err
@@ -218,7 +217,7 @@ func (k *bareKeeper) attempt(ctx context.Context, reference, orderID string, amo
 		return fmt.Errorf("durable bridge: order %s is paid", orderID)
 	}
 	return k.exec(ctx, `INSERT INTO bare_attempts (reference, idempotency_key, kco_order_id, amount, currency, state)
-		VALUES ($1, $2, $3, $4, $5, 'PENDING')`, reference, uuid.NewString(), orderID, amount, currency)
+		VALUES ($1, $2, $3, $4, $5, 'PENDING')`, reference, key, orderID, amount, currency)
 }
 
 // created commits the create's answer.

@@ -38,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"gopkg.in/yaml.v3"
 
 	"vippskco/bridge"
@@ -577,8 +578,11 @@ func bareCreateKept(kc *klarna.Client, vc *vipps.Client, keep *bareKeeper, order
 	if err != nil {
 		return "", err
 	}
+	key := reference // the bare client's key: it keeps nothing to retry with
 	if keep != nil {
-		if err := keep.attempt(ctx, reference, orderID, o.OrderAmount, o.PurchaseCurrency); err != nil {
+		// The durable bridge commits the key it sends, before it sends it.
+		key = uuid.NewString()
+		if err := keep.attempt(ctx, reference, key, orderID, o.OrderAmount, o.PurchaseCurrency); err != nil {
 			return "", err
 		}
 	}
@@ -590,7 +594,7 @@ func bareCreateKept(kc *klarna.Client, vc *vipps.Client, keep *bareKeeper, order
 			TaxRate:  &rate,
 			UnitInfo: &vipps.UnitInfo{UnitPrice: l.UnitPrice, Quantity: strconv.FormatInt(l.Quantity, 10), QuantityUnit: "PCS"}})
 	}
-	created, err := vc.CreatePayment(ctx, reference, vipps.CreatePaymentRequest{
+	created, err := vc.CreatePayment(ctx, key, vipps.CreatePaymentRequest{
 		Amount:        vipps.Amount{Currency: vipps.Currency(o.PurchaseCurrency), Value: o.OrderAmount},
 		PaymentMethod: vipps.PaymentMethod{Type: "WALLET"}, Customer: &vipps.Customer{PhoneNumber: "4791234567"},
 		Reference: reference, UserFlow: "WEB_REDIRECT", ReturnURL: "https://shop.example/bare/" + reference,
