@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"vippskco/bridge"
+	"vippskco/vipps/vippstest"
 )
 
 // postgresDSN returns a DSN for a fresh schema on the test server, dropped
@@ -55,4 +56,55 @@ func TestShopperPathOnPostgres(t *testing.T) {
 	require.Equal(t, []string{"payment.authorized", "payment.captured"}, e.notifications(p.Reference))
 	resp, _ := e.get(e.m.PublicURL() + "/readyz")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// A redirect's provider answers are committed in the transaction that
+// stores what they led to, not each in one of its own: the order read with
+// the attempt, the create with the payment's move to CREATED (one commit
+// each, where there were two). PostgreSQL shows it: a row's xmin is the
+// transaction that wrote it. A create that fails is logged on its own, and
+// none of its attempts is missing.
+func TestRedirectLogsEachAnswerWithWhatItLedTo(t *testing.T) {
+	dsn := postgresDSN(t)
+	e := startMain(t, onPostgres(dsn))
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	writer := func(q string, args ...any) []string {
+		t.Helper()
+		rows, err := conn.Query(ctx, "SELECT xmin::text FROM "+q, args...)
+		require.NoError(t, err)
+		xs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return xs
+	}
+
+	o := e.order(nil)
+	_, p := e.checkout(o.OrderID)
+	require.NotNil(t, p)
+	require.Equal(t, bridge.StateCreated, p.State)
+	created := writer(`payment_history WHERE reference = $1 AND to_state = 'CREATED'`, p.Reference)
+	require.Len(t, created, 1)
+	require.Equal(t, created, writer(`provider_exchanges WHERE reference = $1 AND operation = 'create'`, p.Reference),
+		"the create's answer was not committed with the move to CREATED")
+	require.Len(t, writer(`provider_exchanges WHERE reference = $1 AND provider = 'kustom'`, bridge.KustomLogKey(o.OrderID)), 1)
+
+	// Every create fails: the attempt stays PENDING, its row as the insert
+	// wrote it, and the order read went in with it.
+	e.m.Sandbox.Vipps.SetFaults(vippstest.Faults{ServerErrorRate: 1, Ops: []string{vippstest.OpCreate}})
+	defer e.m.Sandbox.Vipps.SetFaults(vippstest.Faults{})
+	failing := e.order(nil)
+	resp, _ := e.get(e.redirectURL(failing.OrderID))
+	require.NotEqual(t, http.StatusSeeOther, resp.StatusCode)
+	attempts, err := e.m.Store.PaymentsByOrder(ctx, failing.OrderID)
+	require.NoError(t, err)
+	require.Len(t, attempts, 1)
+	pending := attempts[0]
+	require.Equal(t, bridge.StatePending, pending.State)
+	require.Equal(t, writer(`payments WHERE reference = $1`, pending.Reference),
+		writer(`provider_exchanges WHERE reference = $1`, bridge.KustomLogKey(failing.OrderID)),
+		"the order read was not committed with the attempt")
+	failed := writer(`provider_exchanges WHERE reference = $1 AND operation = 'create' AND status_code = 500`, pending.Reference)
+	require.Len(t, failed, e.m.Sandbox.Vipps.FaultCounts().ServerErrors, "a refused create is missing from the log")
 }

@@ -41,7 +41,16 @@ func (s *Service) StartCheckout(ctx context.Context, unitID, kcoOrderID, sig str
 			return nil, err
 		}
 	}
-	order, err := s.Kustom.GetOrder(withLogKey(ctx, KustomLogKey(kcoOrderID)), kcoOrderID)
+	// The read's exchanges go into the provider log with the attempt they
+	// lead to, or on their own before anything else is done with them.
+	hctx, hold := holdExchanges(withLogKey(ctx, KustomLogKey(kcoOrderID)))
+	order, err := s.Kustom.GetOrder(hctx, kcoOrderID)
+	orderLog := hold.take()
+	writeOrderLog := func() {
+		s.writeExchanges(ctx, orderLog)
+		orderLog = nil
+	}
+	defer writeOrderLog()
 	if err != nil {
 		if klarna.IsNotFound(err) {
 			return nil, &Error{Code: ECodeNotFound, Reason: "order_not_found", Message: fmt.Sprintf("Kustom has no checkout order %s (unknown or expired)", kcoOrderID), Err: err}
@@ -73,6 +82,7 @@ func (s *Service) StartCheckout(ctx context.Context, unitID, kcoOrderID, sig str
 
 	last := lastOfUnit(attempts, u.ID)
 	if last != nil {
+		writeOrderLog()
 		p, reuse, err := s.reuseAttempt(ctx, u, last, order)
 		if err != nil || reuse {
 			return p, err
@@ -85,10 +95,14 @@ func (s *Service) StartCheckout(ctx context.Context, unitID, kcoOrderID, sig str
 	if next > maxAttempts {
 		return nil, Errorf(ECodeConflict, "too_many_attempts", "KCO order %s has had %d Vipps attempts; start a new checkout", kcoOrderID, maxAttempts)
 	}
-	p, err := s.newAttempt(ctx, u, order, next)
+	p, err := s.newAttempt(ctx, u, order, next, orderLog)
+	if err == nil {
+		orderLog = nil // committed with the attempt
+	}
 	if errors.Is(err, ErrConflict) {
 		// A concurrent redirect for the same order created this attempt
 		// first: use it instead of making another.
+		writeOrderLog()
 		p, err = s.latestAttempt(ctx, u, kcoOrderID)
 		if err != nil {
 			return nil, err
@@ -214,8 +228,9 @@ func lastOfUnit(attempts []*Payment, unit string) *Payment {
 }
 
 // newAttempt stores attempt n, with its idempotency key and the exact create
-// body, before anything is sent to Vipps.
-func (s *Service) newAttempt(ctx context.Context, u *Unit, order *klarna.Order, n int) (*Payment, error) {
+// body, before anything is sent to Vipps, and in the same transaction the
+// exchanges of the order read it was made from.
+func (s *Service) newAttempt(ctx context.Context, u *Unit, order *klarna.Order, n int, orderLog []ProviderExchange) (*Payment, error) {
 	token, err := newToken()
 	if err != nil {
 		return nil, err
@@ -246,7 +261,7 @@ func (s *Service) newAttempt(ctx context.Context, u *Unit, order *klarna.Order, 
 		Locale:               order.Locale,
 		Order:                orderJSON,
 	}
-	if err := s.Store.InsertPayment(ctx, p); err != nil {
+	if err := s.Store.InsertPayment(ctx, p, orderLog...); err != nil {
 		return nil, err
 	}
 	s.metrics().PaymentStored(u.ID)
@@ -260,9 +275,13 @@ func (s *Service) sendCreate(ctx context.Context, u *Unit, p *Payment) (*Payment
 	if err := json.Unmarshal(p.CreateRequest, &req); err != nil {
 		return nil, fmt.Errorf("stored create request of %s: %w", p.Reference, err)
 	}
-	resp, err := u.Vipps.CreatePayment(ctx, p.CreateIdempotencyKey, req)
+	// A created payment's exchanges are committed with its new state; any
+	// other outcome's are written before it is acted on.
+	hctx, hold := holdExchanges(ctx)
+	resp, err := u.Vipps.CreatePayment(hctx, p.CreateIdempotencyKey, req)
+	createLog := hold.take()
 	if err == nil {
-		return s.store(ctx, p, SourceRedirect, func(p *Payment) (bool, PaymentState, error) {
+		return s.storeLogged(ctx, p, SourceRedirect, createLog, func(p *Payment) (bool, PaymentState, error) {
 			from := p.State
 			changed := false
 			if canMove(p.State, StateCreated) {
@@ -276,6 +295,7 @@ func (s *Service) sendCreate(ctx context.Context, u *Unit, p *Payment) (*Payment
 			return changed, from, nil
 		})
 	}
+	s.writeExchanges(ctx, createLog)
 	var verr *vipps.Error
 	if req.Receipt != nil && !errors.Is(err, vipps.ErrOutcomeUnknown) && errors.As(err, &verr) && receiptRefused(verr) {
 		// The receipt is a courtesy to the shopper; the payment does not

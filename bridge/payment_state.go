@@ -62,6 +62,19 @@ func canMove(from, to PaymentState) bool {
 // with the stored copy. It is for our own steps (the create); what Vipps
 // reports goes through sync.
 func (s *Service) store(ctx context.Context, p *Payment, source string, change func(*Payment) (bool, PaymentState, error)) (*Payment, error) {
+	return s.storeLogged(ctx, p, source, nil, change)
+}
+
+// storeLogged is store, with the provider exchanges (held, see
+// holdExchanges) whose answer the change acts on committed in its
+// transaction. If no commit takes them (nothing changed, or the commit
+// failed) they are written on their own before it returns.
+//
+// Should a database's answer to a commit be lost after it committed, the
+// retry finds the step done and writes them again: the log may then show
+// an exchange twice, never lose one.
+func (s *Service) storeLogged(ctx context.Context, p *Payment, source string, log []ProviderExchange, change func(*Payment) (bool, PaymentState, error)) (*Payment, error) {
+	defer func() { s.writeExchanges(ctx, log) }()
 	for range 5 {
 		changed, from, err := change(p)
 		if err != nil {
@@ -70,7 +83,7 @@ func (s *Service) store(ctx context.Context, p *Payment, source string, change f
 		if !changed {
 			return p, nil
 		}
-		c := &Change{Payment: p}
+		c := &Change{Payment: p, Exchanges: log}
 		p.NextPollAt = nextPoll(p, s.now())
 		if from != p.State {
 			c.History = []HistoryEntry{{Source: source, FromState: from, ToState: p.State, Detail: p.FailureReason}}
@@ -80,6 +93,7 @@ func (s *Service) store(ctx context.Context, p *Payment, source string, change f
 		}
 		err = s.commit(ctx, c)
 		if err == nil {
+			log = nil // committed with the change
 			if from != p.State {
 				s.logger().InfoContext(ctx, "payment state changed", "reference", p.Reference, "from", from, "to", p.State, "source", source)
 				s.metrics().PaymentTransition(p.Unit, from, p.State, source, p.CreatedAt, s.now())

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,65 @@ func withLogKey(ctx context.Context, key string) context.Context {
 func LogKey(ctx context.Context) string {
 	k, _ := ctx.Value(logKeyCtx{}).(string)
 	return k
+}
+
+// A redirect reads the KCO order, stores the attempt, sends the create and
+// stores its answer. Each answer must be in the provider log before it is
+// acted on; written alone, that was four commits a redirect, and the two
+// log rows were half of them. So the exchanges of the order read and of the
+// create are held back and committed in the transaction that stores what
+// they led to (the attempt, the payment CREATED): the same promise, two
+// commits fewer. What is held but not committed that way is written on its
+// own (writeExchanges) before the caller acts on it or answers.
+
+type exchangeHoldCtx struct{}
+
+// exchangeHold keeps back the provider exchanges of the calls made with its
+// context.
+type exchangeHold struct {
+	mu  sync.Mutex
+	exs []ProviderExchange
+}
+
+// holdExchanges returns a context whose provider calls' exchanges are kept
+// in the returned hold instead of being stored.
+func holdExchanges(ctx context.Context) (context.Context, *exchangeHold) {
+	h := &exchangeHold{}
+	return context.WithValue(ctx, exchangeHoldCtx{}, h), h
+}
+
+// HoldExchange is for the provider log's recorder: when ctx is a call's
+// whose exchanges are held (holdExchanges), it keeps ex there and reports
+// true, and the recorder stores nothing.
+func HoldExchange(ctx context.Context, ex *ProviderExchange) bool {
+	h, _ := ctx.Value(exchangeHoldCtx{}).(*exchangeHold)
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.exs = append(h.exs, *ex)
+	return true
+}
+
+// take returns what the hold has kept and empties it.
+func (h *exchangeHold) take() []ProviderExchange {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	exs := h.exs
+	h.exs = nil
+	return exs
+}
+
+// writeExchanges stores held exchanges that no transaction took. As with
+// the recorder, a failure is logged, not returned: the log must not break a
+// payment. The write does not inherit ctx's cancellation.
+func (s *Service) writeExchanges(ctx context.Context, exs []ProviderExchange) {
+	for i := range exs {
+		if err := s.Store.AppendExchange(context.WithoutCancel(ctx), &exs[i]); err != nil {
+			s.logger().ErrorContext(ctx, "storing provider exchange", "provider", exs[i].Provider, "op", exs[i].Operation, "err", err)
+		}
+	}
 }
 
 // KustomLogKey is the log key of calls about a KCO order; a payment's log

@@ -38,10 +38,13 @@ type Store interface {
 // applied. Commit writes one step of the state machine, with the
 // notifications and operations it causes, in one transaction.
 type PaymentStore interface {
-	// InsertPayment stores a new attempt. It returns ErrConflict when the
-	// reference, the return token, or the (unit, KCO order, attempt) triple
-	// already exists, so two concurrent redirects cannot both create one.
-	InsertPayment(ctx context.Context, p *Payment) error
+	// InsertPayment stores a new attempt, and in the same transaction
+	// appends log to the provider log (the exchanges the attempt was made
+	// from) and sets their IDs. It returns ErrConflict when the reference,
+	// the return token, or the (unit, KCO order, attempt) triple already
+	// exists, so two concurrent redirects cannot both create one; then
+	// nothing is stored.
+	InsertPayment(ctx context.Context, p *Payment, log ...ProviderExchange) error
 	// Payment returns the payment with this reference or ErrNotFound.
 	Payment(ctx context.Context, reference string) (*Payment, error)
 	// PaymentByToken returns the payment whose ReturnToken is token or ErrNotFound.

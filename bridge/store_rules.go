@@ -161,6 +161,8 @@ type ChangeRows interface {
 	// InsertOperation inserts op; a duplicate ID or idempotency key is
 	// ErrConflict.
 	InsertOperation(ctx context.Context, op *Operation) error
+	// InsertExchange appends ex to the provider log and sets its ID.
+	InsertExchange(ctx context.Context, ex *ProviderExchange) error
 }
 
 // WriteChange writes a validated change through rows, inside the store's
@@ -168,8 +170,9 @@ type ChangeRows interface {
 // payment first, so that a stale version stops the step before anything else
 // is written, then its history, its events, its notifications and its
 // operations, each row named for the payment and given what it takes from the
-// store's clock. An event already stored is skipped and returned as the
-// caller gave it, with ID 0, so the caller can tell it from one that was new.
+// store's clock, then its provider exchanges as they are. An event already
+// stored is skipped and returned as the caller gave it, with ID 0, so the
+// caller can tell it from one that was new.
 // c itself is left as it is, for the store to SetStored once its transaction
 // has committed.
 func WriteChange(ctx context.Context, rows ChangeRows, c *Change, now time.Time) (*Change, error) {
@@ -202,6 +205,11 @@ func WriteChange(ctx context.Context, rows ChangeRows, c *Change, now time.Time)
 			return nil, fmt.Errorf("operation %q: %w", w.Operations[i].ID, err)
 		}
 	}
+	for i := range w.Exchanges {
+		if err := rows.InsertExchange(ctx, &w.Exchanges[i]); err != nil {
+			return nil, fmt.Errorf("%s %s exchange: %w", w.Exchanges[i].Provider, w.Exchanges[i].Operation, err)
+		}
+	}
 	return w, nil
 }
 
@@ -217,6 +225,7 @@ func (c *Change) prepare(now time.Time) *Change {
 		Events:        append([]PaymentEvent(nil), c.Events...),
 		Notifications: append([]Notification(nil), c.Notifications...),
 		Operations:    append([]Operation(nil), c.Operations...),
+		Exchanges:     append([]ProviderExchange(nil), c.Exchanges...),
 	}
 	for i := range w.History {
 		w.History[i].Reference = p.Reference
@@ -245,6 +254,7 @@ func (c *Change) SetStored(stored *Change) {
 	copy(c.Events, stored.Events)
 	copy(c.Notifications, stored.Notifications)
 	copy(c.Operations, stored.Operations)
+	copy(c.Exchanges, stored.Exchanges)
 }
 
 // Validate refuses a registration without the unit it is keyed by.

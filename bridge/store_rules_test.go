@@ -165,6 +165,15 @@ func (f *fakeRows) InsertOperation(_ context.Context, op *bridge.Operation) erro
 	return f.call("operation " + op.ID)
 }
 
+func (f *fakeRows) InsertExchange(_ context.Context, ex *bridge.ProviderExchange) error {
+	if err := f.call("exchange " + ex.Operation); err != nil {
+		return err
+	}
+	f.nextID++
+	ex.ID = f.nextID
+	return nil
+}
+
 func TestWriteChange(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	earlier := now.Add(-time.Hour)
@@ -183,10 +192,17 @@ func TestWriteChange(t *testing.T) {
 				{ID: "op-1", Version: 7},
 				{ID: "op-2", State: bridge.OperationSucceeded, CreatedAt: earlier, UpdatedAt: earlier},
 			},
+			// The log keeps an exchange under the key it was made with,
+			// which need not be the payment's.
+			Exchanges: []bridge.ProviderExchange{
+				{Reference: "kco:order-1", Provider: "kustom", Operation: "read_order", StartedAt: earlier},
+				{Provider: "vipps", Operation: "create"},
+			},
 		}
 	}
 	allCalls := []string{"payment ws-1", "history undated", "history dated", "event AUTHORIZED", "event CAPTURED",
-		"notification n-1", "notification n-2", "notification n-3", "operation op-1", "operation op-2"}
+		"notification n-1", "notification n-2", "notification n-3", "operation op-1", "operation op-2",
+		"exchange read_order", "exchange create"}
 
 	tests := []struct {
 		name      string
@@ -214,6 +230,10 @@ func TestWriteChange(t *testing.T) {
 				{ID: "op-1", Reference: "ws-1", State: bridge.OperationPending, CreatedAt: now, UpdatedAt: now, Version: 1},
 				{ID: "op-2", Reference: "ws-1", State: bridge.OperationSucceeded, CreatedAt: earlier, UpdatedAt: earlier, Version: 1},
 			}, stored.Operations)
+			require.Equal(t, []bridge.ProviderExchange{
+				{ID: 5, Reference: "kco:order-1", Provider: "kustom", Operation: "read_order", StartedAt: earlier},
+				{ID: 6, Provider: "vipps", Operation: "create"},
+			}, stored.Exchanges)
 		}},
 		{"an event stored before is returned as given", fakeRows{stored: map[string]bool{"AUTHORIZED": true}}, allCalls, "",
 			func(t *testing.T, stored *bridge.Change) {
@@ -230,6 +250,8 @@ func TestWriteChange(t *testing.T) {
 			`notification "n-2": notification n-2: conflict: conflict`, nil},
 		{"a failed operation is named", fakeRows{fail: "operation op-1"}, allCalls[:9],
 			`operation "op-1": operation op-1: conflict: conflict`, nil},
+		{"a failed exchange is named", fakeRows{fail: "exchange create"}, allCalls,
+			`vipps create exchange: exchange create: conflict: conflict`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,14 +41,11 @@ func (s *Store) appendExchanges(ctx context.Context, exs []*bridge.ProviderExcha
 		return s.transactOnce(ctx, func(tx *tx) error {
 			var b pgx.Batch
 			for _, e := range exs {
-				var ta timeArgs
-				startedAt := ta.at("StartedAt", &e.StartedAt)
-				b.Queue(`INSERT INTO provider_exchanges (
-					reference, provider, operation, method, url, request_headers, request_body,
-					status_code, response_headers, response_body, error, attempt, started_at, duration_ns
-				) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-					e.Reference, e.Provider, e.Operation, e.Method, e.URL, e.RequestHeaders, []byte(e.RequestBody),
-					e.StatusCode, e.ResponseHeaders, []byte(e.ResponseBody), e.Error, e.Attempt, startedAt, int64(e.Duration))
+				args, err := exchangeInsertArgs(e)
+				if err != nil {
+					return err
+				}
+				b.Queue(insertExchangeSQL, args...)
 			}
 			br := tx.SendBatch(ctx, &b)
 			for i := range exs {
@@ -67,6 +64,30 @@ func (s *Store) appendExchanges(ctx context.Context, exs []*bridge.ProviderExcha
 		e.ID = ids[i]
 	}
 	return nil
+}
+
+const insertExchangeSQL = `INSERT INTO provider_exchanges (
+	reference, provider, operation, method, url, request_headers, request_body,
+	status_code, response_headers, response_body, error, attempt, started_at, duration_ns
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`
+
+// exchangeInsertArgs are insertExchangeSQL's arguments for e; its start is
+// set to what the column keeps of it.
+func exchangeInsertArgs(e *bridge.ProviderExchange) ([]any, error) {
+	var ta timeArgs
+	startedAt := ta.at("StartedAt", &e.StartedAt)
+	return []any{e.Reference, e.Provider, e.Operation, e.Method, e.URL, e.RequestHeaders, []byte(e.RequestBody),
+		e.StatusCode, e.ResponseHeaders, []byte(e.ResponseBody), e.Error, e.Attempt, startedAt, int64(e.Duration)}, ta.err
+}
+
+// InsertExchange appends ex to the provider log inside the transaction,
+// for bridge.WriteChange.
+func (tx *tx) InsertExchange(ctx context.Context, ex *bridge.ProviderExchange) error {
+	args, err := exchangeInsertArgs(ex)
+	if err != nil {
+		return err
+	}
+	return tx.QueryRow(ctx, insertExchangeSQL, args...).Scan(&ex.ID)
 }
 
 // Exchanges returns the provider log of a payment in the order it was

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"vippskco/bridge"
 )
@@ -19,24 +20,62 @@ const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, am
 	authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
 	next_poll_at, created_at, updated_at, version, capture_guaranteed_until, capture_deadline_notice`
 
-// InsertPayment stores a new attempt with Version 1. A zero CreatedAt or
-// UpdatedAt is set from the clock. p is changed only when the insert commits,
-// to the payment as stored.
-func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
+// InsertPayment stores a new attempt with Version 1, and log with it. A
+// zero CreatedAt or UpdatedAt is set from the clock. p and log are changed
+// only when the insert commits, to what is stored.
+func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment, log ...bridge.ProviderExchange) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	q := *p
 	q.PrepareInsert(s.clock())
+	exs := append([]bridge.ProviderExchange(nil), log...)
 	// Repeatable: the reference, the return token and (unit, order,
 	// attempt) are unique, so a repeat of an insert that did land fails
-	// with ErrConflict, and StartCheckout answers that by using the
-	// attempt that is stored.
-	if err := s.retry(ctx, "insert payment", repeatable, func() error { return insertPayment(ctx, s.pool, &q) }); err != nil {
+	// with ErrConflict (its log rows with it), and StartCheckout answers
+	// that by using the attempt that is stored.
+	err := s.retry(ctx, "insert payment", repeatable, func() error {
+		if len(exs) == 0 {
+			return insertPayment(ctx, s.pool, &q)
+		}
+		return insertPaymentLogged(ctx, s.pool, &q, exs)
+	})
+	if err != nil {
 		return fmt.Errorf("insert payment %q: %w", p.Reference, err)
 	}
 	*p = q
+	copy(log, exs)
 	return nil
+}
+
+// insertPaymentLogged inserts p and exs as one batch: one round trip, and
+// one transaction, the implicit one PostgreSQL runs a pipeline's statements
+// up to its Sync in (a failed statement rolls back the ones before it).
+func insertPaymentLogged(ctx context.Context, pool *pgxpool.Pool, p *bridge.Payment, exs []bridge.ProviderExchange) error {
+	args, err := paymentInsertArgs(p)
+	if err != nil {
+		return err
+	}
+	var b pgx.Batch
+	b.Queue(insertPaymentSQL, args...)
+	for i := range exs {
+		args, err := exchangeInsertArgs(&exs[i])
+		if err != nil {
+			return err
+		}
+		b.Queue(insertExchangeSQL, args...)
+	}
+	br := pool.SendBatch(ctx, &b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return conflict(err)
+	}
+	for i := range exs {
+		if err := br.QueryRow().Scan(&exs[i].ID); err != nil {
+			return err
+		}
+	}
+	return br.Close()
 }
 
 // Payment returns the payment with this reference.
@@ -111,6 +150,20 @@ func (s *Store) PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*brid
 
 // insertPayment inserts p as it is and sets its times to what was stored.
 func insertPayment(ctx context.Context, db querier, p *bridge.Payment) error {
+	args, err := paymentInsertArgs(p)
+	if err != nil {
+		return err
+	}
+	_, err = db.Exec(ctx, insertPaymentSQL, args...)
+	return conflict(err)
+}
+
+const insertPaymentSQL = `INSERT INTO payments (` + paymentColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`
+
+// paymentInsertArgs are insertPaymentSQL's arguments for p; its times are
+// set to what the columns keep of them.
+func paymentInsertArgs(p *bridge.Payment) ([]any, error) {
 	var ta timeArgs
 	args := []any{
 		p.Reference, p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
@@ -119,13 +172,7 @@ func insertPayment(ctx context.Context, db querier, p *bridge.Payment) error {
 		ta.at("NextPollAt", &p.NextPollAt), ta.at("CreatedAt", &p.CreatedAt), ta.at("UpdatedAt", &p.UpdatedAt), p.Version,
 		ta.at("CaptureGuaranteedUntil", &p.CaptureGuaranteedUntil), p.CaptureDeadlineNotice,
 	}
-	if ta.err != nil {
-		return ta.err
-	}
-	_, err := db.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
-		args...)
-	return conflict(err)
+	return args, ta.err
 }
 
 // UpdatePayment writes p over the stored row if the stored version is

@@ -427,3 +427,28 @@ func TestSeenWebhookPurgeUsesItsIndexOnAGrownTable(t *testing.T) {
 	require.Contains(t, text, "Index Scan using seen_webhooks_keep_until", text)
 	require.NotContains(t, text, "Seq Scan on seen_webhooks seen_webhooks_1", text)
 }
+
+// TestInsertPaymentWithLogIsOneTransaction: an attempt and its log go to
+// PostgreSQL as one pipeline, whose statements share the implicit
+// transaction its Sync ends. An exchange PostgreSQL itself refuses (text
+// with a NUL byte), queued after the payment, must take the payment with
+// it: were each statement its own transaction, the payment would stay.
+func TestInsertPaymentWithLogIsOneTransaction(t *testing.T) {
+	s, _ := openStore(t, newTestClock().Now)
+	ctx := t.Context()
+	p := payment("KCO-NUL", 1)
+	bad := bridge.ProviderExchange{Reference: "kco:KCO-NUL", Provider: "kustom", Operation: "read_order",
+		Method: "GET", URL: "https://api.kustom.co/checkout/v3/orders/KCO\x00NUL", StatusCode: 200, Attempt: 1,
+		StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	err := s.InsertPayment(ctx, p, bad)
+	require.Error(t, err, "PostgreSQL stored a NUL byte in text")
+	_, err = s.Payment(ctx, p.Reference)
+	require.ErrorIs(t, err, bridge.ErrNotFound, "the payment was committed without its log")
+
+	good := bad
+	good.URL = "https://api.kustom.co/checkout/v3/orders/KCO-NUL"
+	require.NoError(t, s.InsertPayment(ctx, p, good), "the same attempt with a good log")
+	exs, err := s.Exchanges(ctx, "kco:KCO-NUL")
+	require.NoError(t, err)
+	require.Len(t, exs, 1)
+}

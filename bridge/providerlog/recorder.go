@@ -162,6 +162,11 @@ func (r *Recorder) Kustom(ctx context.Context, ex klarna.Exchange) {
 }
 
 func (r *Recorder) save(ctx context.Context, ex *bridge.ProviderExchange) error {
+	if bridge.HoldExchange(ctx, ex) {
+		// The service commits it with what the answer leads to (a redirect's
+		// order read and create), or alone before it acts otherwise.
+		return nil
+	}
 	// The request's context may be cancelled (a timeout is exactly when the
 	// log matters most), so the write does not inherit it.
 	err := r.Store.AppendExchange(context.WithoutCancel(ctx), ex)

@@ -78,6 +78,12 @@ func insertExchange(ctx context.Context, tx *tx, ex *bridge.ProviderExchange) er
 	).Scan(&ex.ID)
 }
 
+// InsertExchange appends ex to the provider log inside the transaction,
+// for bridge.WriteChange.
+func (tx *tx) InsertExchange(ctx context.Context, ex *bridge.ProviderExchange) error {
+	return insertExchange(ctx, tx, ex)
+}
+
 // findExchanges returns the exchanges of a reference by ID.
 func findExchanges(ctx context.Context, tx *tx, reference string) ([]bridge.ProviderExchange, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, reference, provider, operation, method, url,

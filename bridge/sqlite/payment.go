@@ -17,21 +17,36 @@ const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, am
 	authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
 	next_poll_at, created_at, updated_at, version, capture_guaranteed_until, capture_deadline_notice`
 
-// InsertPayment stores a new attempt with Version 1. A zero CreatedAt or
-// UpdatedAt is set from the clock. p is changed only when the insert commits.
-func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment) error {
+// InsertPayment stores a new attempt with Version 1, and log with it. A
+// zero CreatedAt or UpdatedAt is set from the clock. p and log are changed
+// only when the insert commits.
+func (s *Store) InsertPayment(ctx context.Context, p *bridge.Payment, log ...bridge.ProviderExchange) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	q := *p
+	ids := make([]int64, len(log))
 	err := s.group(ctx, func(tx *tx) error {
 		q.PrepareInsert(tx.now)
-		return insertPayment(ctx, tx, &q)
+		if err := insertPayment(ctx, tx, &q); err != nil {
+			return err
+		}
+		for i := range log {
+			e := log[i]
+			if err := insertExchange(ctx, tx, &e); err != nil {
+				return fmt.Errorf("%s %s exchange: %w", e.Provider, e.Operation, err)
+			}
+			ids[i] = e.ID
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("insert payment %q: %w", p.Reference, err)
 	}
 	*p = q
+	for i := range log {
+		log[i].ID = ids[i]
+	}
 	return nil
 }
 

@@ -72,6 +72,7 @@ func cloneChange(c *bridge.Change) bridge.Change {
 		Events:        slices.Clone(c.Events),
 		Notifications: slices.Clone(c.Notifications),
 		Operations:    slices.Clone(c.Operations),
+		Exchanges:     slices.Clone(c.Exchanges),
 	}
 }
 
@@ -103,6 +104,7 @@ type snapshot struct {
 	events        []bridge.PaymentEvent
 	notifications []*bridge.Notification
 	operations    []*bridge.Operation
+	exchanges     []bridge.ProviderExchange
 }
 
 // takeSnapshot reads everything the store holds about a payment.
@@ -120,6 +122,8 @@ func takeSnapshot(t *testing.T, s bridge.Store, reference string) snapshot {
 	sn.notifications, err = s.Notifications(ctx, reference, "", 100)
 	require.NoError(t, err)
 	sn.operations, err = s.Operations(ctx, reference)
+	require.NoError(t, err)
+	sn.exchanges, err = s.Exchanges(ctx, reference)
 	require.NoError(t, err)
 	return sn
 }
@@ -148,6 +152,11 @@ func testCommit(t *testing.T, s bridge.Store) {
 		Events:        []bridge.PaymentEvent{authorized, given},
 		Notifications: []bridge.Notification{newNotification("n-1", time.Time{}), later},
 		Operations:    []bridge.Operation{newOperation("op-1", "", "direct-capture-KCO-1-1")},
+		// The exchanges the step acts on, each under its own log key.
+		Exchanges: []bridge.ProviderExchange{
+			newExchange(p.Reference, "create_payment", recorded),
+			newExchange("kco:KCO-1", "read_order", recorded.Add(time.Second)),
+		},
 	}
 	mustCommit(t, s, c)
 
@@ -206,6 +215,14 @@ func testCommit(t *testing.T, s bridge.Store) {
 		require.NoError(t, err)
 		requireOperationEqual(t, &op, got)
 	})
+	t.Run("exchanges", func(t *testing.T) {
+		for i, key := range []string{p.Reference, "kco:KCO-1"} {
+			require.Positive(t, c.Exchanges[i].ID, "exchange %d", i)
+			got, err := s.Exchanges(ctx, key)
+			require.NoError(t, err)
+			requireExchangesEqual(t, c.Exchanges[i:i+1], got)
+		}
+	})
 	t.Run("empty change", func(t *testing.T) {
 		p.FailureReason = "only the payment"
 		mustCommit(t, s, &bridge.Change{Payment: p})
@@ -226,6 +243,7 @@ func testCommitRejected(t *testing.T, s bridge.Store) {
 			Events:        []bridge.PaymentEvent{newEvent("AUTHORIZED", prefix+"-psp", q.Amount.Value)},
 			Notifications: []bridge.Notification{newNotification(prefix+"-n", time.Time{})},
 			Operations:    []bridge.Operation{newOperation(prefix+"-op", "", prefix+"-key")},
+			Exchanges:     []bridge.ProviderExchange{newExchange(q.Reference, "create_payment", base)},
 		}
 	}
 	tests := []struct {
@@ -262,6 +280,14 @@ func testCommitRejected(t *testing.T, s bridge.Store) {
 			mustCommit(t, s, &bridge.Change{Payment: p, Notifications: []bridge.Notification{newNotification(prefix+"-n", time.Time{})}})
 			return full(p, prefix)
 		}},
+		{"exchange that cannot be stored", bridge.ECodeInvalid, func(t *testing.T, prefix string) *bridge.Change {
+			// Written last: what the step wrote before it must go too.
+			p := newPayment(prefix+"-1", "unit-a", prefix, 1)
+			mustInsert(t, s, p)
+			c := full(p, prefix)
+			c.Exchanges = append(c.Exchanges, newExchange(p.Reference, "get_payment", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)))
+			return c
+		}},
 		{"row of another payment", bridge.ECodeInvalid, func(t *testing.T, prefix string) *bridge.Change {
 			p := newPayment(prefix+"-1", "unit-a", prefix, 1)
 			mustInsert(t, s, p)
@@ -291,6 +317,7 @@ func testCommitRejected(t *testing.T, s bridge.Store) {
 			require.Equal(t, before.events, after.events, "a rejected commit stored events")
 			require.Equal(t, before.notifications, after.notifications, "a rejected commit stored notifications")
 			require.Equal(t, before.operations, after.operations, "a rejected commit stored operations")
+			require.Equal(t, before.exchanges, after.exchanges, "a rejected commit stored provider exchanges")
 			for _, op := range c.Operations {
 				stored, err := s.Operation(ctx, op.ID)
 				require.ErrorIs(t, err, bridge.ErrNotFound, "operation %s was stored: %+v", op.ID, stored)

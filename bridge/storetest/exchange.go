@@ -127,3 +127,59 @@ func testPurgeExchanges(t *testing.T, s bridge.Store) {
 	require.NoError(t, err)
 	require.Empty(t, got, "the oldest, of another payment, went too")
 }
+
+// newExchange is a provider exchange logged under key.
+func newExchange(key, op string, started time.Time) bridge.ProviderExchange {
+	return bridge.ProviderExchange{
+		Reference: key, Provider: "vipps", Operation: op, Method: "POST",
+		URL: "https://apitest.vipps.no/epayment/v1/payments", RequestBody: `{"reference":"` + key + `"}`,
+		StatusCode: 201, ResponseBody: `{"redirectUrl":"https://landing.vipps.no/?token=x"}`,
+		Attempt: 1, StartedAt: started, Duration: 12 * time.Millisecond,
+	}
+}
+
+// requireExchangesEqual fails unless got, read from a store, holds want.
+func requireExchangesEqual(t *testing.T, want, got []bridge.ProviderExchange) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i := range want {
+		g, w := got[i], want[i]
+		requireTimeEqual(t, "StartedAt", w.StartedAt, g.StartedAt)
+		w.StartedAt, g.StartedAt = time.Time{}, time.Time{}
+		require.Equal(t, w, g, "exchange %d", i)
+	}
+}
+
+// testInsertWithLog is an attempt stored with the exchanges it was made
+// from: both in one transaction, so an attempt that is refused leaves no
+// exchange behind.
+func testInsertWithLog(t *testing.T, s bridge.Store) {
+	ctx := t.Context()
+	start := time.Date(2025, 6, 1, 12, 0, 0, 123456000, cet)
+	p := newPayment("KCO-1-1", "unit-a", "KCO-1", 1)
+	log := []bridge.ProviderExchange{newExchange("kco:KCO-1", "read_order", start), newExchange("kco:KCO-1", "read_order", start.Add(time.Second))}
+	require.NoError(t, s.InsertPayment(ctx, p, log...))
+	require.Positive(t, log[0].ID)
+	require.Greater(t, log[1].ID, log[0].ID)
+	got, err := s.Exchanges(ctx, "kco:KCO-1")
+	require.NoError(t, err)
+	requireExchangesEqual(t, log, got)
+	requirePaymentEqual(t, p, mustPayment(t, s, p.Reference))
+
+	dup := newPayment("KCO-1-1", "unit-b", "KCO-2", 1)
+	dup.ReturnToken = "fresh-" + p.ReturnToken
+	refused := []bridge.ProviderExchange{newExchange("kco:KCO-2", "read_order", start)}
+	err = s.InsertPayment(ctx, dup, refused...)
+	require.ErrorIs(t, err, bridge.ErrConflict)
+	require.Zero(t, refused[0].ID, "a refused insert set an ID")
+	got, err = s.Exchanges(ctx, "kco:KCO-2")
+	require.NoError(t, err)
+	require.Empty(t, got, "a refused attempt's exchanges were stored")
+
+	bad := newPayment("KCO-3-1", "unit-a", "KCO-3", 1)
+	err = s.InsertPayment(ctx, bad, newExchange("kco:KCO-3", "read_order", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)))
+	require.Error(t, err)
+	require.Equal(t, bridge.ECodeInvalid, bridge.ErrorCode(err), "error %v", err)
+	_, err = s.Payment(ctx, bad.Reference)
+	require.ErrorIs(t, err, bridge.ErrNotFound, "an attempt whose exchange could not be stored was stored")
+}

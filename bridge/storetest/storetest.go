@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) bridge.Stor
 		{"RaceInsertAttempt", anyClock(testRaceInsertAttempt)},
 		{"RaceUpdateVersion", anyClock(testRaceUpdateVersion)},
 		{"Exchanges", anyClock(testExchanges)},
+		{"InsertWithLog", anyClock(testInsertWithLog)},
 		{"PurgeExchanges", anyClock(testPurgeExchanges)},
 		{"Ping", anyClock(testPing)},
 
