@@ -369,3 +369,13 @@ func TestTransact(t *testing.T) {
 		})
 	}
 }
+
+// The writer keeps savepoints' sub-journals in memory (temp_store 2): in a
+// file they were as many writes as the log's own under group commit.
+func TestWriterKeepsSavepointsInMemory(t *testing.T) {
+	s := openTestStore(t)
+	defer s.Close()
+	var store int
+	require.NoError(t, s.write.QueryRowContext(t.Context(), `PRAGMA temp_store`).Scan(&store))
+	require.Equal(t, 2, store, "temp_store: 0 default, 1 file, 2 memory")
+}
