@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
-	"time"
 )
 
 // Group commit. The store has one writer connection, and a commit costs
@@ -25,11 +24,18 @@ import (
 // maxGroup bounds the callers one transaction takes.
 const maxGroup = 64
 
-// groupTimeout bounds one group transaction. It is not any caller's
-// context: cancelling a statement makes SQLite roll back the whole
-// transaction, with the work of every caller in it, so callers' contexts
-// are only looked at before their work starts.
-const groupTimeout = 30 * time.Second
+// groupContext is what a group transaction's statements run under. It is
+// not any caller's context: cancelling a statement makes SQLite roll back
+// the whole transaction, with the work of every caller in it, so callers'
+// contexts are only looked at before their work starts. Nor can it be
+// cancelled at all: for a context that can be, the driver starts a
+// goroutine for every statement (to interrupt SQLite when it ends) and
+// database/sql one for every transaction, some 250 goroutines for a group
+// of 64 redirects, each to be scheduled on the writer's path. What bounds a
+// group is SQLite's busy timeout (a lock held by another process, say a
+// settlement import, is waited for at most busyTimeoutMillis); a statement
+// stuck in the disk could not be interrupted anyway.
+var groupContext = context.Background()
 
 // groupStats count what group commit did, for the tests.
 type groupStats struct {
@@ -122,12 +128,10 @@ func (s *Store) runGroup(jobs []*groupJob) {
 	}
 }
 
-// transactAlone runs f in a transaction of its own, under the group's
-// timeout rather than its caller's context (see groupTimeout).
+// transactAlone runs f in a transaction of its own, under groupContext
+// rather than its caller's context.
 func (s *Store) transactAlone(f func(*tx) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
-	defer cancel()
-	return s.transactIn(ctx, ctx, func(x *tx) error { return runJob(x, f) })
+	return s.transactIn(groupContext, groupContext, func(x *tx) error { return runJob(x, f) })
 }
 
 // runJob runs one caller's work and turns a panic in it into its error:
@@ -147,8 +151,7 @@ func runJob(x *tx, f func(*tx) error) (err error) {
 // was rolled back to their savepoint); a non-nil error means the
 // transaction was not committed and neither list holds.
 func (s *Store) groupOnce(jobs []*groupJob) (ok []*groupJob, failed map[*groupJob]error, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
-	defer cancel()
+	ctx := groupContext
 	t, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("begin: %w", err)
