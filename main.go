@@ -447,7 +447,8 @@ func (m *Main) closeAll() error {
 }
 
 // openStore opens the configured store; logger (nil: slog.Default) gets
-// what the PostgreSQL store does about an unavailable database.
+// what the PostgreSQL store does about an unavailable database, and the
+// failures of SQLite's checkpoints.
 func openStore(ctx context.Context, cfg *config.Config, now func() time.Time, logger *slog.Logger) (bridge.Store, error) {
 	switch cfg.Storage.Driver {
 	case "sqlite":
@@ -455,6 +456,7 @@ func openStore(ctx context.Context, cfg *config.Config, now func() time.Time, lo
 		if err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
 		}
+		st.SetLogger(logger)
 		return st, nil
 	case "postgres":
 		st, err := postgres.Open(ctx, cfg.Storage.DSN, now)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,6 +40,14 @@ type checkpointer struct {
 	done     sync.WaitGroup
 	stopOnce sync.Once
 
+	// logger gets the checkpoints' failures (Store.SetLogger); nil is
+	// slog.Default.
+	logger atomic.Pointer[slog.Logger]
+	// failing is when the current run of failures began, lastTold when one
+	// was last logged; zero when the last checkpoint worked.
+	failing, lastTold time.Time
+	failures          int
+
 	mu       sync.Mutex
 	runs     int   // checkpoints run, for the tests
 	copied   int64 // log frames found copied back since the last run (by any checkpoint), for the tests
@@ -60,10 +70,9 @@ func (c *checkpointer) loop() {
 		select {
 		case <-c.stop:
 			return
-		case <-t.C:
-			// A failure (the file gone, the disk full) shows in the
-			// writer's own commits; the next tick tries again.
-			_ = c.checkpoint(context.Background())
+		case now := <-t.C:
+			// The next tick tries again; a failure is logged.
+			c.report(c.checkpoint(context.Background()), now)
 		}
 	}
 }
@@ -88,6 +97,38 @@ func (c *checkpointer) checkpoint(ctx context.Context) error {
 	}
 	c.lastLog, c.lastDone = max(logPages, 0), max(copied, 0)
 	return nil
+}
+
+// failureRetold is how often a checkpoint that keeps failing is logged
+// again.
+const failureRetold = time.Minute
+
+// report logs a checkpoint's failure: the first of a run of them at once,
+// then at most once per failureRetold while they go on (a tick every 250
+// ms must not flood the log), and that checkpoints work again once one
+// does. The writer's commits do not show such a failure by themselves:
+// they succeed while the log, never copied back, grows.
+func (c *checkpointer) report(err error, now time.Time) {
+	log := c.logger.Load()
+	if log == nil {
+		log = slog.Default()
+	}
+	switch {
+	case err == nil && c.failing.IsZero():
+	case err == nil:
+		log.Info("sqlite: checkpoints beside the writer work again", "failed", c.failures, "for", now.Sub(c.failing).Round(time.Millisecond))
+		c.failing, c.lastTold, c.failures = time.Time{}, time.Time{}, 0
+	default:
+		c.failures++
+		if c.failing.IsZero() {
+			c.failing = now
+		}
+		if c.lastTold.IsZero() || now.Sub(c.lastTold) >= failureRetold {
+			log.Error("sqlite: checkpoint beside the writer failed; the write-ahead log is copied back only by the writer's own checkpoints",
+				"err", err, "failed", c.failures, "since", c.failing)
+			c.lastTold = now
+		}
+	}
 }
 
 // stats is what the checkpointer did, for the tests.

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,4 +103,62 @@ func TestCheckpointsBesideTheWriterCopyTheLog(t *testing.T) {
 		runs, copied := s.checkpoints.stats()
 		return runs > runs0 && copied >= logFrames
 	}, 5*time.Second, 50*time.Millisecond, "the log's %d frames were not copied back beside the writer", logFrames)
+}
+
+// syncBuffer is a log destination the checkpointer's goroutine and the
+// test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// A checkpoint beside the writer that fails is logged: the writer's
+// commits go on succeeding while the log, no longer copied back beside
+// them, grows, so nothing else would tell. Failing every 250 ms, it is
+// logged at once and then once a minute, and its recovery once.
+func TestCheckpointFailuresAreLogged(t *testing.T) {
+	var out syncBuffer
+	c := &checkpointer{}
+	c.logger.Store(slog.New(slog.NewTextHandler(&out, nil)))
+	t0 := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	broken := errors.New("checkpoint: disk I/O error")
+	c.report(nil, t0)
+	require.Empty(t, out.String(), "a checkpoint that works is not logged")
+	for i := range 300 { // 75 s of ticks
+		c.report(broken, t0.Add(time.Duration(i+1)*checkpointEvery))
+	}
+	c.report(nil, t0.Add(76*time.Second))
+	c.report(nil, t0.Add(77*time.Second))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 3, "%s", out.String())
+	require.Contains(t, lines[0], "level=ERROR")
+	require.Contains(t, lines[0], "disk I/O error")
+	require.Contains(t, lines[0], "failed=1 ")
+	require.Contains(t, lines[1], "failed=241 ", "retold a minute later, with the count")
+	require.Contains(t, lines[2], "level=INFO")
+	require.Contains(t, lines[2], "work again")
+	require.Contains(t, lines[2], "failed=300 ")
+
+	// Through the store: its checkpoint connection gone, the loop's next
+	// tick fails and says so in the store's log.
+	s, err := Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "failing.db"), nil)
+	require.NoError(t, err)
+	defer s.Close()
+	var storeOut syncBuffer
+	s.SetLogger(slog.New(slog.NewTextHandler(&storeOut, nil)))
+	require.NoError(t, s.checkpoints.db.Close())
+	require.Eventually(t, func() bool { return strings.Contains(storeOut.String(), "checkpoint beside the writer failed") },
+		5*time.Second, 50*time.Millisecond, "a failing checkpoint was not logged")
 }
