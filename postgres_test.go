@@ -80,14 +80,28 @@ func TestRedirectLogsEachAnswerWithWhatItLedTo(t *testing.T) {
 		return xs
 	}
 
+	// The fake Vipps forgets its tokens: the create is refused (401), the
+	// client fetches a token and sends it again. The client acts on the
+	// first two inside the call, so they are stored at once, each on its
+	// own; only the answer the service acts on waits for its step.
+	_, warm := e.checkout(e.order(nil).OrderID) // the client holds a token
+	require.NotNil(t, warm)
+	e.m.Sandbox.Vipps.ExpireTokens()
 	o := e.order(nil)
 	_, p := e.checkout(o.OrderID)
 	require.NotNil(t, p)
 	require.Equal(t, bridge.StateCreated, p.State)
 	created := writer(`payment_history WHERE reference = $1 AND to_state = 'CREATED'`, p.Reference)
 	require.Len(t, created, 1)
-	require.Equal(t, created, writer(`provider_exchanges WHERE reference = $1 AND operation = 'create'`, p.Reference),
+	require.Equal(t, created, writer(`provider_exchanges WHERE reference = $1 AND operation = 'create' AND status_code = 201`, p.Reference),
 		"the create's answer was not committed with the move to CREATED")
+	refused := writer(`provider_exchanges WHERE reference = $1 AND operation = 'create' AND status_code = 401`, p.Reference)
+	require.Len(t, refused, 1, "the create refused for its expired token")
+	tokens := writer(`provider_exchanges WHERE operation = 'token'`)
+	require.Len(t, tokens, 2, "the warm-up's token and the one fetched again")
+	for _, x := range append(refused, tokens...) {
+		require.NotEqual(t, created[0], x, "an exchange the client acted on was held for the step")
+	}
 	require.Len(t, writer(`provider_exchanges WHERE reference = $1 AND provider = 'kustom'`, bridge.KustomLogKey(o.OrderID)), 1)
 
 	// Every create fails: the attempt stays PENDING, its row as the insert

@@ -41,16 +41,18 @@ func (s *Service) StartCheckout(ctx context.Context, unitID, kcoOrderID, sig str
 			return nil, err
 		}
 	}
-	// The read's exchanges go into the provider log with the attempt they
-	// lead to, or on their own before anything else is done with them.
-	hctx, hold := holdExchanges(withLogKey(ctx, KustomLogKey(kcoOrderID)))
-	order, err := s.Kustom.GetOrder(hctx, kcoOrderID)
-	orderLog := hold.take()
+	// The read's answer goes into the provider log with the attempt it
+	// leads to, or on its own before anything else is done with it (and,
+	// should the read panic, whatever it held is written on the way out).
+	hctx, hold := holdExchanges(withLogKey(ctx, KustomLogKey(kcoOrderID)), "kustom", kustomOrderRead)
+	var orderLog []ProviderExchange
 	writeOrderLog := func() {
-		s.writeExchanges(ctx, orderLog)
+		s.writeExchanges(ctx, append(orderLog, hold.take()...))
 		orderLog = nil
 	}
 	defer writeOrderLog()
+	order, err := s.Kustom.GetOrder(hctx, kcoOrderID)
+	orderLog = hold.take()
 	if err != nil {
 		if klarna.IsNotFound(err) {
 			return nil, &Error{Code: ECodeNotFound, Reason: "order_not_found", Message: fmt.Sprintf("Kustom has no checkout order %s (unknown or expired)", kcoOrderID), Err: err}
@@ -275,9 +277,10 @@ func (s *Service) sendCreate(ctx context.Context, u *Unit, p *Payment) (*Payment
 	if err := json.Unmarshal(p.CreateRequest, &req); err != nil {
 		return nil, fmt.Errorf("stored create request of %s: %w", p.Reference, err)
 	}
-	// A created payment's exchanges are committed with its new state; any
-	// other outcome's are written before it is acted on.
-	hctx, hold := holdExchanges(ctx)
+	// A created payment's answer is committed with its new state; any
+	// other outcome's exchanges are stored before it is acted on.
+	hctx, hold := holdExchanges(ctx, "vipps", vippsCreate)
+	defer func() { s.writeExchanges(ctx, hold.take()) }() // a panic's
 	resp, err := u.Vipps.CreatePayment(hctx, p.CreateIdempotencyKey, req)
 	createLog := hold.take()
 	if err == nil {

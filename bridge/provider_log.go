@@ -26,34 +26,48 @@ func LogKey(ctx context.Context) string {
 // A redirect reads the KCO order, stores the attempt, sends the create and
 // stores its answer. Each answer must be in the provider log before it is
 // acted on; written alone, that was four commits a redirect, and the two
-// log rows were half of them. So the exchanges of the order read and of the
-// create are held back and committed in the transaction that stores what
-// they led to (the attempt, the payment CREATED): the same promise, two
-// commits fewer. What is held but not committed that way is written on its
+// log rows were half of them. So the one successful answer of the order
+// read and of the create is held back and committed in the transaction
+// that stores what it led to (the attempt, the payment CREATED): the same
+// promise, two commits fewer. Everything else the call exchanges (a failed
+// attempt the client then retries, the access token it fetches first) is
+// stored at once, as before, since the client acts on it before the call
+// returns. What is held but not committed with a step is written on its
 // own (writeExchanges) before the caller acts on it or answers.
 
 type exchangeHoldCtx struct{}
 
-// exchangeHold keeps back the provider exchanges of the calls made with its
-// context.
+// exchangeHold keeps back the successful exchanges of one provider
+// operation made with its context.
 type exchangeHold struct {
+	provider, op string
+
 	mu  sync.Mutex
 	exs []ProviderExchange
 }
 
-// holdExchanges returns a context whose provider calls' exchanges are kept
-// in the returned hold instead of being stored.
-func holdExchanges(ctx context.Context) (context.Context, *exchangeHold) {
-	h := &exchangeHold{}
+// Operations whose answer a redirect commits with its step, as the
+// clients name them (klarna: the order read; vipps: the payment create).
+const (
+	kustomOrderRead = "read"
+	vippsCreate     = "create"
+)
+
+// holdExchanges returns a context under which the successful exchanges of
+// provider's operation op are kept in the returned hold instead of being
+// stored.
+func holdExchanges(ctx context.Context, provider, op string) (context.Context, *exchangeHold) {
+	h := &exchangeHold{provider: provider, op: op}
 	return context.WithValue(ctx, exchangeHoldCtx{}, h), h
 }
 
-// HoldExchange is for the provider log's recorder: when ctx is a call's
-// whose exchanges are held (holdExchanges), it keeps ex there and reports
-// true, and the recorder stores nothing.
+// HoldExchange is for the provider log's recorder: when ex is an answer
+// held under ctx (holdExchanges: the operation's, successful), it keeps ex
+// there and reports true, and the recorder stores nothing.
 func HoldExchange(ctx context.Context, ex *ProviderExchange) bool {
 	h, _ := ctx.Value(exchangeHoldCtx{}).(*exchangeHold)
-	if h == nil {
+	if h == nil || ex.Provider != h.provider || ex.Operation != h.op ||
+		ex.Error != "" || ex.StatusCode < 200 || ex.StatusCode > 299 {
 		return false
 	}
 	h.mu.Lock()

@@ -123,14 +123,16 @@ func (r *Recorder) Vipps(ctx context.Context, ex vipps.Exchange) {
 			return
 		}
 	}
-	err := r.save(ctx, &bridge.ProviderExchange{
+	held, err := r.save(ctx, &bridge.ProviderExchange{
 		Reference: ref, Provider: "vipps", Operation: ex.Op, Method: ex.Method, URL: ex.URL,
 		RequestHeaders: headerText(ex.RequestHeaders), RequestBody: MaskPersonal(string(ex.RequestBody)),
 		StatusCode: ex.StatusCode, ResponseHeaders: headerText(ex.ResponseHeaders), ResponseBody: response,
 		Error: errText(ex.Err), Attempt: ex.Attempt, StartedAt: ex.Started.UTC(), Duration: ex.Duration,
 	})
 	switch {
-	case !read:
+	case !read || held:
+		// A held answer is stored by the service, not yet: a later read
+		// may not take it as stored.
 	case good && err == nil:
 		// Only an answer that is stored is one a later read may repeat.
 		r.reads.stored(ex.Reference, digest, ex.Started)
@@ -161,19 +163,20 @@ func (r *Recorder) Kustom(ctx context.Context, ex klarna.Exchange) {
 	}
 }
 
-func (r *Recorder) save(ctx context.Context, ex *bridge.ProviderExchange) error {
+// save stores ex before the client goes on, unless the service holds it
+// (held): it then commits it with what the answer leads to (a redirect's
+// order read and create), or alone before it acts otherwise.
+func (r *Recorder) save(ctx context.Context, ex *bridge.ProviderExchange) (held bool, err error) {
 	if bridge.HoldExchange(ctx, ex) {
-		// The service commits it with what the answer leads to (a redirect's
-		// order read and create), or alone before it acts otherwise.
-		return nil
+		return true, nil
 	}
 	// The request's context may be cancelled (a timeout is exactly when the
 	// log matters most), so the write does not inherit it.
-	err := r.Store.AppendExchange(context.WithoutCancel(ctx), ex)
+	err = r.Store.AppendExchange(context.WithoutCancel(ctx), ex)
 	if err != nil && r.Logger != nil {
 		r.Logger.Error("storing provider exchange", "provider", ex.Provider, "op", ex.Operation, "err", err)
 	}
-	return err
+	return false, err
 }
 
 func errText(err error) string {
