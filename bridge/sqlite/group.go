@@ -27,14 +27,17 @@ const maxGroup = 64
 // groupContext is what a group transaction's statements run under. It is
 // not any caller's context: cancelling a statement makes SQLite roll back
 // the whole transaction, with the work of every caller in it, so callers'
-// contexts are only looked at before their work starts. Nor can it be
-// cancelled at all: for a context that can be, the driver starts a
-// goroutine for every statement (to interrupt SQLite when it ends) and
-// database/sql one for every transaction, some 250 goroutines for a group
-// of 64 redirects, each to be scheduled on the writer's path. What bounds a
-// group is SQLite's busy timeout (a lock held by another process, say a
-// settlement import, is waited for at most busyTimeoutMillis); a statement
-// stuck in the disk could not be interrupted anyway.
+// contexts are only looked at before their work starts (a caller that
+// gives up while its work waits in the queue leaves at once, and its work
+// never runs). Nor can it be cancelled at all: for a context that can be,
+// the driver starts a goroutine for every statement it runs, to interrupt
+// SQLite should the context end, some 200 for a group of 64 redirects,
+// each scheduled on the writer's path. A lock another process holds (a
+// settlement import run beside the service) is waited for at most
+// busyTimeoutMillis, and a statement stuck in the disk could not be
+// interrupted anyway; what the group does not bound is a transaction of
+// this store's own holding the writer connection (transact: migrations,
+// imports), which the group waits for, as its callers' writes must.
 var groupContext = context.Background()
 
 // groupStats count what group commit did, for the tests.
@@ -45,16 +48,23 @@ type groupStats struct {
 }
 
 type groupJob struct {
-	ctx  context.Context
-	f    func(*tx) error
-	done chan error
+	ctx   context.Context
+	f     func(*tx) error
+	done  chan error
+	state atomic.Int32 // jobQueued, then jobStarted (by the group) or jobAbandoned (by its caller or the group)
 }
+
+const (
+	jobQueued = iota
+	jobStarted
+	jobAbandoned
+)
 
 // group runs f in a transaction shared with the other writers waiting now
 // and returns once that transaction has committed (or f has failed). If
-// ctx ends before f starts, f does not run and group returns ctx's error;
-// once f has started, group waits for the outcome, so that what it
-// returns is what the database holds.
+// ctx ends before f starts, f does not run and group returns ctx's error at
+// once, however long the queue; once f has started, group waits for the
+// outcome, so that what it returns is what the database holds.
 func (s *Store) group(ctx context.Context, f func(*tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -67,7 +77,15 @@ func (s *Store) group(ctx context.Context, f func(*tx) error) error {
 		go s.runGroups()
 	}
 	s.groupMu.Unlock()
-	return <-j.done
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		if j.state.CompareAndSwap(jobQueued, jobAbandoned) {
+			return ctx.Err()
+		}
+		return <-j.done // started: its outcome is what the database holds
+	}
 }
 
 // runGroups writes groups until no caller waits.
@@ -95,9 +113,12 @@ func (s *Store) runGroups() {
 func (s *Store) runGroup(jobs []*groupJob) {
 	live := jobs[:0:0]
 	for _, j := range jobs {
-		if err := j.ctx.Err(); err != nil {
+		if err := j.ctx.Err(); err != nil && j.state.CompareAndSwap(jobQueued, jobAbandoned) {
 			j.done <- err
 			continue
+		}
+		if !j.state.CompareAndSwap(jobQueued, jobStarted) {
+			continue // its caller gave up and left
 		}
 		live = append(live, j)
 	}
