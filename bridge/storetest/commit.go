@@ -88,12 +88,20 @@ func requireEventEqual(t *testing.T, want, got bridge.PaymentEvent) {
 // requireHistoryEqual fails unless got, read from a store, holds want.
 func requireHistoryEqual(t *testing.T, want, got []bridge.HistoryEntry) {
 	t.Helper()
+	requireRowsEqual(t, "entry", want, got, "At", func(e *bridge.HistoryEntry) *time.Time { return &e.At })
+}
+
+// requireRowsEqual fails unless the rows got, read from a store, hold want:
+// the time field names as the same instant (a store may give it back in
+// another zone), and everything else equal.
+func requireRowsEqual[T any](t *testing.T, kind string, want, got []T, field string, timeOf func(*T) *time.Time) {
+	t.Helper()
 	require.Len(t, got, len(want))
 	for i := range want {
 		w, g := want[i], got[i]
-		requireTimeEqual(t, "At", w.At, g.At)
-		w.At, g.At = time.Time{}, time.Time{}
-		require.Equal(t, w, g, "entry %d", i)
+		requireTimeEqual(t, field, *timeOf(&w), *timeOf(&g))
+		*timeOf(&w), *timeOf(&g) = time.Time{}, time.Time{}
+		require.Equal(t, w, g, "%s %d", kind, i)
 	}
 }
 

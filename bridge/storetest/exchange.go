@@ -141,13 +141,7 @@ func newExchange(key, op string, started time.Time) bridge.ProviderExchange {
 // requireExchangesEqual fails unless got, read from a store, holds want.
 func requireExchangesEqual(t *testing.T, want, got []bridge.ProviderExchange) {
 	t.Helper()
-	require.Len(t, got, len(want))
-	for i := range want {
-		g, w := got[i], want[i]
-		requireTimeEqual(t, "StartedAt", w.StartedAt, g.StartedAt)
-		w.StartedAt, g.StartedAt = time.Time{}, time.Time{}
-		require.Equal(t, w, g, "exchange %d", i)
-	}
+	requireRowsEqual(t, "exchange", want, got, "StartedAt", func(e *bridge.ProviderExchange) *time.Time { return &e.StartedAt })
 }
 
 // testInsertWithLog is an attempt stored with the exchanges it was made
