@@ -156,7 +156,13 @@ func waitUntil(ctx context.Context, t time.Time) bool {
 }
 
 const (
-	pollBatch       = 256
+	// pollBatch bounds one claim. A claim and its release are each one
+	// write on the store's single writer (SQLite), and a claim of 256
+	// payments held it for some 7 ms of CPU, which every redirect arriving
+	// then waited out: 64 at a time, redirects paced at 250/s on SQLite
+	// had an added p99 of 37 ms instead of 60 (median of three runs each,
+	// 34-55 against 55-88).
+	pollBatch       = 64
 	pollConcurrency = 32
 	// pollPaceStep is how often a batch's next reads start (see pollBatch).
 	pollPaceStep = 20 * time.Millisecond
