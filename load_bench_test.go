@@ -13,18 +13,25 @@ package main
 // VIPPSKCO_LOAD_CLIENTS (default "1,16,64,256") the concurrent clients of
 // each phase, VIPPSKCO_LOAD_SECONDS (default 5) the length of a phase.
 // VIPPSKCO_LOAD_PROFILE=DIR keeps the service's CPU profile of every phase
-// there (from its operations listener), for `go tool pprof`.
+// there (from its operations listener), for `go tool pprof`; with
+// VIPPSKCO_LOAD_TRACE=1 as well, a runtime trace of each phase instead
+// (`go tool trace`), which shows what a slow request waited for.
 // VIPPSKCO_LOAD_PHASES (say "status,unknown") runs only the phases named,
 // VIPPSKCO_LOAD_STORES (say "postgres") only the stores named.
 // VIPPSKCO_LOAD_REPEAT=N runs each phase N times at each client count and
 // shows the run of median throughput, with the range.
 //
-// The phases, each at every client count:
+// The phases, each at every client count, in this order: the three that
+// read the waiting payments first, while exactly N wait (every redirect of
+// the later phases leaves one more waiting):
 //
-//  1. redirect: the shopper's GET of the EPM redirect_url, a new KCO order
+//  1. status: GET /status/{token} of a random waiting payment.
+//  2. webhook unknown: a signed ePayment webhook for a reference we never made.
+//  3. webhook known: bursts of 5 signed webhooks for a random waiting payment.
+//  4. redirect: the shopper's GET of the EPM redirect_url, a new KCO order
 //     each (made before the phase), answered 303; "added" is the latency
 //     minus the provider time the service reports in Server-Timing.
-//  2. bare: the same two provider calls (read the KCO order, create the
+//  5. bare: the same two provider calls (read the KCO order, create the
 //     Vipps payment) by the product's own clients, nothing stored: the floor.
 //     bare bridge: the same behind an HTTP server in a process of its own
 //     (load_bare_bridge_test.go): the floor for anything that takes the
@@ -33,9 +40,6 @@ package main
 //     its promises can skip (the attempt and its idempotency key committed
 //     before the create, its answer after), each in a transaction of its
 //     own on a store of the run's kind: the floor for a bridge that stores.
-//  3. status: GET /status/{token} of a random waiting payment.
-//  4. webhook unknown: a signed ePayment webhook for a reference we never made.
-//  5. webhook known: bursts of 5 signed webhooks for a random waiting payment.
 //
 // CPU ms/op is the service process's CPU time (user + system) during the
 // phase over its operations: all of its work, the poller's included.
@@ -67,6 +71,7 @@ type loadSizes struct {
 	phase   time.Duration
 	quiet   time.Duration // the idle window, after the waiting payments are all being polled
 	profile string        // VIPPSKCO_LOAD_PROFILE: a folder for the service's CPU profile of each phase
+	trace   bool          // VIPPSKCO_LOAD_TRACE=1: a runtime trace of each phase there instead
 	phases  []string      // VIPPSKCO_LOAD_PHASES: the phases to run (their short names); none means all
 	repeat  int           // VIPPSKCO_LOAD_REPEAT: runs of each phase at each client count; the table shows the median
 	// pace is VIPPSKCO_LOAD_PACE: for some phases, a row more at
@@ -156,6 +161,16 @@ func loadSizesFromEnv(tb testing.TB) loadSizes {
 			tb.Fatalf("VIPPSKCO_LOAD_PROFILE=%q: %v", v, err)
 		}
 		s.profile = v
+	}
+	switch v := os.Getenv("VIPPSKCO_LOAD_TRACE"); v {
+	case "", "0":
+	case "1":
+		if s.profile == "" {
+			tb.Fatalf("VIPPSKCO_LOAD_TRACE=1 needs VIPPSKCO_LOAD_PROFILE=DIR, the folder the traces go to")
+		}
+		s.trace = true
+	default:
+		tb.Fatalf("VIPPSKCO_LOAD_TRACE=%q: want 1 (a runtime trace of each phase instead of its CPU profile) or 0", v)
 	}
 	if v := os.Getenv("VIPPSKCO_LOAD_REPEAT"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -300,7 +315,7 @@ type loadReport struct {
 	idleCPU    float64 // the service's CPU share with N waiting, nothing else
 	idleReads  float64 // Vipps reads/s meanwhile (the poller)
 	rows       []loadRow
-	knownReads []string // per phase-5 row: reads per payment per 2 s
+	knownReads []string // per known-reference row: reads per payment per 2 s
 	loadAvg    string   // the machine's load average at the start, /proc/loadavg: others' work skews every figure
 }
 
@@ -313,7 +328,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 	r := startLoadRig(tb, bin, edit)
 	defer r.stop()
 	if sizes.profile != "" {
-		r.profile = filepath.Join(sizes.profile, store)
+		r.profile, r.trace = filepath.Join(sizes.profile, store), sizes.trace
 	}
 	rep := &loadReport{store: store, sizes: sizes}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -350,81 +365,13 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 	rep.idleCPU = float64(r.cpuTime()-cpu0) / float64(sizes.quiet)
 	rep.idleReads = float64(sumReads(r.vippsReads(), reads0, nil)) / sizes.quiet.Seconds()
 
-	// 1. Redirects, each on a new KCO order made before the phase.
-	best := rep.setupRate
-	for _, step := range stepsOf(sizes, phaseRedirect) {
-		var ranOut atomic.Bool // set by any worker that found no order left
-		row := r.measureRepeated(phaseRedirect, step, sizes, func() loadOp {
-			orders := r.newOrders(int(cmp.Or(step.pace, best)*sizes.phase.Seconds()*2) + 4*step.clients)
-			var next atomic.Int64
-			return func(_ int, _ *rand.Rand, rec recordFunc) error {
-				i := int(next.Add(1) - 1)
-				if i >= len(orders) {
-					ranOut.Store(true)
-					return errOutOfWork
-				}
-				t0 := time.Now()
-				provider, err := r.redirect(orders[i])
-				lat := time.Since(t0)
-				rec(lat, lat-provider, err)
-				return nil
-			}
-		})
-		if ranOut.Load() {
-			row.note = strings.TrimPrefix(row.note+"; ran out of prepared orders", "; ")
-		}
-		best = max(best, row.rate())
-		rep.rows = append(rep.rows, row)
-	}
-
-	// 2. The same provider calls, bare.
-	kc, vc := r.bareClients()
-	var bareSeq atomic.Int64
+	// The phases that read the waiting payments run first, while exactly
+	// sizes.waiting payments wait: every redirect of the later phases
+	// leaves one more waiting (tens of thousands by their end), which is
+	// not the load these phases are sized for.
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
-	for _, c := range clientsOf(sizes, phaseBare) {
-		rep.rows = append(rep.rows, r.measureRepeated(phaseBare, loadStep{clients: c}, sizes, func() loadOp {
-			return func(_ int, rnd *rand.Rand, rec recordFunc) error {
-				ref := fmt.Sprintf("bare-%s-%d", runID, bareSeq.Add(1))
-				t0 := time.Now()
-				_, err := bareCreate(kc, vc, setup[rnd.IntN(len(setup))].id, ref)
-				rec(time.Since(t0), 0, err)
-				return nil
-			}
-		}))
-	}
 
-	// 2b. The same, behind an HTTP server of its own: the bare bridge;
-	// 2c. and with the writes no bridge can skip: the durable bridge.
-	for _, phase := range []string{phaseBareBridge, phaseDurableBridge} {
-		if !sizes.runs(phase) {
-			continue
-		}
-		bareURL, pid := r.startBareBridge(phase == phaseDurableBridge)
-		r.cpuPid = pid
-		var answered, failed atomic.Int64
-		for _, step := range stepsOf(sizes, phase) {
-			rep.rows = append(rep.rows, r.measureRepeated(phase, step, sizes, func() loadOp {
-				return func(_ int, rnd *rand.Rand, rec recordFunc) error {
-					link := bareURL + strings.TrimPrefix(setup[rnd.IntN(len(setup))].redirect, r.serviceURL)
-					t0 := time.Now()
-					_, err := r.redirectAt(link)
-					rec(time.Since(t0), 0, err)
-					if err != nil {
-						failed.Add(1)
-					} else {
-						answered.Add(1)
-					}
-					return nil
-				}
-			}))
-		}
-		r.cpuPid = 0
-		if phase == phaseDurableBridge {
-			r.checkKept(bareURL, answered.Load(), failed.Load())
-		}
-	}
-
-	// 3. Status reads of the waiting payments.
+	// 1. Status reads of the waiting payments.
 	for _, step := range stepsOf(sizes, phaseStatus) {
 		rep.rows = append(rep.rows, r.measureRepeated(phaseStatus, step, sizes, func() loadOp {
 			return func(_ int, rnd *rand.Rand, rec recordFunc) error {
@@ -437,7 +384,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 		}))
 	}
 
-	// 4. Webhooks for references we never made.
+	// 2. Webhooks for references we never made.
 	var hookSeq atomic.Int64
 	for _, step := range stepsOf(sizes, phaseUnknown) {
 		rep.rows = append(rep.rows, r.measureRepeated(phaseUnknown, step, sizes, func() loadOp {
@@ -452,7 +399,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 		}))
 	}
 
-	// 5. Bursts of 5 webhooks per waiting payment; then the Vipps reads
+	// 3. Bursts of 5 webhooks per waiting payment; then the Vipps reads
 	// each of those payments got during the phase.
 	for _, c := range clientsOf(sizes, phaseKnown) {
 		var mu sync.Mutex
@@ -487,6 +434,79 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 		rep.knownReads = append(rep.knownReads, fmt.Sprintf("%d clients: %d payments got bursts; Vipps reads per payment per 2 s: max %.1f, mean %.1f (all waiting: mean %.1f)",
 			c, len(hit), float64(maxReads)/per2s, float64(total)/float64(max(len(hit), 1))/per2s, all))
 		rep.rows = append(rep.rows, row)
+	}
+
+	// 4. Redirects, each on a new KCO order made before the phase.
+	best := rep.setupRate
+	for _, step := range stepsOf(sizes, phaseRedirect) {
+		var ranOut atomic.Bool // set by any worker that found no order left
+		row := r.measureRepeated(phaseRedirect, step, sizes, func() loadOp {
+			orders := r.newOrders(int(cmp.Or(step.pace, best)*sizes.phase.Seconds()*2) + 4*step.clients)
+			var next atomic.Int64
+			return func(_ int, _ *rand.Rand, rec recordFunc) error {
+				i := int(next.Add(1) - 1)
+				if i >= len(orders) {
+					ranOut.Store(true)
+					return errOutOfWork
+				}
+				t0 := time.Now()
+				provider, err := r.redirect(orders[i])
+				lat := time.Since(t0)
+				rec(lat, lat-provider, err)
+				return nil
+			}
+		})
+		if ranOut.Load() {
+			row.note = strings.TrimPrefix(row.note+"; ran out of prepared orders", "; ")
+		}
+		best = max(best, row.rate())
+		rep.rows = append(rep.rows, row)
+	}
+
+	// 5. The same provider calls, bare.
+	kc, vc := r.bareClients()
+	var bareSeq atomic.Int64
+	for _, c := range clientsOf(sizes, phaseBare) {
+		rep.rows = append(rep.rows, r.measureRepeated(phaseBare, loadStep{clients: c}, sizes, func() loadOp {
+			return func(_ int, rnd *rand.Rand, rec recordFunc) error {
+				ref := fmt.Sprintf("bare-%s-%d", runID, bareSeq.Add(1))
+				t0 := time.Now()
+				_, err := bareCreate(kc, vc, setup[rnd.IntN(len(setup))].id, ref)
+				rec(time.Since(t0), 0, err)
+				return nil
+			}
+		}))
+	}
+
+	// 5b. The same, behind an HTTP server of its own: the bare bridge;
+	// 5c. and with the writes no bridge can skip: the durable bridge.
+	for _, phase := range []string{phaseBareBridge, phaseDurableBridge} {
+		if !sizes.runs(phase) {
+			continue
+		}
+		bareURL, pid := r.startBareBridge(phase == phaseDurableBridge)
+		r.cpuPid = pid
+		var answered, failed atomic.Int64
+		for _, step := range stepsOf(sizes, phase) {
+			rep.rows = append(rep.rows, r.measureRepeated(phase, step, sizes, func() loadOp {
+				return func(_ int, rnd *rand.Rand, rec recordFunc) error {
+					link := bareURL + strings.TrimPrefix(setup[rnd.IntN(len(setup))].redirect, r.serviceURL)
+					t0 := time.Now()
+					_, err := r.redirectAt(link)
+					rec(time.Since(t0), 0, err)
+					if err != nil {
+						failed.Add(1)
+					} else {
+						answered.Add(1)
+					}
+					return nil
+				}
+			}))
+		}
+		r.cpuPid = 0
+		if phase == phaseDurableBridge {
+			r.checkKept(bareURL, answered.Load(), failed.Load())
+		}
 	}
 
 	// Ratios of the redirect rows to the bare calls at the same clients.
@@ -599,7 +619,11 @@ func (r *loadRig) measure(phase string, step loadStep, d time.Duration, op loadO
 	results := make([]result, clients)
 	var wg sync.WaitGroup
 	reads0 := r.vippsReads()
-	stopProfile := r.startProfile(phase, clients, d)
+	label := phase
+	if step.pace > 0 {
+		label += " paced"
+	}
+	stopProfile := r.startProfile(label, clients, d)
 	defer stopProfile()
 	cpu0 := r.cpuTime()
 	start := time.Now()

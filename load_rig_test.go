@@ -165,6 +165,7 @@ type loadRig struct {
 	serviceURL string // http://127.0.0.1:port, behind loadPublicURL
 	opsURL     string // the service's operations listener: /metrics, /debug/pprof/
 	profile    string // when set, each phase's CPU profile goes to profile-PHASE-CLIENTS.pprof
+	trace      bool   // with profile: a runtime trace of each phase instead, to profile-PHASE-CLIENTS.trace
 
 	stops  []func() // stop the children, last started first (stop)
 	cpuPid int      // when set, the process whose CPU time a phase counts instead of the service's
@@ -613,8 +614,9 @@ func bareCreateKept(kc *klarna.Client, vc *vipps.Client, keep *bareKeeper, order
 }
 
 // startProfile, when the run keeps profiles, asks the service's profiler
-// for a CPU profile over the phase (whole seconds, at least one) and writes
-// it out; the returned function waits for it.
+// for a CPU profile over the phase (whole seconds, at least one), or a
+// runtime trace when the run keeps traces, and writes it out; the returned
+// function waits for it.
 func (r *loadRig) startProfile(phase string, clients int, d time.Duration) (wait func()) {
 	if r.profile == "" {
 		return func() {}
@@ -624,7 +626,11 @@ func (r *loadRig) startProfile(phase string, clients int, d time.Duration) (wait
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", r.opsURL, secs))
+		kind := "profile"
+		if r.trace {
+			kind, name = "trace", strings.TrimSuffix(name, ".pprof")+".trace"
+		}
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", r.opsURL, kind, secs))
 		if err != nil {
 			r.tb.Logf("profile %s: %v", name, err)
 			return
