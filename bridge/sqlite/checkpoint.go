@@ -30,7 +30,19 @@ import (
 // one running skips its turn and tries again at its next commit. What a
 // commit promises is unchanged: a checkpoint moves committed pages from
 // one file to the other, and syncs the file before the log may be reused.
-const checkpointEvery = 250 * time.Millisecond
+//
+// Often, because the writer's own checkpoint still syncs the log and the
+// database before it may start the log again, and a sync writes out
+// everything not yet synced: with a run every 250 ms, that was a quarter
+// of a second of log on the writer's path, once every 4,000 pages (twice
+// a second with redirects paced at 250/s), and a trace showed the writer
+// stopped in fsync for up to 27 ms and the slowest 5 % of redirects
+// waiting 15 ms for it. Every 20 ms, the writer's longest stop was 12 ms,
+// and the added p99 of redirects paced at 250/s fell from 22.4 ms (17.9-25.4,
+// three runs) to 12.5 ms (11.9-16.5), alternating builds; every 50 ms gave
+// 14.8 ms (13.1-15.9). A run that finds nothing new to copy syncs nothing,
+// so an idle store pays a query every 20 ms.
+const checkpointEvery = 20 * time.Millisecond
 
 // checkpointer copies the log into the database in the background until
 // stopped.
