@@ -40,7 +40,7 @@ import (
 // waiting 15 ms for it. Every 20 ms, the writer's longest stop was 12 ms,
 // and the added p99 of redirects paced at 250/s fell from 22.4 ms (17.9-25.4,
 // three runs) to 12.5 ms (11.9-16.5), alternating builds; every 50 ms gave
-// 14.8 ms (13.1-15.9). A run that finds nothing new to copy syncs nothing,
+// 14.8 ms (13.1-15.9). A run that finds nothing new it may copy syncs nothing,
 // so an idle store pays a query every 20 ms.
 const checkpointEvery = 20 * time.Millisecond
 
@@ -116,8 +116,8 @@ func (c *checkpointer) checkpoint(ctx context.Context) error {
 const failureRetold = time.Minute
 
 // report logs a checkpoint's failure: the first of a run of them at once,
-// then at most once per failureRetold while they go on (a tick every 250
-// ms must not flood the log), and that checkpoints work again once one
+// then at most once per failureRetold while they go on (a tick every
+// checkpointEvery must not flood the log), and that checkpoints work again once one
 // does. The writer's commits do not show such a failure by themselves:
 // they succeed while the log, never copied back, grows.
 func (c *checkpointer) report(err error, now time.Time) {

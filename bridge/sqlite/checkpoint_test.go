@@ -147,7 +147,7 @@ func TestCheckpointFailuresAreLogged(t *testing.T) {
 	require.Contains(t, lines[0], "level=ERROR")
 	require.Contains(t, lines[0], "disk I/O error")
 	require.Contains(t, lines[0], "failed=1 ")
-	require.Contains(t, lines[1], fmt.Sprintf("failed=%d ", int(time.Minute/checkpointEvery)+1), "retold a minute later, with the count")
+	require.Contains(t, lines[1], fmt.Sprintf("failed=%d ", int((time.Minute+checkpointEvery-1)/checkpointEvery)+1), "retold a minute later, with the count")
 	require.Contains(t, lines[2], "level=INFO")
 	require.Contains(t, lines[2], "work again")
 	require.Contains(t, lines[2], fmt.Sprintf("failed=%d ", ticks))
