@@ -88,11 +88,12 @@ func loadFakesMain(addrFile string) int {
 	defer fv.Close()
 	fv.AddSalesUnit(vippstest.SalesUnit{MSN: loadMSN, ClientID: secret("CLIENT_ID"), ClientSecret: secret("CLIENT_SECRET"),
 		SubscriptionKey: secret("SUBSCRIPTION_KEY"), Currency: "NOK", Name: "Load Shop"})
-	reads := &readCounter{next: fv.Handler(), n: map[string]int{}}
+	reads := &readCounter{next: fv.Handler(), n: map[string]int{}, last: map[string]time.Time{}, gap: map[string]time.Duration{}}
 	fk := klarnatest.NewHandler(klarnatest.Options{Credentials: []klarnatest.Credential{{APIKey: secret("KUSTOM")}}}, addrs.Kustom)
 
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /reads", func(w http.ResponseWriter, _ *http.Request) { writeLoadJSON(w, reads.snapshot()) })
+	admin.HandleFunc("POST /gaps", func(w http.ResponseWriter, _ *http.Request) { writeLoadJSON(w, reads.takeGaps()) })
 	admin.HandleFunc("GET /payments", func(w http.ResponseWriter, _ *http.Request) {
 		out := map[string]string{} // reference → returnUrl
 		for _, ref := range fv.References() {
@@ -126,11 +127,14 @@ func writeLoadJSON(w http.ResponseWriter, v any) {
 }
 
 // readCounter counts the Vipps payment reads (GET payment and GET events)
-// per reference, then hands the request to the fake.
+// per reference, and the shortest time between two of them, then hands
+// the request to the fake.
 type readCounter struct {
 	next http.Handler
 	mu   sync.Mutex
 	n    map[string]int
+	last map[string]time.Time     // each payment's latest read
+	gap  map[string]time.Duration // since the last takeGaps: each payment's shortest time between two reads
 }
 
 var vippsReadPath = regexp.MustCompile(`^/epayment/v1/payments/([^/]+)(/events)?$`)
@@ -138,8 +142,15 @@ var vippsReadPath = regexp.MustCompile(`^/epayment/v1/payments/([^/]+)(/events)?
 func (c *readCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		if m := vippsReadPath.FindStringSubmatch(r.URL.Path); m != nil {
+			now := time.Now()
 			c.mu.Lock()
 			c.n[m[1]]++
+			if last, ok := c.last[m[1]]; ok {
+				if g, ok := c.gap[m[1]]; !ok || now.Sub(last) < g {
+					c.gap[m[1]] = now.Sub(last)
+				}
+			}
+			c.last[m[1]] = now
 			c.mu.Unlock()
 		}
 	}
@@ -150,6 +161,17 @@ func (c *readCounter) snapshot() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return maps.Clone(c.n)
+}
+
+// takeGaps returns each payment's shortest time between two reads since
+// the last call (a read just before it counts as the previous one), and
+// starts counting again.
+func (c *readCounter) takeGaps() map[string]time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.gap
+	c.gap = map[string]time.Duration{}
+	return g
 }
 
 // loadRig is the running fakes and service of one store.
@@ -499,8 +521,16 @@ func (r *loadRig) webhook(reference string, seq int) (provider time.Duration, er
 }
 
 // adminJSON reads the fakes' admin API.
-func (r *loadRig) adminJSON(path string, into any) {
-	resp, err := r.client.Get(r.fakes.Admin + path)
+func (r *loadRig) adminJSON(path string, into any) { r.admin(http.MethodGet, path, into) }
+
+// admin makes a request of the fakes' admin listener and decodes its
+// answer into into.
+func (r *loadRig) admin(method, path string, into any) {
+	req, err := http.NewRequest(method, r.fakes.Admin+path, nil)
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	resp, err := r.client.Do(req)
 	if err != nil {
 		r.tb.Fatal(err)
 	}
@@ -514,6 +544,14 @@ func (r *loadRig) adminJSON(path string, into any) {
 func (r *loadRig) vippsReads() map[string]int {
 	var m map[string]int
 	r.adminJSON("/reads", &m)
+	return m
+}
+
+// readGaps is each payment's shortest time between two Vipps reads at the
+// fake since the last call.
+func (r *loadRig) readGaps() map[string]time.Duration {
+	var m map[string]time.Duration
+	r.admin(http.MethodPost, "/gaps", &m)
 	return m
 }
 
