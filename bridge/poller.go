@@ -128,7 +128,8 @@ func (s *Service) pollBatch(ctx context.Context, limit int) (int, error) {
 			pctx, cancel := context.WithTimeout(bctx, pollTimeout)
 			// A read someone asked for (a webhook, a page) and the poller
 			// made is theirs, not a catch-up of the poller's.
-			releases[i] = PollRelease{Reference: p.Reference, Next: s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, SourcePoller))}
+			next := s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, SourcePoller))
+			releases[i] = PollRelease{Reference: p.Reference, Next: next, Read: s.now(), Gap: pollWhileWaiting}
 			cancel()
 		}()
 	}
@@ -232,7 +233,8 @@ func (s *Service) readClaimed(ctx context.Context, p *Payment, source string) {
 	pctx, cancel := context.WithTimeout(ctx, pollLease-pollLeaseMargin)
 	next := s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, source))
 	cancel()
-	if err := s.Store.ReleasePoll(context.WithoutCancel(ctx), p.Reference, s.owner(), next); err != nil {
+	release := []PollRelease{{Reference: p.Reference, Next: next, Read: s.now(), Gap: pollWhileWaiting}}
+	if err := s.Store.ReleasePolls(context.WithoutCancel(ctx), s.owner(), release); err != nil {
 		s.logger().WarnContext(ctx, "releasing a read of the payment", "reference", p.Reference, "err", err)
 	}
 }

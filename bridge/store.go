@@ -138,6 +138,14 @@ type PollSchedule interface {
 type PollRelease struct {
 	Reference string
 	Next      time.Time // zero: no more polls
+	// Read, when set, is when the read made under the claim was answered.
+	// It becomes the payment's last read, in place of the claim's time,
+	// and an ask made during the claim (PollSoon) is then due no sooner
+	// than Gap after it: the claim is when the read was planned, and a
+	// batch's reads start over a second after it, so an ask counted from
+	// the claim could come due less than Gap after the read itself.
+	Read time.Time
+	Gap  time.Duration
 }
 
 // OperationStore keeps the captures, cancels and refunds, each stored before

@@ -177,25 +177,34 @@ func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.P
 	}
 	refs := make([]string, len(polls))
 	nexts := make([]any, len(polls))
+	reads := make([]any, len(polls))  // NULL: no read made; the claim stays the last read
+	floors := make([]any, len(polls)) // the read plus its gap: an ask made during the claim is due no sooner
 	var ta timeArgs
 	for i, p := range polls {
 		refs[i] = p.Reference
-		next := p.Next
+		next, read := p.Next, p.Read
 		nexts[i] = ta.at("NextPollAt", &next)
+		reads[i] = ta.at("Read", &read)
+		if !read.IsZero() {
+			floor := read.Add(p.Gap)
+			floors[i] = ta.at("Read plus gap", &floor)
+		}
 	}
 	if ta.err != nil {
 		return ta.err
 	}
 	err := s.retry(ctx, "release polls", repeatable, func() error {
 		return s.bookkeeping(ctx, func(b *pgx.Batch) {
+			// GREATEST skips a NULL floor: without a read, the ask's own time.
 			b.Queue(`UPDATE payments SET
-			next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (r.next IS NULL OR r.next > poll_asked_at)
-				THEN poll_asked_at ELSE r.next END,
+			next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (r.next IS NULL OR r.next > GREATEST(poll_asked_at, r.floor))
+				THEN GREATEST(poll_asked_at, r.floor) ELSE r.next END,
 			poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
+			last_read_at = COALESCE(r.read, last_read_at),
 			poll_owner = CASE WHEN poll_owner = $3 THEN '' ELSE poll_owner END,
 			poll_lease_until = CASE WHEN poll_owner = $3 THEN NULL ELSE poll_lease_until END
-			FROM unnest($1::text[], $2::timestamptz[]) AS r(ref, next)
-			WHERE payments.reference = r.ref`, refs, nexts, owner)
+			FROM unnest($1::text[], $2::timestamptz[], $4::timestamptz[], $5::timestamptz[]) AS r(ref, next, read, floor)
+			WHERE payments.reference = r.ref`, refs, nexts, owner, reads, floors)
 		})
 	})
 	if err != nil {

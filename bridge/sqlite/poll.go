@@ -109,15 +109,27 @@ func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.P
 		return nil
 	}
 	ats := make([]int64, len(polls))
+	reads := make([]int64, len(polls))
 	for i, p := range polls {
 		at, err := nanos("NextPollAt", p.Next)
 		if err != nil {
 			return err
 		}
 		ats[i] = at
+		if !p.Read.IsZero() {
+			if reads[i], err = nanos("Read", p.Read); err != nil {
+				return err
+			}
+		}
 	}
 	err := s.group(ctx, func(tx *tx) error {
 		for i, p := range polls {
+			if reads[i] != 0 {
+				if _, err := releaseRead(ctx, tx, p.Reference, owner, ats[i], reads[i], int64(p.Gap)); err != nil {
+					return err
+				}
+				continue
+			}
 			if _, err := releasePoll(ctx, tx, p.Reference, owner, ats[i]); err != nil {
 				return err
 			}
@@ -140,6 +152,24 @@ func releasePoll(ctx context.Context, tx *tx, reference, owner string, next int6
 		poll_owner = CASE WHEN poll_owner = ?2 THEN '' ELSE poll_owner END,
 		poll_lease_until = CASE WHEN poll_owner = ?2 THEN 0 ELSE poll_lease_until END
 		WHERE reference = ?3`, next, owner, reference)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// releaseRead is releasePoll after a read answered at read: the read
+// becomes the payment's last read, and a PollSoon asked since the claim
+// is due no sooner than gap after it (the ask counted its gap from the
+// claim, before the read was made).
+func releaseRead(ctx context.Context, tx *tx, reference, owner string, next, read, gap int64) (int64, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE payments SET
+		next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (?1 = 0 OR ?1 > MAX(poll_asked_at, ?4 + ?5)) THEN MAX(poll_asked_at, ?4 + ?5) ELSE ?1 END,
+		poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
+		last_read_at = ?4,
+		poll_owner = CASE WHEN poll_owner = ?2 THEN '' ELSE poll_owner END,
+		poll_lease_until = CASE WHEN poll_owner = ?2 THEN 0 ELSE poll_lease_until END
+		WHERE reference = ?3`, next, owner, reference, read, gap)
 	if err != nil {
 		return 0, err
 	}

@@ -288,6 +288,28 @@ func testPollSoon(t *testing.T, s bridge.Store) {
 		require.NoError(t, s.ReleasePolls(ctx, "r1", []bridge.PollRelease{{Reference: p.Reference, Next: base.Add(time.Second)}}))
 		requireTimeEqual(t, "NextPollAt", base.Add(time.Second), next(t, p.Reference))
 	})
+	t.Run("asked during a read made after its claim: due a gap after the read", func(t *testing.T) {
+		// A batch's reads start over a second after its claim: the ask
+		// counted its gap from the claim, the release counts it from the
+		// read, and so does an ask made after the release.
+		p := insert(t, "KCO-soon-h", base)
+		claim(t, base, p.Reference)
+		require.NoError(t, s.PollSoon(ctx, p.Reference, base.Add(10*time.Millisecond), gap, "webhook"))
+		read := base.Add(700 * time.Millisecond)
+		require.NoError(t, s.ReleasePolls(ctx, "r1", []bridge.PollRelease{{Reference: p.Reference, Next: base.Add(10 * time.Minute), Read: read, Gap: gap}}))
+		requireTimeEqual(t, "NextPollAt", read.Add(gap), next(t, p.Reference))
+		require.NoError(t, s.PollSoon(ctx, p.Reference, base.Add(time.Second), gap, "status"))
+		requireTimeEqual(t, "NextPollAt", read.Add(gap), next(t, p.Reference))
+		ps, err := s.ClaimDuePolls(ctx, read.Add(gap-time.Millisecond), "r2", time.Minute, 100)
+		require.NoError(t, err)
+		require.NotContains(t, references(ps), p.Reference, "read again within the gap after the read")
+		require.Equal(t, "status", claim(t, read.Add(gap), p.Reference).ReadAskedBy, "the next read answers the asks")
+		// The release's own schedule, sooner than the read's gap, still
+		// wins over the ask, as without a read.
+		require.NoError(t, s.PollSoon(ctx, p.Reference, read.Add(gap+time.Millisecond), gap, "webhook"))
+		require.NoError(t, s.ReleasePolls(ctx, "r1", []bridge.PollRelease{{Reference: p.Reference, Next: read.Add(gap + time.Second), Read: read.Add(gap + 100*time.Millisecond), Gap: gap}}))
+		requireTimeEqual(t, "NextPollAt", read.Add(gap+time.Second), next(t, p.Reference))
+	})
 	t.Run("asked before the read: answered by it", func(t *testing.T) {
 		p := insert(t, "KCO-soon-g", base.Add(time.Hour))
 		require.NoError(t, s.PollSoon(ctx, p.Reference, base, gap, "status"))
