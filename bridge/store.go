@@ -104,10 +104,11 @@ type RawEventLog interface {
 // not change the payment's Version.
 //
 // A claim is a read of the payment at Vipps about to be made, and is
-// remembered as its last read: PollSoon never makes a poll due sooner than
-// a gap after it, so that every channel's wish to read a payment (a
-// webhook, a page) is coalesced into the poller's reads, whichever replica
-// holds them.
+// remembered as its last read until the release says when the read was
+// answered (PollRelease.Read): PollSoon never makes a poll due sooner than
+// a gap after the last read, so that every channel's wish to read a
+// payment (a webhook, a page) is coalesced into the poller's reads,
+// whichever replica holds them.
 type PollSchedule interface {
 	// ClaimDuePolls leases up to limit payments whose NextPollAt is set and
 	// not after now, and whose poll lease is free or expired, to owner until
