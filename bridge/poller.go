@@ -128,8 +128,7 @@ func (s *Service) pollBatch(ctx context.Context, limit int) (int, error) {
 			pctx, cancel := context.WithTimeout(bctx, pollTimeout)
 			// A read someone asked for (a webhook, a page) and the poller
 			// made is theirs, not a catch-up of the poller's.
-			next := s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, SourcePoller))
-			releases[i] = PollRelease{Reference: p.Reference, Next: next, Read: s.now(), Gap: pollWhileWaiting}
+			releases[i] = s.readRelease(p, s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, SourcePoller)))
 			cancel()
 		}()
 	}
@@ -231,12 +230,24 @@ func (s *Service) readForShopper(ctx context.Context, reference, source string) 
 // with its next poll.
 func (s *Service) readClaimed(ctx context.Context, p *Payment, source string) {
 	pctx, cancel := context.WithTimeout(ctx, pollLease-pollLeaseMargin)
-	next := s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, source))
+	release := s.readRelease(p, s.pollPayment(pctx, p, cmp.Or(p.ReadAskedBy, source)))
 	cancel()
-	release := []PollRelease{{Reference: p.Reference, Next: next, Read: s.now(), Gap: pollWhileWaiting}}
-	if err := s.Store.ReleasePolls(context.WithoutCancel(ctx), s.owner(), release); err != nil {
+	if err := s.Store.ReleasePolls(context.WithoutCancel(ctx), s.owner(), []PollRelease{release}); err != nil {
 		s.logger().WarnContext(ctx, "releasing a read of the payment", "reference", p.Reference, "err", err)
 	}
+}
+
+// readRelease is the release of a payment just read, whose own schedule
+// says next: no read of it is due less than pollWhileWaiting after this
+// one was answered, neither by that schedule (a young payment's first
+// poll, 5 s after its create, may follow a read a webhook asked for at
+// 3.5 s) nor by an ask made meanwhile (PollRelease.Read).
+func (s *Service) readRelease(p *Payment, next time.Time) PollRelease {
+	read := s.now()
+	if !next.IsZero() && next.Before(read.Add(pollWhileWaiting)) {
+		next = read.Add(pollWhileWaiting)
+	}
+	return PollRelease{Reference: p.Reference, Next: next, Read: read, Gap: pollWhileWaiting}
 }
 
 // pollPayment syncs one payment and returns when to poll it next. source

@@ -196,11 +196,16 @@ func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.P
 	err := s.retry(ctx, "release polls", repeatable, func() error {
 		return s.bookkeeping(ctx, func(b *pgx.Batch) {
 			// GREATEST skips a NULL floor: without a read, the ask's own time.
+			// A kept ask moves to when it is due, past the read, so that it
+			// still reads as an ask since the last read: the retry of a
+			// release that landed keeps it. A late release (its lease ran
+			// out, another has claimed since) never moves the last read back.
 			b.Queue(`UPDATE payments SET
 			next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (r.next IS NULL OR r.next > GREATEST(poll_asked_at, r.floor))
 				THEN GREATEST(poll_asked_at, r.floor) ELSE r.next END,
 			poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
-			last_read_at = COALESCE(r.read, last_read_at),
+			poll_asked_at = CASE WHEN poll_asked_at > last_read_at THEN GREATEST(poll_asked_at, r.floor) ELSE poll_asked_at END,
+			last_read_at = GREATEST(last_read_at, r.read),
 			poll_owner = CASE WHEN poll_owner = $3 THEN '' ELSE poll_owner END,
 			poll_lease_until = CASE WHEN poll_owner = $3 THEN NULL ELSE poll_lease_until END
 			FROM unnest($1::text[], $2::timestamptz[], $4::timestamptz[], $5::timestamptz[]) AS r(ref, next, read, floor)

@@ -163,10 +163,15 @@ func releasePoll(ctx context.Context, tx *tx, reference, owner string, next int6
 // is due no sooner than gap after it (the ask counted its gap from the
 // claim, before the read was made).
 func releaseRead(ctx context.Context, tx *tx, reference, owner string, next, read, gap int64) (int64, error) {
+	// A kept ask moves to when it is due, past the read, so that it still
+	// reads as an ask since the last read: a release applied twice keeps
+	// it, and the next claim's read answers it. A late release (its lease
+	// ran out, another has claimed since) never moves the last read back.
 	res, err := tx.ExecContext(ctx, `UPDATE payments SET
 		next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (?1 = 0 OR ?1 > MAX(poll_asked_at, ?4 + ?5)) THEN MAX(poll_asked_at, ?4 + ?5) ELSE ?1 END,
 		poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
-		last_read_at = ?4,
+		poll_asked_at = CASE WHEN poll_asked_at > last_read_at THEN MAX(poll_asked_at, ?4 + ?5) ELSE poll_asked_at END,
+		last_read_at = MAX(last_read_at, ?4),
 		poll_owner = CASE WHEN poll_owner = ?2 THEN '' ELSE poll_owner END,
 		poll_lease_until = CASE WHEN poll_owner = ?2 THEN 0 ELSE poll_lease_until END
 		WHERE reference = ?3`, next, owner, reference, read, gap)

@@ -304,11 +304,28 @@ func testPollSoon(t *testing.T, s bridge.Store) {
 		require.NoError(t, err)
 		require.NotContains(t, references(ps), p.Reference, "read again within the gap after the read")
 		require.Equal(t, "status", claim(t, read.Add(gap), p.Reference).ReadAskedBy, "the next read answers the asks")
-		// The release's own schedule, sooner than the read's gap, still
-		// wins over the ask, as without a read.
-		require.NoError(t, s.PollSoon(ctx, p.Reference, read.Add(gap+time.Millisecond), gap, "webhook"))
-		require.NoError(t, s.ReleasePolls(ctx, "r1", []bridge.PollRelease{{Reference: p.Reference, Next: read.Add(gap + time.Second), Read: read.Add(gap + 100*time.Millisecond), Gap: gap}}))
-		requireTimeEqual(t, "NextPollAt", read.Add(gap+time.Second), next(t, p.Reference))
+		require.NoError(t, s.ReleasePolls(ctx, "r1", []bridge.PollRelease{{Reference: p.Reference, Next: read.Add(time.Hour), Read: read.Add(gap + 50*time.Millisecond), Gap: gap}}))
+	})
+	t.Run("asked during a slow read, released twice: the ask holds", func(t *testing.T) {
+		// The read was answered more than a gap after its claim, and the
+		// release landed twice (a retry after its answer was lost): the
+		// ask is still due a gap after the read, and still says who asked.
+		// A release that comes late never moves the last read back.
+		p := insert(t, "KCO-soon-i", base)
+		claim(t, base, p.Reference)
+		require.NoError(t, s.PollSoon(ctx, p.Reference, base.Add(100*time.Millisecond), gap, "webhook"))
+		read := base.Add(3 * time.Second)
+		release := []bridge.PollRelease{{Reference: p.Reference, Next: time.Time{}, Read: read, Gap: gap}}
+		require.NoError(t, s.ReleasePolls(ctx, "r1", release))
+		require.NoError(t, s.ReleasePolls(ctx, "r1", release))
+		requireTimeEqual(t, "NextPollAt", read.Add(gap), next(t, p.Reference))
+		require.NoError(t, s.ReleasePolls(ctx, "r1", []bridge.PollRelease{{Reference: p.Reference, Next: time.Time{}, Read: base.Add(time.Second), Gap: gap}}))
+		requireTimeEqual(t, "NextPollAt", read.Add(gap), next(t, p.Reference))
+		require.NoError(t, s.PollSoon(ctx, p.Reference, read.Add(500*time.Millisecond), gap, "status"))
+		requireTimeEqual(t, "NextPollAt", read.Add(gap), next(t, p.Reference))
+		require.Equal(t, "status", claim(t, read.Add(gap), p.Reference).ReadAskedBy, "the asks are answered by the next read")
+		require.NoError(t, s.ReleasePolls(ctx, "r1", []bridge.PollRelease{{Reference: p.Reference, Next: time.Time{}, Read: read.Add(gap + 10*time.Millisecond), Gap: gap}}))
+		require.True(t, next(t, p.Reference).IsZero(), "answered: no more polls, as the release said")
 	})
 	t.Run("asked before the read: answered by it", func(t *testing.T) {
 		p := insert(t, "KCO-soon-g", base.Add(time.Hour))
