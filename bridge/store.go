@@ -140,7 +140,8 @@ type PollRelease struct {
 	Reference string
 	Next      time.Time // zero: no more polls
 	// Read, when set, is when the read made under the claim was answered.
-	// It becomes the payment's last read, in place of the claim's time,
+	// It becomes the payment's last read, in place of the claim's time
+	// (never in place of a later claim's, should the release come late),
 	// and an ask made during the claim (PollSoon) is then due no sooner
 	// than Gap after it: the claim is when the read was planned, and a
 	// batch's reads start over a second after it, so an ask counted from

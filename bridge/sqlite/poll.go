@@ -159,9 +159,9 @@ func releasePoll(ctx context.Context, tx *tx, reference, owner string, next int6
 }
 
 // releaseRead is releasePoll after a read answered at read: the read
-// becomes the payment's last read, and a PollSoon asked since the claim
-// is due no sooner than gap after it (the ask counted its gap from the
-// claim, before the read was made).
+// becomes the payment's last read (unless a later claim is), and a
+// PollSoon asked since the claim is due no sooner than gap after it (the
+// ask counted its gap from the claim, before the read was made).
 func releaseRead(ctx context.Context, tx *tx, reference, owner string, next, read, gap int64) (int64, error) {
 	// A kept ask moves to when it is due, past the read, so that it still
 	// reads as an ask since the last read: a release applied twice keeps
