@@ -272,6 +272,16 @@ func TestLoadRigSmoke(t *testing.T) {
 	if paced != len(pace) {
 		t.Errorf("%d paced rows, want one for each of %v", paced, pace)
 	}
+	// At most one Vipps read per payment per 2 s, at the fake, while
+	// webhook bursts ask for reads beside the poller's.
+	if len(rep.readGaps) == 0 {
+		t.Error("no known-reference rows: the reads' gaps were not measured")
+	}
+	for _, st := range rep.readGaps {
+		if st.under > 0 {
+			t.Errorf("known references at %d clients: %s", st.clients, st)
+		}
+	}
 }
 
 const (
@@ -315,8 +325,9 @@ type loadReport struct {
 	idleCPU    float64 // the service's CPU share with N waiting, nothing else
 	idleReads  float64 // Vipps reads/s meanwhile (the poller)
 	rows       []loadRow
-	knownReads []string // per known-reference row: reads per payment per 2 s
-	loadAvg    string   // the machine's load average at the start, /proc/loadavg: others' work skews every figure
+	knownReads []string       // per known-reference row: reads per payment per 2 s
+	readGaps   []readGapStats // per known-reference row: how close together one payment's reads came
+	loadAvg    string         // the machine's load average at the start, /proc/loadavg: others' work skews every figure
 }
 
 // errOutOfWork ends a worker whose phase ran out of prepared work.
@@ -402,6 +413,7 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 	// 3. Bursts of 5 webhooks per waiting payment; then the Vipps reads
 	// each of those payments got during the phase, and the shortest time
 	// between two reads of one payment.
+	waitingSet := waitingRefs(waiting)
 	for _, c := range clientsOf(sizes, phaseKnown) {
 		var mu sync.Mutex
 		hit := map[string]bool{}
@@ -431,9 +443,11 @@ func runLoad(tb testing.TB, bin, store string, edit func(*config.Config), sizes 
 			total += after[ref] - before[ref]
 		}
 		per2s := spent.Seconds() / 2
-		all := float64(sumReads(after, before, waitingRefs(waiting))) / float64(len(waiting)) / per2s
+		all := float64(sumReads(after, before, waitingSet)) / float64(len(waiting)) / per2s
+		st := gapStats(c, gaps, waitingSet)
+		rep.readGaps = append(rep.readGaps, st)
 		rep.knownReads = append(rep.knownReads, fmt.Sprintf("%d clients: %d payments got bursts; Vipps reads per payment per 2 s: mean %.1f (all waiting: mean %.1f); %s",
-			c, len(hit), float64(total)/float64(max(len(hit), 1))/per2s, all, gapSummary(gaps, waitingRefs(waiting))))
+			c, len(hit), float64(total)/float64(max(len(hit), 1))/per2s, all, st))
 		rep.rows = append(rep.rows, row)
 	}
 
@@ -557,30 +571,41 @@ func waitingRefs(w []loadPayment) map[string]bool {
 	return m
 }
 
-// gapSummary says how close together the waiting payments' Vipps reads
+// readGapStats says how close together the waiting payments' Vipps reads
 // came at the fake: the shortest time between two reads of one payment,
 // and how many payments were read twice within 2 s. "At most one read per
 // payment per 2 s" is that count at zero; reads per 2-s unit of a phase
 // cannot show it, as a payment read at 0, 2 and 4 s of a 5-s phase makes
 // 1.2 of them.
-func gapSummary(gaps map[string]time.Duration, only map[string]bool) string {
-	shortest, under, n := time.Duration(0), 0, 0
+type readGapStats struct {
+	clients  int
+	shortest time.Duration
+	under    int // payments read twice within 2 s
+	twice    int // payments read at least twice
+}
+
+func gapStats(clients int, gaps map[string]time.Duration, only map[string]bool) readGapStats {
+	st := readGapStats{clients: clients}
 	for ref, g := range gaps {
 		if !only[ref] {
 			continue
 		}
-		if n == 0 || g < shortest {
-			shortest = g
+		if st.twice == 0 || g < st.shortest {
+			st.shortest = g
 		}
-		n++
+		st.twice++
 		if g < 2*time.Second {
-			under++
+			st.under++
 		}
 	}
-	if n == 0 {
+	return st
+}
+
+func (st readGapStats) String() string {
+	if st.twice == 0 {
 		return "no payment was read twice"
 	}
-	return fmt.Sprintf("shortest time between two reads of one payment %.2f s, %d of %d payments read twice within 2 s", shortest.Seconds(), under, n)
+	return fmt.Sprintf("shortest time between two reads of one payment %.3f s, %d of %d payments read twice within 2 s", st.shortest.Seconds(), st.under, st.twice)
 }
 
 // sumReads adds up after-before over the references in only (all if nil).
