@@ -333,7 +333,7 @@ func heldLeases(t testing.TB, dsn string) []string {
 	defer db.Close()
 	rows, err := db.Query(`
 		SELECT 'poll ' || reference || ' owner=' || poll_owner || ' until=' || poll_lease_until
-			FROM payments WHERE poll_owner <> '' OR poll_lease_until <> 0
+			FROM payment_polls WHERE poll_owner <> '' OR poll_lease_until <> 0
 		UNION ALL
 		SELECT 'operation ' || id || ' ' || kind || ' ' || state || ' owner=' || lease_owner || ' until=' || lease_until
 			FROM operations WHERE lease_owner <> '' OR lease_until <> 0

@@ -14,11 +14,17 @@ import (
 	"vippskco/bridge"
 )
 
-// paymentColumns lists the payments columns in the order scanPayment reads them.
+// paymentColumns lists the columns of a payment in the order scanPayment
+// reads them, selected from paymentsWithPolls: its row in payments, and
+// its schedule (next_poll_at) from payment_polls.
 const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, amount_currency, state,
 	create_idempotency_key, create_request, redirect_url, return_token, psp_reference,
 	authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
 	next_poll_at, created_at, updated_at, version, capture_guaranteed_until, capture_deadline_notice`
+
+// paymentsWithPolls is what paymentColumns are selected from. Every
+// payment has its row in payment_polls, made in the same statement.
+const paymentsWithPolls = `payments JOIN payment_polls USING (reference)`
 
 // InsertPayment stores a new attempt with Version 1, and log with it. A
 // zero CreatedAt or UpdatedAt is set from the clock. p and log are changed
@@ -118,7 +124,7 @@ func (s *Store) PaymentsByTokens(ctx context.Context, tokens []string) ([]*bridg
 	}
 	// The condition repeats the partial index's, so that the index applies.
 	ps, err := retried(ctx, s, "payments by token", readOnly, func() ([]*bridge.Payment, error) {
-		rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+		rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM `+paymentsWithPolls+`
 			WHERE return_token = ANY($1) AND return_token <> ''`, tokens)
 		if err != nil {
 			return nil, err
@@ -135,7 +141,7 @@ func (s *Store) PaymentsByTokens(ctx context.Context, tokens []string) ([]*bridg
 // none is not an error.
 func (s *Store) PaymentsByOrder(ctx context.Context, kcoOrderID string) ([]*bridge.Payment, error) {
 	ps, err := retried(ctx, s, "payments of order", readOnly, func() ([]*bridge.Payment, error) {
-		rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+		rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM `+paymentsWithPolls+`
 			WHERE kco_order_id = $1 ORDER BY attempt, created_at, reference COLLATE "C"`, kcoOrderID)
 		if err != nil {
 			return nil, err
@@ -158,8 +164,17 @@ func insertPayment(ctx context.Context, db querier, p *bridge.Payment) error {
 	return conflict(err)
 }
 
-const insertPaymentSQL = `INSERT INTO payments (` + paymentColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`
+// insertPaymentSQL inserts the payment and its row in payment_polls ($20
+// is its schedule), in one statement.
+const insertPaymentSQL = `WITH p AS (
+		INSERT INTO payments (reference, unit, kco_order_id, attempt, amount_value, amount_currency, state,
+			create_idempotency_key, create_request, redirect_url, return_token, psp_reference,
+			authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
+			created_at, updated_at, version, capture_guaranteed_until, capture_deadline_notice)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $21, $22, $23, $24, $25)
+		RETURNING reference
+	)
+	INSERT INTO payment_polls (reference, next_poll_at) SELECT reference, $20 FROM p`
 
 // paymentInsertArgs are insertPaymentSQL's arguments for p; its times are
 // set to what the columns keep of them.
@@ -198,15 +213,23 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 	// identity (unit, KCO order, attempt, return token) is checked, never
 	// changed (bridge.UnmatchedUpdate).
 	var created pgtype.Timestamptz
-	err := tx.QueryRow(ctx, `UPDATE payments SET
-		amount_value = $4, amount_currency = $5, state = $6,
-		create_idempotency_key = $7, create_request = $8, redirect_url = $9, psp_reference = $11,
-		authorized = $12, captured = $13, refunded = $14, cancelled = $15, locale = $16, kco_order = $17,
-		failure_reason = $18, next_poll_at = $19, updated_at = $20, version = version + 1,
-		capture_guaranteed_until = $23, capture_deadline_notice = $24
-		WHERE reference = $21 AND version = $22
-			AND unit = $1 AND kco_order_id = $2 AND attempt = $3 AND return_token = $10
-		RETURNING created_at`, args...).Scan(&created)
+	// The schedule ($19), in payment_polls, is written only when it
+	// changes: most updates keep it.
+	err := tx.QueryRow(ctx, `WITH u AS (
+			UPDATE payments SET
+			amount_value = $4, amount_currency = $5, state = $6,
+			create_idempotency_key = $7, create_request = $8, redirect_url = $9, psp_reference = $11,
+			authorized = $12, captured = $13, refunded = $14, cancelled = $15, locale = $16, kco_order = $17,
+			failure_reason = $18, updated_at = $20, version = version + 1,
+			capture_guaranteed_until = $23, capture_deadline_notice = $24
+			WHERE reference = $21 AND version = $22
+				AND unit = $1 AND kco_order_id = $2 AND attempt = $3 AND return_token = $10
+			RETURNING reference, created_at
+		), schedule AS (
+			UPDATE payment_polls SET next_poll_at = $19
+			WHERE reference = (SELECT reference FROM u) AND next_poll_at IS DISTINCT FROM $19
+		)
+		SELECT created_at FROM u`, args...).Scan(&created)
 	if errors.Is(err, pgx.ErrNoRows) {
 		var st bridge.StoredAttempt
 		err := tx.QueryRow(ctx, `SELECT version, unit, kco_order_id, attempt, return_token FROM payments WHERE reference = $1`,
@@ -227,7 +250,7 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 
 // findPayment returns the one payment matching where, or ErrNotFound.
 func findPayment(ctx context.Context, db querier, where string, args ...any) (*bridge.Payment, error) {
-	p, err := scanPayment(db.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE `+where, args...))
+	p, err := scanPayment(db.QueryRow(ctx, `SELECT `+paymentColumns+` FROM `+paymentsWithPolls+` WHERE `+where, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, bridge.ErrNotFound
 	}
@@ -288,7 +311,7 @@ func (s *Store) CaptureDeadlinesDue(ctx context.Context, warnBy, now time.Time, 
 	}
 	ps, err := retried(ctx, s, "capture deadlines due", readOnly, func() ([]*bridge.Payment, error) {
 		// The conditions repeat the partial index's, so that it applies.
-		rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+		rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM `+paymentsWithPolls+`
 			WHERE state = 'AUTHORIZED' AND capture_guaranteed_until IS NOT NULL AND capture_deadline_notice <> 'passed'
 			AND authorized > captured + cancelled
 			AND ((capture_deadline_notice = '' AND capture_guaranteed_until <= $1) OR capture_guaranteed_until <= $2)

@@ -12,17 +12,16 @@ import (
 )
 
 // ClaimDuePolls leases the payments whose poll is due, earliest first. The
-// rows are chosen and locked with FOR NO KEY UPDATE SKIP LOCKED and leased in
-// the same statement: a payment another poller is claiming is skipped, not
-// waited for, and one whose claim committed no longer matches when it is
-// locked, so two pollers never take the same payment while a lease holds.
-// NO KEY is the lock the lease's own UPDATE takes; unlike FOR UPDATE it
-// does not conflict with the key-share lock that the foreign key of a new
-// operation or history entry takes on its payment, so such an insert does
-// not make the pollers skip the payment. The lease is kept beside the payment,
-// not in it: claiming changes neither Version nor UpdatedAt, and the
-// poller's own update of the payment is not refused because of it. A limit
-// below 1 claims nothing.
+// rows of payment_polls are chosen and locked with FOR NO KEY UPDATE SKIP
+// LOCKED and leased in the same statement: a payment another poller is
+// claiming is skipped, not waited for, and one whose claim committed no
+// longer matches when it is locked, so two pollers never take the same
+// payment while a lease holds. NO KEY is the lock the lease's own UPDATE
+// takes. The lease is kept in payment_polls, not in the payment's row:
+// claiming changes neither Version nor UpdatedAt, and neither a state
+// change nor a new operation or history entry (whose foreign key locks the
+// payment's row) makes the pollers skip the payment. A limit below 1
+// claims nothing.
 func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]*bridge.Payment, error) {
 	if err := bridge.CheckLease(owner, lease); err != nil {
 		return nil, err
@@ -44,18 +43,18 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, 
 		// and finished ones included, at every claim.
 		err = s.bookkeeping(ctx, func(b *pgx.Batch) {
 			b.Queue(`WITH c AS (
-			SELECT reference AS claimed FROM payments
+			SELECT reference AS claimed FROM payment_polls
 			WHERE next_poll_at IS NOT NULL AND next_poll_at <= $1
 			AND (poll_lease_until IS NULL OR poll_lease_until <= $1)
 			ORDER BY next_poll_at, reference COLLATE "C"
 			LIMIT $4
 			FOR NO KEY UPDATE SKIP LOCKED
 		), u AS (
-			UPDATE payments SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
+			UPDATE payment_polls SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
 			WHERE reference = ANY (ARRAY(SELECT claimed FROM c))
-			RETURNING `+claimedColumns+`
+			RETURNING `+claimReturns+`
 		)
-		SELECT `+claimedColumns+` FROM u ORDER BY next_poll_at, reference COLLATE "C"`, at, owner, end, limit).Query(
+		SELECT `+claimedColumns+` FROM `+claimedPayments+` ORDER BY next_poll_at, reference COLLATE "C"`, at, owner, end, limit).Query(
 				func(rows pgx.Rows) error {
 					ps, err = collectClaimed(rows)
 					return err
@@ -85,10 +84,13 @@ func (s *Store) ClaimDuePoll(ctx context.Context, reference string, now time.Tim
 	// Once, as ClaimDuePolls: a lost claim's lease runs out.
 	ps, err := retried(ctx, s, "claim a poll", once, func() (ps []*bridge.Payment, err error) {
 		err = s.bookkeeping(ctx, func(b *pgx.Batch) {
-			b.Queue(`UPDATE payments SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
+			b.Queue(`WITH u AS (
+			UPDATE payment_polls SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
 			WHERE reference = $4 AND next_poll_at IS NOT NULL AND next_poll_at <= $1
 			AND (poll_lease_until IS NULL OR poll_lease_until <= $1)
-			RETURNING `+claimedColumns, at, owner, end, reference).Query(func(rows pgx.Rows) error {
+			RETURNING `+claimReturns+`
+		)
+		SELECT `+claimedColumns+` FROM `+claimedPayments, at, owner, end, reference).Query(func(rows pgx.Rows) error {
 				ps, err = collectClaimed(rows)
 				return err
 			})
@@ -121,7 +123,7 @@ func (s *Store) ReleasePoll(ctx context.Context, reference, owner string, next t
 	// Repeatable: it sets the same schedule and frees the same lease again.
 	tag, err := retried(ctx, s, "release poll", repeatable, func() (tag pgconn.CommandTag, err error) {
 		err = s.bookkeeping(ctx, func(b *pgx.Batch) {
-			b.Queue(`UPDATE payments SET `+releaseSet+` WHERE reference = $3`, at, owner, reference).Exec(
+			b.Queue(`UPDATE payment_polls SET `+releaseSet+` WHERE reference = $3`, at, owner, reference).Exec(
 				func(ct pgconn.CommandTag) error { tag = ct; return nil })
 		})
 		return tag, err
@@ -200,7 +202,7 @@ func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.P
 			// still reads as an ask since the last read: the retry of a
 			// release that landed keeps it. A late release (its lease ran
 			// out, another has claimed since) never moves the last read back.
-			b.Queue(`UPDATE payments SET
+			b.Queue(`UPDATE payment_polls SET
 			next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (r.next IS NULL OR r.next > GREATEST(poll_asked_at, r.floor))
 				THEN GREATEST(poll_asked_at, r.floor) ELSE r.next END,
 			poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
@@ -209,7 +211,7 @@ func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.P
 			poll_owner = CASE WHEN poll_owner = $3 THEN '' ELSE poll_owner END,
 			poll_lease_until = CASE WHEN poll_owner = $3 THEN NULL ELSE poll_lease_until END
 			FROM unnest($1::text[], $2::timestamptz[], $4::timestamptz[], $5::timestamptz[]) AS r(ref, next, read, floor)
-			WHERE payments.reference = r.ref`, refs, nexts, owner, reads, floors)
+			WHERE payment_polls.reference = r.ref`, refs, nexts, owner, reads, floors)
 		})
 	})
 	if err != nil {
@@ -229,7 +231,7 @@ func (s *Store) PollSoon(ctx context.Context, reference string, now time.Time, g
 	}
 	// Repeatable: the same ask again changes nothing more.
 	tag, err := retried(ctx, s, "poll soon", repeatable, func() (pgconn.CommandTag, error) {
-		return s.pool.Exec(ctx, `UPDATE payments SET
+		return s.pool.Exec(ctx, `UPDATE payment_polls SET
 			poll_asked_at = GREATEST($1::timestamptz, last_read_at + $2::interval),
 			poll_asked_by = $4,
 			next_poll_at = CASE WHEN next_poll_at IS NULL OR next_poll_at > GREATEST($1::timestamptz, last_read_at + $2::interval)
@@ -244,6 +246,17 @@ func (s *Store) PollSoon(ctx context.Context, reference string, now time.Time, g
 	}
 	return nil
 }
+
+// claimReturns are what a claim's UPDATE of payment_polls (the CTE u)
+// returns: the payment's key, its schedule and who asked for the read, if
+// anyone did.
+const claimReturns = `reference, next_poll_at, poll_asked_by`
+
+// claimedPayments joins the claimed rows u to their payments. The payments
+// are found by their key (= ANY), not by a join alone, which may be
+// planned as a hash of every payment, stored and finished ones included.
+// The claim writes only the narrow rows of payment_polls.
+const claimedPayments = `payments JOIN u USING (reference) WHERE payments.reference = ANY (ARRAY(SELECT reference FROM u))`
 
 // claimedColumns are what a poll claim returns: the payment and who asked
 // for the read, if anyone did.

@@ -294,9 +294,9 @@ func TestPoolSize(t *testing.T) {
 	require.EqualValues(t, DefaultMaxConns, s2.pool.Config().MaxConns)
 }
 
-// A webhook's ask for a read never waits for its payment's row: while
+// A webhook's ask for a read never waits for its payment's poll row: while
 // another transaction holds the row (the poller's release, a state
-// change), the webhook is recorded at once without the ask, and its
+// change that moves the schedule), the webhook is recorded at once without the ask, and its
 // caller asks on its own. Waiting inside the batch let two replicas'
 // transactions deadlock.
 func TestWebhookAskSkipsALockedPayment(t *testing.T) {
@@ -312,7 +312,7 @@ func TestWebhookAskSkipsALockedPayment(t *testing.T) {
 
 	tx, err := s.pool.Begin(ctx)
 	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `SELECT 1 FROM payments WHERE reference = $1 FOR UPDATE`, p.Reference)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM payment_polls WHERE reference = $1 FOR UPDATE`, p.Reference)
 	require.NoError(t, err)
 	type result struct {
 		rec bridge.WebhookRecord

@@ -128,9 +128,10 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 		return s.transactOnce(ctx, func(tx *tx) error {
 			var b pgx.Batch
 			b.Queue(purgeSeenWebhooks, now, purgeBatch)
-			// A webhook that asks for a read locks its payment's row until
+			// A webhook that asks for a read locks its payment's poll row until
 			// the commit, but never waits for it: a row another transaction
-			// holds (the poller's release, a state change) is skipped, and
+			// holds (the poller's release, a state change that moves the
+			// schedule) is skipped, and
 			// the webhook's caller then asks with PollSoon on its own. A
 			// batch that waited inside could deadlock with a release of
 			// several rows taken in another order (PostgreSQL's detector
@@ -165,13 +166,14 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 					SELECT $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM fresh)
 					RETURNING id
 				), asked AS (
-					UPDATE payments SET
+					UPDATE payment_polls SET
 						poll_asked_at = GREATEST($10::timestamptz, last_read_at + $11::interval),
 						poll_asked_by = $12,
 						next_poll_at = CASE WHEN next_poll_at IS NULL OR next_poll_at > GREATEST($10::timestamptz, last_read_at + $11::interval)
 							THEN GREATEST($10::timestamptz, last_read_at + $11::interval) ELSE next_poll_at END
-					WHERE reference = (SELECT reference FROM payments
-						WHERE reference = $4 AND unit = ANY($13::text[]) AND EXISTS (SELECT 1 FROM fresh)
+					WHERE reference = (SELECT reference FROM payment_polls
+						WHERE reference = $4 AND EXISTS (SELECT 1 FROM fresh)
+						AND EXISTS (SELECT 1 FROM payments WHERE reference = $4 AND unit = ANY($13::text[]))
 						FOR UPDATE SKIP LOCKED)
 					RETURNING 1
 				)

@@ -54,7 +54,7 @@ func TestZeroTimeIsZero(t *testing.T) {
 	require.NoError(t, s.InsertOperation(ctx, op))
 
 	var nextPoll, leaseUntil int64
-	require.NoError(t, s.read.QueryRowContext(ctx, `SELECT next_poll_at, poll_lease_until FROM payments`).Scan(&nextPoll, &leaseUntil))
+	require.NoError(t, s.read.QueryRowContext(ctx, `SELECT next_poll_at, poll_lease_until FROM payment_polls`).Scan(&nextPoll, &leaseUntil))
 	require.Zero(t, nextPoll)
 	require.Zero(t, leaseUntil)
 	require.NoError(t, s.read.QueryRowContext(ctx, `SELECT lease_until FROM operations`).Scan(&leaseUntil))
@@ -77,8 +77,8 @@ func TestClaimUsesIndexes(t *testing.T) {
 	tests := []struct {
 		name, query, index string
 	}{
-		{"due polls", `SELECT reference FROM payments WHERE next_poll_at <> 0 AND next_poll_at <= 1 AND poll_lease_until <= 1
-			ORDER BY next_poll_at, reference LIMIT 1`, "payments_due_poll"},
+		{"due polls", `SELECT reference FROM payment_polls WHERE next_poll_at <> 0 AND next_poll_at <= 1 AND poll_lease_until <= 1
+			ORDER BY next_poll_at, reference LIMIT 1`, "payment_polls_due"},
 		{"pending notifications", `SELECT id FROM notifications WHERE ` + pendingNotification + `
 			AND next_attempt_at <= 1 AND lease_until <= 1 ORDER BY created_at, rowid LIMIT 1`, "notifications_pending"},
 		{"stale operations", `SELECT id FROM operations WHERE state = 'pending' AND lease_until <= 1

@@ -11,11 +11,17 @@ import (
 	"vippskco/bridge"
 )
 
-// paymentColumns lists the payments columns in the order scanPayment reads them.
+// paymentColumns lists the columns of a payment in the order scanPayment
+// reads them, selected from paymentsWithPolls: its row in payments, and
+// its schedule (next_poll_at) from payment_polls.
 const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, amount_currency, state,
 	create_idempotency_key, create_request, redirect_url, return_token, psp_reference,
 	authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
 	next_poll_at, created_at, updated_at, version, capture_guaranteed_until, capture_deadline_notice`
+
+// paymentsWithPolls is what paymentColumns are selected from. Every
+// payment has its row in payment_polls, made in the same transaction.
+const paymentsWithPolls = `payments JOIN payment_polls USING (reference)`
 
 // InsertPayment stores a new attempt with Version 1, and log with it. A
 // zero CreatedAt or UpdatedAt is set from the clock. p and log are changed
@@ -63,7 +69,7 @@ func (s *Store) Payment(ctx context.Context, reference string) (*bridge.Payment,
 // transaction: a single SELECT sees one snapshot anyway, and the BEGIN and
 // ROLLBACK around it were a third of a status read's store time.
 func (s *Store) readPayment(ctx context.Context, where string, args ...any) (*bridge.Payment, error) {
-	q := `SELECT ` + paymentColumns + ` FROM payments WHERE ` + where
+	q := `SELECT ` + paymentColumns + ` FROM ` + paymentsWithPolls + ` WHERE ` + where
 	var row *sql.Row
 	if st := s.readStmts.get(q); st != nil {
 		row = st.QueryRowContext(ctx, args...)
@@ -101,7 +107,7 @@ func (s *Store) PaymentByToken(ctx context.Context, token string) (*bridge.Payme
 // tokens' index; byTokens selects them.
 const (
 	inTokens = `return_token IN (SELECT value FROM json_each(?)) AND return_token <> ''`
-	byTokens = `SELECT ` + paymentColumns + ` FROM payments WHERE ` + inTokens
+	byTokens = `SELECT ` + paymentColumns + ` FROM ` + paymentsWithPolls + ` WHERE ` + inTokens
 )
 
 // PaymentsByTokens returns the payments of those tokens that have one, in
@@ -169,13 +175,21 @@ func insertPayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO payments (reference, unit, kco_order_id, attempt, amount_value, amount_currency, state,
+		create_idempotency_key, create_request, redirect_url, return_token, psp_reference,
+		authorized, captured, refunded, cancelled, locale, kco_order, failure_reason,
+		created_at, updated_at, version, capture_guaranteed_until, capture_deadline_notice)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.Reference, p.Unit, p.KCOOrderID, p.Attempt, p.Amount.Value, p.Amount.Currency, string(p.State),
 		p.CreateIdempotencyKey, blob(p.CreateRequest), p.RedirectURL, p.ReturnToken, p.PSPReference,
 		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, blob(p.Order), p.FailureReason,
-		nextPoll, createdAt, updatedAt, p.Version, deadline, p.CaptureDeadlineNotice,
+		createdAt, updatedAt, p.Version, deadline, p.CaptureDeadlineNotice,
 	)
+	if err != nil {
+		return conflict(err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO payment_polls (reference, next_poll_at, poll_owner, poll_lease_until,
+		last_read_at, poll_asked_at, poll_asked_by) VALUES (?, ?, '', 0, 0, 0, '')`, p.Reference, nextPoll)
 	return conflict(err)
 }
 
@@ -206,14 +220,14 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 		amount_value = ?, amount_currency = ?, state = ?,
 		create_idempotency_key = ?, create_request = ?, redirect_url = ?, psp_reference = ?,
 		authorized = ?, captured = ?, refunded = ?, cancelled = ?, locale = ?, kco_order = ?, failure_reason = ?,
-		next_poll_at = ?, updated_at = ?, version = version + 1,
+		updated_at = ?, version = version + 1,
 		capture_guaranteed_until = ?, capture_deadline_notice = ?
 		WHERE reference = ? AND version = ? AND unit = ? AND kco_order_id = ? AND attempt = ? AND return_token = ?
 		RETURNING created_at`,
 		p.Amount.Value, p.Amount.Currency, string(p.State),
 		p.CreateIdempotencyKey, blob(p.CreateRequest), p.RedirectURL, p.PSPReference,
 		p.Authorized, p.Captured, p.Refunded, p.Cancelled, p.Locale, blob(p.Order), p.FailureReason,
-		nextPoll, updatedAt, deadline, p.CaptureDeadlineNotice,
+		updatedAt, deadline, p.CaptureDeadlineNotice,
 		p.Reference, p.Version, p.Unit, p.KCOOrderID, p.Attempt, p.ReturnToken,
 	).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -228,6 +242,12 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 		return bridge.UnmatchedUpdate(p, st)
 	} else if err != nil {
 		return conflict(err)
+	}
+	// The schedule is written only when it changes: most updates keep it,
+	// and an unchanged row is not written again.
+	if _, err := tx.ExecContext(ctx, `UPDATE payment_polls SET next_poll_at = ?1 WHERE reference = ?2 AND next_poll_at <> ?1`,
+		nextPoll, p.Reference); err != nil {
+		return err
 	}
 	p.CreatedAt = decodeTime(created)
 	p.Version++
@@ -251,7 +271,7 @@ func scanPayments(rows *sql.Rows) ([]*bridge.Payment, error) {
 
 // findPayment returns the one payment matching where, or ErrNotFound.
 func findPayment(ctx context.Context, tx *tx, where string, args ...any) (*bridge.Payment, error) {
-	p, err := scanPayment(tx.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE `+where, args...))
+	p, err := scanPayment(tx.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM `+paymentsWithPolls+` WHERE `+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridge.ErrNotFound
 	}
@@ -260,7 +280,7 @@ func findPayment(ctx context.Context, tx *tx, where string, args ...any) (*bridg
 
 // findPayments returns the attempts of a KCO order by attempt number.
 func findPayments(ctx context.Context, tx *tx, kcoOrderID string) ([]*bridge.Payment, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments
+	rows, err := tx.QueryContext(ctx, `SELECT `+paymentColumns+` FROM `+paymentsWithPolls+`
 		WHERE kco_order_id = ? ORDER BY attempt, created_at, reference`, kcoOrderID)
 	if err != nil {
 		return nil, err
@@ -336,7 +356,7 @@ func (s *Store) CaptureDeadlinesDue(ctx context.Context, warnBy, now time.Time, 
 	var ps []*bridge.Payment
 	err = s.view(ctx, func(tx *tx) error {
 		// The conditions repeat the partial index's, so that it applies.
-		rows, err := tx.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments
+		rows, err := tx.QueryContext(ctx, `SELECT `+paymentColumns+` FROM `+paymentsWithPolls+`
 			WHERE state = 'AUTHORIZED' AND capture_guaranteed_until <> 0 AND capture_deadline_notice <> 'passed'
 			AND authorized > captured + cancelled
 			AND ((capture_deadline_notice = '' AND capture_guaranteed_until <= ?) OR capture_guaranteed_until <= ?)

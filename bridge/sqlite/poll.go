@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,9 +58,9 @@ func claim[T any](ctx context.Context, s *Store, what string, now time.Time, own
 func (s *Store) ClaimDuePoll(ctx context.Context, reference string, now time.Time, owner string, lease time.Duration) (*bridge.Payment, error) {
 	ps, err := claim(ctx, s, "claim the poll of "+strconv.Quote(reference), now, owner, lease, 1,
 		func(ctx context.Context, tx *tx, now int64, owner string, until int64, _ int) ([]*bridge.Payment, error) {
-			ps, err := collectClaimed(tx.QueryContext(ctx, `UPDATE payments SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
+			ps, err := collectClaimed(ctx, tx, `UPDATE payment_polls SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
 				WHERE reference = ? AND next_poll_at <> 0 AND next_poll_at <= ? AND poll_lease_until <= ?
-				RETURNING `+claimedColumns, owner, until, now, reference, now, now))
+				RETURNING `+claimedColumns, owner, until, now, reference, now, now)
 			if err != nil {
 				return nil, err
 			}
@@ -146,7 +147,7 @@ func (s *Store) ReleasePolls(ctx context.Context, owner string, polls []bridge.P
 // PollSoon asked for since the last claim when that is sooner, and frees
 // owner's lease. It returns the rows changed (0: no such payment).
 func releasePoll(ctx context.Context, tx *tx, reference, owner string, next int64) (int64, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE payments SET
+	res, err := tx.ExecContext(ctx, `UPDATE payment_polls SET
 		next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (?1 = 0 OR ?1 > poll_asked_at) THEN poll_asked_at ELSE ?1 END,
 		poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
 		poll_owner = CASE WHEN poll_owner = ?2 THEN '' ELSE poll_owner END,
@@ -167,7 +168,7 @@ func releaseRead(ctx context.Context, tx *tx, reference, owner string, next, rea
 	// reads as an ask since the last read: a release applied twice keeps
 	// it, and the next claim's read answers it. A late release (its lease
 	// ran out, another has claimed since) never moves the last read back.
-	res, err := tx.ExecContext(ctx, `UPDATE payments SET
+	res, err := tx.ExecContext(ctx, `UPDATE payment_polls SET
 		next_poll_at = CASE WHEN poll_asked_at > last_read_at AND (?1 = 0 OR ?1 > MAX(poll_asked_at, ?4 + ?5)) THEN MAX(poll_asked_at, ?4 + ?5) ELSE ?1 END,
 		poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
 		poll_asked_at = CASE WHEN poll_asked_at > last_read_at THEN MAX(poll_asked_at, ?4 + ?5) ELSE poll_asked_at END,
@@ -206,7 +207,7 @@ func (s *Store) PollSoon(ctx context.Context, reference string, now time.Time, g
 // gap if that is later (never later than it was due), and reports whether
 // the payment exists.
 func pollSoon(ctx context.Context, tx *tx, reference string, now int64, gap time.Duration, by string) (bool, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE payments SET
+	res, err := tx.ExecContext(ctx, `UPDATE payment_polls SET
 		poll_asked_at = MAX(?1, last_read_at + ?2),
 		poll_asked_by = ?4,
 		next_poll_at = CASE WHEN next_poll_at = 0 OR next_poll_at > MAX(?1, last_read_at + ?2) THEN MAX(?1, last_read_at + ?2) ELSE next_poll_at END
@@ -221,14 +222,14 @@ func pollSoon(ctx context.Context, tx *tx, reference string, now int64, gap time
 // claimDuePolls leases up to limit due payments whose lease is free or
 // expired at now, and returns them earliest poll first.
 func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until int64, limit int) ([]*bridge.Payment, error) {
-	ps, err := collectClaimed(tx.QueryContext(ctx, `UPDATE payments SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
+	ps, err := collectClaimed(ctx, tx, `UPDATE payment_polls SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
 		WHERE reference IN (
-			SELECT reference FROM payments
+			SELECT reference FROM payment_polls
 			WHERE next_poll_at <> 0 AND next_poll_at <= ? AND poll_lease_until <= ?
 			ORDER BY next_poll_at, reference
 			LIMIT ?
 		)
-		RETURNING `+claimedColumns, owner, until, now, now, now, limit))
+		RETURNING `+claimedColumns, owner, until, now, now, now, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -239,42 +240,60 @@ func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until i
 	return ps, nil
 }
 
-// claimedColumns are what a poll claim returns: the payment and who asked
-// for the read, if anyone did.
-const claimedColumns = paymentColumns + `, poll_asked_by`
+// claimedColumns are what a poll claim's UPDATE of payment_polls returns:
+// the payment's key and who asked for the read, if anyone did.
+const claimedColumns = `reference, poll_asked_by`
 
-// collectClaimed reads the rows of a claim, each of claimedColumns.
-func collectClaimed(rows *sql.Rows, err error) ([]*bridge.Payment, error) {
+// claimedPayments selects the claimed payments (a JSON array of their
+// references) in the claim's transaction.
+const claimedPayments = `SELECT ` + paymentColumns + ` FROM ` + paymentsWithPolls + `
+	WHERE reference IN (SELECT value FROM json_each(?))`
+
+// collectClaimed runs a claim, an UPDATE of payment_polls returning
+// claimedColumns, and reads the payments it claimed. The claim writes only
+// the narrow rows of payment_polls; the payments are read, not written.
+func collectClaimed(ctx context.Context, tx *tx, claim string, args ...any) ([]*bridge.Payment, error) {
+	rows, err := tx.QueryContext(ctx, claim, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	ps := []*bridge.Payment{}
+	askedBy := map[string]string{}
+	var refs []string
 	for rows.Next() {
-		p, err := scanClaimed(rows)
-		if err != nil {
+		var ref, by string
+		if err := rows.Scan(&ref, &by); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		ps = append(ps, p)
+		askedBy[ref] = by
+		refs = append(refs, ref)
 	}
-	return ps, rows.Err()
-}
-
-// scanClaimed reads the columns of claimedColumns.
-func scanClaimed(row scanner) (*bridge.Payment, error) {
-	var by string
-	p, err := scanPayment(askedBy{row, &by})
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(refs) == 0 {
+		return []*bridge.Payment{}, nil
+	}
+	list, err := json.Marshal(refs)
 	if err != nil {
 		return nil, err
 	}
-	p.ReadAskedBy = by
-	return p, nil
+	prows, err := tx.QueryContext(ctx, claimedPayments, string(list))
+	if err != nil {
+		return nil, err
+	}
+	ps, err := scanPayments(prows)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) != len(refs) {
+		return nil, fmt.Errorf("claimed %d polls but found %d of their payments", len(refs), len(ps))
+	}
+	for _, p := range ps {
+		p.ReadAskedBy = askedBy[p.Reference]
+	}
+	return ps, nil
 }
-
-// askedBy scans poll_asked_by after the payment's columns.
-type askedBy struct {
-	scanner
-	by *string
-}
-
-func (a askedBy) Scan(dest ...any) error { return a.scanner.Scan(append(dest, a.by)...) }

@@ -1,0 +1,35 @@
+-- The poller's bookkeeping in a narrow table of its own. A payment's row
+-- carries its KCO order and its create request (some 2 KB: two rows to a
+-- page), and every claim and release of its poll rewrote that page and the
+-- entries of the poll index: 137 pages of log for a claim and release of 64
+-- payments. Here a row is some 60 bytes, and the same claim and release
+-- write about 16. Every payment has exactly one row here, made with it.
+--
+-- next_poll_at is the payment's schedule (0: none), poll_owner and
+-- poll_lease_until the lease of the poller reading it now, last_read_at
+-- when it was last read (a claim, then the release's read), and
+-- poll_asked_at / poll_asked_by an ask to read it sooner (a webhook, a
+-- page) made since: see 006_poll_reads.sql.
+CREATE TABLE payment_polls (
+	reference        TEXT    NOT NULL PRIMARY KEY REFERENCES payments (reference),
+	next_poll_at     INTEGER NOT NULL,
+	poll_owner       TEXT    NOT NULL,
+	poll_lease_until INTEGER NOT NULL,
+	last_read_at     INTEGER NOT NULL,
+	poll_asked_at    INTEGER NOT NULL,
+	poll_asked_by    TEXT    NOT NULL
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO payment_polls (reference, next_poll_at, poll_owner, poll_lease_until, last_read_at, poll_asked_at, poll_asked_by)
+	SELECT reference, next_poll_at, poll_owner, poll_lease_until, last_read_at, poll_asked_at, poll_asked_by FROM payments;
+
+-- The poller's sweep reads only the payments that have a poll scheduled.
+DROP INDEX payments_due_poll;
+CREATE INDEX payment_polls_due ON payment_polls (next_poll_at, reference) WHERE next_poll_at <> 0;
+
+ALTER TABLE payments DROP COLUMN next_poll_at;
+ALTER TABLE payments DROP COLUMN poll_owner;
+ALTER TABLE payments DROP COLUMN poll_lease_until;
+ALTER TABLE payments DROP COLUMN last_read_at;
+ALTER TABLE payments DROP COLUMN poll_asked_at;
+ALTER TABLE payments DROP COLUMN poll_asked_by;
