@@ -20,8 +20,17 @@ const paymentColumns = `reference, unit, kco_order_id, attempt, amount_value, am
 	next_poll_at, created_at, updated_at, version, capture_guaranteed_until, capture_deadline_notice`
 
 // paymentsWithPolls is what paymentColumns are selected from. Every
-// payment has its row in payment_polls, made in the same transaction.
-const paymentsWithPolls = `payments JOIN payment_polls USING (reference)`
+// payment has its row in payment_polls, made in the same transaction, and
+// keyed by the payment's creation time and reference.
+const paymentsWithPolls = `payments JOIN payment_polls USING (created_at, reference)`
+
+// pollOf3 and pollOf4 pick the payment_polls row of the payment whose
+// reference is parameter ?3 or ?4: by its key, the payment's creation time
+// (read from payments) and reference.
+const (
+	pollOf3 = `created_at = (SELECT created_at FROM payments WHERE reference = ?3) AND reference = ?3`
+	pollOf4 = `created_at = (SELECT created_at FROM payments WHERE reference = ?4) AND reference = ?4`
+)
 
 // InsertPayment stores a new attempt with Version 1, and log with it. A
 // zero CreatedAt or UpdatedAt is set from the clock. p and log are changed
@@ -188,8 +197,8 @@ func insertPayment(ctx context.Context, tx *tx, p *bridge.Payment) error {
 	if err != nil {
 		return conflict(err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO payment_polls (reference, next_poll_at, poll_owner, poll_lease_until,
-		last_read_at, poll_asked_at, poll_asked_by) VALUES (?, ?, '', 0, 0, 0, '')`, p.Reference, nextPoll)
+	_, err = tx.ExecContext(ctx, `INSERT INTO payment_polls (created_at, reference, next_poll_at, poll_owner, poll_lease_until,
+		last_read_at, poll_asked_at, poll_asked_by) VALUES (?, ?, ?, '', 0, 0, 0, '')`, createdAt, p.Reference, nextPoll)
 	return conflict(err)
 }
 
@@ -245,8 +254,8 @@ func (tx *tx) UpdatePayment(ctx context.Context, p *bridge.Payment) error {
 	}
 	// The schedule is written only when it changes: most updates keep it,
 	// and an unchanged row is not written again.
-	if _, err := tx.ExecContext(ctx, `UPDATE payment_polls SET next_poll_at = ?1 WHERE reference = ?2 AND next_poll_at <> ?1`,
-		nextPoll, p.Reference); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE payment_polls SET next_poll_at = ?1
+		WHERE created_at = ?2 AND reference = ?3 AND next_poll_at <> ?1`, nextPoll, created, p.Reference); err != nil {
 		return err
 	}
 	p.CreatedAt = decodeTime(created)

@@ -58,9 +58,9 @@ func claim[T any](ctx context.Context, s *Store, what string, now time.Time, own
 func (s *Store) ClaimDuePoll(ctx context.Context, reference string, now time.Time, owner string, lease time.Duration) (*bridge.Payment, error) {
 	ps, err := claim(ctx, s, "claim the poll of "+strconv.Quote(reference), now, owner, lease, 1,
 		func(ctx context.Context, tx *tx, now int64, owner string, until int64, _ int) ([]*bridge.Payment, error) {
-			ps, err := collectClaimed(ctx, tx, `UPDATE payment_polls SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
-				WHERE reference = ? AND next_poll_at <> 0 AND next_poll_at <= ? AND poll_lease_until <= ?
-				RETURNING `+claimedColumns, owner, until, now, reference, now, now)
+			ps, err := collectClaimed(ctx, tx, `UPDATE payment_polls SET poll_owner = ?1, poll_lease_until = ?2, last_read_at = ?3
+				WHERE `+pollOf4+` AND next_poll_at <> 0 AND next_poll_at <= ?5 AND poll_lease_until <= ?5
+				RETURNING `+claimedColumns, owner, until, now, reference, now)
 			if err != nil {
 				return nil, err
 			}
@@ -152,7 +152,7 @@ func releasePoll(ctx context.Context, tx *tx, reference, owner string, next int6
 		poll_asked_by = CASE WHEN poll_asked_at > last_read_at THEN poll_asked_by ELSE '' END,
 		poll_owner = CASE WHEN poll_owner = ?2 THEN '' ELSE poll_owner END,
 		poll_lease_until = CASE WHEN poll_owner = ?2 THEN 0 ELSE poll_lease_until END
-		WHERE reference = ?3`, next, owner, reference)
+		WHERE `+pollOf3, next, owner, reference)
 	if err != nil {
 		return 0, err
 	}
@@ -175,7 +175,7 @@ func releaseRead(ctx context.Context, tx *tx, reference, owner string, next, rea
 		last_read_at = MAX(last_read_at, ?4),
 		poll_owner = CASE WHEN poll_owner = ?2 THEN '' ELSE poll_owner END,
 		poll_lease_until = CASE WHEN poll_owner = ?2 THEN 0 ELSE poll_lease_until END
-		WHERE reference = ?3`, next, owner, reference, read, gap)
+		WHERE `+pollOf3, next, owner, reference, read, gap)
 	if err != nil {
 		return 0, err
 	}
@@ -211,7 +211,7 @@ func pollSoon(ctx context.Context, tx *tx, reference string, now int64, gap time
 		poll_asked_at = MAX(?1, last_read_at + ?2),
 		poll_asked_by = ?4,
 		next_poll_at = CASE WHEN next_poll_at = 0 OR next_poll_at > MAX(?1, last_read_at + ?2) THEN MAX(?1, last_read_at + ?2) ELSE next_poll_at END
-		WHERE reference = ?3`, now, int64(gap), reference, by)
+		WHERE `+pollOf3, now, int64(gap), reference, by)
 	if err != nil {
 		return false, err
 	}
@@ -223,8 +223,8 @@ func pollSoon(ctx context.Context, tx *tx, reference string, now int64, gap time
 // expired at now, and returns them earliest poll first.
 func claimDuePolls(ctx context.Context, tx *tx, now int64, owner string, until int64, limit int) ([]*bridge.Payment, error) {
 	ps, err := collectClaimed(ctx, tx, `UPDATE payment_polls SET poll_owner = ?, poll_lease_until = ?, last_read_at = ?
-		WHERE reference IN (
-			SELECT reference FROM payment_polls
+		WHERE (created_at, reference) IN (
+			SELECT created_at, reference FROM payment_polls
 			WHERE next_poll_at <> 0 AND next_poll_at <= ? AND poll_lease_until <= ?
 			ORDER BY next_poll_at, reference
 			LIMIT ?

@@ -68,3 +68,35 @@ func TestStatusCopiesOneStatement(t *testing.T) {
 	}
 	require.Equal(t, []string{byTokens}, reads)
 }
+
+// The poller's writes find a payment's row in payment_polls by its key,
+// through the payment's creation time, never by a scan: the claim of due
+// polls, and the release, the ask and the single claim by reference.
+func TestPollWritesUseTheKey(t *testing.T) {
+	s, err := Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "plan.db"), nil)
+	require.NoError(t, err)
+	defer s.Close()
+	for name, q := range map[string]string{
+		"by reference": `UPDATE payment_polls SET poll_owner = ?1 WHERE ` + pollOf3,
+		"due claim": `UPDATE payment_polls SET poll_owner = ? WHERE (created_at, reference) IN (
+			SELECT created_at, reference FROM payment_polls WHERE next_poll_at <> 0 AND next_poll_at <= 1 AND poll_lease_until <= 1
+			ORDER BY next_poll_at, reference LIMIT 64)`,
+		"a claim's payments": claimedPayments,
+	} {
+		rows, err := s.read.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+q, "x", "x", "x")
+		require.NoError(t, err)
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
+			plan = append(plan, detail)
+		}
+		require.NoError(t, rows.Err())
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		require.NotRegexp(t, `SCAN payment_polls($|;| )`, joined, "%s: %s", name, joined)
+		require.NotRegexp(t, `SCAN payments($|;| )`, joined, "%s: %s", name, joined)
+		require.Contains(t, joined, "payment_polls USING PRIMARY KEY (created_at=? AND reference=?)", "%s: %s", name, joined)
+	}
+}

@@ -2,8 +2,15 @@
 -- carries its KCO order and its create request (some 2 KB: two rows to a
 -- page), and every claim and release of its poll rewrote that page and the
 -- entries of the poll index: 137 pages of log for a claim and release of 64
--- payments. Here a row is some 60 bytes, and the same claim and release
+-- payments. Here a row is some 70 bytes, and the same claim and release
 -- write about 16. Every payment has exactly one row here, made with it.
+--
+-- Rows are kept in the order of the payments' creation (created_at, then
+-- reference, the key), not of their references, which are random: a new
+-- payment's row goes where the last ones went, on a page the other
+-- redirects of the same commit write too, and the payments waiting now,
+-- the recent ones, sit on a few pages together. Lookups by reference find
+-- the creation time in payments first, a read.
 --
 -- next_poll_at is the payment's schedule (0: none), poll_owner and
 -- poll_lease_until the lease of the poller reading it now, last_read_at
@@ -11,17 +18,19 @@
 -- poll_asked_at / poll_asked_by an ask to read it sooner (a webhook, a
 -- page) made since: see 006_poll_reads.sql.
 CREATE TABLE payment_polls (
-	reference        TEXT    NOT NULL PRIMARY KEY REFERENCES payments (reference),
+	created_at       INTEGER NOT NULL,
+	reference        TEXT    NOT NULL REFERENCES payments (reference),
 	next_poll_at     INTEGER NOT NULL,
 	poll_owner       TEXT    NOT NULL,
 	poll_lease_until INTEGER NOT NULL,
 	last_read_at     INTEGER NOT NULL,
 	poll_asked_at    INTEGER NOT NULL,
-	poll_asked_by    TEXT    NOT NULL
+	poll_asked_by    TEXT    NOT NULL,
+	PRIMARY KEY (created_at, reference)
 ) STRICT, WITHOUT ROWID;
 
-INSERT INTO payment_polls (reference, next_poll_at, poll_owner, poll_lease_until, last_read_at, poll_asked_at, poll_asked_by)
-	SELECT reference, next_poll_at, poll_owner, poll_lease_until, last_read_at, poll_asked_at, poll_asked_by FROM payments;
+INSERT INTO payment_polls (created_at, reference, next_poll_at, poll_owner, poll_lease_until, last_read_at, poll_asked_at, poll_asked_by)
+	SELECT created_at, reference, next_poll_at, poll_owner, poll_lease_until, last_read_at, poll_asked_at, poll_asked_by FROM payments;
 
 -- The poller's sweep reads only the payments that have a poll scheduled.
 DROP INDEX payments_due_poll;
