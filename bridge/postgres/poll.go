@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,10 +40,9 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, 
 	}
 	// Once: a claim whose outcome is unknown is not made again; if it did
 	// land, its leases run out and another round polls the payments.
-	ps, err := retried(ctx, s, "claim due polls", once, func() (ps []*bridge.Payment, err error) {
+	claims, err := retried(ctx, s, "claim due polls", once, func() (cs []claimedPoll, err error) {
 		// The claimed rows are updated by their key (= ANY), not joined to
-		// the table: a join is planned as a hash of every payment, stored
-		// and finished ones included, at every claim.
+		// the table: a join is planned as a hash of every row at every claim.
 		err = s.bookkeeping(ctx, func(b *pgx.Batch) {
 			b.Queue(`WITH c AS (
 			SELECT reference AS claimed FROM payment_polls
@@ -49,19 +51,20 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, owner string, 
 			ORDER BY next_poll_at, reference COLLATE "C"
 			LIMIT $4
 			FOR NO KEY UPDATE SKIP LOCKED
-		), u AS (
-			UPDATE payment_polls SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
-			WHERE reference = ANY (ARRAY(SELECT claimed FROM c))
-			RETURNING `+claimReturns+`
 		)
-		SELECT `+claimedColumns+` FROM `+claimedPayments+` ORDER BY next_poll_at, reference COLLATE "C"`, at, owner, end, limit).Query(
-				func(rows pgx.Rows) error {
-					ps, err = collectClaimed(rows)
-					return err
-				})
+		UPDATE payment_polls SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
+		WHERE reference = ANY (ARRAY(SELECT claimed FROM c))
+		RETURNING reference, poll_asked_by`, at, owner, end, limit).Query(func(rows pgx.Rows) error {
+				cs, err = collectClaims(rows)
+				return err
+			})
 		})
-		return ps, err
+		return cs, err
 	})
+	if err != nil {
+		return nil, fmt.Errorf("claim due polls for %q: %w", owner, err)
+	}
+	ps, err := s.claimedPayments(ctx, claims)
 	if err != nil {
 		return nil, fmt.Errorf("claim due polls for %q: %w", owner, err)
 	}
@@ -82,31 +85,32 @@ func (s *Store) ClaimDuePoll(ctx context.Context, reference string, now time.Tim
 		return nil, ta.err
 	}
 	// Once, as ClaimDuePolls: a lost claim's lease runs out.
-	ps, err := retried(ctx, s, "claim a poll", once, func() (ps []*bridge.Payment, err error) {
+	claims, err := retried(ctx, s, "claim a poll", once, func() (cs []claimedPoll, err error) {
 		err = s.bookkeeping(ctx, func(b *pgx.Batch) {
-			b.Queue(`WITH u AS (
-			UPDATE payment_polls SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
+			b.Queue(`UPDATE payment_polls SET poll_owner = $2, poll_lease_until = $3, last_read_at = $1
 			WHERE reference = $4 AND next_poll_at IS NOT NULL AND next_poll_at <= $1
 			AND (poll_lease_until IS NULL OR poll_lease_until <= $1)
-			RETURNING `+claimReturns+`
-		)
-		SELECT `+claimedColumns+` FROM `+claimedPayments, at, owner, end, reference).Query(func(rows pgx.Rows) error {
-				ps, err = collectClaimed(rows)
+			RETURNING reference, poll_asked_by`, at, owner, end, reference).Query(func(rows pgx.Rows) error {
+				cs, err = collectClaims(rows)
 				return err
 			})
 		})
-		return ps, err
+		return cs, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim the poll of %q: %w", reference, err)
 	}
-	if len(ps) > 0 {
-		return ps[0], nil
+	if len(claims) == 0 {
+		if _, err := s.Payment(ctx, reference); err != nil {
+			return nil, err
+		}
+		return nil, nil
 	}
-	if _, err := s.Payment(ctx, reference); err != nil {
-		return nil, err
+	ps, err := s.claimedPayments(ctx, claims)
+	if err != nil {
+		return nil, fmt.Errorf("claim the poll of %q: %w", reference, err)
 	}
-	return nil, nil
+	return ps[0], nil
 }
 
 // ReleasePoll schedules the next poll of a payment (zero: none) and, if owner
@@ -247,41 +251,57 @@ func (s *Store) PollSoon(ctx context.Context, reference string, now time.Time, g
 	return nil
 }
 
-// claimReturns are what a claim's UPDATE of payment_polls (the CTE u)
-// returns: the payment's key, its schedule and who asked for the read, if
+// claimedPoll is a payment a claim leased, and who asked for its read, if
 // anyone did.
-const claimReturns = `reference, next_poll_at, poll_asked_by`
+type claimedPoll struct{ reference, askedBy string }
 
-// claimedPayments joins the claimed rows u to their payments. The payments
-// are found by their key (= ANY), not by a join alone, which may be
-// planned as a hash of every payment, stored and finished ones included.
-// The claim writes only the narrow rows of payment_polls.
-const claimedPayments = `payments JOIN u USING (reference) WHERE payments.reference = ANY (ARRAY(SELECT reference FROM u))`
-
-// claimedColumns are what a poll claim returns: the payment and who asked
-// for the read, if anyone did.
-const claimedColumns = paymentColumns + `, poll_asked_by`
-
-// collectClaimed reads rows of claimedColumns.
-func collectClaimed(rows pgx.Rows) ([]*bridge.Payment, error) {
+// collectClaims reads a claim's rows: reference, poll_asked_by.
+func collectClaims(rows pgx.Rows) ([]claimedPoll, error) {
 	defer rows.Close()
-	ps := []*bridge.Payment{}
+	cs := []claimedPoll{}
 	for rows.Next() {
-		var by string
-		p, err := scanPayment(askedBy{rows, &by})
+		var c claimedPoll
+		if err := rows.Scan(&c.reference, &c.askedBy); err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, rows.Err()
+}
+
+// claimedPayments reads the payments of claims, by their key, earliest
+// poll first. It is a statement of its own, after the claim's commit, so
+// that it sees the payments as they are then: read in the claim's own
+// statement, a payment whose state change committed while the claim
+// waited for its poll row came back as it was before that change. The
+// claim writes only the narrow rows of payment_polls.
+func (s *Store) claimedPayments(ctx context.Context, claims []claimedPoll) ([]*bridge.Payment, error) {
+	if len(claims) == 0 {
+		return []*bridge.Payment{}, nil
+	}
+	refs := make([]string, len(claims))
+	asked := make(map[string]string, len(claims))
+	for i, c := range claims {
+		refs[i], asked[c.reference] = c.reference, c.askedBy
+	}
+	ps, err := retried(ctx, s, "claimed payments", readOnly, func() ([]*bridge.Payment, error) {
+		rows, err := s.pool.Query(ctx, paymentsByRefs, refs)
 		if err != nil {
 			return nil, err
 		}
-		p.ReadAskedBy = by
-		ps = append(ps, p)
+		return collectPayments(rows)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return ps, rows.Err()
+	if len(ps) != len(claims) {
+		return nil, fmt.Errorf("claimed %d polls but found %d of their payments", len(claims), len(ps))
+	}
+	for _, p := range ps {
+		p.ReadAskedBy = asked[p.Reference]
+	}
+	slices.SortFunc(ps, func(a, b *bridge.Payment) int {
+		return cmp.Or(a.NextPollAt.Compare(b.NextPollAt), strings.Compare(a.Reference, b.Reference))
+	})
+	return ps, nil
 }
-
-// askedBy scans poll_asked_by after the payment's columns.
-type askedBy struct {
-	pgx.Row
-	by *string
-}
-
-func (a askedBy) Scan(dest ...any) error { return a.Row.Scan(append(dest, a.by)...) }

@@ -174,7 +174,7 @@ func (s *Store) recordWebhooks(ctx context.Context, ws []*webhookRecord) error {
 					WHERE reference = (SELECT reference FROM payment_polls
 						WHERE reference = $4 AND EXISTS (SELECT 1 FROM fresh)
 						AND EXISTS (SELECT 1 FROM payments WHERE reference = $4 AND unit = ANY($13::text[]))
-						FOR UPDATE SKIP LOCKED)
+						FOR NO KEY UPDATE SKIP LOCKED)
 					RETURNING 1
 				)
 				SELECT kept.id, coalesce((SELECT unit FROM payments WHERE reference = $4), ''), EXISTS (SELECT 1 FROM asked)
