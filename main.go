@@ -315,7 +315,8 @@ func (m *Main) registerWebhooks(ctx context.Context) {
 // itself; Close does not count.
 func (m *Main) Failed() <-chan error { return m.failed }
 
-// ready reports whether the store is reachable and fully migrated.
+// ready reports whether the store is reachable and migrated exactly as
+// this build expects: neither behind it nor by a newer build.
 func (m *Main) ready(ctx context.Context) error {
 	if err := m.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("store unreachable: %w", err)
@@ -325,7 +326,7 @@ func (m *Main) ready(ctx context.Context) error {
 		return err
 	}
 	if !applied {
-		return errors.New("store migrations are not all applied")
+		return errors.New("the store's schema is not this build's: a migration is not applied, or the database holds a newer build's")
 	}
 	return nil
 }

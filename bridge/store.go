@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"vippskco/bridge/reconcile"
@@ -345,4 +346,13 @@ func CheckTokensRead(tokens []string) error {
 		return fmt.Errorf("%d tokens in one read, more than %d", len(tokens), MaxTokensRead)
 	}
 	return nil
+}
+
+// NewerSchema is the error of opening a database that holds migrations
+// this build does not know, a newer build's: this build was not made for
+// that schema, and neither migrates it nor runs on it. Run the newer
+// build, or restore the database from before it.
+func NewerSchema(unknown []string) error {
+	return fmt.Errorf("the database's schema is newer than this build: it holds migrations this build does not know (%s); run the build that applied them",
+		strings.Join(unknown, ", "))
 }

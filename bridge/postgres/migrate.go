@@ -3,9 +3,15 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"vippskco/bridge"
 )
 
 // migrations holds the schema as numbered files. They are applied in name
@@ -44,6 +50,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	names, err := migrationNames()
 	if err != nil {
 		return fmt.Errorf("list migrations: %w", err)
+	}
+	unknown, err := s.unknownMigrations(ctx, names)
+	if err != nil {
+		return err
+	}
+	if len(unknown) > 0 {
+		return bridge.NewerSchema(unknown)
 	}
 	for _, name := range names {
 		if err := s.migrateFile(ctx, name); err != nil {
@@ -93,12 +106,35 @@ func (s *Store) MigrationsApplied(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("list migrations: %w", err)
 	}
-	n, err := retried(ctx, s, "migrations applied", readOnly, func() (n int, err error) {
-		err = s.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ANY ($1)`, names).Scan(&n)
-		return n, err
+	var known, all int
+	_, err = retried(ctx, s, "migrations applied", readOnly, func() (struct{}, error) {
+		return struct{}{}, s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE name = ANY ($1)), count(*) FROM schema_migrations`,
+			names).Scan(&known, &all)
 	})
 	if err != nil {
 		return false, fmt.Errorf("read schema_migrations: %w", err)
 	}
-	return n == len(names), nil
+	// All of this build's, and no other (a newer build's).
+	return known == len(names) && all == known, nil
+}
+
+// unknownMigrations lists the migrations the database records that are
+// not among names: those of a newer build. A database without
+// schema_migrations has none.
+func (s *Store) unknownMigrations(ctx context.Context, names []string) ([]string, error) {
+	unknown, err := retried(ctx, s, "unknown migrations", readOnly, func() ([]string, error) {
+		rows, err := s.pool.Query(ctx, `SELECT name FROM schema_migrations WHERE name <> ALL ($1) ORDER BY name`, names)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[string])
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: a new database
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	return unknown, nil
 }

@@ -91,3 +91,21 @@ func TestMigrationMovesPollsToTheirOwnTable(t *testing.T) {
 		AND column_name IN ('next_poll_at', 'poll_owner', 'poll_lease_until', 'last_read_at', 'poll_asked_at', 'poll_asked_by')`).Scan(&left))
 	require.Zero(t, left, "the payments row no longer carries the poll's columns")
 }
+
+// A database a newer build has migrated is not this build's: readiness
+// says so (a replica of the older build is taken out of service), and the
+// older build refuses to open it, rather than read and write a schema it
+// was not made for.
+func TestNewerSchemaIsRefused(t *testing.T) {
+	ctx := t.Context()
+	s, dsn := openStore(t, newTestClock().Now)
+	_, err := s.pool.Exec(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('migrations/999_from_a_newer_build.sql', now())`)
+	require.NoError(t, err)
+	ok, err := s.MigrationsApplied(ctx)
+	require.NoError(t, err)
+	require.False(t, ok, "ready on a newer build's schema")
+
+	_, err = Open(ctx, dsn, newTestClock().Now)
+	require.ErrorContains(t, err, "newer than this build")
+	require.ErrorContains(t, err, "migrations/999_from_a_newer_build.sql")
+}

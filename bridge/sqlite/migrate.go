@@ -4,10 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
+
+	"vippskco/bridge"
 )
 
 // migrations holds the schema as numbered files. They are applied in name
@@ -38,6 +41,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	names, err := migrationNames()
 	if err != nil {
 		return fmt.Errorf("list migrations: %w", err)
+	}
+	unknown, err := s.unknownMigrations(ctx, names)
+	if err != nil {
+		return err
+	}
+	if len(unknown) > 0 {
+		return bridge.NewerSchema(unknown)
 	}
 	for _, name := range names {
 		if err := s.migrateFile(ctx, name); err != nil {
@@ -72,12 +82,40 @@ func (s *Store) migrateFile(ctx context.Context, name string) error {
 	})
 }
 
+// unknownMigrations lists the migrations the database records that are
+// not among names: those of a newer build.
+func (s *Store) unknownMigrations(ctx context.Context, names []string) ([]string, error) {
+	known, err := json.Marshal(names)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT name FROM schema_migrations
+		WHERE name NOT IN (SELECT value FROM json_each(?)) ORDER BY name`, string(known))
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	unknown := []string{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		unknown = append(unknown, name)
+	}
+	return unknown, rows.Err()
+}
+
 // MigrationsApplied reports whether every migration this binary carries has
-// been applied; the readiness check uses it.
+// been applied, and no other (a newer build's); the readiness check uses it.
 func (s *Store) MigrationsApplied(ctx context.Context) (bool, error) {
 	names, err := migrationNames()
 	if err != nil {
 		return false, fmt.Errorf("list migrations: %w", err)
+	}
+	unknown, err := s.unknownMigrations(ctx, names)
+	if err != nil || len(unknown) > 0 {
+		return false, err
 	}
 	applied := true
 	err = s.view(ctx, func(tx *tx) error {
