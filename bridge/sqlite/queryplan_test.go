@@ -22,18 +22,7 @@ func TestHotLookupsUseAnIndex(t *testing.T) {
 		"attempts of an order": `kco_order_id = ?`,
 		"status copies":        inTokens,
 	} {
-		rows, err := s.read.QueryContext(context.Background(), `EXPLAIN QUERY PLAN SELECT `+paymentColumns+` FROM `+paymentsWithPolls+` WHERE `+where, `["x"]`)
-		require.NoError(t, err)
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
-			plan = append(plan, detail)
-		}
-		require.NoError(t, rows.Err())
-		rows.Close()
-		joined := strings.Join(plan, "; ")
+		joined := queryPlan(t, s, `SELECT `+paymentColumns+` FROM `+paymentsWithPolls+` WHERE `+where, `["x"]`)
 		require.NotContains(t, joined, "SCAN payments", "%s: %s", name, joined)
 		require.NotContains(t, joined, "SCAN payment_polls", "%s: %s", name, joined)
 		require.Contains(t, joined, "USING", "%s: %s", name, joined)
@@ -83,20 +72,26 @@ func TestPollWritesUseTheKey(t *testing.T) {
 			ORDER BY next_poll_at, reference LIMIT 64)`,
 		"a claim's payments": claimedPayments,
 	} {
-		rows, err := s.read.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+q, "x", "x", "x")
-		require.NoError(t, err)
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
-			plan = append(plan, detail)
-		}
-		require.NoError(t, rows.Err())
-		rows.Close()
-		joined := strings.Join(plan, "; ")
+		joined := queryPlan(t, s, q, "x", "x", "x")
 		require.NotRegexp(t, `SCAN payment_polls($|;| )`, joined, "%s: %s", name, joined)
 		require.NotRegexp(t, `SCAN payments($|;| )`, joined, "%s: %s", name, joined)
 		require.Contains(t, joined, "payment_polls USING PRIMARY KEY (created_at=? AND reference=?)", "%s: %s", name, joined)
 	}
+}
+
+// queryPlan is SQLite's plan for q, its steps joined by "; ".
+func queryPlan(t *testing.T, s *Store, q string, args ...any) string {
+	t.Helper()
+	rows, err := s.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+q, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Err())
+	return strings.Join(plan, "; ")
 }
